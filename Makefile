@@ -1,0 +1,33 @@
+# Entry points. Every target installs what it needs into .venv on first use.
+SHELL   := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+PY      ?= python3
+VENV    := .venv
+VPY     := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+PIPQ    := $(VPY) -m pip install --quiet --disable-pip-version-check
+
+.PHONY: install test figures bench problems clean
+
+install: $(STAMP)
+
+# torch/torchvision are pinned in pyproject.toml (2.14.1 / 0.29.1); pip takes them from local wheels here.
+$(STAMP): pyproject.toml
+	test -x $(VPY) || $(PY) -m venv $(VENV)
+	# pip warns once per missing local index folder; those lines are noise, the rest is shown
+	$(PIPQ) -e '.[dev]' 2>&1 | { grep -v "^WARNING: Location" || true; }
+	$(VPY) -c "import donna_core, torch, torchvision, pandas, papermill"
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(VPY) -m pytest -q
+
+# The main job: solve the bundled example problems and print their plans (grows into the paper figures).
+figures: $(STAMP)
+	$(VPY) scripts/solve_examples.py
+
+bench: $(STAMP)
+	$(VPY) scripts/bench_solvers.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,207 @@
+"""The cost model shared by every solver, and the evaluation of a given plan.
+
+A plan is an ordered list of stages ``(device, first, last)`` (0-based, inclusive unit indices), contiguous,
+covering every unit, each device used at most once. With ``tau`` the device's type:
+
+* stage compute time  ``sum(time_s[tau, first..last])``, compute energy likewise from ``energy_j``;
+* between consecutive stages the ``out_bytes`` of the stage's last unit crosses the pair's medium:
+  time ``bytes / bandwidth`` (paper eq. 4), energy ``8 * bytes * J_per_bit`` (eq. 5);
+* with a ``source`` device the input (``input_bytes``) is first sent from the source to the first stage's
+  device (nothing when they are the same device);
+* computation and communication overlap (asynchronous pipeline), so
+  ``bottleneck = max(every stage time, every transfer time)``, ``throughput = 1 / bottleneck`` and
+  ``energy per inference = sum of all compute and transfer energies``;
+* a stage fits a device when the sum of its units' ``weight_bytes`` is at most the type's ``memory_bytes``.
+
+Normalisation (the paper: each term is normalised "relative to its maximal value derived from the
+collective computation and communication operations of all device types"). Our precise reading, computed
+by :func:`norm_constants` over the device types and media that actually occur in the problem:
+
+* ``norm.time_s   = max_type sum_l time_s[type, l]  +  max_medium sum_{cuts} out_bytes / bandwidth``
+* ``norm.energy_j = max_type sum_l energy_j[type, l] + max_medium sum_{cuts} 8 * out_bytes * J_per_bit``
+
+(each "+ the input over the costliest link from the source" when a source is set). That is: the whole model
+run on the slowest (most energy-hungry) device type, plus every cut tensor sent over the costliest medium.
+Both constants scale with their unit, so expressing times in ms instead of s never changes a plan. A
+constant that would be 0 (all-zero costs) is replaced by 1.
+
+The objective minimised for a given alpha is ``alpha * bottleneck / norm.time_s + (1 - alpha) * energy /
+norm.energy_j``.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from .problem import Problem, ProblemError
+
+
+class PlanError(ValueError):
+    """A hand-made plan is not a valid plan for the problem (not contiguous, a device twice, memory)."""
+
+
+@dataclass(frozen=True)
+class StageCost:
+    device: str
+    first: int
+    last: int
+    compute_s: float
+    compute_j: float
+    comm_out_s: float
+    comm_out_j: float
+
+
+@dataclass
+class Result:
+    solver: str
+    alpha: float
+    stages: list[StageCost]
+    bottleneck_s: float
+    energy_j: float
+    objective: float
+    norm: dict
+    input_s: float = 0.0
+    input_j: float = 0.0
+    stats: dict = field(default_factory=dict)
+
+    @property
+    def throughput_ips(self) -> float:
+        return 1.0 / self.bottleneck_s if self.bottleneck_s > 0 else float("inf")
+
+    @property
+    def devices(self) -> list[str]:
+        return [s.device for s in self.stages]
+
+    def plan(self) -> list[tuple[str, int, int]]:
+        return [(s.device, s.first, s.last) for s in self.stages]
+
+    def to_dict(self) -> dict:
+        return {
+            "solver": self.solver,
+            "alpha": self.alpha,
+            "stages": [asdict(s) for s in self.stages],
+            "bottleneck_s": self.bottleneck_s,
+            "throughput_ips": self.throughput_ips,
+            "energy_j": self.energy_j,
+            "objective": self.objective,
+            "norm": dict(self.norm),
+            "input_s": self.input_s,
+            "input_j": self.input_j,
+        }
+
+
+class Tables:
+    """Prefix sums and transfer costs of a problem, computed once and shared by the solvers.
+
+    ``pt[t, k] - pt[t, j]`` is the compute time of units ``j..k-1`` on type ``t`` (likewise ``pe``, ``pw``).
+    A cut ``j`` (1 <= j < L) sends ``out_bytes[j-1]``. Every solver uses these exact expressions so that
+    threshold comparisons between solvers are bit-identical.
+    """
+
+    def __init__(self, p: Problem):
+        self.p = p
+        self.L = p.L
+        self.pt = np.concatenate([np.zeros((p.time_s.shape[0], 1)), np.cumsum(p.time_s, axis=1)], axis=1)
+        self.pe = np.concatenate([np.zeros((p.energy_j.shape[0], 1)), np.cumsum(p.energy_j, axis=1)], axis=1)
+        self.pw = np.concatenate([[0.0], np.cumsum(p.weight_bytes)])
+        # cut_bytes[j] = bytes crossing cut j (j = 1..L-1); entries 0 and L are never used as transfers.
+        self.cut_bytes = np.concatenate([[0.0], p.out_bytes])
+        self.bits = 8.0 * self.cut_bytes
+
+    def stage_time(self, t: int, j, k):
+        return self.pt[t, k] - self.pt[t, j]
+
+    def stage_energy(self, t: int, j, k):
+        return self.pe[t, k] - self.pe[t, j]
+
+    def fits(self, t: int, j, k):
+        return self.pw[k] - self.pw[j] <= self.p.memory_bytes[t]
+
+    def comm_time(self, u: int, v: int, j):
+        return self.cut_bytes[j] / self.p.link_bw[u, v]
+
+    def comm_energy(self, u: int, v: int, j):
+        return self.bits[j] * self.p.link_epb[u, v]
+
+    def input_cost(self, v: int) -> tuple[float, float]:
+        """Time and energy to bring the input from the source to device ``v`` (0 without a source)."""
+        s = self.p.source
+        if s is None or s == v:
+            return 0.0, 0.0
+        return self.p.input_bytes / self.p.link_bw[s, v], 8.0 * self.p.input_bytes * self.p.link_epb[s, v]
+
+
+def norm_constants(p: Problem) -> dict:
+    """The normalisation constants (see the module docstring for the definition)."""
+    types = np.unique(p.device_type)
+    comp_t = float(p.time_s[types].sum(axis=1).max())
+    comp_e = float(p.energy_j[types].sum(axis=1).max())
+    cut_bytes = float(p.out_bytes[:-1].sum())
+    comm_t = comm_e = 0.0
+    D = p.D
+    if D > 1 and cut_bytes > 0:
+        off = ~np.eye(D, dtype=bool)
+        comm_t = float(cut_bytes / p.link_bw[off].min())
+        comm_e = float(8.0 * cut_bytes * p.link_epb[off].max())
+    if p.source is not None and D > 1:
+        others = [v for v in range(D) if v != p.source]
+        comm_t += float(p.input_bytes / p.link_bw[p.source, others].min())
+        comm_e += float(8.0 * p.input_bytes * p.link_epb[p.source, others].max())
+    time_s = comp_t + comm_t
+    energy_j = comp_e + comm_e
+    return {"time_s": time_s if time_s > 0 else 1.0, "energy_j": energy_j if energy_j > 0 else 1.0}
+
+
+def objective(alpha: float, bottleneck_s: float, energy_j: float, norm: dict) -> float:
+    return alpha * bottleneck_s / norm["time_s"] + (1.0 - alpha) * energy_j / norm["energy_j"]
+
+
+def check_alpha(alpha) -> float:
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not (0.0 <= float(alpha) <= 1.0):
+        raise ProblemError(f"alpha must be a number in [0, 1], got {alpha!r}")
+    return float(alpha)
+
+
+def evaluate(p: Problem, plan: Sequence[tuple], alpha: float = 1.0, solver: str = "given",
+             tables: Tables | None = None, norm: dict | None = None) -> Result:
+    """Cost of a plan given as ``[(device name or index, first, last), ...]`` (0-based, inclusive)."""
+    alpha = check_alpha(alpha)
+    tb = tables or Tables(p)
+    norm = norm or norm_constants(p)
+    if not plan:
+        raise PlanError("plan has no stages")
+    devs, expect = [], 0
+    for n, (dev, first, last) in enumerate(plan):
+        d = p.device_index(dev) if isinstance(dev, str) else int(dev)
+        if not 0 <= d < p.D:
+            raise PlanError(f"stage {n}: device index {dev} out of range 0..{p.D - 1}")
+        if d in devs:
+            raise PlanError(f"stage {n}: device {p.device_names[d]!r} is used twice")
+        if first != expect or last < first or last >= p.L:
+            raise PlanError(f"stage {n}: units {first}..{last} do not continue the plan at unit {expect} "
+                            f"(L = {p.L})")
+        if not tb.fits(p.device_type[d], first, last + 1):
+            raise PlanError(f"stage {n}: units {first}..{last} need {tb.pw[last + 1] - tb.pw[first]:.0f} bytes "
+                            f"but {p.device_names[d]!r} has {p.memory_bytes[p.device_type[d]]:.0f}")
+        devs.append(d)
+        expect = last + 1
+    if expect != p.L:
+        raise PlanError(f"plan covers units 0..{expect - 1} but the model has {p.L} units")
+    stages = []
+    in_s, in_j = tb.input_cost(devs[0])
+    parts_t, total_e = [in_s], in_j
+    for n, (d, (_, first, last)) in enumerate(zip(devs, plan)):
+        t = p.device_type[d]
+        cs, cj = float(tb.stage_time(t, first, last + 1)), float(tb.stage_energy(t, first, last + 1))
+        if n + 1 < len(devs):
+            os_, oj = float(tb.comm_time(d, devs[n + 1], last + 1)), float(tb.comm_energy(d, devs[n + 1], last + 1))
+        else:
+            os_, oj = 0.0, 0.0
+        stages.append(StageCost(p.device_names[d], int(first), int(last), cs, cj, os_, oj))
+        parts_t += [cs, os_]
+        total_e += cj + oj
+    b = float(max(parts_t))
+    return Result(solver, alpha, stages, b, float(total_e), objective(alpha, b, total_e, norm), norm,
+                  float(in_s), float(in_j))

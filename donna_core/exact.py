@@ -1,0 +1,339 @@
+"""Exact solvers: the Pareto front of (bottleneck, energy) and the exact alpha-weighted optimum.
+
+States are ``(c, a, j)``: ``c`` a count vector saying how many members of each device class are used (see
+:mod:`donna_core.classes`), ``a`` the class of the last stage's device, ``j`` the number of units done (the last
+stage ends at unit ``j-1``). The device of a stage is determined by the state: the ``c[a]``-th member of class
+``a``. A transition appends a stage on class ``b`` (``c[b] < size[b]``) covering units ``j..k-1``::
+
+    B(c + e_b, b, k) = max(B(c, a, j), T_comm(a -> b, cut j), T_comp(b, j..k-1))
+    E(c + e_b, b, k) =     E(c, a, j) + E_comm(a -> b, cut j) + E_comp(b, j..k-1)
+
+with the first stage paying the input transfer from the source instead of ``T_comm``. Plans end in states
+with ``j = L``.
+
+* **Pareto front** (:func:`pareto_labels`): every state keeps the set of non-dominated ``(B, E)`` labels. Both
+  ``max`` and ``+`` are monotone, so a label dominated at a state is dominated by one of its extensions too:
+  pruning is exact. States are processed level by level (level = number of stages), all labels of a level in
+  one set of array operations.
+* **alpha = 1** (:func:`min_bottleneck_then_energy`): a min-max DP gives the least bottleneck ``B*``; a second
+  DP minimises energy over plans whose every stage and transfer is ``<= B*``. (A single DP on the pair
+  ``(B, E)`` would not be exact: once ``max`` saturates, a partial plan with a worse ``B`` but less energy wins.)
+* **alpha = 0** (:func:`min_energy_then_bottleneck`): one DP on the pair ``(E, B)`` in lexicographic order,
+  which is exact because ``+`` is strictly monotone.
+* **0 < alpha < 1**: the minimiser of ``alpha*B/Tn + (1-alpha)*E/En`` lies on the Pareto front; it is picked there.
+
+Ties (documented rule, the same in every path): at alpha = 1 the least energy among the fastest plans; at
+alpha = 0 the fastest among the least-energy plans; otherwise the least objective; then fewer stages; then the
+device sequence in lexicographic order of device index; then the plan whose cuts are earlier, compared from the
+last cut backwards.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .classes import DeviceClasses, device_classes
+from .costs import Tables
+
+MAX_DEVICES = 15  # device sequences are packed into int64 codes base (D + 1)
+
+
+class InfeasibleError(RuntimeError):
+    """No plan satisfies the memory limits."""
+
+
+class _Ctx:
+    """Arrays shared by the DPs of one problem."""
+
+    def __init__(self, tb: Tables, cl: DeviceClasses | None = None):
+        p = tb.p
+        if p.D > MAX_DEVICES:
+            raise ValueError(f"the exact solver supports at most {MAX_DEVICES} devices, got {p.D}")
+        self.tb, self.p = tb, p
+        self.cl = cl or device_classes(p)
+        self.L = p.L
+        self.base = p.D + 1
+        L1 = self.L + 1
+        j = np.arange(L1)[:, None]
+        k = np.arange(L1)[None, :]
+        T = p.time_s.shape[0]
+        # stage cost matrices [t, j, k] for units j..k-1; inf where empty/backwards or over the memory limit
+        self.st = np.full((T, L1, L1), np.inf)
+        self.se = np.full((T, L1, L1), np.inf)
+        for t in np.unique(p.device_type):
+            ok = (k > j) & tb.fits(t, j, k)
+            self.st[t] = np.where(ok, tb.stage_time(t, j, k), np.inf)
+            self.se[t] = np.where(ok, tb.stage_energy(t, j, k), np.inf)
+        self.jgrid = np.arange(L1)
+        # least energy any completion still has to spend: units j.. on their cheapest present type
+        e_min = p.energy_j[np.unique(p.device_type)].min(axis=0)
+        self.e_rest = np.concatenate([np.cumsum(e_min[::-1])[::-1], [0.0]])
+
+    def device(self, cls: int, count: int) -> int:
+        """The device a stage uses when it is the ``count``-th (1-based) use of class ``cls``."""
+        return self.cl.members[cls][count - 1]
+
+
+def _lexmin(keys: list[np.ndarray]) -> np.ndarray:
+    """Row index (axis 0) of the lexicographic minimum of ``keys`` for every column."""
+    mask = None
+    for key in keys:
+        big = np.inf if key.dtype.kind == "f" else np.iinfo(key.dtype).max
+        kk = key if mask is None else np.where(mask, key, big)
+        sel = kk == kk.min(axis=0)
+        mask = sel if mask is None else mask & sel
+    return mask.argmax(axis=0)
+
+
+def _dense(ctx: _Ctx, mode: str, thr: float = np.inf):
+    """One scalar DP over all states; ``mode`` is 'minmax' (key B), 'energy' (key E, parts <= thr) or
+    'energy_b' (key (E, B)). Returns (P, S, code, prev_j, prev_a) arrays of shape (M, K, L+1)."""
+    p, tb, cl, L = ctx.p, ctx.tb, ctx.cl, ctx.L
+    M, K, L1 = cl.M, cl.K, L + 1
+    P = np.full((M, K, L1), np.inf)
+    S = np.full((M, K, L1), np.inf)
+    code = np.zeros((M, K, L1), dtype=np.int64)
+    pj = np.full((M, K, L1), -1, dtype=np.int64)
+    pa = np.full((M, K, L1), -1, dtype=np.int64)
+    for b in range(K):
+        dev = ctx.device(b, 1)
+        t = p.device_type[dev]
+        ins, ine = tb.input_cost(dev)
+        st, se = ctx.st[t, 0], ctx.se[t, 0]
+        m = cl.strides[b]
+        if mode == "minmax":
+            P[m, b] = np.maximum(st, ins)
+        else:
+            ok = np.isfinite(st) & (st <= thr) & (ins <= thr)
+            P[m, b] = np.where(ok, se + ine, np.inf)
+            S[m, b] = np.where(ok, np.maximum(st, ins), np.inf)
+        code[m, b] = dev + 1
+    for m in np.argsort(cl.n_used, kind="stable"):
+        if cl.n_used[m] < 2:
+            continue
+        cnt = cl.counts[m]
+        for b in range(K):
+            if cnt[b] == 0:
+                continue
+            src = m - cl.strides[b]
+            cs = cl.counts[src]
+            dev_b = ctx.device(b, cnt[b])
+            t = p.device_type[dev_b]
+            srcs = [a for a in range(K) if cs[a] > 0]
+            devs_a = [ctx.device(a, cs[a]) for a in srcs]
+            Psrc = P[src, srcs]                                   # (A, L1) over j
+            ct = tb.cut_bytes[None, :] / p.link_bw[devs_a, dev_b][:, None]
+            if mode == "minmax":
+                cand = np.maximum(np.maximum(Psrc, ct)[:, :, None], ctx.st[t][None])
+                keys = [cand.reshape(-1, L1)]
+            else:
+                ce = tb.bits[None, :] * p.link_epb[devs_a, dev_b][:, None]
+                part_b = np.maximum(S[src, srcs], ct)
+                cand = (Psrc + ce)[:, :, None] + ctx.se[t][None]
+                scand = np.maximum(part_b[:, :, None], ctx.st[t][None])
+                if mode == "energy":
+                    cand = np.where((ct <= thr)[:, :, None] & (ctx.st[t] <= thr)[None], cand, np.inf)
+                    scand = np.where(np.isfinite(cand), scand, np.inf)
+                    keys = [cand.reshape(-1, L1)]
+                else:
+                    keys = [cand.reshape(-1, L1), scand.reshape(-1, L1)]
+                ccode = np.broadcast_to(code[src, srcs][:, :, None], cand.shape).reshape(-1, L1)
+                keys.append(ccode)
+            best = _lexmin(keys)                                  # (L1,) flat index a*L1 + j
+            cols = np.arange(L1)
+            P[m, b] = keys[0][best, cols]
+            ai, jj = np.divmod(best, L1)
+            if mode != "minmax":
+                S[m, b] = scand.reshape(-1, L1)[best, cols]
+            code[m, b] = code[src, np.array(srcs)[ai], jj] * ctx.base + dev_b + 1
+            pj[m, b] = jj
+            pa[m, b] = np.array(srcs)[ai]
+    return P, S, code, pj, pa
+
+
+def _backtrack(ctx: _Ctx, m: int, b: int, k: int, pj, pa) -> list[tuple[int, int, int]]:
+    cl = ctx.cl
+    plan = []
+    while True:
+        dev = ctx.device(b, cl.counts[m][b])
+        j = int(pj[m, b, k]) if cl.n_used[m] > 1 else 0
+        plan.append((dev, j, k - 1))
+        if cl.n_used[m] == 1:
+            break
+        a = int(pa[m, b, k])
+        m, b, k = m - cl.strides[b], a, j
+    return plan[::-1]
+
+
+def _best_final(ctx: _Ctx, keys: list[np.ndarray], code) -> tuple[int, int] | None:
+    """Lexicographic minimum over final states (j = L) of keys, then stage count, then device code."""
+    cl, L = ctx.cl, ctx.L
+    finals = [(m, b) for m in range(cl.M) for b in range(cl.K) if cl.n_used[m] > 0 and cl.counts[m][b] > 0]
+    ms = np.array([f[0] for f in finals])
+    bs = np.array([f[1] for f in finals])
+    cols = [k[ms, bs, L][:, None] for k in keys]
+    cols += [cl.n_used[ms][:, None].astype(np.int64), code[ms, bs, L][:, None]]
+    if not np.isfinite(cols[0]).any():
+        return None
+    i = int(_lexmin(cols)[0])
+    return int(ms[i]), int(bs[i])
+
+
+def min_bottleneck_then_energy(tb: Tables, ctx: _Ctx | None = None):
+    """Exact alpha = 1 plan (device indices): least bottleneck, then least energy, then the tie rule."""
+    ctx = ctx or _Ctx(tb)
+    P, *_ = _dense(ctx, "minmax")
+    finals = P[ctx.cl.n_used > 0][:, :, ctx.L]
+    if not np.isfinite(finals).any():
+        raise InfeasibleError("no plan fits the devices' memory limits")
+    thr = float(finals.min())
+    E, S, code, pj, pa = _dense(ctx, "energy", thr)
+    m, b = _best_final(ctx, [E], code)
+    return _backtrack(ctx, m, b, ctx.L, pj, pa)
+
+
+def min_energy_then_bottleneck(tb: Tables, ctx: _Ctx | None = None):
+    """Exact alpha = 0 plan (device indices): least energy, then least bottleneck, then the tie rule."""
+    ctx = ctx or _Ctx(tb)
+    E, S, code, pj, pa = _dense(ctx, "energy_b")
+    best = _best_final(ctx, [E, S], code)
+    if best is None:
+        raise InfeasibleError("no plan fits the devices' memory limits")
+    return _backtrack(ctx, best[0], best[1], ctx.L, pj, pa)
+
+
+def pareto_labels(tb: Tables, ctx: _Ctx | None = None, bound=None):
+    """Exact Pareto front: list of (bottleneck, energy, plan) with bottleneck ascending, energy strictly
+    descending; each point's plan is the tie-rule winner among plans with exactly that (B, E).
+
+    ``bound(B, E_lower)`` (optional) returns a mask of labels worth keeping, given their bottleneck and a lower
+    bound on the energy of any completion (energy so far + the cheapest type's energy for every remaining
+    unit). It must only drop labels that cannot reach the front (or the optimum sought); see
+    :func:`front_bound` and :func:`objective_bound`.
+    """
+    ctx = ctx or _Ctx(tb)
+    p, cl, L = ctx.p, ctx.cl, ctx.L
+    L1 = L + 1
+    keep_fn = (lambda lab: lab) if bound is None else (
+        lambda lab: {key: v[bound(lab["B"], lab["E"] + ctx.e_rest[lab["j"]])] for key, v in lab.items()})
+    # level tables: dict of arrays m, a, j, B, E, code, parent
+    level = []
+    m0, a0, j0, B0, E0, c0 = [], [], [], [], [], []
+    for b in range(cl.K):
+        dev = ctx.device(b, 1)
+        t = p.device_type[dev]
+        ins, ine = ctx.tb.input_cost(dev)
+        ks = np.nonzero(np.isfinite(ctx.st[t, 0]))[0]
+        m0.append(np.full(len(ks), cl.strides[b]))
+        a0.append(np.full(len(ks), b))
+        j0.append(ks)
+        B0.append(np.maximum(ctx.st[t, 0, ks], ins))
+        E0.append(ctx.se[t, 0, ks] + ine)
+        c0.append(np.full(len(ks), dev + 1))
+    cur = _prune(dict(m=np.concatenate(m0), a=np.concatenate(a0), j=np.concatenate(j0),
+                      B=np.concatenate(B0), E=np.concatenate(E0), code=np.concatenate(c0).astype(np.int64),
+                      pj=np.zeros(sum(len(x) for x in j0), dtype=np.int64),
+                      parent=np.full(sum(len(x) for x in j0), -1, dtype=np.int64)), cl.K, L1, keep_fn)
+    level.append(cur)
+    n_labels = len(cur["B"])
+    while True:
+        live = cur["j"] < L
+        if not live.any() or len(level) >= cl.sizes.sum():
+            break
+        parts = []
+        idx_live = np.nonzero(live)[0]
+        for b in range(cl.K):
+            cnt_b = cl.counts[cur["m"][idx_live], b]
+            sel = idx_live[cnt_b < cl.sizes[b]]
+            if len(sel) == 0:
+                continue
+            cnt_next = cl.counts[cur["m"][sel], b] + 1
+            dev_b = np.array(cl.members[b] + (-1,))[cnt_next - 1]
+            dev_a = (cur["code"][sel] % ctx.base) - 1
+            jj = cur["j"][sel]
+            ct = ctx.tb.cut_bytes[jj] / p.link_bw[dev_a, dev_b]
+            ce = ctx.tb.bits[jj] * p.link_epb[dev_a, dev_b]
+            t = p.device_type[cl.members[b][0]]
+            stm, sem = ctx.st[t][jj], ctx.se[t][jj]            # (N, L1) over k
+            ok = np.isfinite(stm)
+            r, k = np.nonzero(ok)
+            Bn = np.maximum(np.maximum(cur["B"][sel][r], ct[r]), stm[r, k])
+            En = cur["E"][sel][r] + ce[r] + sem[r, k]
+            parts.append(dict(m=cur["m"][sel][r] + cl.strides[b], a=np.full(len(r), b), j=k, B=Bn, E=En,
+                              code=cur["code"][sel][r] * ctx.base + dev_b[r] + 1, pj=jj[r], parent=sel[r]))
+        if not parts:
+            break
+        cat = {key: np.concatenate([q[key] for q in parts]) for key in parts[0]}
+        cur = _prune(cat, cl.K, L1, keep_fn)
+        level.append(cur)
+        n_labels += len(cur["B"])
+    # finals across all levels
+    fin = []
+    for n, lv in enumerate(level):
+        f = np.nonzero(lv["j"] == L)[0]
+        for i in f:
+            fin.append((lv["B"][i], lv["E"][i], n + 1, int(lv["code"][i]), int(lv["pj"][i]), n, int(i)))
+    if not fin:
+        raise InfeasibleError("no plan fits the devices' memory limits")
+    fin.sort(key=lambda x: x[:5])
+    front, best_e = [], np.inf
+    for B, E, n, c, _, lv_i, i in fin:
+        if E < best_e:
+            best_e = E
+            front.append((float(B), float(E), _label_plan(ctx, level, lv_i, i)))
+    return front, n_labels
+
+
+# Bounds compare with a relative slack so that labels equal to the bound up to rounding (the same plan's
+# costs summed in another order) are never dropped.
+_SLACK = 1e-9
+
+
+def front_bound(b_max: float, e_max: float):
+    """Labels that can still reach the Pareto front: a plan with bottleneck above ``b_max`` (the bottleneck of
+    the best least-energy plan) or energy above ``e_max`` (the energy of the best fastest plan) is dominated."""
+    bm, em = b_max * (1 + _SLACK), e_max * (1 + _SLACK)
+    return lambda B, E_low: (B <= bm) & (E_low <= em)
+
+
+def objective_bound(alpha: float, norm: dict, ub: float):
+    """Labels whose objective lower bound does not exceed ``ub`` (the objective of a known plan)."""
+    tn, en, lim = norm["time_s"], norm["energy_j"], ub * (1 + _SLACK)
+    return lambda B, E_low: alpha * B / tn + (1 - alpha) * E_low / en <= lim
+
+
+def _label_plan(ctx: _Ctx, level, n: int, i: int):
+    plan = []
+    k = ctx.L
+    while n >= 0:
+        lv = level[n]
+        dev = int(lv["code"][i] % ctx.base) - 1
+        j = int(lv["pj"][i]) if n > 0 else 0
+        plan.append((dev, j, k - 1))
+        k = j
+        i = int(lv["parent"][i])
+        n -= 1
+    return plan[::-1]
+
+
+def _prune(lab: dict, K: int, L1: int, keep_fn=None) -> dict:
+    """Keep, per state (m, a, j), the non-dominated (B, E) labels; among equal labels the tie-rule winner."""
+    if keep_fn is not None:
+        lab = keep_fn(lab)
+    if len(lab["B"]) == 0:
+        return lab
+    g = (lab["m"] * K + lab["a"]) * L1 + lab["j"]
+    order = np.lexsort((lab["pj"], lab["code"], lab["E"], lab["B"], g))
+    gs = g[order]
+    es = lab["E"][order]
+    # dense ranks of E make the per-group running minimum exact with integer offsets
+    _, er = np.unique(es, return_inverse=True)
+    er = er.astype(np.int64)
+    _, gr = np.unique(gs, return_inverse=True)
+    span = int(er.max()) + 1
+    adj = er + (int(gr.max()) - gr.astype(np.int64)) * span
+    run = np.minimum.accumulate(adj)
+    keep = np.empty(len(adj), dtype=bool)
+    keep[0] = True
+    keep[1:] = adj[1:] < run[:-1]
+    idx = order[keep]
+    return {key: v[idx] for key, v in lab.items()}
