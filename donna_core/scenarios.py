@@ -1,0 +1,498 @@
+"""The paper's experiments as data: clusters, media, the α grid, and the scenario tables behind Fig. 2–4.
+
+Everything here is a pure function over plain data (profile tables, problem dicts, DataFrames) except the
+profile loaders at the top, which only read files. Notebooks call these functions and plot what they return.
+
+Device types (the paper's Section III-A):
+    cpu = ``cpu-xeon-w3323`` (modelled from its spec sheet), gpu = ``gpu-rtx3070ti`` (modelled),
+    cim = ``cim`` (simulated with DNN+NeuroSim V1.3). ``device_files(cpu="host")`` swaps in the CPU profile
+    measured on this machine (``cpu-host``).
+In a problem the device-type keys are the roles ``cpu``/``gpu``/``cim`` and devices are named ``cpu0``,
+``gpu1``, …; each type's ``meta`` carries the profile's provenance (``source_kind``, ``source``).
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PROFILES_DIR = REPO_ROOT / "data" / "profiles"
+
+PAPER_MODELS: tuple[str, ...] = ("resnet152", "vgg19", "vgg8")
+PAPER_MEDIA: tuple[str, ...] = ("pcie5", "hb-wcc", "lb-wcc")
+MEDIUM_LABELS = {"pcie5": "PCIe-5", "hb-wcc": "HB-WCC", "lb-wcc": "LB-WCC"}
+ROLES: tuple[str, ...] = ("gpu", "cim", "cpu")  # the order of the paper's Fig. 3 tuples (GPUs, CIMs, CPUs)
+
+# Section III-A: the four available-device sets D of Fig. 2c-k.
+PAPER_CLUSTERS: dict[str, dict[str, int]] = {
+    "4cpu": {"cpu": 4},
+    "2cpu+2gpu": {"cpu": 2, "gpu": 2},
+    "2cpu+2cim": {"cpu": 2, "cim": 2},
+    "2cpu+1gpu+1cim": {"cpu": 2, "gpu": 1, "cim": 1},
+}
+
+# "α values spanning from 0 to 1 with step of 0.2": 6 values. The paper also says 252 scenarios, which would
+# need 7 values per model/cluster/medium (252 = 3 x 4 x 3 x 7); we default to the grid the text states.
+STATED_ALPHAS: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+
+PAPER_DEVICE_FILES: dict[str, str] = {"cpu": "cpu-xeon-w3323", "gpu": "gpu-rtx3070ti", "cim": "cim"}
+HOST_CPU_FILE = "cpu-host"
+
+# Relative tolerance above which the paper's DP counts as worse than the exact optimum.
+DP_WORSE_RTOL = 1e-12
+
+
+class ScenarioError(ValueError):
+    """A scenario cannot be built from the given profiles/parameters (the message says what and where)."""
+
+
+# --------------------------------------------------------------------------------------------- profiles
+@dataclass(eq=False)
+class TypeProfile:
+    """One device type's per-unit profile of one model, with its provenance."""
+
+    role: str                 # device-type key used in problems: "cpu" | "gpu" | "cim"
+    device_type: str          # profile file stem, e.g. "cpu-xeon-w3323"
+    model: str
+    meta: dict
+    table: pd.DataFrame       # one row per unit: unit, time_s, energy_j, out_bytes, weight_bytes, geometry…
+    path: str = ""
+
+    @property
+    def source_kind(self) -> str:
+        return str(self.meta.get("source_kind", "unknown"))
+
+    @property
+    def source(self) -> str:
+        return str(self.meta.get("source", ""))
+
+    @property
+    def label(self) -> str:
+        """Legend label: role, device and data source, e.g. ``gpu (gpu-rtx3070ti, modelled)``."""
+        return f"{self.role} ({self.device_type}, {self.source_kind})"
+
+
+def device_files(cpu: str = "paper") -> dict[str, str]:
+    """Role → profile file stem. ``cpu="paper"``: modelled Xeon W-3323; ``cpu="host"``: measured here."""
+    if cpu == "paper":
+        return dict(PAPER_DEVICE_FILES)
+    if cpu == "host":
+        return {**PAPER_DEVICE_FILES, "cpu": HOST_CPU_FILE}
+    raise ScenarioError(f"cpu must be 'paper' (modelled Xeon W-3323) or 'host' (measured cpu-host), got {cpu!r}")
+
+
+def profile_path(model: str, device_type: str, granularity: str = "layer",
+                 profiles_dir: str | Path = DEFAULT_PROFILES_DIR) -> Path:
+    return Path(profiles_dir) / model / granularity / f"{device_type}.csv"
+
+
+def read_type_profile(path: str | Path, role: str) -> TypeProfile:
+    """Read one profile file (validated by donna_core.profiles) and check what the scenarios need from it."""
+    from donna_core.profiles import read_profile
+
+    path = Path(path)
+    prof = read_profile(path)  # raises ProfileError (a ValueError) naming the file, line and column
+    meta, table = prof.meta, prof.df
+    if table["energy_j"].isna().any():
+        raise ScenarioError(
+            f"{path}: energy_j is empty (energy_source={meta.get('energy_source')!r}); "
+            "an energy-aware scenario needs per-unit energy for every device type")
+    return TypeProfile(role=role, device_type=str(meta["device_type"]), model=str(meta["model"]), meta=meta,
+                       table=table.reset_index(drop=True), path=str(path))
+
+
+def load_model_profiles(model: str, files: Mapping[str, str] | None = None, granularity: str = "layer",
+                        profiles_dir: str | Path = DEFAULT_PROFILES_DIR,
+                        roles: Iterable[str] | None = None) -> dict[str, TypeProfile]:
+    """Role → TypeProfile for one model; all roles must describe the same units."""
+    files = dict(files or PAPER_DEVICE_FILES)
+    roles = list(roles) if roles is not None else list(files)
+    out: dict[str, TypeProfile] = {}
+    for role in roles:
+        if role not in files:
+            raise ScenarioError(f"no profile file given for device role {role!r} (known: {sorted(files)})")
+        out[role] = read_type_profile(profile_path(model, files[role], granularity, profiles_dir), role)
+    check_same_units(out)
+    return out
+
+
+def check_same_units(profiles: Mapping[str, TypeProfile]) -> None:
+    """Raise ScenarioError unless every profile lists the same units with the same out_bytes."""
+    ref_role, ref = None, None
+    for role, prof in profiles.items():
+        if ref is None:
+            ref_role, ref = role, prof
+            continue
+        a, b = ref.table, prof.table
+        if len(a) != len(b):
+            raise ScenarioError(f"{prof.path or role}: {len(b)} units but {ref.path or ref_role} has {len(a)}")
+        if list(a["unit"]) != list(b["unit"]):
+            i = next(k for k, (x, y) in enumerate(zip(a["unit"], b["unit"])) if x != y)
+            raise ScenarioError(f"{prof.path or role}: unit {i} is {b['unit'][i]!r}, "
+                                f"{ref.path or ref_role} has {a['unit'][i]!r}")
+        if not np.array_equal(a["out_bytes"].to_numpy(), b["out_bytes"].to_numpy()):
+            raise ScenarioError(f"{prof.path or role}: out_bytes differ from {ref.path or ref_role}")
+
+
+def input_bytes_of(profile: TypeProfile) -> int:
+    """Bytes of the model's input (float32): metadata ``input_bytes`` if present, else the first unit's IFM."""
+    if "input_bytes" in profile.meta:
+        return int(profile.meta["input_bytes"])
+    row = profile.table.iloc[0]
+    try:
+        h, w, c = (int(row[k]) for k in ("in_h", "in_w", "in_c"))
+    except (KeyError, ValueError, TypeError):
+        raise ScenarioError(f"{profile.path}: no input_bytes in the metadata and no in_h/in_w/in_c geometry on "
+                            "the first unit, so the model's input size is unknown") from None
+    return h * w * c * 4
+
+
+def profile_long_table(profiles_by_model: Mapping[str, Mapping[str, TypeProfile]]) -> pd.DataFrame:
+    """Fig. 2a-b data: one row per (model, device type, unit) with time, energy and the data source."""
+    frames = []
+    for model, profs in profiles_by_model.items():
+        for role, p in profs.items():
+            t = p.table
+            frames.append(pd.DataFrame({
+                "model": model, "role": role, "device_type": p.device_type, "source_kind": p.source_kind,
+                "label": p.label, "unit_index": np.arange(len(t)), "unit": t["unit"].astype(str),
+                "kind": t["kind"].astype(str) if "kind" in t.columns else "",
+                "time_s": t["time_s"].astype(float), "energy_j": t["energy_j"].astype(float)}))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def sources_table(profiles_by_model: Mapping[str, Mapping[str, TypeProfile]]) -> pd.DataFrame:
+    """Provenance of every profile used: model, role, device type, source kind, source, file."""
+    rows = [{"model": m, "role": r, "device_type": p.device_type, "source_kind": p.source_kind,
+             "energy_source": p.meta.get("energy_source", ""), "source": p.source, "path": p.path}
+            for m, profs in profiles_by_model.items() for r, p in profs.items()]
+    return pd.DataFrame(rows)
+
+
+def write_table(df: pd.DataFrame, path: str | Path) -> Path:
+    """Write a result table as CSV atomically (full float precision, so re-read numbers compare exactly)."""
+    from donna_core.atomic import write_text_atomic
+
+    return write_text_atomic(path, df.to_csv(index=False, float_format="%.17g"))
+
+
+# --------------------------------------------------------------------------------------------- problems
+_CLUSTER_RE = re.compile(r"^(\d+)([a-z]+)$")
+
+
+def parse_cluster(text: str) -> dict[str, int]:
+    """``"2cpu+1gpu+1cim"`` → ``{"cpu": 2, "gpu": 1, "cim": 1}``."""
+    counts: dict[str, int] = {}
+    for part in text.strip().lower().split("+"):
+        m = _CLUSTER_RE.match(part.strip())
+        if not m:
+            raise ScenarioError(f"cluster {text!r}: part {part!r} is not <count><type>, e.g. 2cpu")
+        counts[m.group(2)] = counts.get(m.group(2), 0) + int(m.group(1))
+    return counts
+
+
+def cluster_name(counts: Mapping[str, int]) -> str:
+    """Inverse of parse_cluster in the paper's order (CPUs first), dropping zero counts."""
+    order = ["cpu", "gpu", "cim"] + sorted(set(counts) - {"cpu", "gpu", "cim"})
+    return "+".join(f"{counts[r]}{r}" for r in order if counts.get(r, 0) > 0)
+
+
+def _device_type_entry(p: TypeProfile) -> dict:
+    return {"time_s": [float(x) for x in p.table["time_s"]],
+            "energy_j": [float(x) for x in p.table["energy_j"]],
+            "meta": {"device_type": p.device_type, "source_kind": p.source_kind, "source": p.source,
+                     "energy_source": p.meta.get("energy_source", "")}}
+
+
+def make_problem(profiles: Mapping[str, TypeProfile], counts: Mapping[str, int], links: str | dict = "hb-wcc",
+                 source: str | None = None, name: str | None = None) -> dict:
+    """A problem dict (docs/ARCHITECTURE.md format) for ``counts`` devices per role over ``links``.
+
+    Devices are named ``<role><i>`` in the order cpu, gpu, cim. ``memory_bytes`` is left out: the paper
+    states no memory limit and every model fits each device.
+    """
+    counts = {r: int(n) for r, n in counts.items() if int(n) > 0}
+    if not counts:
+        raise ScenarioError("cluster has no devices")
+    for r, n in counts.items():
+        if r not in profiles:
+            raise ScenarioError(f"cluster uses device type {r!r} but no profile was loaded for it "
+                                f"(loaded: {sorted(profiles)})")
+        if n < 0:
+            raise ScenarioError(f"device count for {r!r} is negative: {n}")
+    used = {r: profiles[r] for r in counts}
+    check_same_units(used)
+    ref = next(iter(used.values()))
+    t = ref.table
+    units = [{"name": str(u), "out_bytes": int(b),
+              "weight_bytes": int(w) if "weight_bytes" in t.columns and not pd.isna(w) else 0}
+             for u, b, w in zip(t["unit"], t["out_bytes"],
+                                t["weight_bytes"] if "weight_bytes" in t.columns else [0] * len(t))]
+    order = [r for r in ("cpu", "gpu", "cim") if r in counts] + sorted(set(counts) - {"cpu", "gpu", "cim"})
+    devices = [{"name": f"{r}{i}", "type": r} for r in order for i in range(counts[r])]
+    medium = links if isinstance(links, str) else links.get("default", "mixed")
+    problem = {
+        "name": name or f"{ref.model} / {cluster_name(counts)} / {medium}",
+        "units": units,
+        "input_bytes": input_bytes_of(ref),
+        "device_types": {r: _device_type_entry(used[r]) for r in order},
+        "devices": devices,
+        "links": links,
+        "meta": {"model": ref.model, "cluster": cluster_name(counts), "built_by": "donna_core.scenarios"},
+    }
+    if source is not None:
+        if source not in {d["name"] for d in devices}:
+            raise ScenarioError(f"source {source!r} is not one of the devices {[d['name'] for d in devices]}")
+        problem["source"] = source
+    return problem
+
+
+def edge_cloud_problem(profiles: Mapping[str, TypeProfile], n_edge: int, cloud: Sequence[str] = ("gpu", "cpu"),
+                       edge_role: str = "cim", edge_medium: str = "hb-wcc", cloud_medium: str = "lb-wcc",
+                       cloud_internal_medium: str = "pcie5") -> dict:
+    """Fig. 4 setup: ``n_edge`` edge devices linked by ``edge_medium``, one cloud device per role in ``cloud``
+    reached from the edge over ``cloud_medium``; the input lives on the first edge device.
+
+    Cloud devices talk to each other over ``cloud_internal_medium`` (they sit in one data centre; the
+    paper does not say, and DONNA's α=1 plans here never use that link).
+    """
+    if n_edge < 1:
+        raise ScenarioError(f"n_edge must be at least 1, got {n_edge}")
+    if edge_role in cloud:
+        raise ScenarioError(f"edge role {edge_role!r} cannot also be a cloud role ({list(cloud)})")
+    counts = {edge_role: n_edge, **{r: 1 for r in cloud}}
+    edge = [f"{edge_role}{i}" for i in range(n_edge)]
+    clouds = [f"{r}0" for r in cloud]
+    pairs = [[e, c, cloud_medium] for e in edge for c in clouds]
+    pairs += [[a, b, cloud_internal_medium] for i, a in enumerate(clouds) for b in clouds[i + 1:]]
+    links = {"default": edge_medium, "pairs": pairs}
+    model = next(iter(profiles.values())).model
+    name = f"{model} / {n_edge} edge {edge_role} ({edge_medium}) + cloud {'+'.join(cloud)} ({cloud_medium})"
+    p = make_problem(profiles, counts, links=links, source=edge[0], name=name)
+    p["meta"]["setup"] = "edge-vs-cloud"
+    return p
+
+
+# --------------------------------------------------------------------------------------------- results
+def device_roles(problem: Mapping) -> dict[str, str]:
+    return {d["name"]: d["type"] for d in problem["devices"]}
+
+
+def plan_string(stages) -> str:
+    """``cpu0:0-40|gpu0:41-155`` (0-based inclusive unit ranges, pipeline order)."""
+    return "|".join(f"{s.device}:{s.first}-{s.last}" for s in stages)
+
+
+def result_row(result, problem: Mapping) -> dict:
+    """Flatten a solver Result into one table row (plan, participating counts, costs)."""
+    roles = device_roles(problem)
+    used = [roles[s.device] for s in result.stages]
+    row = {
+        "bottleneck_s": float(result.bottleneck_s), "throughput_ips": float(result.throughput_ips),
+        "energy_j": float(result.energy_j),
+        "objective": float(result.objective) if result.objective is not None else math.nan,
+        "n_stages": len(result.stages), "plan": plan_string(result.stages),
+        "participating": cluster_name({r: used.count(r) for r in set(used)}),
+    }
+    for r in ROLES:
+        row[f"used_{r}"] = used.count(r)
+    norm = getattr(result, "norm", None) or {}
+    row["norm_time_s"] = float(norm.get("time_s", math.nan))
+    row["norm_energy_j"] = float(norm.get("energy_j", math.nan))
+    return row
+
+
+def _progress(iterable, total: int, desc: str, progress: bool):
+    if not progress:
+        return iterable
+    from tqdm.auto import tqdm
+    return tqdm(iterable, total=total, desc=desc)
+
+
+def sweep(profiles_by_model: Mapping[str, Mapping[str, TypeProfile]], media: Sequence[str] = PAPER_MEDIA,
+          clusters: Mapping[str, Mapping[str, int]] | None = None, alphas: Sequence[float] = STATED_ALPHAS,
+          solvers: Sequence[str] = ("paper", "exact"), progress: bool = True) -> pd.DataFrame:
+    """Fig. 2c-k: solve every model × medium × cluster × α with each solver; one row per solve.
+
+    Columns: model, medium, cluster, alpha, solver, scenario (id shared by the solvers), the cost columns of
+    ``result_row`` and ``provenance`` (the device types' data sources). The number of scenarios is
+    ``df.scenario.nunique()``.
+    """
+    from donna_core.problem import problem_from_dict
+    from donna_core.solve import solve
+
+    clusters = dict(clusters or PAPER_CLUSTERS)
+    _check_alphas(alphas)
+    jobs = [(m, med, c, a) for m in profiles_by_model for med in media for c in clusters for a in alphas]
+    rows = []
+    cache: dict = {}
+    for sid, (model, medium, cname, alpha) in enumerate(
+            _progress(jobs, len(jobs), "scenarios", progress)):
+        key = (model, medium, cname)
+        if key not in cache:
+            d = make_problem(profiles_by_model[model], clusters[cname], links=medium)
+            cache[key] = (d, problem_from_dict(d))
+        d, p = cache[key]
+        for solver in solvers:
+            r = solve(p, alpha=float(alpha), solver=solver)
+            rows.append({"scenario": sid, "model": model, "medium": medium, "cluster": cname,
+                         "alpha": float(alpha), "solver": solver, **result_row(r, d),
+                         "provenance": _provenance(profiles_by_model[model], clusters[cname])})
+    return pd.DataFrame(rows)
+
+
+def _check_alphas(alphas: Sequence[float]) -> None:
+    if len(alphas) == 0:
+        raise ScenarioError("the α grid is empty")
+    for a in alphas:
+        if not (0.0 <= float(a) <= 1.0):
+            raise ScenarioError(f"α must lie in [0, 1], got {a}")
+
+
+def _provenance(profiles: Mapping[str, TypeProfile], counts: Mapping[str, int]) -> str:
+    return "; ".join(f"{r}={profiles[r].device_type} ({profiles[r].source_kind})"
+                     for r in sorted(counts) if counts[r] > 0)
+
+
+def mark_dp_worse(df: pd.DataFrame, rtol: float = DP_WORSE_RTOL) -> pd.DataFrame:
+    """Add ``exact_objective`` and ``dp_worse`` to the ``paper`` rows of a sweep table.
+
+    ``dp_worse`` is True where the paper's DP objective exceeds the exact optimum's by more than
+    ``rtol`` relative (both objectives use the same normalisation, so they are comparable).
+    """
+    need = {"scenario", "solver", "objective"}
+    if not need <= set(df.columns):
+        raise ScenarioError(f"sweep table lacks columns {sorted(need - set(df.columns))}")
+    exact = df[df.solver == "exact"].set_index("scenario")["objective"]
+    out = df[df.solver == "paper"].copy()
+    if out.empty or exact.empty:
+        raise ScenarioError("mark_dp_worse needs both 'paper' and 'exact' rows in the sweep table")
+    out["exact_objective"] = out["scenario"].map(exact)
+    if out["exact_objective"].isna().any():
+        missing = out.loc[out["exact_objective"].isna(), "scenario"].tolist()[:5]
+        raise ScenarioError(f"scenarios {missing} have a 'paper' row but no 'exact' row")
+    out["dp_worse"] = out["objective"] > out["exact_objective"] * (1.0 + rtol) + 1e-300
+    return out
+
+
+def pareto_fronts(profiles_by_model: Mapping[str, Mapping[str, TypeProfile]], media: Sequence[str] = PAPER_MEDIA,
+                  clusters: Mapping[str, Mapping[str, int]] | None = None, progress: bool = True) -> pd.DataFrame:
+    """Exact (bottleneck, energy) Pareto front of every model × medium × cluster, one row per front point."""
+    from donna_core.problem import problem_from_dict
+    from donna_core.solve import pareto_front
+
+    clusters = dict(clusters or PAPER_CLUSTERS)
+    jobs = [(m, med, c) for m in profiles_by_model for med in media for c in clusters]
+    rows = []
+    for model, medium, cname in _progress(jobs, len(jobs), "Pareto fronts", progress):
+        d = make_problem(profiles_by_model[model], clusters[cname], links=medium)
+        for k, r in enumerate(pareto_front(problem_from_dict(d))):
+            rr = result_row(r, d)
+            rows.append({"model": model, "medium": medium, "cluster": cname, "point": k,
+                         **{c: rr[c] for c in ("bottleneck_s", "throughput_ips", "energy_j", "n_stages",
+                                               "plan", "participating")}})
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------------- Fig. 3
+FIG3_CLUSTERS: dict[str, dict[str, int]] = {**PAPER_CLUSTERS, "2cim": {"cim": 2}}
+
+
+def single_gpu_baseline(profiles: Mapping[str, TypeProfile]) -> dict:
+    """The whole model on one GPU (no transfers): the Fig. 3 baseline, costed by donna_core.costs.evaluate."""
+    from donna_core.costs import evaluate
+    from donna_core.problem import problem_from_dict
+
+    d = make_problem(profiles, {"gpu": 1}, links="pcie5")
+    p = problem_from_dict(d)
+    r = evaluate(p, [("gpu0", 0, len(d["units"]) - 1)], alpha=1.0)
+    return result_row(r, d)
+
+
+def single_gpu_comparison(profiles: Mapping[str, TypeProfile], media: Sequence[str] = PAPER_MEDIA,
+                          clusters: Mapping[str, Mapping[str, int]] | None = None,
+                          alphas: Sequence[float] = (0.6, 1.0), solver: str = "paper") -> pd.DataFrame:
+    """Fig. 3: each scenario (available set, α, medium) against the whole model on a single GPU.
+
+    Returns one row per scenario, numbered from 1 as in the paper, with ``speedup`` (baseline bottleneck /
+    plan bottleneck), ``energy_ratio`` (plan energy / baseline energy) and ``per_device_energy_ratio``
+    (plan energy / participating devices, over the baseline energy). ``label`` is the paper's tuple
+    ``(x, GPUs/CIMs/CPUs available, … participating, α, medium)``. The baseline is in ``df.attrs``.
+    """
+    from donna_core.problem import problem_from_dict
+    from donna_core.solve import solve
+
+    clusters = dict(clusters or FIG3_CLUSTERS)
+    _check_alphas(alphas)
+    base = single_gpu_baseline(profiles)
+    rows = []
+    x = 0
+    for medium in media:
+        for cname, counts in clusters.items():
+            d = make_problem(profiles, counts, links=medium)
+            p = problem_from_dict(d)
+            for alpha in alphas:
+                x += 1
+                rr = result_row(solve(p, alpha=float(alpha), solver=solver), d)
+                avail = "/".join(str(counts.get(r, 0)) for r in ROLES)
+                part = "/".join(str(rr[f"used_{r}"]) for r in ROLES)
+                rows.append({
+                    "scenario": x, "medium": medium, "cluster": cname, "alpha": float(alpha), "solver": solver,
+                    **rr,
+                    "speedup": base["bottleneck_s"] / rr["bottleneck_s"],
+                    "energy_ratio": rr["energy_j"] / base["energy_j"],
+                    "per_device_energy_j": rr["energy_j"] / rr["n_stages"],
+                    "per_device_energy_ratio": rr["energy_j"] / rr["n_stages"] / base["energy_j"],
+                    "label": f"({x}, {avail}, {part}, {alpha:g}, {MEDIUM_LABELS.get(medium, medium)})",
+                    "provenance": _provenance(profiles, counts),
+                })
+    df = pd.DataFrame(rows)
+    df.attrs["baseline"] = base
+    return df
+
+
+# --------------------------------------------------------------------------------------------- Fig. 4
+def edge_vs_cloud(profiles_by_model: Mapping[str, Mapping[str, TypeProfile]], n_edge: int = 4,
+                  cloud: Sequence[str] = ("gpu", "cpu"), alpha: float = 1.0, solver: str = "paper",
+                  offload_to: str = "gpu", progress: bool = False) -> pd.DataFrame:
+    """Fig. 4: DONNA's plan on the edge/cloud problem vs offloading the whole model to one cloud device.
+
+    The offload baseline sends the raw input from the edge source over the cloud link and runs every unit
+    on ``offload_to``; it is costed with donna_core.costs.evaluate on the same problem, so both sides use
+    one cost model. ``speedup`` = baseline bottleneck / DONNA bottleneck; ``energy_reduction`` = baseline
+    energy / DONNA energy; ``all_on_edge`` says whether DONNA kept every unit on edge devices.
+    """
+    from donna_core.costs import evaluate
+    from donna_core.problem import problem_from_dict
+    from donna_core.solve import solve
+
+    if offload_to not in cloud:
+        raise ScenarioError(f"offload_to {offload_to!r} must be one of the cloud roles {list(cloud)}")
+    rows = []
+    for model in _progress(list(profiles_by_model), len(profiles_by_model), "edge vs cloud", progress):
+        profs = profiles_by_model[model]
+        d = edge_cloud_problem(profs, n_edge, cloud=cloud)
+        p = problem_from_dict(d)
+        r = result_row(solve(p, alpha=float(alpha), solver=solver), d)
+        b = result_row(evaluate(p, [(f"{offload_to}0", 0, len(d["units"]) - 1)], alpha=float(alpha)), d)
+        edge_role = next(x for x in d["device_types"] if x not in cloud)
+        rows.append({
+            "model": model, "n_edge": n_edge, "alpha": float(alpha), "solver": solver,
+            "donna_plan": r["plan"], "donna_participating": r["participating"],
+            "donna_bottleneck_s": r["bottleneck_s"], "donna_throughput_ips": r["throughput_ips"],
+            "donna_energy_j": r["energy_j"],
+            "offload_plan": b["plan"], "offload_bottleneck_s": b["bottleneck_s"],
+            "offload_throughput_ips": b["throughput_ips"], "offload_energy_j": b["energy_j"],
+            "speedup": b["bottleneck_s"] / r["bottleneck_s"],
+            "energy_reduction": b["energy_j"] / r["energy_j"],
+            "all_on_edge": all(device_roles(d)[st.split(":")[0]] == edge_role for st in r["plan"].split("|")),
+            "n_units": len(d["units"]),
+            "provenance": _provenance(profs, {edge_role: n_edge, **{c: 1 for c in cloud}}),
+        })
+    return pd.DataFrame(rows)
