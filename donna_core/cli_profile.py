@@ -1,0 +1,133 @@
+"""``donna profile`` (measure a per-unit profile) and ``donna problem`` (profiles -> problem file) sub-commands."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+DEFAULT_PROFILE_ROOT = "data/profiles"
+
+
+class CliArgumentError(ValueError):
+    """A command-line argument that is syntactically fine but makes no sense (user error, exit code 2)."""
+
+
+def _parse_types(items: list[str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items or []:
+        for part in item.split(","):
+            if not part.strip():
+                continue
+            key, sep, val = part.partition("=")
+            if not sep or not key.strip() or not val.strip():
+                raise CliArgumentError(f"--types expects ALIAS=DEVICE_TYPE (e.g. cpu=cpu-host), got {part!r}")
+            out[key.strip()] = val.strip()
+    return out
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    from .profiler import profile_model
+    from .profiles import profile_path, write_profile
+
+    prof = profile_model(args.model, device=args.device, granularity=args.granularity, repeats=args.repeats,
+                         warmup=args.warmup, threads=args.threads, device_type=args.device_type,
+                         progress=not args.quiet, whole_repeats=args.whole_repeats, notes=args.notes or "")
+    path = profile_path(args.out, args.model, args.granularity, prof.device_type)
+    write_profile(prof, path)
+    m = prof.meta
+    energy = "energy unavailable" if m["energy_source"] == "unavailable" else f"energy via {m['energy_source']}"
+    print(f"wrote {path}: {m['n_units']} units, sum of unit medians {m['sum_unit_median_s'] * 1e3:.2f} ms, "
+          f"whole model {m['whole_model_median_s'] * 1e3:.2f} ms (ratio {m['sum_to_whole_ratio']:.3f}), {energy}")
+    return 0
+
+
+def cmd_problem(args: argparse.Namespace) -> int:
+    from .atomic import write_json_atomic
+    from .problem_builder import build_problem, parse_cluster, DEFAULT_ALIASES
+    from .profiles import load_profiles
+
+    aliases = {**DEFAULT_ALIASES, **_parse_types(args.types)}
+    cluster = parse_cluster(args.cluster, aliases)
+    profiles = load_profiles(args.profiles, args.model, args.granularity)
+    problem = build_problem(profiles, cluster, args.medium, source=args.source,
+                            memory_bytes=_parse_memory(args.memory), name=args.name)
+    if args.output in (None, "-"):
+        json.dump(problem, sys.stdout, indent=2, allow_nan=False)
+        sys.stdout.write("\n")
+    else:
+        write_json_atomic(args.output, problem)
+        print(f"wrote {args.output}: {problem['name']} ({len(problem['units'])} units, "
+              f"{len(problem['devices'])} devices)", file=sys.stderr)
+    return 0
+
+
+def _parse_memory(items: list[str] | None) -> dict[str, float] | None:
+    if not items:
+        return None
+    out: dict[str, float] = {}
+    for item in items:
+        key, sep, val = item.partition("=")
+        try:
+            out[key.strip()] = float(val)
+        except ValueError:
+            raise CliArgumentError(f"--memory expects DEVICE_TYPE=BYTES, got {item!r}") from None
+        if not sep or not key.strip():
+            raise CliArgumentError(f"--memory expects DEVICE_TYPE=BYTES, got {item!r}")
+    return out
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``profile`` and ``problem`` sub-commands to the ``donna`` parser."""
+    from .models import MODEL_NAMES
+
+    p = subparsers.add_parser("profile", help="measure a per-unit time/energy profile of a model on this host",
+                              description="Measure per-unit time (and energy where RAPL/NVML exist) of a model "
+                                          "and write data/profiles/<model>/<granularity>/<device_type>.csv.")
+    p.add_argument("--model", required=True, choices=MODEL_NAMES)
+    p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1 (default cpu)")
+    p.add_argument("--device-type", default=None,
+                   help="device-type name in the profile (default cpu-host / gpu-host)")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--repeats", type=int, default=100, help="timed runs per unit (default 100, as the paper)")
+    p.add_argument("--warmup", type=int, default=10, help="untimed warm-up runs per unit (default 10)")
+    p.add_argument("--whole-repeats", type=int, default=None,
+                   help="timed runs of the whole model (default: --repeats)")
+    p.add_argument("--granularity", choices=("layer", "block"), default="layer")
+    p.add_argument("--out", default=DEFAULT_PROFILE_ROOT, help=f"profile root (default {DEFAULT_PROFILE_ROOT})")
+    p.add_argument("--notes", default=None, help="free text stored in the metadata (e.g. machine was shared)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_profile)
+
+    q = subparsers.add_parser("problem", help="build a problem file from profiles, a cluster and a medium",
+                              description="Combine per-device-type profiles into a problem JSON for the solvers.")
+    q.add_argument("--model", required=True)
+    q.add_argument("--cluster", required=True, help="e.g. 2cpu+2gpu, 4cim+1gpu")
+    q.add_argument("--medium", required=True, help="medium preset for all links: pcie5, hb-wcc, lb-wcc")
+    q.add_argument("--types", action="append", default=None,
+                   help="ALIAS=DEVICE_TYPE overrides, e.g. cpu=cpu-host (default cpu=cpu-xeon-w3323, "
+                        "gpu=gpu-rtx3070ti, cim=cim)")
+    q.add_argument("--granularity", choices=("layer", "block"), default="layer")
+    q.add_argument("--source", default=None, help="device holding the input (e.g. cim0)")
+    q.add_argument("--memory", action="append", default=None, help="DEVICE_TYPE=BYTES memory capacity")
+    q.add_argument("--profiles", default=DEFAULT_PROFILE_ROOT, help=f"profile root (default {DEFAULT_PROFILE_ROOT})")
+    q.add_argument("--name", default=None)
+    q.add_argument("-o", "--output", default=None, help="output JSON path (default stdout)")
+    q.set_defaults(func=cmd_problem)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Stand-alone entry (``python -m donna_core.cli_profile``) for when the main ``donna`` CLI is not wired."""
+    parser = argparse.ArgumentParser(prog="donna")
+    sub = parser.add_subparsers(dest="command", required=True)
+    register(sub)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except ValueError as exc:
+        print(f"donna {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,242 @@
+"""Per-unit profiler: time (and energy, where a meter exists) of each partition unit on one device.
+
+For each unit, in model order: ``warmup`` untimed runs, then ``repeats`` timed runs on the unit's real input
+(the live values produced by the units before it).  Time is the median of the repeats, spread their IQR.  Energy
+is read by the meter over the whole block of ``repeats`` runs and divided by ``repeats`` (RAPL/NVML counters are
+too coarse for one short run).  The whole model's forward is timed the same way and the ratio
+``sum(unit medians) / whole-model median`` is recorded: it shows how well the units add up to the model (the
+unit-by-unit runs miss cross-op cache reuse and add a little Python dispatch).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import time
+from typing import Any, Callable, Optional
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .meters import Meter, make_meter
+from .models import build_model
+from .profiles import Profile, validate_profile
+from .units import UnitPlan, derive_units, unit_table
+
+
+class ProfilerError(ValueError):
+    """Bad profiler arguments (device, repeats, threads)."""
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_repeats(fn: Callable[[], Any], repeats: int, warmup: int, device: torch.device,
+                 meter: Optional[Meter] = None) -> tuple[np.ndarray, Optional[float]]:
+    """Per-repeat seconds of ``fn()`` and the meter's joules per repeat (``None`` if unknown).
+
+    CPU: ``time.perf_counter`` around each call.  CUDA: a pair of CUDA events per call, synchronised, so the
+    time is the GPU execution time of that call.
+    """
+    with torch.no_grad():
+        for _ in range(warmup):
+            fn()
+        _sync(device)
+        times = np.empty(repeats)
+        if meter is not None:
+            meter.start()
+        if device.type == "cuda":
+            starts = [torch.cuda.Event(enable_timing=True) for _ in range(repeats)]
+            ends = [torch.cuda.Event(enable_timing=True) for _ in range(repeats)]
+            for r in range(repeats):
+                starts[r].record()
+                fn()
+                ends[r].record()
+                torch.cuda.synchronize(device)
+            joules = meter.stop() if meter is not None else None
+            for r in range(repeats):
+                times[r] = starts[r].elapsed_time(ends[r]) * 1e-3  # ms -> s
+        else:
+            for r in range(repeats):
+                t0 = time.perf_counter()
+                fn()
+                times[r] = time.perf_counter() - t0
+            joules = meter.stop() if meter is not None else None
+    per_run = None if joules is None else joules / repeats
+    return times, per_run
+
+
+def _iqr(x: np.ndarray) -> float:
+    q1, q3 = np.percentile(x, [25, 75])
+    return float(q3 - q1)
+
+
+def host_info() -> dict[str, Any]:
+    """CPU model, logical CPU count, OS, and load average (for the provenance record)."""
+    cpu = platform.processor() or "unknown"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    info = {"cpu_model": cpu, "logical_cpus": os.cpu_count(), "os": platform.platform(),
+            "virtualised": _is_vm(), "rapl_sysfs": os.path.exists("/sys/class/powercap")}
+    info.update(_lscpu())
+    return info
+
+
+_LSCPU_KEYS = {"Vendor ID": "vendor", "CPU family": "cpu_family", "Model": "cpu_model_number",
+               "Thread(s) per core": "threads_per_core", "Core(s) per socket": "cores_per_socket",
+               "Socket(s)": "sockets", "Hypervisor vendor": "hypervisor", "L2 cache": "l2_cache",
+               "L3 cache": "l3_cache", "CPU max MHz": "max_mhz"}
+
+
+def _lscpu() -> dict[str, str]:
+    """Selected ``lscpu`` fields (empty when lscpu is absent: it is extra provenance, not required)."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10,
+                             env={**os.environ, "LC_ALL": "C"}).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    res = {}
+    for line in out.splitlines():
+        key, sep, val = line.partition(":")
+        if sep and key.strip() in _LSCPU_KEYS:
+            res[_LSCPU_KEYS[key.strip()]] = val.strip()
+    return res
+
+
+def _is_vm() -> bool:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            # The "hypervisor" CPU flag is set inside virtual machines.
+            return " hypervisor" in fh.read()
+    except OSError:
+        return False
+
+
+def _load_avg() -> Optional[list[float]]:
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def library_versions() -> dict[str, str]:
+    import numpy
+    import pandas
+    import torchvision
+
+    out = {"python": platform.python_version(), "torch": torch.__version__, "torchvision": torchvision.__version__,
+           "numpy": numpy.__version__, "pandas": pandas.__version__}
+    try:
+        from importlib.metadata import version
+
+        out["pyJoules"] = version("pyJoules")
+        out["nvidia-ml-py"] = version("nvidia-ml-py")
+    except Exception:  # metadata lookups are best effort: a missing one is not an error for a profile
+        pass
+    return out
+
+
+def profile_plan(model: torch.nn.Module, x: torch.Tensor, plan: UnitPlan, device: torch.device, repeats: int,
+                 warmup: int, meter: Meter, progress: bool = True, whole_repeats: Optional[int] = None,
+                 desc: str = "") -> dict[str, Any]:
+    """Time every unit of ``plan`` and the whole model; returns medians, IQRs, energies and totals."""
+    env = plan.initial_env(x)
+    med, iqr, energy = [], [], []
+    bar = tqdm(plan.steps, desc=desc or "units", unit="unit", disable=not progress)
+    with torch.no_grad():
+        for step in bar:
+            cur = env
+            t, e = time_repeats(lambda: step(cur), repeats, warmup, device, meter)
+            med.append(float(np.median(t)))
+            iqr.append(_iqr(t))
+            energy.append(e)
+            env = step(env)
+        wr = repeats if whole_repeats is None else whole_repeats
+        tw, ew = time_repeats(lambda: model(x), wr, warmup, device, meter)
+    return {"median_s": med, "iqr_s": iqr, "energy_j": energy, "whole_median_s": float(np.median(tw)),
+            "whole_iqr_s": _iqr(tw), "whole_energy_j": ew, "whole_repeats": wr}
+
+
+def profile_model(model_name: str, device: str = "cpu", granularity: str = "layer", repeats: int = 100,
+                  warmup: int = 10, threads: int = 1, device_type: Optional[str] = None,
+                  meter: Optional[Meter] = None, progress: bool = True, whole_repeats: Optional[int] = None,
+                  notes: str = "") -> Profile:
+    """Measure a profile of zoo model ``model_name`` on torch device ``device`` (``cpu``, ``cuda[:i]``)."""
+    if repeats < 1:
+        raise ProfilerError(f"repeats must be >= 1, got {repeats}")
+    if warmup < 0:
+        raise ProfilerError(f"warmup must be >= 0, got {warmup}")
+    if threads < 1:
+        raise ProfilerError(f"threads must be >= 1, got {threads}")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as exc:
+        raise ProfilerError(f"invalid device {device!r}: {exc}") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise ProfilerError(f"device must be cpu or cuda[:i], got {device!r}")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ProfilerError(f"device {device!r} requested but torch sees no CUDA GPU on this host")
+    if device_type is None:
+        device_type = "cpu-host" if dev.type == "cpu" else "gpu-host"
+
+    prev_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        load_before = _load_avg()
+        started = time.time()
+        model, x = build_model(model_name)
+        model = model.to(dev)
+        x = x.to(dev)
+        plan = derive_units(model, x, granularity)
+        meter = meter if meter is not None else make_meter(str(dev))
+        r = profile_plan(model, x, plan, dev, repeats, warmup, meter, progress, whole_repeats,
+                         desc=f"{model_name}/{granularity}/{dev}")
+        duration = time.time() - started
+        load_after = _load_avg()
+    finally:
+        torch.set_num_threads(prev_threads)
+
+    df = unit_table(plan.units)
+    df.insert(2, "time_s", r["median_s"])
+    df.insert(3, "time_spread_s", r["iqr_s"])
+    energies = r["energy_j"]
+    if any(e is None for e in energies):
+        energy_source = "unavailable"
+        df.insert(4, "energy_j", [np.nan] * len(df))
+    else:
+        energy_source = meter.source
+        df.insert(4, "energy_j", energies)
+    sum_units = float(sum(r["median_s"]))
+    meta: dict[str, Any] = {
+        "format": 1, "model": model_name, "device_type": device_type, "granularity": granularity,
+        "n_units": len(plan.units), "source_kind": "measured",
+        "source": (f"donna profile: per-unit fp32 forward, batch 1, on torch device '{dev}' with {threads} "
+                   f"thread(s); time = median of {repeats} repeats after {warmup} warm-up runs "
+                   f"({'CUDA events' if dev.type == 'cuda' else 'time.perf_counter'}), spread = IQR; units "
+                   f"derived by torch.fx (donna_core.units), random weights (seed 0)"),
+        "energy_source": energy_source, "energy_meter": meter.describe(),
+        "date": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "host": host_info(), "threads": threads, "repeats": repeats, "warmup": warmup,
+        "statistic": "median", "dtype": str(x.dtype).replace("torch.", ""), "input_shape": list(x.shape),
+        "input_bytes": plan.input_bytes, "libraries": library_versions(),
+        "whole_model_median_s": r["whole_median_s"], "whole_model_iqr_s": r["whole_iqr_s"],
+        "whole_model_repeats": r["whole_repeats"], "whole_model_energy_j": r["whole_energy_j"],
+        "sum_unit_median_s": sum_units, "sum_to_whole_ratio": sum_units / r["whole_median_s"],
+        "load_avg_before": load_before, "load_avg_after": load_after, "profiling_wall_s": round(duration, 1),
+    }
+    if dev.type == "cuda":
+        meta["gpu"] = torch.cuda.get_device_name(dev)
+    if notes:
+        meta["notes"] = notes
+    return validate_profile(Profile(meta, df), f"{model_name}/{granularity}/{device_type}")

@@ -1,0 +1,255 @@
+"""Profile files: per-unit cost of one model on one device type (format in docs/ARCHITECTURE.md).
+
+``data/profiles/<model>/<granularity>/<device_type>.csv``: line 1 is ``# donna-profile {json metadata}``, then a
+CSV table with one row per unit.  Every read validates; every error names the file, the line and the column.
+"""
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .atomic import write_text_atomic
+
+FORMAT_VERSION = 1
+HEADER_PREFIX = "# donna-profile "
+SOURCE_KINDS = ("measured", "simulated", "modelled")
+ENERGY_SOURCES = ("rapl", "nvml-energy", "nvml-power", "neurosim", "model", "unavailable")
+GRANULARITIES = ("layer", "block")
+REQUIRED_META = ("format", "model", "device_type", "granularity", "n_units", "source_kind", "source",
+                 "energy_source", "date")
+GEOMETRY_COLUMNS = ("in_h", "in_w", "in_c", "k_h", "k_w", "out_c", "stride")
+BASE_COLUMNS = ("unit", "kind", "time_s", "time_spread_s", "energy_j", "out_bytes", "weight_bytes", "macs") \
+    + GEOMETRY_COLUMNS
+BLOCK_COLUMNS = ("layer_first", "layer_last")
+INT_COLUMNS = ("out_bytes", "weight_bytes", "macs") + GEOMETRY_COLUMNS + BLOCK_COLUMNS
+FLOAT_COLUMNS = ("time_s", "time_spread_s", "energy_j")
+
+
+class ProfileError(ValueError):
+    """A malformed, inconsistent or missing profile file."""
+
+
+@dataclass
+class Profile:
+    """Metadata dict + one DataFrame row per unit (columns as in :data:`BASE_COLUMNS`)."""
+
+    meta: dict[str, Any]
+    df: pd.DataFrame
+
+    @property
+    def model(self) -> str:
+        return self.meta["model"]
+
+    @property
+    def device_type(self) -> str:
+        return self.meta["device_type"]
+
+    @property
+    def granularity(self) -> str:
+        return self.meta["granularity"]
+
+    @property
+    def units(self) -> list[str]:
+        return list(self.df["unit"])
+
+
+def expected_columns(granularity: str) -> tuple[str, ...]:
+    return BASE_COLUMNS + (BLOCK_COLUMNS if granularity == "block" else ())
+
+
+def profile_path(root: str | os.PathLike, model: str, granularity: str, device_type: str) -> Path:
+    """``<root>/<model>/<granularity>/<device_type>.csv``."""
+    for what, v in (("model", model), ("granularity", granularity), ("device_type", device_type)):
+        if not v or "/" in v or v in (".", ".."):
+            raise ProfileError(f"invalid {what} {v!r} for a profile path")
+    return Path(root) / model / granularity / f"{device_type}.csv"
+
+
+def _is_missing(v: Any) -> bool:
+    return v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
+
+
+def validate_profile(profile: Profile, where: str = "<profile>") -> Profile:
+    """Check metadata and table; return a normalised copy (typed columns).  Raises :class:`ProfileError`."""
+    meta, df = profile.meta, profile.df
+    if not isinstance(meta, dict):
+        raise ProfileError(f"{where}:1: metadata must be a JSON object, got {type(meta).__name__}")
+    missing = [k for k in REQUIRED_META if k not in meta]
+    if missing:
+        raise ProfileError(f"{where}:1: metadata is missing key(s) {', '.join(missing)}")
+    if meta["format"] != FORMAT_VERSION:
+        raise ProfileError(f"{where}:1: metadata 'format' is {meta['format']!r}, this reader knows {FORMAT_VERSION}")
+    for key, allowed in (("granularity", GRANULARITIES), ("source_kind", SOURCE_KINDS),
+                         ("energy_source", ENERGY_SOURCES)):
+        if meta[key] not in allowed:
+            raise ProfileError(f"{where}:1: metadata '{key}' is {meta[key]!r}; allowed: {', '.join(allowed)}")
+    for key in ("model", "device_type"):
+        if not isinstance(meta[key], str) or not meta[key]:
+            raise ProfileError(f"{where}:1: metadata '{key}' must be a non-empty string, got {meta[key]!r}")
+    if isinstance(meta["n_units"], bool) or not isinstance(meta["n_units"], int) or meta["n_units"] < 1:
+        raise ProfileError(f"{where}:1: metadata 'n_units' must be a positive integer, got {meta['n_units']!r}")
+
+    cols = expected_columns(meta["granularity"])
+    absent = [c for c in cols if c not in df.columns]
+    if absent:
+        raise ProfileError(f"{where}:2: missing column(s) {', '.join(absent)}")
+    if len(df) != meta["n_units"]:
+        raise ProfileError(f"{where}: metadata says n_units={meta['n_units']} but the table has {len(df)} row(s)")
+
+    df = df.reset_index(drop=True).copy()
+    unavailable = meta["energy_source"] == "unavailable"
+
+    def fail(i: int, col: str, msg: str) -> ProfileError:
+        unit = df.at[i, "unit"]
+        # Line numbers: 1 = metadata, 2 = CSV header, so row i is on line i + 3.
+        return ProfileError(f"{where}:{i + 3}: unit {unit!r}, column {col}: {msg}")
+
+    seen: dict[str, int] = {}
+    for i, u in enumerate(df["unit"]):
+        if _is_missing(u) or str(u).strip() == "":
+            raise fail(i, "unit", "empty unit name")
+        if str(u) in seen:
+            raise fail(i, "unit", f"duplicate unit name (also on line {seen[str(u)] + 3})")
+        seen[str(u)] = i
+    df["unit"] = df["unit"].astype(str)
+    df["kind"] = df["kind"].astype(str)
+
+    for col in FLOAT_COLUMNS:
+        vals = []
+        for i, v in enumerate(df[col]):
+            if _is_missing(v) or (isinstance(v, str) and v.strip() == ""):
+                if col == "time_s":
+                    raise fail(i, col, "time is missing (NaN/empty)")
+                if col == "energy_j" and not unavailable:
+                    raise fail(i, col, f"energy is missing but energy_source is {meta['energy_source']!r} "
+                                       "(use energy_source 'unavailable' for unknown energy)")
+                vals.append(math.nan)
+                continue
+            try:
+                x = float(v)
+            except (TypeError, ValueError):
+                raise fail(i, col, f"not a number: {v!r}") from None
+            if math.isnan(x) or math.isinf(x):
+                raise fail(i, col, f"not a finite number: {v!r}")
+            if x < 0:
+                raise fail(i, col, f"negative value {x!r}")
+            if col == "energy_j" and unavailable:
+                raise fail(i, col, "energy given although energy_source is 'unavailable' (leave it empty)")
+            vals.append(x)
+        df[col] = pd.Series(vals, dtype="float64")
+
+    int_cols = [c for c in INT_COLUMNS if c in df.columns]
+    for col in int_cols:
+        nullable = col in GEOMETRY_COLUMNS
+        vals = []
+        for i, v in enumerate(df[col]):
+            if _is_missing(v) or (isinstance(v, str) and v.strip() == ""):
+                if not nullable:
+                    raise fail(i, col, "value is missing")
+                vals.append(pd.NA)
+                continue
+            try:
+                x = float(v)
+            except (TypeError, ValueError):
+                raise fail(i, col, f"not a number: {v!r}") from None
+            if not x.is_integer():
+                raise fail(i, col, f"not an integer: {v!r}")
+            if x < 0 or (nullable and x == 0):
+                raise fail(i, col, f"must be {'positive' if nullable else 'non-negative'}, got {v!r}")
+            vals.append(int(x))
+        df[col] = pd.array(vals, dtype="Int64")
+
+    if meta["granularity"] == "block":
+        expect = 0
+        for i in range(len(df)):
+            lf, ll = df.at[i, "layer_first"], df.at[i, "layer_last"]
+            if lf != expect:
+                raise fail(i, "layer_first", f"blocks must tile the layer units in order: expected {expect}, got {lf}")
+            if ll < lf:
+                raise fail(i, "layer_last", f"layer_last {ll} < layer_first {lf}")
+            expect = int(ll) + 1
+    return Profile(dict(meta), df)
+
+
+def _check_path(meta: dict[str, Any], path: Path) -> None:
+    """When the file sits at <model>/<granularity>/<device_type>.csv, the metadata must agree with the path."""
+    if path.parent.name not in GRANULARITIES:
+        return
+    expect = {"device_type": path.stem, "granularity": path.parent.name, "model": path.parent.parent.name}
+    for key, val in expect.items():
+        if meta.get(key) != val:
+            raise ProfileError(f"{path}:1: metadata '{key}' is {meta.get(key)!r} but the file path says {val!r}")
+
+
+def parse_profile(text: str, where: str = "<profile>") -> Profile:
+    """Parse profile file contents (validated)."""
+    first, _, rest = text.partition("\n")
+    if not first.startswith(HEADER_PREFIX):
+        raise ProfileError(f"{where}:1: first line must start with {HEADER_PREFIX.strip()!r} followed by JSON "
+                           f"metadata, got {first[:60]!r}")
+    try:
+        meta = json.loads(first[len(HEADER_PREFIX):])
+    except json.JSONDecodeError as exc:
+        raise ProfileError(f"{where}:1: metadata is not valid JSON ({exc.msg} at column "
+                           f"{exc.colno + len(HEADER_PREFIX)})") from None
+    if not isinstance(meta, dict):
+        raise ProfileError(f"{where}:1: metadata must be a JSON object, got {type(meta).__name__}")
+    if not rest.strip():
+        raise ProfileError(f"{where}:2: no CSV table after the metadata line")
+    try:
+        df = pd.read_csv(io.StringIO(rest), dtype={"unit": str, "kind": str}, keep_default_na=False,
+                         na_values=[""])
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+        raise ProfileError(f"{where}: CSV table is malformed: {exc}") from None
+    return validate_profile(Profile(meta, df), where)
+
+
+def read_profile(path: str | os.PathLike) -> Profile:
+    """Read and validate one profile file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ProfileError(f"profile file {path} does not exist")
+    prof = parse_profile(path.read_text(encoding="utf-8"), str(path))
+    _check_path(prof.meta, path)
+    return prof
+
+
+def format_profile(profile: Profile, where: str = "<profile>") -> str:
+    """Serialise (after validation) to the file format."""
+    prof = validate_profile(profile, where)
+    try:
+        head = json.dumps(prof.meta, sort_keys=True, allow_nan=False, separators=(", ", ": "))
+    except (TypeError, ValueError) as exc:
+        raise ProfileError(f"{where}: metadata is not JSON-serialisable: {exc}") from None
+    if "\n" in head:
+        raise ProfileError(f"{where}: metadata must fit on one line")
+    cols = list(expected_columns(prof.granularity)) + [c for c in prof.df.columns
+                                                        if c not in expected_columns(prof.granularity)]
+    # repr-precision floats so a round trip is exact.
+    body = prof.df[cols].to_csv(index=False, lineterminator="\n", float_format="%.17g")
+    return HEADER_PREFIX + head + "\n" + body
+
+
+def write_profile(profile: Profile, path: str | os.PathLike) -> Path:
+    """Validate and atomically write ``profile`` to ``path``."""
+    path = Path(path)
+    text = format_profile(profile, str(path))
+    _check_path(profile.meta, path)
+    return write_text_atomic(path, text)
+
+
+def load_profiles(root: str | os.PathLike, model: str, granularity: str) -> dict[str, Profile]:
+    """All profiles of ``model`` at ``granularity`` under ``root``, keyed by device type."""
+    d = Path(root) / model / granularity
+    files = sorted(d.glob("*.csv")) if d.is_dir() else []
+    if not files:
+        raise ProfileError(f"no profiles for model {model!r} at granularity {granularity!r}: {d} has no *.csv "
+                           f"(run `donna profile --model {model} --granularity {granularity}`)")
+    return {f.stem: read_profile(f) for f in files}

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Measure the shipped cpu-host profiles: every zoo model at both granularities, 1 thread, 100 repeats.
+# Usage: scripts/profile_all.sh [extra `donna profile` args...]   (e.g. --device cuda --device-type gpu-mine)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+NOTES=${NOTES:-"2-core cloud VM shared with other processes during profiling (see load_avg_before/after)"}
+for model in vgg8 resnet152 vgg19 vit_b_16; do
+  for gran in layer block; do
+    "$PY" -m donna_core.cli_profile profile --model "$model" --granularity "$gran" --device cpu --threads 1 \
+      --repeats "${REPEATS:-100}" --notes "$NOTES" "$@"
+  done
+done
