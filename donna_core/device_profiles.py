@@ -1,0 +1,234 @@
+"""Build the simulated/modelled device profiles: ``cim``, ``gpu-rtx3070ti``, ``cpu-xeon-w3323``.
+
+* ``cim`` — ``simulated`` from the shipped DNN+NeuroSim V1.3 runs (``neurosim_runs/``) for vgg8, vgg19, resnet152
+  (one NeuroSim row per conv/linear unit, :func:`donna_core.neurosim.cim_layer_costs`); ``modelled`` by the
+  CIM estimator calibrated on those three runs for any other model (vit_b_16).
+* ``gpu-rtx3070ti`` / ``cpu-xeon-w3323`` — ``modelled`` by the spec-sheet model (:mod:`donna_core.specmodel`),
+  the CPU's efficiencies calibrated on the measured ``cpu-host`` layer profiles of this machine.
+
+``block`` profiles are sums of the ``layer`` rows ``layer_first..layer_last`` (:func:`sum_to_blocks`).
+Pure functions take unit tables / profiles and return tables; :func:`build_all` does the I/O.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import operator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import cim_estimator, neurosim, specmodel
+from .profiles import GEOMETRY_COLUMNS, Profile, profile_path, read_profile, write_profile
+
+DEVICE_TYPES = ("cim", "gpu-rtx3070ti", "cpu-xeon-w3323")
+MODELS = ("vgg8", "vgg19", "resnet152", "vit_b_16")
+
+CIM_ASSUMPTIONS = (
+    "energy_j = NeuroSim dynamic energy + NeuroSim layer-by-layer leakage energy (layer latency x leakage "
+    "power of all other layers' tiles); ops NeuroSim does not simulate (residual adds, pooling not fused into "
+    "a conv row, softmax, layer norm, GELU, class token/positional add) are assumed free on CIM (time 0, energy 0)"
+)
+ATTENTION_ASSUMPTION = (
+    "attention units: the Q/K/V input projection (E->3E) and output projection (E->E) are weight-stationary "
+    "linear layers over all tokens and are estimated as such; the activation x activation products QK^T and AV "
+    "(2*T^2*E MACs) are not weight-stationary: they are charged at the same time and energy per MAC as the "
+    "unit's projections (as if they ran at crossbar efficiency), ignoring the cost of writing K and V into "
+    "ReRAM - optimistic"
+)
+
+# fx ops that are bookkeeping, not kernels (no launch/dispatch counted).
+_TRIVIAL_TARGETS = {getattr, operator.getitem, "size", "dim", "contiguous"}
+_TRIVIAL_NAMES = ("_assert", "getattr", "getitem", "eq", "size", "dim")
+
+
+def unit_op_counts(plan) -> list[int]:
+    """Kernels/ops each unit launches: call_module/call_function/call_method nodes that do work."""
+    nodes = {n.name: n for n in plan.graph_module.graph.nodes}
+    counts = []
+    for u in plan.units:
+        c = 0
+        for name in u.nodes:
+            n = nodes.get(name)
+            if n is None or n.op not in ("call_module", "call_function", "call_method"):
+                continue
+            tgt = n.target
+            tname = getattr(tgt, "__name__", str(tgt))
+            if tgt in _TRIVIAL_TARGETS or any(tname.startswith(p) or tname == p for p in _TRIVIAL_NAMES):
+                continue
+            if n.op == "call_module" and type(plan.graph_module.get_submodule(tgt)).__name__ in ("Dropout", "Identity"):
+                continue
+            c += 1
+        counts.append(max(c, 1))
+    return counts
+
+
+def sum_to_blocks(layer_df: pd.DataFrame, block_table: pd.DataFrame, cols=("time_s", "energy_j")) -> pd.DataFrame:
+    """Block rows = sums of layer rows ``layer_first..layer_last`` (inclusive) for ``cols``."""
+    out = {c: [] for c in cols}
+    n = len(layer_df)
+    for r in block_table.itertuples():
+        a, b = int(r.layer_first), int(r.layer_last)
+        if not (0 <= a <= b < n):
+            raise ValueError(f"block {r.unit!r}: layer range {a}..{b} outside the {n} layer units")
+        for c in cols:
+            out[c].append(float(layer_df[c].iloc[a:b + 1].sum()))
+    return pd.DataFrame(out)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# CIM
+# ---------------------------------------------------------------------------------------------------------
+def attention_embed_dims(plan) -> dict[int, int]:
+    """``{unit index: embed dim}`` of the units that call an ``nn.MultiheadAttention``."""
+    nodes = {n.name: n for n in plan.graph_module.graph.nodes}
+    out = {}
+    for i, u in enumerate(plan.units):
+        for name in u.nodes:
+            n = nodes.get(name)
+            if n is not None and n.op == "call_module":
+                m = plan.graph_module.get_submodule(n.target)
+                if type(m).__name__ == "MultiheadAttention":
+                    out[i] = int(m.embed_dim)
+    return out
+
+
+def attention_tokens(macs: int, embed_dim: int) -> int:
+    """Tokens T of a self-attention unit from its MACs = T·4E² + 2T²E (projections + QKᵀ + AV)."""
+    E = embed_dim
+    t = (-4 * E * E + math.sqrt(16 * E ** 4 + 8 * E * macs)) / (4 * E)
+    if t < 1 or abs(t - round(t)) > 1e-6:
+        raise ValueError(f"attention unit with E={E}: MACs {macs} do not match T*4E^2 + 2T^2E for an integer T")
+    return int(round(t))
+
+
+def neurosim_layer_table(table: pd.DataFrame, embed_dims: dict[int, int] | None = None
+                         ) -> tuple[pd.DataFrame, list[int], list[float]]:
+    """NeuroSim-style conv/fc rows for every weight-stationary op of a layer-granularity unit table.
+
+    Returns ``(rows, owner, mac_scale)``: ``owner[j]`` = unit index of row j; ``mac_scale[i]`` = total MACs of
+    unit i / MACs of its weight-stationary rows (1 except attention, see :data:`ATTENTION_ASSUMPTION`).
+    A linear unit applied to T tokens (MACs = T·in·out) becomes a 1×1 conv over a T×1 map (T input vectors).
+    """
+    rows, owner = [], []
+    scale = [1.0] * len(table)
+    for i, r in enumerate(table.itertuples()):
+        if r.kind == "attention":
+            if not embed_dims or i not in embed_dims:
+                raise ValueError(f"unit {r.unit!r}: attention unit needs its embed dim (embed_dims)")
+            E = embed_dims[i]
+            T = attention_tokens(int(r.macs), E)
+            for out_c in (3 * E, E):
+                rows.append(dict(ifm_h=T, ifm_w=1, ifm_c=E, k_h=1, k_w=1, ofm_c=out_c, stride=1))
+                owner.append(i)
+            scale[i] = float(r.macs) / (T * 4 * E * E)
+            continue
+        if any(pd.isna(getattr(r, c)) for c in GEOMETRY_COLUMNS):
+            continue
+        g = {c: int(getattr(r, c)) for c in GEOMETRY_COLUMNS}
+        if r.kind == "linear":
+            t = int(r.macs) // (g["in_c"] * g["out_c"])
+            if t * g["in_c"] * g["out_c"] != int(r.macs):
+                raise ValueError(f"unit {r.unit!r}: MACs {r.macs} not a multiple of in*out features")
+            g.update(in_h=max(t, 1), in_w=1)
+        rows.append(dict(ifm_h=g["in_h"], ifm_w=g["in_w"], ifm_c=g["in_c"], k_h=g["k_h"], k_w=g["k_w"],
+                         ofm_c=g["out_c"], stride=g["stride"]))
+        owner.append(i)
+    df = pd.DataFrame(rows)
+    geom_for_pool = df.rename(columns={"ifm_h": "in_h", "ifm_w": "in_w", "ifm_c": "in_c", "ofm_c": "out_c"})
+    geom_for_pool["name"] = None
+    df["pool"] = neurosim.infer_pool_flags(geom_for_pool)
+    return df, owner, scale
+
+
+def cim_layer_profile(model: str, table: pd.DataFrame, estimator: cim_estimator.CimEstimator | None = None,
+                      embed_dims: dict[int, int] | None = None):
+    """CIM time/energy per layer unit and the provenance metadata.  Uses the NeuroSim run when one exists."""
+    if model in neurosim.RUNS:
+        costs = neurosim.cim_layer_costs(neurosim.load_run(model), table)
+        meta = {"source_kind": "simulated", "energy_source": "neurosim",
+                "source": f"DNN+NeuroSim V1.3 run of {model} (neurosim_runs/{neurosim.RUNS[model][0]}, "
+                          f"log neurosim_runs/{neurosim.RUNS[model][1]}); one NeuroSim row per conv/linear unit",
+                "neurosim": {**neurosim.NEUROSIM_DEFAULTS,
+                             "inputs": "synthetic: random-init 8-bit weights (seed 117), one U[-1,1) image"},
+                "assumptions": [CIM_ASSUMPTIONS]}
+        return costs[["time_s", "energy_j"]], meta
+    if estimator is None:
+        raise ValueError(f"no NeuroSim run for {model!r}: a calibrated CimEstimator is needed")
+    rows, owner, scale = neurosim_layer_table(table, embed_dims)
+    pred = estimator.predict(rows)
+    t = np.zeros(len(table))
+    e = np.zeros(len(table))
+    np.add.at(t, owner, pred["latency_s"].to_numpy())
+    np.add.at(e, owner, pred["energy_j"].to_numpy())
+    t *= np.asarray(scale)
+    e *= np.asarray(scale)
+    meta = {"source_kind": "modelled", "energy_source": "model",
+            "source": "CIM estimator, calibrated on " + ", ".join(estimator.calibrated_on)
+                      + " NeuroSim V1.3 runs (donna_core/cim_estimator.py)",
+            "neurosim": {**neurosim.NEUROSIM_DEFAULTS, "note": "architecture the estimator models; no run"},
+            "model_params": {"cim_estimator": estimator.params(), "neurosim_rows": len(rows)},
+            "assumptions": [CIM_ASSUMPTIONS, ATTENTION_ASSUMPTION]}
+    return pd.DataFrame({"time_s": t, "energy_j": e}), meta
+
+
+# ---------------------------------------------------------------------------------------------------------
+# CPU host calibration -> Xeon; GPU
+# ---------------------------------------------------------------------------------------------------------
+def calibration_rows(host_profiles: dict[str, pd.DataFrame], plans: dict) -> pd.DataFrame:
+    """Stack measured host per-unit times with their work (FLOPs, bytes, ops) for :func:`specmodel.calibrate`.
+
+    ``host_profiles[model]`` = cpu-host layer profile table; ``plans[model]`` = (layer unit table, n_ops,
+    input_bytes).  Unit names must agree (profiles of the same unit derivation)."""
+    parts = []
+    for model, prof in host_profiles.items():
+        table, n_ops, input_bytes = plans[model]
+        if list(prof["unit"]) != list(table["unit"]):
+            raise ValueError(f"{model}: cpu-host profile units differ from the derived layer units")
+        t = table.copy()
+        t["n_ops"] = n_ops
+        w = specmodel.unit_work(t, input_bytes)
+        w["model"] = model
+        w["unit"] = list(table["unit"])
+        w["measured_s"] = prof["time_s"].to_numpy(float)
+        parts.append(w)
+    return pd.concat(parts, ignore_index=True)
+
+
+def spec_layer_profile(spec: specmodel.DeviceSpec, table: pd.DataFrame, n_ops, input_bytes: float):
+    t = table.copy()
+    t["n_ops"] = n_ops
+    pred = specmodel.predict(spec, specmodel.unit_work(t, input_bytes))
+    meta = {"source_kind": "modelled", "energy_source": "model",
+            "source": f"spec-sheet model (donna_core/specmodel.py): time = ops x dispatch + 2*MACs/(peak*eff_c) "
+                      f"+ bytes/(bw*eff_m); energy = active power x time; batch 1, FP32",
+            "model_params": {"spec": spec.to_dict()},
+            "assumptions": ["bytes = weights + activations in + out per unit (no cache reuse)",
+                            "energy = active power (TGP/TDP, upper bound) x modelled time; idle power not added"]}
+    return pred[["time_s", "energy_j"]], meta
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Profile assembly
+# ---------------------------------------------------------------------------------------------------------
+def make_profile(model: str, device_type: str, granularity: str, table: pd.DataFrame, costs: pd.DataFrame,
+                 meta: dict, date: str) -> Profile:
+    cols = ["unit", "kind", "out_bytes", "weight_bytes", "macs", *GEOMETRY_COLUMNS]
+    if granularity == "block":
+        cols += ["layer_first", "layer_last"]
+    df = table[cols].copy()
+    df.insert(2, "time_s", costs["time_s"].to_numpy(float))
+    df.insert(3, "time_spread_s", np.nan)
+    df.insert(4, "energy_j", costs["energy_j"].to_numpy(float))
+    full = {"format": 1, "model": model, "device_type": device_type, "granularity": granularity,
+            "n_units": len(df), **meta, "date": date}
+    if granularity == "block":
+        full["source"] = full["source"] + "; block rows = sums of the layer profile's rows layer_first..layer_last"
+    order = ["format", "model", "device_type", "granularity", "n_units", "source_kind", "source", "energy_source",
+             "date"]
+    return Profile({k: full[k] for k in order} | {k: v for k, v in full.items() if k not in order}, df)
+
+
+def today() -> str:
+    return _dt.date.today().isoformat()
