@@ -232,3 +232,57 @@ def make_profile(model: str, device_type: str, granularity: str, table: pd.DataF
 
 def today() -> str:
     return _dt.date.today().isoformat()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The paper's qualitative profile facts (Section IV-A)
+# ---------------------------------------------------------------------------------------------------------
+def profile_facts(profs: dict[str, pd.DataFrame], gpu: str = "gpu-rtx3070ti", cpu: str = "cpu-xeon-w3323",
+                  cim: str = "cim") -> dict:
+    """Check "GPU fastest; CIM most energy-efficient; CIM slowest except the last one or two layers".
+
+    ``profs`` maps device type -> layer profile table of one model (same units).  Returns plain numbers/lists.
+    """
+    names = list(profs[gpu]["unit"])
+    for d in (cpu, cim):
+        if list(profs[d]["unit"]) != names:
+            raise ValueError(f"profiles of {gpu} and {d} list different units")
+    T = pd.DataFrame({d: profs[d]["time_s"].to_numpy(float) for d in (gpu, cpu, cim)})
+    E = pd.DataFrame({d: profs[d]["energy_j"].to_numpy(float) for d in (gpu, cpu, cim)})
+    L = len(T)
+    fastest = T.idxmin(axis=1)
+    slowest = T.idxmax(axis=1)
+    greenest = E.idxmin(axis=1)
+    cim_not_slowest = [int(i) for i in np.where(slowest != cim)[0]]
+    return {
+        "n_layers": L,
+        "total_time_s": T.sum().to_dict(), "total_energy_j": E.sum().to_dict(),
+        "gpu_fastest_total": bool(T.sum().idxmin() == gpu),
+        "gpu_fastest_layer_frac": float((fastest == gpu).mean()),
+        "cim_most_efficient_total": bool(E.sum().idxmin() == cim),
+        "cim_most_efficient_layer_frac": float((greenest == cim).mean()),
+        "cim_slowest_layer_frac": float((slowest == cim).mean()),
+        "cim_not_slowest_layers": cim_not_slowest,
+        "cim_slowest_except_last_two": bool(all(i >= L - 2 for i in cim_not_slowest)),
+        "last_two_cim_not_slowest": [bool(slowest.iloc[i] != cim) for i in range(max(L - 2, 0), L)],
+    }
+
+
+def describe_facts(f: dict) -> str:
+    """One-paragraph plain-text summary of :func:`profile_facts`."""
+    L = f["n_layers"]
+    ns = f["cim_not_slowest_layers"]
+    tail = [i for i in ns if i >= L - 2]
+    other = [i for i in ns if i < L - 2]
+    parts = [
+        f"GPU fastest in total: {'yes' if f['gpu_fastest_total'] else 'NO'} "
+        f"(fastest device on {f['gpu_fastest_layer_frac']:.0%} of {L} layers)",
+        f"CIM lowest total energy: {'yes' if f['cim_most_efficient_total'] else 'NO'} "
+        f"(lowest on {f['cim_most_efficient_layer_frac']:.0%} of layers)",
+        f"CIM slowest on {f['cim_slowest_layer_frac']:.0%} of layers; not slowest on the last two layers: "
+        f"{f['last_two_cim_not_slowest']}; not slowest on {len(other)} earlier layer(s)"
+        + (f" (indices {other[:12]}{'...' if len(other) > 12 else ''})" if other else "")
+        + f" -> paper's 'CIM slowest except the last one or two layers': "
+        + ("holds" if f["cim_slowest_except_last_two"] and tail else "does NOT hold"),
+    ]
+    return "; ".join(parts) + "."
