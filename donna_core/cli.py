@@ -1,0 +1,107 @@
+"""The ``donna`` command line.
+
+Exit codes: 0 success; 2 bad input (malformed file, unknown name, bad value: one line on stderr naming the
+field); 3 no feasible plan (memory limits). A user mistake never prints a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+
+from .costs import PlanError, Result
+from .exact import InfeasibleError
+from .problem import load_problem
+from .solve import SOLVERS, pareto_front, solve
+
+# Sub-command modules; each defines ``register(subparsers)`` and sets ``func`` on its parsers.
+COMMAND_MODULES = ["donna_core.cli", "donna_core.cli_profile"]
+
+EXIT_BAD_INPUT = 2
+EXIT_INFEASIBLE = 3
+
+
+def _format_result(r: Result, name: str) -> str:
+    lines = [f"{name}  [solver={r.solver}, alpha={r.alpha:g}]",
+             f"{'device':<12}{'units':>12}{'compute s':>13}{'compute J':>13}{'send s':>12}{'send J':>12}"]
+    for s in r.stages:
+        lines.append(f"{s.device:<12}{f'{s.first}..{s.last}':>12}{s.compute_s:>13.4g}{s.compute_j:>13.4g}"
+                     f"{s.comm_out_s:>12.4g}{s.comm_out_j:>12.4g}")
+    if r.input_s or r.input_j:
+        lines.append(f"input transfer from the source: {r.input_s:.4g} s, {r.input_j:.4g} J")
+    lines.append(f"bottleneck {r.bottleneck_s:.6g} s  throughput {r.throughput_ips:.6g} inf/s  "
+                 f"energy {r.energy_j:.6g} J/inf  objective {r.objective:.6g}")
+    lines.append(f"norms: time {r.norm['time_s']:.6g} s, energy {r.norm['energy_j']:.6g} J")
+    return "\n".join(lines)
+
+
+def _alpha(text: str) -> float:
+    try:
+        a = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"alpha must be a number in [0, 1], got {text!r}") from None
+    if not 0.0 <= a <= 1.0:
+        raise argparse.ArgumentTypeError(f"alpha must be in [0, 1], got {text}")
+    return a
+
+
+def cmd_solve(args) -> int:
+    p = load_problem(args.problem)
+    r = solve(p, args.alpha, args.solver)
+    print(json.dumps(r.to_dict(), indent=2) if args.json else _format_result(r, p.name))
+    return 0
+
+
+def cmd_pareto(args) -> int:
+    p = load_problem(args.problem)
+    front = pareto_front(p)
+    if args.json:
+        out = {"front": [{"bottleneck_s": r.bottleneck_s, "throughput_ips": r.throughput_ips,
+                          "energy_j": r.energy_j, "stages": r.to_dict()["stages"]} for r in front]}
+        print(json.dumps(out, indent=2))
+    else:
+        print(f"{p.name}: {len(front)} Pareto-optimal plans (bottleneck ascending)")
+        print(f"{'bottleneck s':>14}{'throughput/s':>14}{'energy J':>12}  plan")
+        for r in front:
+            plan = " | ".join(f"{s.device}:{s.first}..{s.last}" for s in r.stages)
+            print(f"{r.bottleneck_s:>14.6g}{r.throughput_ips:>14.6g}{r.energy_j:>12.6g}  {plan}")
+    return 0
+
+
+def register(sub) -> None:
+    ps = sub.add_parser("solve", help="best plan for one alpha")
+    ps.add_argument("problem", help="problem JSON file")
+    ps.add_argument("--alpha", type=_alpha, default=1.0, help="weight of throughput vs energy, in [0, 1]")
+    ps.add_argument("--solver", choices=SOLVERS, default="exact")
+    ps.add_argument("--json", action="store_true", help="print one JSON object")
+    ps.set_defaults(func=cmd_solve)
+    pp = sub.add_parser("pareto", help="exact Pareto front of (bottleneck, energy)")
+    pp.add_argument("problem", help="problem JSON file")
+    pp.add_argument("--json", action="store_true")
+    pp.set_defaults(func=cmd_pareto)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="donna", description="DONNA: pipeline partitioning over heterogeneous "
+                                 "devices, trading throughput against energy.")
+    sub = ap.add_subparsers(dest="command", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return ap
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except InfeasibleError as exc:
+        print(f"donna: no feasible plan: {exc}", file=sys.stderr)
+        return EXIT_INFEASIBLE
+    except (ValueError, PlanError, FileNotFoundError) as exc:   # ProblemError and every user error
+        print(f"donna: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())
