@@ -23,11 +23,11 @@ class ExploreError(ValueError):
 
 
 def _counts(n_cpu: int, n_gpu: int, n_cim: int) -> tuple[tuple[str, int], ...]:
+    if any(int(n) < 0 for n in (n_cpu, n_gpu, n_cim)):
+        raise ExploreError(f"device counts must be >= 0, got cpu={n_cpu}, gpu={n_gpu}, cim={n_cim}")
     counts = tuple((r, int(n)) for r, n in (("cpu", n_cpu), ("gpu", n_gpu), ("cim", n_cim)) if int(n) > 0)
     if not counts:
         raise ExploreError("select at least one device (all counts are 0)")
-    if any(int(n) < 0 for n in (n_cpu, n_gpu, n_cim)):
-        raise ExploreError(f"device counts must be >= 0, got cpu={n_cpu}, gpu={n_gpu}, cim={n_cim}")
     return counts
 
 

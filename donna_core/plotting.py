@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg", force=False)  # headless by default; a notebook's inline backend still takes over
 import matplotlib.pyplot as plt  # noqa: E402
@@ -85,6 +86,9 @@ def plot_sweep_panel(ax, points: pd.DataFrame, front: pd.DataFrame | None = None
                        linewidths=1.4, zorder=4)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    # minor-tick labels of narrow log ranges collide; keep only the major ones
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3, which="both")
     return sc
@@ -116,12 +120,12 @@ def plot_sweep(points: pd.DataFrame, fronts: pd.DataFrame | None, models: Sequen
                for c in clusters]
     handles += [Line2D([], [], ls="--", color="0.4", label="exact Pareto front (per D)"),
                 Line2D([], [], marker="o", ls="", mfc="none", mec="red", ms=10, label="paper DP worse than exact")]
-    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8,
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 4), fontsize=8,
                title=f"points: paper's DP (Algorithm 1); {sources}", title_fontsize=8,
-               bbox_to_anchor=(0.5, -0.01))
+               bbox_to_anchor=(0.5, 0.0))
     if sc is not None:
         fig.colorbar(sc, ax=axes, label="α", shrink=0.6)
-    fig.subplots_adjust(bottom=0.14, hspace=0.35, wspace=0.25, right=0.78)
+    fig.subplots_adjust(bottom=1.3 / fig.get_figheight(), hspace=0.35, wspace=0.25, right=0.86)
     return fig
 
 

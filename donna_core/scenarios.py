@@ -182,6 +182,16 @@ def write_table(df: pd.DataFrame, path: str | Path) -> Path:
     return write_text_atomic(path, df.to_csv(index=False, float_format="%.17g"))
 
 
+def sources_label(profiles_by_model: Mapping[str, Mapping[str, TypeProfile]]) -> str:
+    """One-line legend text naming each device role's profile and data source, e.g.
+    ``data: cpu = cpu-xeon-w3323 (modelled), cim = cim (simulated)``."""
+    seen: dict[str, set] = {}
+    for profs in profiles_by_model.values():
+        for r, p in profs.items():
+            seen.setdefault(r, set()).add(f"{p.device_type} ({p.source_kind})")
+    return "data: " + ", ".join(f"{r} = {' / '.join(sorted(v))}" for r, v in seen.items())
+
+
 # --------------------------------------------------------------------------------------------- problems
 _CLUSTER_RE = re.compile(r"^(\d+)([a-z]+)$")
 

@@ -1,0 +1,113 @@
+#!/usr/bin/env python
+"""Rerun the paper's figures from cached profiles: notebooks 01-04 under papermill, then the claims report.
+
+Writes every figure (PNG + PDF), the executed notebooks and the result tables (``data/*.csv``) under
+``--outdir`` (default ``figures/``) and the claims report to ``--report`` (default ``reports/claims.md``).
+No profiling and no GPU: the notebooks only read ``data/profiles/``.
+
+The notebooks run on a kernel that is guaranteed to be this interpreter (see :func:`venv_kernel`), so a
+``python3`` kernelspec elsewhere on the machine (e.g. in ``~/.local``) cannot hijack the run.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ("01_profiles", "02_scenario_sweep", "03_single_gpu_comparison", "04_cim_edge_vs_cloud")
+KERNEL_NAME = "python3"
+
+
+@contextlib.contextmanager
+def venv_kernel(name: str = KERNEL_NAME):
+    """Make kernel ``name`` resolve to this interpreter for the duration of the block.
+
+    A kernelspec that runs ``sys.executable`` is written to a temporary directory that is put first on
+    JUPYTER_PATH (which jupyter_client searches before the user and system directories).
+    """
+    old = os.environ.get("JUPYTER_PATH")
+    with tempfile.TemporaryDirectory(prefix="donna-kernel-") as tmp:
+        kdir = Path(tmp) / "kernels" / name
+        kdir.mkdir(parents=True)
+        spec = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": f"Python 3 ({sys.prefix})", "language": "python"}
+        (kdir / "kernel.json").write_text(json.dumps(spec))
+        os.environ["JUPYTER_PATH"] = tmp + (os.pathsep + old if old else "")
+        try:
+            yield spec
+        finally:
+            if old is None:
+                os.environ.pop("JUPYTER_PATH", None)
+            else:
+                os.environ["JUPYTER_PATH"] = old
+
+
+def run_notebook(name: str, outdir: Path, parameters: dict, notebooks_dir: Path = REPO / "notebooks") -> Path:
+    """Execute ``notebooks/<name>.ipynb`` with ``parameters``; the executed copy goes to ``outdir/<name>.ipynb``."""
+    import papermill as pm
+
+    src = notebooks_dir / f"{name}.ipynb"
+    if not src.is_file():
+        raise FileNotFoundError(f"notebook {src} does not exist")
+    outdir.mkdir(parents=True, exist_ok=True)
+    dst = outdir / f"{name}.ipynb"
+    tmp = outdir / f".{name}.partial.ipynb"
+    try:
+        with venv_kernel():
+            pm.execute_notebook(str(src), str(tmp), parameters=parameters, kernel_name=KERNEL_NAME,
+                                cwd=str(notebooks_dir), progress_bar=False, log_output=False)
+    except Exception:
+        if tmp.exists():  # keep the failing run for inspection, clearly named
+            os.replace(tmp, outdir / f"{name}.FAILED.ipynb")
+        raise
+    os.replace(tmp, dst)  # the executed notebook appears whole or not at all
+    return dst
+
+
+def write_report(outdir: Path, report: Path) -> Path:
+    """Build the claims report from the tables the notebooks wrote into ``outdir/data``."""
+    sys.path.insert(0, str(REPO))
+    from donna_core.atomic import write_text_atomic
+    from donna_core.claims import build_claims, load_results, render_markdown
+
+    tables = load_results(outdir / "data")
+    if not tables:
+        raise FileNotFoundError(f"no result tables under {outdir / 'data'}; did the notebooks run?")
+    return write_text_atomic(report, render_markdown(build_claims(tables), tables))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--outdir", type=Path, default=REPO / "figures")
+    ap.add_argument("--report", type=Path, default=REPO / "reports" / "claims.md")
+    ap.add_argument("--profiles-dir", type=Path, default=None, help="default: data/profiles")
+    ap.add_argument("--cpu", choices=("paper", "host"), default="paper",
+                    help="paper: modelled Xeon W-3323 (the paper's CPU); host: the CPU measured on this machine")
+    ap.add_argument("--only", nargs="*", choices=NOTEBOOKS, default=None, help="run only these notebooks")
+    args = ap.parse_args(argv)
+    from tqdm import tqdm
+
+    outdir = args.outdir.resolve()
+    common = {"cpu": args.cpu, "outdir": str(outdir),
+              "profiles_dir": str(args.profiles_dir.resolve()) if args.profiles_dir else None}
+    todo = args.only or list(NOTEBOOKS)
+    t0 = time.perf_counter()
+    with tqdm(todo, desc="notebooks", unit="nb") as bar:
+        for name in bar:
+            bar.set_postfix_str(name)
+            t = time.perf_counter()
+            run_notebook(name, outdir, common)
+            tqdm.write(f"{name}: {time.perf_counter() - t:.1f} s")
+    path = write_report(outdir, args.report.resolve())
+    print(f"figures in {outdir}, claims report {path}; total {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

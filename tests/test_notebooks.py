@@ -1,0 +1,168 @@
+"""Every notebook runs under papermill (small parameters, synthetic profiles, tmp output dir); the figures and
+result tables it writes must agree with calling donna_core directly, and the claims report must be built."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pandas as pd
+import pytest
+
+from donna_core import claims as cl
+from donna_core import scenarios as sc
+from donna_core.costs import evaluate
+from donna_core.problem import problem_from_dict
+from donna_core.solve import solve
+
+REPO = Path(__file__).resolve().parent.parent
+NB_DIR = REPO / "notebooks"
+ALL_NOTEBOOKS = ("01_profiles", "02_scenario_sweep", "03_single_gpu_comparison", "04_cim_edge_vs_cloud",
+                 "05_explore")
+ALPHAS = [0.0, 0.5, 1.0]
+
+
+def _load_make_figures():
+    spec = importlib.util.spec_from_file_location("make_figures", REPO / "scripts" / "make_figures.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+mf = _load_make_figures()
+
+
+@pytest.mark.parametrize("name", ALL_NOTEBOOKS)
+def test_notebook_structure(name):
+    nb = nbformat.read(NB_DIR / f"{name}.ipynb", as_version=4)
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert "parameters" in code[0].metadata.get("tags", [])
+    assert all(not c.get("outputs") for c in code), "commit notebooks without outputs"
+    # notebooks only call donna_core and plot: no imports beyond these, no function or class definitions
+    for c in code:
+        for line in c.source.splitlines():
+            m = re.match(r"\s*(?:from|import)\s+([\w.]+)", line)
+            if m:
+                assert m.group(1).split(".")[0] in {"donna_core", "pathlib", "pandas", "IPython"}, line
+            assert not re.match(r"\s*(def|class|for|while)\s", line), f"logic in notebook {name}: {line}"
+
+
+def test_venv_kernel_points_at_this_interpreter():
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    with mf.venv_kernel():
+        spec = KernelSpecManager().get_kernel_spec("python3")
+        assert spec.argv[0] == sys.executable
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """Run 01-05 once on synthetic profiles into a tmp dir; return (outdir, profiles root, profiles)."""
+    from test_scenarios import write_synthetic_profiles
+
+    base = tmp_path_factory.mktemp("nb")
+    root = write_synthetic_profiles(base / "profiles", models=("vgg8", "resnet152"), n_units=(5, 8), seed=3)
+    out = base / "figures"
+    common = {"profiles_dir": str(root), "outdir": str(out), "cpu": "paper"}
+    mf.run_notebook("01_profiles", out, {**common, "models": ["vgg8", "resnet152"]})
+    mf.run_notebook("02_scenario_sweep", out, {**common, "models": ["vgg8"], "alphas": ALPHAS})
+    mf.run_notebook("03_single_gpu_comparison", out, {**common, "model": "resnet152", "media": ["hb-wcc", "lb-wcc"],
+                                                      "alphas": [1.0]})
+    mf.run_notebook("04_cim_edge_vs_cloud", out, {**common, "models": ["vgg8", "resnet152"], "n_edge": 2})
+    mf.run_notebook("05_explore", out, {"profiles_dir": str(root), "cpu": "paper", "model": "vgg8"})
+    report = mf.write_report(out, base / "reports" / "claims.md")
+    profs = {m: sc.load_model_profiles(m, sc.device_files("paper"), profiles_dir=root) for m in ("vgg8", "resnet152")}
+    return out, report, profs
+
+
+def _text_outputs(path: Path) -> str:
+    nb = nbformat.read(path, as_version=4)
+    parts = []
+    for c in nb.cells:
+        for o in c.get("outputs", []):
+            parts.append(o.get("text", "") or o.get("data", {}).get("text/plain", ""))
+    return "\n".join(parts)
+
+
+def test_figures_and_notebooks_written(run):
+    out, report, _ = run
+    for fig in ("fig2a_profile_time", "fig2b_profile_energy", "fig2c-k_scenario_sweep",
+                "fig3_single_gpu_comparison", "fig4_cim_edge_vs_cloud"):
+        for ext in ("png", "pdf"):
+            p = out / f"{fig}.{ext}"
+            assert p.is_file() and p.stat().st_size > 1000, p
+    for name in ALL_NOTEBOOKS:
+        assert (out / f"{name}.ipynb").is_file()
+    assert not list(out.glob(".*.partial.ipynb")) and not list(out.glob("*.FAILED.ipynb"))
+
+
+def test_profiles_table_matches_files(run):
+    out, _, profs = run
+    long = pd.read_csv(out / "data" / "profiles_long.csv")
+    g = long[(long.model == "resnet152") & (long.role == "cim")]
+    np.testing.assert_array_equal(g["time_s"].to_numpy(), profs["resnet152"]["cim"].table["time_s"].to_numpy())
+    assert set(long["source_kind"]) == {"modelled", "simulated"}
+
+
+def test_sweep_matches_direct_calls(run):
+    out, _, profs = run
+    df = pd.read_csv(out / "data" / "sweep.csv")
+    direct = sc.sweep({"vgg8": profs["vgg8"]}, alphas=ALPHAS, progress=False)
+    cols = ["scenario", "model", "medium", "cluster", "alpha", "solver", "bottleneck_s", "energy_j", "objective", "plan"]
+    pd.testing.assert_frame_equal(df[cols], direct[cols], check_exact=True)
+    n = direct["scenario"].nunique()
+    text = _text_outputs(out / "02_scenario_sweep.ipynb")
+    assert f"{n} scenarios = 1 models x 3 media x 4 clusters x 3 alpha values" in text
+    worse = int(sc.mark_dp_worse(direct)["dp_worse"].sum())
+    assert f"paper DP worse than exact in {worse} of {n} scenarios" in text
+    fronts = pd.read_csv(out / "data" / "fronts.csv")
+    assert len(fronts) == len(sc.pareto_fronts({"vgg8": profs["vgg8"]}, progress=False))
+
+
+def test_fig3_matches_direct_calls(run):
+    out, _, profs = run
+    f3 = pd.read_csv(out / "data" / "fig3.csv")
+    assert len(f3) == 2 * len(sc.FIG3_CLUSTERS)
+    p = profs["resnet152"]
+    one_gpu = problem_from_dict(sc.make_problem(p, {"gpu": 1}, "pcie5"))
+    base = evaluate(one_gpu, [("gpu0", 0, one_gpu.L - 1)])
+    row = f3[(f3.medium == "hb-wcc") & (f3.cluster == "2cpu+2gpu")].iloc[0]
+    r = solve(problem_from_dict(sc.make_problem(p, {"cpu": 2, "gpu": 2}, "hb-wcc")), 1.0, "paper")
+    assert row["speedup"] == pytest.approx(base.bottleneck_s / r.bottleneck_s, rel=1e-12)
+    assert row["per_device_energy_ratio"] == pytest.approx(r.energy_j / len(r.stages) / base.energy_j, rel=1e-12)
+
+
+def test_fig4_matches_direct_calls(run):
+    out, _, profs = run
+    f4 = pd.read_csv(out / "data" / "fig4.csv")
+    for m in ("vgg8", "resnet152"):
+        d = sc.edge_cloud_problem(profs[m], 2)
+        p = problem_from_dict(d)
+        r = solve(p, 1.0, "paper")
+        b = evaluate(p, [("gpu0", 0, p.L - 1)])
+        row = f4[f4.model == m].iloc[0]
+        assert row["energy_reduction"] == pytest.approx(b.energy_j / r.energy_j, rel=1e-12)
+        assert row["speedup"] == pytest.approx(b.bottleneck_s / r.bottleneck_s, rel=1e-12)
+        assert row["donna_plan"] == sc.plan_string(r.stages)
+
+
+def test_claims_report_from_notebook_results(run):
+    out, report, _ = run
+    md = report.read_text()
+    tables = cl.load_results(out / "data")
+    assert md == cl.render_markdown(cl.build_claims(tables), tables)
+    n = pd.read_csv(out / "data" / "sweep.csv")["scenario"].nunique()
+    assert f"| {n} = " in md
+    f4 = tables["fig4"].set_index("model")
+    assert f"resnet152 {f4.loc['resnet152', 'energy_reduction']:.3g}×" in md
+
+
+def test_explore_notebook_shows_a_plan(run):
+    out, _, _ = run
+    text = _text_outputs(out / "05_explore.ipynb")
+    assert "vgg8, 2cpu+1gpu+1cim, HB-WCC, α=0.80, exact:" in text
