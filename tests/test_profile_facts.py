@@ -1,0 +1,87 @@
+"""The shipped cim / gpu-rtx3070ti / cpu-xeon-w3323 profiles: provenance, consistency, and the paper's
+Section IV-A facts ("GPU fastest; CIM most energy-efficient; CIM slowest except the last one or two layers").
+
+Where our data disagrees with the paper the test asserts what our data shows (see reports/device_models.md §6).
+"""
+from pathlib import Path
+
+import pytest
+
+from donna_core import device_profiles as dp
+from donna_core.profiles import read_profile
+
+ROOT = Path(__file__).resolve().parent.parent / "data" / "profiles"
+MODELS = ("vgg8", "vgg19", "resnet152", "vit_b_16")
+
+
+def _profiles(model, granularity="layer"):
+    return {d: read_profile(ROOT / model / granularity / f"{d}.csv") for d in dp.DEVICE_TYPES}
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_provenance_metadata(model):
+    for gran in ("layer", "block"):
+        profs = _profiles(model, gran)
+        cim = profs["cim"].meta
+        if model == "vit_b_16":
+            assert cim["source_kind"] == "modelled" and cim["energy_source"] == "model"
+            assert cim["source"].startswith("CIM estimator, calibrated on")
+            assert all(m in cim["source"] for m in ("vgg8", "vgg19", "resnet152"))
+            assert any("QK^T" in a for a in cim["assumptions"])
+        else:
+            assert cim["source_kind"] == "simulated" and cim["energy_source"] == "neurosim"
+            assert "DNN+NeuroSim V1.3" in cim["source"] and cim["neurosim"]["commit"].startswith("388f421")
+        text = " ".join(cim["assumptions"])
+        assert "leakage" in text and "assumed free on CIM" in text
+        for d in ("gpu-rtx3070ti", "cpu-xeon-w3323"):
+            m = profs[d].meta
+            assert m["source_kind"] == "modelled" and m["energy_source"] == "model"
+            assert m["model_params"]["spec"]["sources"]["peak_flops"]
+        names = [list(p.df.unit) for p in profs.values()]
+        assert all(n == names[0] for n in names)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_blocks_are_sums_of_layers(model):
+    lay, blk = _profiles(model, "layer"), _profiles(model, "block")
+    for d in dp.DEVICE_TYPES:
+        L, B = lay[d].df, blk[d].df
+        assert B.layer_last.iloc[-1] == len(L) - 1
+        for r in B.itertuples():
+            sl = L.iloc[int(r.layer_first):int(r.layer_last) + 1]
+            assert r.time_s == pytest.approx(sl.time_s.sum(), rel=1e-9)
+            assert r.energy_j == pytest.approx(sl.energy_j.sum(), rel=1e-9)
+
+
+# What our data shows for the paper's third fact (CIM slowest on every layer but the last one or two).
+# It does not hold: the spec-model Xeon (12 cores at the host-calibrated per-core efficiency) is slower than
+# NeuroSim's CIM on some small late conv layers, and on vit_b_16 the estimator's CIM beats the Xeon on the
+# small attention/MLP-in layers.  Recorded, not bent.
+CIM_SLOWEST_EXCEPT_LAST_TWO = {"vgg8": False, "vgg19": False, "resnet152": False, "vit_b_16": False}
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_paper_profile_facts(model):
+    f = dp.profile_facts({d: p.df for d, p in _profiles(model).items()})
+    # 1. GPU fastest: holds for the whole model on all four
+    assert f["gpu_fastest_total"]
+    assert f["gpu_fastest_layer_frac"] >= 0.5
+    # 2. CIM most energy-efficient: holds on every layer of every model
+    assert f["cim_most_efficient_total"]
+    assert f["cim_most_efficient_layer_frac"] == 1.0
+    # 3. CIM is not the slowest on the last two (FC) layers: holds
+    assert f["last_two_cim_not_slowest"] == [True, True]
+    # ... but "slowest everywhere else" does not (see comment above)
+    assert f["cim_slowest_except_last_two"] == CIM_SLOWEST_EXCEPT_LAST_TWO[model], dp.describe_facts(f)
+
+
+def test_profile_facts_logic_on_a_toy_case():
+    import pandas as pd
+    mk = lambda t, e: pd.DataFrame({"unit": ["a", "b", "c"], "time_s": t, "energy_j": e})
+    f = dp.profile_facts({"gpu-rtx3070ti": mk([1, 1, 1], [5, 5, 5]), "cpu-xeon-w3323": mk([2, 2, 2], [9, 9, 9]),
+                          "cim": mk([3, 3, 0.5], [1, 1, 1])})
+    assert f["gpu_fastest_total"] and f["cim_most_efficient_total"]
+    assert f["cim_not_slowest_layers"] == [2] and f["cim_slowest_except_last_two"]
+    with pytest.raises(ValueError, match="different units"):
+        dp.profile_facts({"gpu-rtx3070ti": mk([1] * 3, [1] * 3), "cpu-xeon-w3323": mk([1] * 3, [1] * 3).assign(unit=list("xyz")),
+                          "cim": mk([1] * 3, [1] * 3)})
