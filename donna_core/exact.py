@@ -30,6 +30,7 @@ last cut backwards.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from .classes import DeviceClasses, device_classes
 from .costs import Tables
@@ -67,6 +68,26 @@ class _Ctx:
         # least energy any completion still has to spend: units j.. on their cheapest present type
         e_min = p.energy_j[np.unique(p.device_type)].min(axis=0)
         self.e_rest = np.concatenate([np.cumsum(e_min[::-1])[::-1], [0.0]])
+        self._b_rest = None
+
+    @property
+    def b_rest(self) -> np.ndarray:
+        """``b_rest[r, j]``: least possible max stage time for units ``j..L-1`` on devices from the count vector
+        with code ``r`` (transfers ignored, so a lower bound on any completion's bottleneck); ``inf`` when no
+        completion exists."""
+        if self._b_rest is None:
+            cl, L1 = self.cl, self.L + 1
+            G = np.full((cl.M, L1), np.inf)
+            G[:, self.L] = 0.0
+            for r in np.argsort(cl.n_used, kind="stable"):
+                for b in range(cl.K):
+                    if cl.counts[r, b] == 0:
+                        continue
+                    t = self.p.device_type[cl.members[b][0]]
+                    cand = np.maximum(self.st[t], G[r - cl.strides[b]][None, :]).min(axis=1)
+                    G[r, : self.L] = np.minimum(G[r, : self.L], cand[: self.L])
+            self._b_rest = G
+        return self._b_rest
 
     def device(self, cls: int, count: int) -> int:
         """The device a stage uses when it is the ``count``-th (1-based) use of class ``cls``."""
@@ -213,8 +234,16 @@ def pareto_labels(tb: Tables, ctx: _Ctx | None = None, bound=None):
     ctx = ctx or _Ctx(tb)
     p, cl, L = ctx.p, ctx.cl, ctx.L
     L1 = L + 1
-    keep_fn = (lambda lab: lab) if bound is None else (
-        lambda lab: {key: v[bound(lab["B"], lab["E"] + ctx.e_rest[lab["j"]])] for key, v in lab.items()})
+    G = ctx.b_rest
+
+    def keep_fn(lab):
+        # Any completion's bottleneck is >= G(remaining devices, j), so labels whose bottleneck is below it are
+        # equivalent in B: raising B to that bound is exact and lets dominance merge them. Dead ends (inf) go.
+        lab["B"] = np.maximum(lab["B"], G[cl.M - 1 - lab["m"], lab["j"]])
+        keep = np.isfinite(lab["B"])
+        if bound is not None:
+            keep &= bound(lab["B"], lab["E"] + ctx.e_rest[lab["j"]])
+        return {key: v[keep] for key, v in lab.items()}
     # level tables: dict of arrays m, a, j, B, E, code, parent
     level = []
     m0, a0, j0, B0, E0, c0 = [], [], [], [], [], []
@@ -325,15 +354,15 @@ def _prune(lab: dict, K: int, L1: int, keep_fn=None) -> dict:
     order = np.lexsort((lab["pj"], lab["code"], lab["E"], lab["B"], g))
     gs = g[order]
     es = lab["E"][order]
-    # dense ranks of E make the per-group running minimum exact with integer offsets
-    _, er = np.unique(es, return_inverse=True)
-    er = er.astype(np.int64)
-    _, gr = np.unique(gs, return_inverse=True)
-    span = int(er.max()) + 1
-    adj = er + (int(gr.max()) - gr.astype(np.int64)) * span
-    run = np.minimum.accumulate(adj)
-    keep = np.empty(len(adj), dtype=bool)
-    keep[0] = True
-    keep[1:] = adj[1:] < run[:-1]
+    start = np.empty(len(gs), dtype=bool)
+    start[0] = True
+    start[1:] = gs[1:] != gs[:-1]
+    # within a group (sorted by B, then E) a label survives iff its E is below every earlier label's E
+    run = pd.Series(es).groupby(np.cumsum(start)).cummin().to_numpy()
+    prev = np.empty_like(run)
+    prev[0] = np.inf
+    prev[1:] = run[:-1]
+    prev[start] = np.inf
+    keep = es < prev
     idx = order[keep]
     return {key: v[idx] for key, v in lab.items()}
