@@ -22,8 +22,10 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	$(VPY) -m pytest -q
 
-# The main job: solve the bundled example problems and print their plans (grows into the paper figures).
+# The main job: rerun the paper's figures (notebooks 01-04 under papermill, cached profiles only) into figures/,
+# write reports/claims.md, then solve the bundled example problems and print their plans.
 figures: $(STAMP)
+	$(VPY) scripts/make_figures.py
 	$(VPY) scripts/solve_examples.py
 
 bench: $(STAMP)

@@ -21,6 +21,7 @@ from .atomic import write_bytes_atomic  # noqa: E402
 
 MEDIUM_LABELS = {"pcie5": "PCIe-5", "hb-wcc": "HB-WCC", "lb-wcc": "LB-WCC"}
 CLUSTER_MARKERS = {"4cpu": "o", "2cpu+2gpu": "s", "2cpu+2cim": "^", "2cpu+1gpu+1cim": "D", "2cim": "v"}
+FRONT_STYLES = {"4cpu": ":", "2cpu+2gpu": "--", "2cpu+2cim": "-.", "2cpu+1gpu+1cim": "-", "2cim": (0, (1, 3))}
 ROLE_COLOURS = {"cpu": "tab:blue", "gpu": "tab:green", "cim": "tab:red"}
 FIG_DPI = 150
 
@@ -58,6 +59,7 @@ def plot_profiles(long: pd.DataFrame, metric: str = "time_s", log: bool = True, 
             ax.set_yscale("log")
         ax.set_title(model)
         ax.set_xlabel("layer (unit index)")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.set_ylabel({"time_s": "compute time per layer [s]", "energy_j": "compute energy per layer [J]"}[metric])
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7, title="device (data source)", title_fontsize=7)
@@ -77,8 +79,9 @@ def plot_sweep_panel(ax, points: pd.DataFrame, front: pd.DataFrame | None = None
         if front is not None and not front.empty:
             f = front[front["cluster"] == cluster].sort_values("throughput_ips")
             if not f.empty:
-                ax.plot(f["throughput_ips"], f["energy_j"], lw=0.8, ls="--", color="0.4", zorder=2,
-                        drawstyle="steps-post")
+                # steps-pre: for throughput in (x_i, x_i+1] the least attainable energy is that of point i+1
+                ax.plot(f["throughput_ips"], f["energy_j"], lw=0.8, ls=FRONT_STYLES.get(cluster, "--"),
+                        color="0.35", zorder=2, drawstyle="steps-pre")
     if "dp_worse" in points.columns:
         bad = points[points["dp_worse"].astype(bool)]
         if not bad.empty:
@@ -116,16 +119,16 @@ def plot_sweep(points: pd.DataFrame, fronts: pd.DataFrame | None, models: Sequen
             if j == 0:
                 ax.set_ylabel("energy per inference [J]")
     clusters = list(dict.fromkeys(points["cluster"]))
-    handles = [Line2D([], [], marker=_marker(c), ls="", color="0.5", mec="k", label=f"D = {{{c}}}")
-               for c in clusters]
-    handles += [Line2D([], [], ls="--", color="0.4", label="exact Pareto front (per D)"),
-                Line2D([], [], marker="o", ls="", mfc="none", mec="red", ms=10, label="paper DP worse than exact")]
-    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 4), fontsize=8,
-               title=f"points: paper's DP (Algorithm 1); {sources}", title_fontsize=8,
+    handles = [Line2D([], [], marker=_marker(c), ls=FRONT_STYLES.get(c, "--"), color="0.35", mfc="0.6", mec="k",
+                      label=f"D = {{{c}}} (line: its exact Pareto front)") for c in clusters]
+    handles += [Line2D([], [], marker="o", ls="", mfc="none", mec="red", ms=10, label="paper DP worse than exact")]
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 3), fontsize=8,
+               title=f"points: paper's DP (Algorithm 1), colour = α; {sources}", title_fontsize=8,
                bbox_to_anchor=(0.5, 0.0))
+    fig.subplots_adjust(bottom=1.4 / fig.get_figheight(), hspace=0.35, wspace=0.25, right=0.88)
     if sc is not None:
-        fig.colorbar(sc, ax=axes, label="α", shrink=0.6)
-    fig.subplots_adjust(bottom=1.3 / fig.get_figheight(), hspace=0.35, wspace=0.25, right=0.86)
+        cax = fig.add_axes((0.90, 0.35, 0.012, 0.45))
+        fig.colorbar(sc, cax=cax, label="α")
     return fig
 
 
@@ -170,12 +173,20 @@ def plot_edge_vs_cloud(df: pd.DataFrame, sources: str = ""):
         ax.axhline(1.0, color="k", lw=0.8, ls="--")
         ax.set_xticks(x, df["model"])
         ax.set_yscale("log")
+        lo, hi = min(1.0, float(df[col].min())), max(1.0, float(df[col].max()))
+        ax.set_ylim(lo / 1.5, hi * 2.0)  # headroom for the value labels
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_ylabel(label)
         ax.grid(alpha=0.3, axis="y", which="both")
-    axes[0].legend(fontsize=7, loc="upper left")
     n_edge = int(df["n_edge"].iloc[0]) if len(df) else 0
-    fig.suptitle(f"{n_edge} edge CIM devices (HB-WCC), cloud over LB-WCC; {sources}", fontsize=8)
-    fig.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()
+    handles.append(matplotlib.lines.Line2D([], [], color="k", ls="--"))
+    labels.append("offload baseline (raw input over LB-WCC, all layers on the cloud GPU)")
+    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=7,
+               title=f"{n_edge} edge CIM devices linked by HB-WCC; {sources}", title_fontsize=7,
+               bbox_to_anchor=(0.5, 0.0))
+    fig.tight_layout(rect=(0, 0.14, 1, 1))
     return fig
 
 

@@ -309,6 +309,8 @@ def result_row(result, problem: Mapping) -> dict:
         "objective": float(result.objective) if result.objective is not None else math.nan,
         "n_stages": len(result.stages), "plan": plan_string(result.stages),
         "participating": cluster_name({r: used.count(r) for r in set(used)}),
+        # energy spent on transfers (between stages, plus the input from the source)
+        "comm_energy_j": float(sum(s.comm_out_j for s in result.stages) + getattr(result, "input_j", 0.0)),
     }
     for r in ROLES:
         row[f"used_{r}"] = used.count(r)
@@ -496,9 +498,10 @@ def edge_vs_cloud(profiles_by_model: Mapping[str, Mapping[str, TypeProfile]], n_
             "model": model, "n_edge": n_edge, "alpha": float(alpha), "solver": solver,
             "donna_plan": r["plan"], "donna_participating": r["participating"],
             "donna_bottleneck_s": r["bottleneck_s"], "donna_throughput_ips": r["throughput_ips"],
-            "donna_energy_j": r["energy_j"],
+            "donna_energy_j": r["energy_j"], "donna_comm_energy_j": r["comm_energy_j"],
             "offload_plan": b["plan"], "offload_bottleneck_s": b["bottleneck_s"],
             "offload_throughput_ips": b["throughput_ips"], "offload_energy_j": b["energy_j"],
+            "offload_comm_energy_j": b["comm_energy_j"],
             "speedup": b["bottleneck_s"] / r["bottleneck_s"],
             "energy_reduction": b["energy_j"] / r["energy_j"],
             "all_on_edge": all(device_roles(d)[st.split(":")[0]] == edge_role for st in r["plan"].split("|")),
