@@ -192,16 +192,53 @@ def predict(spec: DeviceSpec, work: pd.DataFrame) -> pd.DataFrame:
                          "memory_s": m})
 
 
-def calibrate(work: pd.DataFrame, measured_time_s, peak_flops: float, mem_bw_Bps: float) -> dict:
+def _nnls_ls(A: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """min ||A c − b||² subject to c >= 0 (drop the most negative coefficient and refit; numpy only)."""
+    scale = np.maximum(np.abs(A).max(axis=0), 1e-300)
+    A = A / scale
+    active = list(range(A.shape[1]))
+    coef = np.zeros(A.shape[1])
+    while active:
+        sol, *_ = np.linalg.lstsq(A[:, active], b, rcond=None)
+        if np.all(sol >= 0):
+            coef[active] = sol
+            break
+        active.pop(int(np.argmin(sol)))
+    return coef / scale
+
+
+def calibrate(work: pd.DataFrame, measured_time_s, peak_flops: float, mem_bw_Bps: float,
+              max_eff: float = 1.0) -> dict:
     """Fit ``dispatch_s``, ``compute_eff``, ``mem_eff`` to measured per-unit times (least squares on relative
-    error, non-negative; numpy only).  Returns the three factors; an efficiency whose term the data cannot
-    resolve (coefficient 0) is reported as ``None``."""
+    error, non-negative; numpy only).
+
+    An efficiency the unconstrained fit puts above ``max_eff`` (e.g. memory "efficiency" > 1 because the
+    working set of a batch-1 layer sits in cache, so the bytes never reach DRAM) is fixed at ``max_eff`` and the
+    other terms are refitted; the unconstrained value is returned as ``<name>_unconstrained``.  An efficiency
+    whose term the data cannot resolve (coefficient 0) is returned as ``None``.
+    """
     y = np.asarray(measured_time_s, float)
     if y.shape != (len(work),) or np.any(~np.isfinite(y)) or np.any(y <= 0):
         raise SpecModelError("calibrate: measured times must be positive and one per unit")
     X = np.column_stack([work["n_ops"].to_numpy(float), work["flops"].to_numpy(float) / peak_flops,
                          work["bytes"].to_numpy(float) / mem_bw_Bps])
-    from .cim_estimator import _nnls_relative
-    a, b, c = _nnls_relative(X, y)
-    return {"dispatch_s": float(a), "compute_eff": (float(1 / b) if b > 0 else None),
-            "mem_eff": (float(1 / c) if c > 0 else None)}
+    coef = _nnls_ls(X / y[:, None], np.ones_like(y))
+    out = {}
+    fixed = {}
+    for j, name in ((1, "compute_eff"), (2, "mem_eff")):
+        if coef[j] > 0 and 1 / coef[j] > max_eff:
+            out[f"{name}_unconstrained"] = float(1 / coef[j])
+            fixed[j] = 1 / max_eff
+    if fixed:
+        # refit the free terms with the capped ones held fixed, still minimising error relative to y
+        free = [j for j in range(3) if j not in fixed]
+        rhs = 1.0 - sum(X[:, j] * c for j, c in fixed.items()) / y
+        sub = _nnls_ls(X[:, free] / y[:, None], rhs)
+        coef = np.zeros(3)
+        coef[free] = sub
+        for j, c in fixed.items():
+            coef[j] = c
+    a, b, c = coef
+    out.update({"dispatch_s": float(a), "compute_eff": (float(1 / b) if b > 0 else None),
+                "mem_eff": (float(1 / c) if c > 0 else None)})
+    return out

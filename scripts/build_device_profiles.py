@@ -149,17 +149,22 @@ def main(argv=None):
                          "(`donna profile --device cpu ...`) or pass calibration data")
     calib_plans = {m: (plans[m]["layer"], plans[m]["n_ops"], plans[m]["input_bytes"]) for m in host_profiles}
     rows = dp.calibration_rows(host_profiles, calib_plans)
-    fit = specmodel.calibrate(rows, rows["measured_s"], host["peak_flops"], host["mem_bw_Bps"])
+    fit_rows = dp.shape_minima(rows)
+    fit = specmodel.calibrate(fit_rows, fit_rows["measured_s"], host["peak_flops"], host["mem_bw_Bps"])
     threads = sorted({str(host_meta[m].get("threads")) for m in host_meta})
-    calib_label = (f"fit on {len(rows)} measured units of {', '.join(host_profiles)} (cpu-host, threads="
+    calib_label = (f"fit on the fastest unit of each of {len(fit_rows)} distinct unit shapes among {len(rows)} "
+                   f"measured units of {', '.join(host_profiles)} (cpu-host, threads="
                    f"{'/'.join(threads)}, {host['model']})")
     host_spec = specmodel.DeviceSpec(
         name="cpu-host", peak_flops=host["peak_flops"], mem_bw_Bps=host["mem_bw_Bps"], dispatch_s=fit["dispatch_s"],
-        compute_eff=min(fit["compute_eff"] or 1.0, 1.0), mem_eff=min(fit["mem_eff"] or 1.0, 1.0),
+        compute_eff=fit["compute_eff"] or 1.0, mem_eff=fit["mem_eff"] or 1.0,
         active_power_w=1.0)
     pred = specmodel.predict(host_spec, rows)
     rows["pred_s"] = pred["time_s"].to_numpy()
     rows["err"] = rows.pred_s / rows.measured_s - 1
+    fpred = specmodel.predict(host_spec, fit_rows)
+    fit_rows["pred_s"] = fpred["time_s"].to_numpy()
+    fit_rows["err"] = fit_rows.pred_s / fit_rows.measured_s - 1
     per_model = rows.groupby("model").apply(lambda g: pd.Series({
         "units": len(g), "measured_total_s": g.measured_s.sum(), "modelled_total_s": g.pred_s.sum(),
         "whole_model_err": g.pred_s.sum() / g.measured_s.sum() - 1,
@@ -175,7 +180,22 @@ def main(argv=None):
             f"Fitted: dispatch {fit['dispatch_s'] * 1e6:.2f} µs/op, compute efficiency "
             f"{fit['compute_eff'] if fit['compute_eff'] is None else round(fit['compute_eff'], 3)}, memory "
             f"efficiency {fit['mem_eff'] if fit['mem_eff'] is None else round(fit['mem_eff'], 3)} "
-            f"({calib_label}).", "", md_table(per_model, "{:.3g}"), ""]
+            f"({calib_label})."
+            + (f" The unconstrained fit put the memory efficiency at {fit['mem_eff_unconstrained']:.2f} of the "
+               f"measured DRAM copy bandwidth (batch-1 layer working sets sit in the 32 MiB L3); it is capped at 1 "
+               f"so DRAM-bound layers (VGG FC) stay physical, and the other terms refitted."
+               if "mem_eff_unconstrained" in fit else "")
+            + (f" Unconstrained compute efficiency {fit['compute_eff_unconstrained']:.2f} capped at 1."
+               if "compute_eff_unconstrained" in fit else ""), "",
+            "Why shape minima: the host is a shared 2-vCPU VM; identical-shape units (ResNet-152 repeats its "
+            "bottleneck shapes up to 36 times) differ by up to 8x in measured median time, and contention only "
+            "adds time. Errors below are against **every** measured unit (first table) and against the shape "
+            "minima the fit used (second table).", "",
+            md_table(per_model, "{:.3g}"), "",
+            md_table(pd.DataFrame([{"fit rows (shape minima)": len(fit_rows),
+                                    "median abs err": fit_rows.err.abs().median(),
+                                    "90th pct abs err": fit_rows.err.abs().quantile(0.9),
+                                    "max abs err": fit_rows.err.abs().max()}]), "{:.3g}"), ""]
     worst = rows.reindex(rows.err.abs().sort_values(ascending=False).index).head(8)
     rep += ["Largest per-unit errors:", "", md_table(worst[["model", "unit", "n_ops", "flops", "bytes",
                                                             "measured_s", "pred_s", "err"]], "{:.3g}"), ""]
