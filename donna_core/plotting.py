@@ -143,7 +143,8 @@ def plot_single_gpu_comparison(df: pd.DataFrame, sources: str = ""):
     colours = [{"pcie5": "tab:blue", "hb-wcc": "tab:orange", "lb-wcc": "tab:purple"}.get(m, "0.5")
                for m in df["medium"]]
     for ax, (col, label) in zip(axes, panels):
-        ax.barh(y, df[col], color=colours)
+        # bars grow from the 1-GPU baseline (1×), so better and worse than the baseline point opposite ways
+        ax.barh(y, df[col] - 1.0, left=1.0, color=colours)
         ax.axvline(1.0, color="k", lw=0.8, ls="--")
         ax.set_xscale("log")
         ax.set_xlabel(label)
