@@ -143,13 +143,19 @@ def neurosim_layer_table(table: pd.DataFrame, embed_dims: dict[int, int] | None 
 
 
 def cim_layer_profile(model: str, table: pd.DataFrame, estimator: cim_estimator.CimEstimator | None = None,
-                      embed_dims: dict[int, int] | None = None):
-    """CIM time/energy per layer unit and the provenance metadata.  Uses the NeuroSim run when one exists."""
-    if model in neurosim.RUNS:
-        costs = neurosim.cim_layer_costs(neurosim.load_run(model), table)
+                      embed_dims: dict[int, int] | None = None, run: pd.DataFrame | None = None,
+                      run_source: str | None = None):
+    """CIM time/energy per layer unit and the provenance metadata.
+
+    Uses a NeuroSim run when there is one: ``run`` (e.g. :func:`neurosim.layers_from_log` of a user's own run,
+    described by ``run_source``) or the shipped run of ``model``; else the calibrated ``estimator``."""
+    if run is None and model in neurosim.RUNS:
+        run = neurosim.load_run(model)
+        run_source = (f"neurosim_runs/{neurosim.RUNS[model][0]}, log neurosim_runs/{neurosim.RUNS[model][1]}")
+    if run is not None:
+        costs = neurosim.cim_layer_costs(run, table)
         meta = {"source_kind": "simulated", "energy_source": "neurosim",
-                "source": f"DNN+NeuroSim V1.3 run of {model} (neurosim_runs/{neurosim.RUNS[model][0]}, "
-                          f"log neurosim_runs/{neurosim.RUNS[model][1]}); one NeuroSim row per conv/linear unit",
+                "source": f"DNN+NeuroSim V1.3 run of {model} ({run_source}); one NeuroSim row per conv/linear unit",
                 "neurosim": {**neurosim.NEUROSIM_DEFAULTS,
                              "inputs": "synthetic: random-init 8-bit weights (seed 117), one U[-1,1) image"},
                 "assumptions": [CIM_ASSUMPTIONS]}

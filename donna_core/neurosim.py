@@ -367,3 +367,20 @@ def cim_layer_costs(layers: pd.DataFrame, units) -> pd.DataFrame:
     out["energy_j"] = out["dynamic_energy_j"] + out["leakage_energy_j"]
     out.loc[idx, "neurosim_layer"] = layers["layer"].to_numpy()
     return out
+
+
+def layers_from_log(log_text: str, network_text: str, source: str = "<log>") -> pd.DataFrame:
+    """A per-layer table like ``neurosim_runs/<model>_layers.csv`` from a NeuroSim stdout plus the
+    ``NetWork_<model>.csv`` it was run on (the log carries no geometry).  This is the "drop your own NeuroSim
+    run in" path: feed the result to :func:`cim_layer_costs` (or save it and pass it to
+    ``scripts/build_device_profiles.py --neurosim``)."""
+    perf = parse_log(log_text, source=source)
+    net = read_network_csv(network_text, source=f"{source} (NetWork table)")
+    if len(net) != len(perf):
+        raise NeuroSimError(f"{source}: the log has {len(perf)} layers but the NetWork table has {len(net)} rows")
+    out = pd.concat([perf[["layer"]], net[GEOMETRY_COLUMNS], perf.drop(columns=["layer"]), net[["pool"]]], axis=1)
+    out["num_in_vectors"] = [int((r.ifm_h - r.k_h + 1) // r.stride) * int((r.ifm_w - r.k_w + 1) // r.stride)
+                             for r in net.itertuples()]
+    out["macs_neurosim"] = net.ifm_h * net.ifm_w * net.ifm_c * net.k_h * net.k_w * net.ofm_c
+    out.attrs["summary"] = perf.attrs.get("summary", {})
+    return out

@@ -90,3 +90,47 @@ def test_bad_input_is_rejected():
         ce.CimEstimator().predict(RUNS["vgg8"])
     with pytest.raises(ce.CimEstimatorError, match="at least one"):
         ce.CimEstimator.fit({})
+
+
+def _table_from_run(run):
+    return pd.DataFrame({"unit": [f"l{i}" for i in range(len(run))], "kind": "conv",
+                         "in_h": run.ifm_h, "in_w": run.ifm_w, "in_c": run.ifm_c, "k_h": run.k_h, "k_w": run.k_w,
+                         "out_c": run.ofm_c, "stride": run.stride,
+                         "macs": run.macs_neurosim, "weight_bytes": 0, "out_bytes": 0})
+
+
+def test_cim_profile_from_a_user_run_and_from_the_estimator():
+    from donna_core import device_profiles as dp
+    run = ns.layers_from_log((ns.run_dir() / "vgg8_summary.txt").read_text(),
+                             (ns.run_dir() / "NetWork_VGG8.csv").read_text())
+    table = _table_from_run(run)
+    costs, meta = dp.cim_layer_profile("my-vgg8", table, run=run, run_source="my log")
+    assert meta["source_kind"] == "simulated" and "my log" in meta["source"]
+    np.testing.assert_allclose(costs.time_s, run.latency_s)
+    # the same table without a run goes through the estimator, calibrated on the other two models
+    est = ce.CimEstimator.fit({m: RUNS[m] for m in ("vgg19", "resnet152")})
+    costs2, meta2 = dp.cim_layer_profile("my-vgg8", table, estimator=est)
+    assert meta2["source_kind"] == "modelled" and "vgg19, resnet152" in meta2["source"]
+    assert costs2.time_s.sum() == pytest.approx(run.latency_s.sum(), rel=0.35)
+    with pytest.raises(ValueError, match="calibrated CimEstimator is needed"):
+        dp.cim_layer_profile("my-vgg8", table)
+
+
+def test_transformer_units_become_neurosim_rows():
+    from donna_core import device_profiles as dp
+    E, T = 768, 197
+    assert dp.attention_tokens(T * 4 * E * E + 2 * T * T * E, E) == T
+    with pytest.raises(ValueError, match="integer T"):
+        dp.attention_tokens(12345, E)
+    table = pd.DataFrame([
+        dict(unit="attn", kind="attention", macs=T * 4 * E * E + 2 * T * T * E, weight_bytes=1, out_bytes=1,
+             in_h=pd.NA, in_w=pd.NA, in_c=pd.NA, k_h=pd.NA, k_w=pd.NA, out_c=pd.NA, stride=pd.NA),
+        dict(unit="mlp", kind="linear", macs=T * E * 3072, weight_bytes=1, out_bytes=1,
+             in_h=1, in_w=1, in_c=E, k_h=1, k_w=1, out_c=3072, stride=1)])
+    rows, owner, scale = dp.neurosim_layer_table(table, {0: E})
+    # attention -> in_proj (E->3E) and out_proj (E->E) over T tokens; linear over T tokens -> 1x1 conv on a Tx1 map
+    assert rows[["ifm_h", "ifm_c", "ofm_c"]].values.tolist() == [[T, E, 3 * E], [T, E, E], [T, E, 3072]]
+    assert owner == [0, 0, 1]
+    assert scale[0] == pytest.approx(1 + 2 * T * T * E / (T * 4 * E * E)) and scale[1] == 1.0
+    with pytest.raises(ValueError, match="needs its embed dim"):
+        dp.neurosim_layer_table(table)

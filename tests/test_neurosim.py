@@ -152,3 +152,17 @@ def test_block_profiles_sum_their_layers():
             assert r.time_s == pytest.approx(sl.time_s.sum(), rel=1e-9)
             assert r.energy_j == pytest.approx(sl.energy_j.sum(), rel=1e-9)
         assert blk.time_s.sum() == pytest.approx(ns.load_run(model).latency_s.sum(), rel=1e-6)
+
+
+@pytest.mark.parametrize("model", sorted(ns.RUNS))
+def test_layers_from_log_rebuilds_the_shipped_table(model):
+    log = (RUN_DIR / ns.RUNS[model][1]).read_text()
+    net = (RUN_DIR / ns.RUNS[model][2]).read_text()
+    got = ns.layers_from_log(log, net, source=model)
+    shipped = ns.load_run(model)
+    assert set(shipped.columns) <= set(got.columns)
+    for c in shipped.columns:
+        np.testing.assert_allclose(got[c].to_numpy(float), shipped[c].to_numpy(float), rtol=1e-5, err_msg=c)
+    with pytest.raises(ns.NeuroSimError, match="8 layers but the NetWork table has 7"):
+        ns.layers_from_log((RUN_DIR / "vgg8_summary.txt").read_text(),
+                           "\n".join((RUN_DIR / "NetWork_VGG8.csv").read_text().splitlines()[:7]))
