@@ -213,53 +213,41 @@ def cluster_name(counts: Mapping[str, int]) -> str:
     return "+".join(f"{counts[r]}{r}" for r in order if counts.get(r, 0) > 0)
 
 
-def _device_type_entry(p: TypeProfile) -> dict:
-    return {"time_s": [float(x) for x in p.table["time_s"]],
-            "energy_j": [float(x) for x in p.table["energy_j"]],
-            "meta": {"device_type": p.device_type, "source_kind": p.source_kind, "source": p.source,
-                     "energy_source": p.meta.get("energy_source", "")}}
-
-
 def make_problem(profiles: Mapping[str, TypeProfile], counts: Mapping[str, int], links: str | dict = "hb-wcc",
                  source: str | None = None, name: str | None = None) -> dict:
     """A problem dict (docs/ARCHITECTURE.md format) for ``counts`` devices per role over ``links``.
 
-    Devices are named ``<role><i>`` in the order cpu, gpu, cim. ``memory_bytes`` is left out: the paper
-    states no memory limit and every model fits each device.
+    Built by donna_core.problem_builder.build_problem: device types are keyed by profile name (e.g.
+    ``gpu-rtx3070ti``), devices are named ``cpu0``, ``gpu1``, ``cim0`` … in the order cpu, gpu, cim, and
+    ``meta.roles`` maps each device type back to its role. ``memory_bytes`` is left out: the paper states no
+    memory limit and every model fits each device. The input size is the first unit's input feature map
+    (float32) unless the profile metadata gives ``input_bytes``.
     """
-    counts = {r: int(n) for r, n in counts.items() if int(n) > 0}
-    if not counts:
-        raise ScenarioError("cluster has no devices")
+    from donna_core.problem_builder import build_problem
+    from donna_core.profiles import Profile
+
+    counts = {r: int(n) for r, n in counts.items()}
     for r, n in counts.items():
-        if r not in profiles:
-            raise ScenarioError(f"cluster uses device type {r!r} but no profile was loaded for it "
-                                f"(loaded: {sorted(profiles)})")
         if n < 0:
             raise ScenarioError(f"device count for {r!r} is negative: {n}")
-    used = {r: profiles[r] for r in counts}
+        if n > 0 and r not in profiles:
+            raise ScenarioError(f"cluster uses device type {r!r} but no profile was loaded for it "
+                                f"(loaded: {sorted(profiles)})")
+    order = [r for r in ("cpu", "gpu", "cim") if counts.get(r, 0) > 0] + \
+        sorted(r for r in counts if counts[r] > 0 and r not in ("cpu", "gpu", "cim"))
+    if not order:
+        raise ScenarioError("cluster has no devices")
+    used = {r: profiles[r] for r in order}
     check_same_units(used)
-    ref = next(iter(used.values()))
-    t = ref.table
-    units = [{"name": str(u), "out_bytes": int(b),
-              "weight_bytes": int(w) if "weight_bytes" in t.columns and not pd.isna(w) else 0}
-             for u, b, w in zip(t["unit"], t["out_bytes"],
-                                t["weight_bytes"] if "weight_bytes" in t.columns else [0] * len(t))]
-    order = [r for r in ("cpu", "gpu", "cim") if r in counts] + sorted(set(counts) - {"cpu", "gpu", "cim"})
-    devices = [{"name": f"{r}{i}", "type": r} for r in order for i in range(counts[r])]
-    medium = links if isinstance(links, str) else links.get("default", "mixed")
-    problem = {
-        "name": name or f"{ref.model} / {cluster_name(counts)} / {medium}",
-        "units": units,
-        "input_bytes": input_bytes_of(ref),
-        "device_types": {r: _device_type_entry(used[r]) for r in order},
-        "devices": devices,
-        "links": links,
-        "meta": {"model": ref.model, "cluster": cluster_name(counts), "built_by": "donna_core.scenarios"},
-    }
-    if source is not None:
-        if source not in {d["name"] for d in devices}:
-            raise ScenarioError(f"source {source!r} is not one of the devices {[d['name'] for d in devices]}")
-        problem["source"] = source
+    ref = used[order[0]]
+    problem = build_problem(
+        {p.device_type: Profile(p.meta, p.table) for p in used.values()},
+        {used[r].device_type: counts[r] for r in order}, links=links, source=source,
+        name=name or f"{ref.model} / {cluster_name(counts)} / "
+                     f"{links if isinstance(links, str) else links.get('default', 'mixed')}",
+        input_bytes=None if "input_bytes" in ref.meta else input_bytes_of(ref))
+    problem["meta"].update({"cluster": cluster_name(counts), "built_by": "donna_core.scenarios via "
+                            "donna_core.problem_builder", "roles": {p.device_type: r for r, p in used.items()}})
     return problem
 
 
@@ -291,7 +279,9 @@ def edge_cloud_problem(profiles: Mapping[str, TypeProfile], n_edge: int, cloud: 
 
 # --------------------------------------------------------------------------------------------- results
 def device_roles(problem: Mapping) -> dict[str, str]:
-    return {d["name"]: d["type"] for d in problem["devices"]}
+    """Device name → role (cpu/gpu/cim), through ``meta.roles`` when the types are profile names."""
+    roles = problem.get("meta", {}).get("roles", {})
+    return {d["name"]: roles.get(d["type"], d["type"]) for d in problem["devices"]}
 
 
 def plan_string(stages) -> str:
@@ -493,7 +483,7 @@ def edge_vs_cloud(profiles_by_model: Mapping[str, Mapping[str, TypeProfile]], n_
         p = problem_from_dict(d)
         r = result_row(solve(p, alpha=float(alpha), solver=solver), d)
         b = result_row(evaluate(p, [(f"{offload_to}0", 0, len(d["units"]) - 1)], alpha=float(alpha)), d)
-        edge_role = next(x for x in d["device_types"] if x not in cloud)
+        edge_role = next(x for x in d["meta"]["roles"].values() if x not in cloud)
         rows.append({
             "model": model, "n_edge": n_edge, "alpha": float(alpha), "solver": solver,
             "donna_plan": r["plan"], "donna_participating": r["participating"],

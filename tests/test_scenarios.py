@@ -121,7 +121,9 @@ def test_make_problem_is_valid_and_faithful(synth):
     assert p.L == 7 and p.D == 4
     assert d["input_bytes"] == 8 * 8 * 3 * 4
     assert d["device_types"]["cim"]["meta"]["source_kind"] == "simulated"
-    np.testing.assert_array_equal(d["device_types"]["gpu"]["time_s"], profs["toya"]["gpu"].table["time_s"])
+    assert d["meta"]["roles"] == {"cpu-xeon-w3323": "cpu", "gpu-rtx3070ti": "gpu", "cim": "cim"}
+    assert sc.device_roles(d) == {"cpu0": "cpu", "cpu1": "cpu", "gpu0": "gpu", "cim0": "cim"}
+    np.testing.assert_array_equal(d["device_types"]["gpu-rtx3070ti"]["time_s"], profs["toya"]["gpu"].table["time_s"])
     with pytest.raises(sc.ScenarioError, match="no profile"):
         sc.make_problem({"cpu": profs["toya"]["cpu"]}, {"gpu": 1})
     with pytest.raises(sc.ScenarioError, match="no devices"):
@@ -243,3 +245,18 @@ def test_write_table_round_trips_exactly(tmp_path, small_sweep):
     path = sc.write_table(small_sweep, tmp_path / "s.csv")
     back = pd.read_csv(path)
     np.testing.assert_array_equal(back["energy_j"].to_numpy(), small_sweep["energy_j"].to_numpy())
+
+
+@pytest.mark.parametrize("model", sc.PAPER_MODELS)
+def test_shipped_paper_profiles(model):
+    """The repository's paper profiles load for every role, carry their provenance, and the input size taken
+    from the first unit's geometry equals the model zoo's input tensor."""
+    from donna_core.models import input_bytes
+
+    profs = sc.load_model_profiles(model)
+    assert {r: p.device_type for r, p in profs.items()} == sc.PAPER_DEVICE_FILES
+    assert profs["cim"].source_kind == "simulated"
+    assert profs["gpu"].source_kind == "modelled" and profs["cpu"].source_kind == "modelled"
+    assert sc.input_bytes_of(profs["cpu"]) == input_bytes(model)
+    d = sc.make_problem(profs, sc.PAPER_CLUSTERS["2cpu+1gpu+1cim"], "hb-wcc")
+    assert problem_from_dict(d).L == len(profs["cim"].table)
