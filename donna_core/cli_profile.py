@@ -51,7 +51,8 @@ def cmd_problem(args: argparse.Namespace) -> int:
     cluster = parse_cluster(args.cluster, aliases)
     profiles = load_profiles(args.profiles, args.model, args.granularity)
     problem = build_problem(profiles, cluster, args.medium, source=args.source,
-                            memory_bytes=_parse_memory(args.memory), name=args.name)
+                            memory_bytes=_parse_kv(args.memory, "--memory", "DEVICE_TYPE=BYTES"), name=args.name,
+                            assume_power_w=_parse_kv(args.assume_power, "--assume-power", "DEVICE_TYPE=WATTS"))
     if args.output in (None, "-"):
         json.dump(problem, sys.stdout, indent=2, allow_nan=False)
         sys.stdout.write("\n")
@@ -62,18 +63,18 @@ def cmd_problem(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_memory(items: list[str] | None) -> dict[str, float] | None:
+def _parse_kv(items: list[str] | None, flag: str, form: str) -> dict[str, float] | None:
     if not items:
         return None
     out: dict[str, float] = {}
     for item in items:
         key, sep, val = item.partition("=")
+        if not sep or not key.strip():
+            raise CliArgumentError(f"{flag} expects {form}, got {item!r}")
         try:
             out[key.strip()] = float(val)
         except ValueError:
-            raise CliArgumentError(f"--memory expects DEVICE_TYPE=BYTES, got {item!r}") from None
-        if not sep or not key.strip():
-            raise CliArgumentError(f"--memory expects DEVICE_TYPE=BYTES, got {item!r}")
+            raise CliArgumentError(f"{flag} expects {form}, got {item!r}") from None
     return out
 
 
@@ -110,6 +111,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("--granularity", choices=("layer", "block"), default="layer")
     q.add_argument("--source", default=None, help="device holding the input (e.g. cim0)")
     q.add_argument("--memory", action="append", default=None, help="DEVICE_TYPE=BYTES memory capacity")
+    q.add_argument("--assume-power", action="append", default=None,
+                   help="DEVICE_TYPE=WATTS: model energy as WATTS x measured time for a profile without energy "
+                        "(recorded as modelled in the problem's meta)")
     q.add_argument("--profiles", default=DEFAULT_PROFILE_ROOT, help=f"profile root (default {DEFAULT_PROFILE_ROOT})")
     q.add_argument("--name", default=None)
     q.add_argument("-o", "--output", default=None, help="output JSON path (default stdout)")

@@ -78,3 +78,13 @@ def build_model(name: str, seed: int = MODEL_SEED) -> tuple[nn.Module, torch.Ten
     for p in model.parameters():
         p.requires_grad_(False)
     return model, x
+
+
+def input_bytes(name: str) -> int:
+    """Bytes of ``name``'s fp32 example input (batch 1), without building the model."""
+    if name not in MODEL_NAMES:
+        raise UnknownModelError(f"unknown model {name!r}; known models: {', '.join(MODEL_NAMES)}")
+    n = 4
+    for s in _INPUT_SHAPES[name]:
+        n *= s
+    return n

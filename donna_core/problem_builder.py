@@ -1,0 +1,187 @@
+"""Profiles + a cluster + a medium -> a problem dict (the JSON format of docs/ARCHITECTURE.md).
+
+This is how measured/simulated/modelled profiles reach the solvers without hand work: every device type's
+profile provenance is carried into ``device_types[t]["meta"]``.
+"""
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Mapping, Sequence
+
+from .profiles import Profile
+
+DEFAULT_ALIASES: dict[str, str] = {"cpu": "cpu-xeon-w3323", "gpu": "gpu-rtx3070ti", "cim": "cim"}
+
+_TERM = re.compile(r"^\s*(\d+)?\s*[x*]?\s*([A-Za-z][\w.\-]*)\s*$")
+
+
+class ProblemBuildError(ValueError):
+    """Profiles, cluster or medium that cannot form a problem (missing profile, mismatched units, ...)."""
+
+
+def parse_cluster(spec: str, aliases: Mapping[str, str] | None = None) -> dict[str, int]:
+    """``"2cpu+2gpu"`` -> ``{"cpu-xeon-w3323": 2, "gpu-rtx3070ti": 2}`` (device type -> count, in order).
+
+    Each ``+``-separated term is ``[count]name``; ``name`` is looked up in ``aliases`` (default
+    :data:`DEFAULT_ALIASES`) and otherwise taken as a device-type name as is.
+    """
+    aliases = DEFAULT_ALIASES if aliases is None else aliases
+    if not isinstance(spec, str) or not spec.strip():
+        raise ProblemBuildError(f"cluster spec must be a non-empty string like '2cpu+2gpu', got {spec!r}")
+    out: dict[str, int] = {}
+    for k, term in enumerate(spec.split("+")):
+        m = _TERM.match(term)
+        if not m:
+            raise ProblemBuildError(f"cluster spec {spec!r}: term {k + 1} ({term!r}) is not [count]name, "
+                                    "e.g. 2cpu or 1gpu-rtx3070ti")
+        count = int(m.group(1)) if m.group(1) else 1
+        if count < 1:
+            raise ProblemBuildError(f"cluster spec {spec!r}: term {term.strip()!r} has count {count}; must be >= 1")
+        dtype = aliases.get(m.group(2), m.group(2))
+        if dtype in out:
+            raise ProblemBuildError(f"cluster spec {spec!r}: device type {dtype!r} appears twice; "
+                                    "write the total count once")
+        out[dtype] = count
+    return out
+
+
+def _device_prefixes(types: Sequence[str]) -> dict[str, str]:
+    """Device-name prefix per type: the part before the first '-' (cpu-xeon-w3323 -> cpu) unless ambiguous."""
+    short = {t: t.split("-", 1)[0] for t in types}
+    clash = {s for s in short.values() if list(short.values()).count(s) > 1}
+    return {t: (t if short[t] in clash else short[t]) for t in types}
+
+
+def _profile_energy(t: str, prof: Profile, assume_power_w: Mapping[str, float]) -> tuple[list[float], dict]:
+    df = prof.df
+    times = [float(v) for v in df["time_s"]]
+    if prof.meta["energy_source"] != "unavailable":
+        return [float(v) for v in df["energy_j"]], {}
+    if t not in assume_power_w:
+        raise ProblemBuildError(
+            f"profile of device type {t!r} ({prof.meta['model']}/{prof.meta['granularity']}) has no energy "
+            f"(energy_source 'unavailable'); energy-aware partitioning needs it: use a profile with energy, or model it from an assumed "
+            f"average power (assume_power_w={{'{t}': WATTS}}, CLI --assume-power {t}=WATTS)")
+    p = float(assume_power_w[t])
+    if not math.isfinite(p) or p <= 0:
+        raise ProblemBuildError(f"assumed power for {t!r} must be a positive number of watts, got {p!r}")
+    note = {"energy_modelled": f"energy_j = {p:g} W (assumed average power, given by the user) x measured time_s; "
+                               "the profile itself has no energy measurement"}
+    return [p * x for x in times], note
+
+
+def build_problem(profiles: Mapping[str, Profile], cluster: Mapping[str, int] | Sequence[str],
+                  links: str | Mapping[str, Any], source: str | None = None,
+                  memory_bytes: Mapping[str, float] | None = None, name: str | None = None,
+                  input_bytes: float | None = None, assume_power_w: Mapping[str, float] | None = None,
+                  media: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Problem dict for ``cluster`` (device type -> count, or a list of device types, one per device).
+
+    ``links`` is a medium name (all links) or a links spec ``{"default": m, "pairs": [[a, b, m], ...]}`` over
+    the generated device names (``cpu0``, ``cpu1``, ``gpu0`` ...).  All profiles used must describe the same
+    units (same names and out_bytes, in the same order).
+    """
+    if isinstance(cluster, Mapping):
+        counts = dict(cluster)
+    else:
+        counts = {}
+        for t in cluster:
+            counts[t] = counts.get(t, 0) + 1
+    if not counts:
+        raise ProblemBuildError("cluster is empty: give at least one device")
+    for t, c in counts.items():
+        if isinstance(c, bool) or not isinstance(c, int) or c < 1:
+            raise ProblemBuildError(f"cluster: device type {t!r} has count {c!r}; must be an integer >= 1")
+    missing = [t for t in counts if t not in profiles]
+    if missing:
+        raise ProblemBuildError(f"no profile for device type(s) {missing}; available profiles: {sorted(profiles)}")
+
+    types = list(counts)
+    ref_t = types[0]
+    ref = profiles[ref_t]
+    ref_units, ref_out = list(ref.df["unit"]), [int(v) for v in ref.df["out_bytes"]]
+    for t in types[1:]:
+        p = profiles[t]
+        for key in ("model", "granularity"):
+            if p.meta[key] != ref.meta[key]:
+                raise ProblemBuildError(f"profile {t!r} has {key} {p.meta[key]!r} but {ref_t!r} has {ref.meta[key]!r}")
+        units, outs = list(p.df["unit"]), [int(v) for v in p.df["out_bytes"]]
+        if len(units) != len(ref_units):
+            raise ProblemBuildError(f"profile {t!r} has {len(units)} units but {ref_t!r} has {len(ref_units)}")
+        for i, (u, r, o, ro) in enumerate(zip(units, ref_units, outs, ref_out)):
+            if u != r:
+                raise ProblemBuildError(f"unit {i}: profile {t!r} calls it {u!r} but {ref_t!r} calls it {r!r}")
+            if o != ro:
+                raise ProblemBuildError(f"unit {i} ({u!r}): out_bytes {o} in profile {t!r} but {ro} in {ref_t!r}")
+
+    model, gran = ref.meta["model"], ref.meta["granularity"]
+    if input_bytes is None:
+        found = [profiles[t].meta["input_bytes"] for t in types if "input_bytes" in profiles[t].meta]
+        if found:
+            input_bytes = found[0]
+        else:
+            from .models import MODEL_NAMES, input_bytes as zoo_input_bytes
+
+            if model not in MODEL_NAMES:
+                raise ProblemBuildError(f"no input_bytes in the profiles of {model!r} and it is not a zoo model; "
+                                        "pass input_bytes")
+            input_bytes = zoo_input_bytes(model)
+
+    assume = dict(assume_power_w or {})
+    device_types: dict[str, Any] = {}
+    for t in types:
+        p = profiles[t]
+        energy, note = _profile_energy(t, p, assume)
+        spec: dict[str, Any] = {"time_s": [float(v) for v in p.df["time_s"]], "energy_j": energy,
+                                "meta": {**p.meta, **note}}
+        if memory_bytes and t in memory_bytes:
+            spec["memory_bytes"] = float(memory_bytes[t])
+        device_types[t] = spec
+    unknown_mem = sorted(set(memory_bytes or {}) - set(types))
+    if unknown_mem:
+        raise ProblemBuildError(f"memory_bytes given for device type(s) {unknown_mem} not in the cluster {types}")
+
+    prefix = _device_prefixes(types)
+    devices = [{"name": f"{prefix[t]}{i}", "type": t} for t in types for i in range(counts[t])]
+    names = [d["name"] for d in devices]
+    if source is not None and source not in names:
+        raise ProblemBuildError(f"source {source!r} is not a device of the cluster; devices are {names}")
+
+    if isinstance(links, str):
+        links_desc = links
+    elif isinstance(links, Mapping):
+        links_desc = str(links.get("default", "mixed"))
+        links = dict(links)
+    else:
+        raise ProblemBuildError(f"links must be a medium name or a links spec object, got {type(links).__name__}")
+    cluster_desc = " + ".join(f"{c} {t}" for t, c in counts.items())
+    problem: dict[str, Any] = {
+        "name": name or f"{model} / {cluster_desc} / {links_desc}",
+        "units": [{"name": u, "out_bytes": int(o), "weight_bytes": int(w)}
+                  for u, o, w in zip(ref_units, ref_out, ref.df["weight_bytes"])],
+        "input_bytes": float(input_bytes),
+        "device_types": device_types,
+        "devices": devices,
+        "links": links,
+        "meta": {"model": model, "granularity": gran, "built_by": "donna_core.problem_builder",
+                 "cluster": cluster_desc},
+    }
+    if media:
+        problem["media"] = dict(media)
+    if source is not None:
+        problem["source"] = source
+    _validate(problem)
+    return problem
+
+
+def _validate(problem: dict[str, Any]) -> None:
+    """Run the solver's own validation so a bad medium or link fails here, naming the field."""
+    try:
+        from .problem import problem_from_dict
+    except ImportError:  # solver core not present: the dict is still returned, validated on load
+        return
+    try:
+        problem_from_dict(problem)
+    except ValueError as exc:
+        raise ProblemBuildError(f"built problem is invalid: {exc}") from None
