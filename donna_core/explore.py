@@ -32,33 +32,38 @@ def _counts(n_cpu: int, n_gpu: int, n_cim: int) -> tuple[tuple[str, int], ...]:
 
 
 @functools.lru_cache(maxsize=16)
-def cached_profiles(model: str, cpu: str = "paper", profiles_dir: str = DEFAULT_DIR) -> dict:
+def cached_profiles(model: str, cpu: str = "paper", profiles_dir: str = DEFAULT_DIR,
+                    cpu_power_w: float | None = None) -> dict:
     """Role → TypeProfile for ``model`` (cached: profile files are read once per session)."""
-    return sc.load_model_profiles(model, sc.device_files(cpu), profiles_dir=profiles_dir)
+    return sc.load_paper_profiles([model], cpu, profiles_dir, cpu_power_w)[model]
 
 
 @functools.lru_cache(maxsize=128)
-def cached_problem(model: str, medium: str, counts: tuple, cpu: str = "paper", profiles_dir: str = DEFAULT_DIR):
+def cached_problem(model: str, medium: str, counts: tuple, cpu: str = "paper", profiles_dir: str = DEFAULT_DIR,
+                   cpu_power_w: float | None = None):
     """(problem dict, Problem) for a cluster given as ``((role, n), …)``."""
     from .problem import problem_from_dict
 
-    d = sc.make_problem(cached_profiles(model, cpu, profiles_dir), dict(counts), links=medium)
+    d = sc.make_problem(cached_profiles(model, cpu, profiles_dir, cpu_power_w), dict(counts), links=medium)
     return d, problem_from_dict(d)
 
 
 @functools.lru_cache(maxsize=128)
-def cached_front(model: str, medium: str, counts: tuple, cpu: str = "paper", profiles_dir: str = DEFAULT_DIR):
+def cached_front(model: str, medium: str, counts: tuple, cpu: str = "paper", profiles_dir: str = DEFAULT_DIR,
+                 cpu_power_w: float | None = None):
     """The exact Pareto front (list of Results) of the cached problem."""
     from .solve import pareto_front
 
-    return pareto_front(cached_problem(model, medium, counts, cpu, profiles_dir)[1])
+    return pareto_front(cached_problem(model, medium, counts, cpu, profiles_dir, cpu_power_w)[1])
 
 
 @functools.lru_cache(maxsize=1024)
-def _paper_solve(model: str, medium: str, counts: tuple, alpha: float, cpu: str, profiles_dir: str):
+def _paper_solve(model: str, medium: str, counts: tuple, alpha: float, cpu: str, profiles_dir: str,
+                 cpu_power_w: float | None):
     from .solve import solve
 
-    return solve(cached_problem(model, medium, counts, cpu, profiles_dir)[1], alpha=alpha, solver="paper")
+    return solve(cached_problem(model, medium, counts, cpu, profiles_dir, cpu_power_w)[1], alpha=alpha,
+                 solver="paper")
 
 
 def exact_from_front(front: list, alpha: float):
@@ -82,7 +87,7 @@ def stages_table(result, problem: dict) -> pd.DataFrame:
 
 
 def plan_view(model: str, medium: str, n_cpu: int, n_gpu: int, n_cim: int, alpha: float, solver: str = "exact",
-              cpu: str = "paper", profiles_dir: str = DEFAULT_DIR) -> dict:
+              cpu: str = "paper", profiles_dir: str = DEFAULT_DIR, cpu_power_w: float | None = None) -> dict:
     """Everything the explorer shows for one setting.
 
     Returns ``{"summary": dict (costs, plan string, participating), "stages": DataFrame, "front": DataFrame
@@ -94,12 +99,12 @@ def plan_view(model: str, medium: str, n_cpu: int, n_gpu: int, n_cim: int, alpha
         raise ExploreError(f"alpha must lie in [0, 1], got {alpha}")
     counts = _counts(n_cpu, n_gpu, n_cim)
     profiles_dir = str(profiles_dir)
-    d, _ = cached_problem(model, medium, counts, cpu, profiles_dir)
-    front = cached_front(model, medium, counts, cpu, profiles_dir)
+    d, _ = cached_problem(model, medium, counts, cpu, profiles_dir, cpu_power_w)
+    front = cached_front(model, medium, counts, cpu, profiles_dir, cpu_power_w)
     if solver == "exact":
         r = exact_from_front(front, float(alpha))
     elif solver == "paper":
-        r = _paper_solve(model, medium, counts, float(alpha), cpu, profiles_dir)
+        r = _paper_solve(model, medium, counts, float(alpha), cpu, profiles_dir, cpu_power_w)
     else:
         raise ExploreError(f"solver must be 'exact' or 'paper', got {solver!r}")
     summary = sc.result_row(r, d)
@@ -115,11 +120,11 @@ def plan_view(model: str, medium: str, n_cpu: int, n_gpu: int, n_cim: int, alpha
 
 
 def profile_view(model: str, roles=("cpu", "gpu", "cim"), metric: str = "time_s", cpu: str = "paper",
-                 profiles_dir: str = DEFAULT_DIR) -> pd.DataFrame:
+                 profiles_dir: str = DEFAULT_DIR, cpu_power_w: float | None = None) -> pd.DataFrame:
     """Per-unit profile of ``model`` on the chosen device roles (long table, as for Fig. 2a-b)."""
     if metric not in ("time_s", "energy_j"):
         raise ExploreError(f"metric must be 'time_s' or 'energy_j', got {metric!r}")
-    profs = cached_profiles(model, cpu, str(profiles_dir))
+    profs = cached_profiles(model, cpu, str(profiles_dir), cpu_power_w)
     unknown = [r for r in roles if r not in profs]
     if unknown:
         raise ExploreError(f"unknown device role(s) {unknown}; available: {sorted(profs)}")
@@ -140,7 +145,8 @@ def available_models(profiles_dir: str = DEFAULT_DIR, cpu: str = "paper") -> lis
 
 
 # ------------------------------------------------------------------------------------------------ UI
-def build_ui(profiles_dir: str = DEFAULT_DIR, cpu: str = "paper", max_count: int = 4):
+def build_ui(profiles_dir: str = DEFAULT_DIR, cpu: str = "paper", max_count: int = 4,
+             cpu_power_w: float | None = None):
     """The explorer widget (needs a Jupyter front end to be seen); all logic is in the functions above."""
     import ipywidgets as w
     import matplotlib.pyplot as plt
@@ -165,7 +171,7 @@ def build_ui(profiles_dir: str = DEFAULT_DIR, cpu: str = "paper", max_count: int
             out.clear_output(wait=True)
             try:
                 v = plan_view(model.value, medium.value, n["cpu"].value, n["gpu"].value, n["cim"].value,
-                              alpha.value, solver.value, cpu, profiles_dir)
+                              alpha.value, solver.value, cpu, profiles_dir, cpu_power_w)
             except ValueError as exc:  # a user setting we cannot solve: say why instead of a traceback
                 print(f"cannot solve: {exc}")
                 return
@@ -190,7 +196,8 @@ def build_ui(profiles_dir: str = DEFAULT_DIR, cpu: str = "paper", max_count: int
         with p_out:
             p_out.clear_output(wait=True)
             try:
-                long = profile_view(p_model.value, tuple(p_roles.value), p_metric.value, cpu, profiles_dir)
+                long = profile_view(p_model.value, tuple(p_roles.value), p_metric.value, cpu, profiles_dir,
+                                    cpu_power_w)
             except ValueError as exc:
                 print(exc)
                 return

@@ -75,6 +75,9 @@ class TypeProfile:
     @property
     def label(self) -> str:
         """Legend label: role, device and data source, e.g. ``gpu (gpu-rtx3070ti, modelled)``."""
+        if "assumed_power_w" in self.meta:
+            return (f"{self.role} ({self.device_type}, {self.source_kind} time, "
+                    f"energy = {self.meta['assumed_power_w']:g} W x time)")
         return f"{self.role} ({self.device_type}, {self.source_kind})"
 
 
@@ -92,34 +95,64 @@ def profile_path(model: str, device_type: str, granularity: str = "layer",
     return Path(profiles_dir) / model / granularity / f"{device_type}.csv"
 
 
-def read_type_profile(path: str | Path, role: str) -> TypeProfile:
-    """Read one profile file (validated by donna_core.profiles) and check what the scenarios need from it."""
+def read_type_profile(path: str | Path, role: str, assume_power_w: float | None = None) -> TypeProfile:
+    """Read one profile file (validated by donna_core.profiles) and check what the scenarios need from it.
+
+    A profile without energy (``energy_source`` ``unavailable``, e.g. measured on a host without RAPL) is
+    only usable with ``assume_power_w``: energy is then modelled as that average power × the profile's time,
+    and the metadata says so (``energy_source`` ``model``, ``energy_note``).
+    """
     from donna_core.profiles import read_profile
 
     path = Path(path)
     prof = read_profile(path)  # raises ProfileError (a ValueError) naming the file, line and column
-    meta, table = prof.meta, prof.df
+    meta, table = dict(prof.meta), prof.df.copy()
     if table["energy_j"].isna().any():
-        raise ScenarioError(
-            f"{path}: energy_j is empty (energy_source={meta.get('energy_source')!r}); "
-            "an energy-aware scenario needs per-unit energy for every device type")
+        if assume_power_w is None:
+            raise ScenarioError(
+                f"{path}: energy_j is empty (energy_source={meta.get('energy_source')!r}); an energy-aware "
+                "scenario needs per-unit energy for every device type: give an assumed average power "
+                "(cpu_power_w) to model it as power × measured time")
+        w = float(assume_power_w)
+        if not (w > 0 and math.isfinite(w)):
+            raise ScenarioError(f"assumed power for {role!r} must be a positive number of watts, got {assume_power_w!r}")
+        table["energy_j"] = w * table["time_s"].astype(float)
+        meta.update(energy_source="model", assumed_power_w=w,
+                    energy_note=f"energy_j = {w:g} W (assumed average power) x {meta.get('source_kind')} time_s")
     return TypeProfile(role=role, device_type=str(meta["device_type"]), model=str(meta["model"]), meta=meta,
                        table=table.reset_index(drop=True), path=str(path))
 
 
 def load_model_profiles(model: str, files: Mapping[str, str] | None = None, granularity: str = "layer",
-                        profiles_dir: str | Path = DEFAULT_PROFILES_DIR,
-                        roles: Iterable[str] | None = None) -> dict[str, TypeProfile]:
-    """Role → TypeProfile for one model; all roles must describe the same units."""
+                        profiles_dir: str | Path = DEFAULT_PROFILES_DIR, roles: Iterable[str] | None = None,
+                        assume_power_w: Mapping[str, float] | None = None) -> dict[str, TypeProfile]:
+    """Role → TypeProfile for one model; all roles must describe the same units.
+
+    ``assume_power_w`` (role → watts) models the energy of profiles that have none (see read_type_profile).
+    """
     files = dict(files or PAPER_DEVICE_FILES)
     roles = list(roles) if roles is not None else list(files)
     out: dict[str, TypeProfile] = {}
     for role in roles:
         if role not in files:
             raise ScenarioError(f"no profile file given for device role {role!r} (known: {sorted(files)})")
-        out[role] = read_type_profile(profile_path(model, files[role], granularity, profiles_dir), role)
+        out[role] = read_type_profile(profile_path(model, files[role], granularity, profiles_dir), role,
+                                      (assume_power_w or {}).get(role))
     check_same_units(out)
     return out
+
+
+def load_paper_profiles(models: Sequence[str], cpu: str = "paper", profiles_dir: str | Path | None = None,
+                        cpu_power_w: float | None = None, granularity: str = "layer") -> dict[str, dict[str, TypeProfile]]:
+    """Model → role → TypeProfile for the paper's three device roles.
+
+    ``cpu``: "paper" (modelled Xeon W-3323) or "host" (measured here); ``cpu_power_w`` models the energy of a
+    CPU profile that has none (a host without RAPL) as that power × its measured time.
+    """
+    files = device_files(cpu)
+    assume = {"cpu": float(cpu_power_w)} if cpu_power_w is not None else None
+    return {m: load_model_profiles(m, files, granularity, profiles_dir or DEFAULT_PROFILES_DIR, assume_power_w=assume)
+            for m in models}
 
 
 def check_same_units(profiles: Mapping[str, TypeProfile]) -> None:
@@ -170,7 +203,9 @@ def profile_long_table(profiles_by_model: Mapping[str, Mapping[str, TypeProfile]
 def sources_table(profiles_by_model: Mapping[str, Mapping[str, TypeProfile]]) -> pd.DataFrame:
     """Provenance of every profile used: model, role, device type, source kind, source, file."""
     rows = [{"model": m, "role": r, "device_type": p.device_type, "source_kind": p.source_kind,
-             "energy_source": p.meta.get("energy_source", ""), "source": p.source, "path": p.path}
+             "energy_source": p.meta.get("energy_source", ""),
+             "source": p.source + (f"; {p.meta['energy_note']}" if "energy_note" in p.meta else ""),
+             "path": p.path}
             for m, profs in profiles_by_model.items() for r, p in profs.items()]
     return pd.DataFrame(rows)
 
@@ -188,8 +223,9 @@ def sources_label(profiles_by_model: Mapping[str, Mapping[str, TypeProfile]]) ->
     seen: dict[str, set] = {}
     for profs in profiles_by_model.values():
         for r, p in profs.items():
-            seen.setdefault(r, set()).add(f"{p.device_type} ({p.source_kind})")
+            seen.setdefault(r, set()).add(p.label.split(" ", 1)[1].strip("()").replace(", ", " (", 1) + ")")
     return "data: " + ", ".join(f"{r} = {' / '.join(sorted(v))}" for r, v in seen.items())
+
 
 
 # --------------------------------------------------------------------------------------------- problems

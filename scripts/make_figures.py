@@ -89,12 +89,15 @@ def main(argv=None) -> int:
     ap.add_argument("--profiles-dir", type=Path, default=None, help="default: data/profiles")
     ap.add_argument("--cpu", choices=("paper", "host"), default="paper",
                     help="paper: modelled Xeon W-3323 (the paper's CPU); host: the CPU measured on this machine")
+    ap.add_argument("--cpu-power-w", type=float, default=None,
+                    help="with --cpu host on a machine without an energy meter: model the CPU's energy as this "
+                         "average power (W) x its measured time")
     ap.add_argument("--only", nargs="*", choices=NOTEBOOKS, default=None, help="run only these notebooks")
     args = ap.parse_args(argv)
     from tqdm import tqdm
 
     outdir = args.outdir.resolve()
-    common = {"cpu": args.cpu, "outdir": str(outdir),
+    common = {"cpu": args.cpu, "cpu_power_w": args.cpu_power_w, "outdir": str(outdir),
               "profiles_dir": str(args.profiles_dir.resolve()) if args.profiles_dir else None}
     todo = args.only or list(NOTEBOOKS)
     t0 = time.perf_counter()

@@ -260,3 +260,27 @@ def test_shipped_paper_profiles(model):
     assert sc.input_bytes_of(profs["cpu"]) == input_bytes(model)
     d = sc.make_problem(profs, sc.PAPER_CLUSTERS["2cpu+1gpu+1cim"], "hb-wcc")
     assert problem_from_dict(d).L == len(profs["cim"].table)
+
+
+def test_host_cpu_without_energy_needs_an_assumed_power(tmp_path):
+    """cpu="host": a measured CPU profile without energy is refused, or modelled as power x time on request."""
+    root = write_synthetic_profiles(tmp_path, models=("toya",), n_units=(7,))
+    src = sc.profile_path("toya", "cpu-xeon-w3323", "layer", root).read_text().split("\n", 1)
+    meta = json.loads(src[0][len("# donna-profile "):])
+    meta.update(device_type="cpu-host", source_kind="measured", energy_source="unavailable")
+    table = pd.read_csv(__import__("io").StringIO(src[1]))
+    table["energy_j"] = np.nan
+    table["time_spread_s"] = 1e-6
+    sc.profile_path("toya", "cpu-host", "layer", root).write_text(
+        "# donna-profile " + json.dumps(meta) + "\n" + table.to_csv(index=False))
+    with pytest.raises(sc.ScenarioError, match="cpu_power_w"):
+        sc.load_paper_profiles(["toya"], cpu="host", profiles_dir=root)
+    with pytest.raises(sc.ScenarioError, match="positive"):
+        sc.load_paper_profiles(["toya"], cpu="host", profiles_dir=root, cpu_power_w=-5)
+    profs = sc.load_paper_profiles(["toya"], cpu="host", profiles_dir=root, cpu_power_w=65.0)["toya"]
+    np.testing.assert_allclose(profs["cpu"].table["energy_j"], 65.0 * table["time_s"], rtol=1e-15)
+    assert "65 W" in profs["cpu"].label and "measured" in profs["cpu"].label
+    d = sc.make_problem(profs, {"cpu": 1}, "pcie5")
+    assert d["device_types"]["cpu-host"]["meta"]["energy_source"] == "model"
+    src_tab = sc.sources_table({"toya": profs})
+    assert "65 W" in src_tab.set_index("role").loc["cpu", "source"]
