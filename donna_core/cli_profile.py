@@ -32,7 +32,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
     prof = profile_model(args.model, device=args.device, granularity=args.granularity, repeats=args.repeats,
                          warmup=args.warmup, threads=args.threads, device_type=args.device_type,
-                         progress=not args.quiet, whole_repeats=args.whole_repeats, notes=args.notes or "")
+                         progress=not args.quiet, whole_repeats=args.whole_repeats, notes=args.notes or "",
+                         order=args.order)
     path = profile_path(args.out, args.model, args.granularity, prof.device_type)
     write_profile(prof, path)
     m = prof.meta
@@ -95,6 +96,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--whole-repeats", type=int, default=None,
                    help="timed runs of the whole model (default: --repeats)")
     p.add_argument("--granularity", choices=("layer", "block"), default="layer")
+    p.add_argument("--order", choices=("blocked", "interleaved"), default="blocked",
+                   help="blocked: all repeats of one unit, then the next (the paper's method; measures energy); "
+                        "interleaved: round-robin over units and the whole model, robust to drifting background "
+                        "load, time only (default blocked)")
     p.add_argument("--out", default=DEFAULT_PROFILE_ROOT, help=f"profile root (default {DEFAULT_PROFILE_ROOT})")
     p.add_argument("--notes", default=None, help="free text stored in the metadata (e.g. machine was shared)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -147,10 +147,39 @@ def library_versions() -> dict[str, str]:
     return out
 
 
+ORDERS = ("blocked", "interleaved")
+
+
+def _time_once(fn: Callable[[], Any], device: torch.device) -> float:
+    """Seconds of one call of ``fn`` (CUDA: event pair + synchronize)."""
+    if device.type == "cuda":
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        torch.cuda.synchronize(device)
+        return start.elapsed_time(end) * 1e-3
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
 def profile_plan(model: torch.nn.Module, x: torch.Tensor, plan: UnitPlan, device: torch.device, repeats: int,
                  warmup: int, meter: Meter, progress: bool = True, whole_repeats: Optional[int] = None,
-                 desc: str = "") -> dict[str, Any]:
-    """Time every unit of ``plan`` and the whole model; returns medians, IQRs, energies and totals."""
+                 desc: str = "", order: str = "blocked") -> dict[str, Any]:
+    """Time every unit of ``plan`` and the whole model; returns medians, IQRs, energies and totals.
+
+    ``order="blocked"`` (the paper's method): all repeats of unit 1, then of unit 2, ...; the meter brackets
+    each unit's block of repeats, so per-unit energy is measured.  ``order="interleaved"``: each round runs every
+    unit once, in model order, then the whole model; a background load that drifts over minutes then hits all
+    units and the whole-model reference alike, and each unit starts with the caches as the previous unit left
+    them, as in a real forward pass.  Interleaving cannot attribute energy to units, so it is time only.
+    """
+    if order not in ORDERS:
+        raise ProfilerError(f"order must be one of {ORDERS}, got {order!r}")
+    wr = repeats if whole_repeats is None else whole_repeats
+    if order == "interleaved":
+        return _profile_interleaved(model, x, plan, device, repeats, warmup, progress, wr, desc)
     env = plan.initial_env(x)
     med, iqr, energy = [], [], []
     bar = tqdm(plan.steps, desc=desc or "units", unit="unit", disable=not progress)
@@ -162,16 +191,43 @@ def profile_plan(model: torch.nn.Module, x: torch.Tensor, plan: UnitPlan, device
             iqr.append(_iqr(t))
             energy.append(e)
             env = step(env)
-        wr = repeats if whole_repeats is None else whole_repeats
         tw, ew = time_repeats(lambda: model(x), wr, warmup, device, meter)
     return {"median_s": med, "iqr_s": iqr, "energy_j": energy, "whole_median_s": float(np.median(tw)),
             "whole_iqr_s": _iqr(tw), "whole_energy_j": ew, "whole_repeats": wr}
 
 
+def _profile_interleaved(model, x, plan, device, repeats, warmup, progress, whole_repeats, desc):
+    with torch.no_grad():
+        envs = []
+        env = plan.initial_env(x)
+        for step in plan.steps:  # the real input of every unit, kept for the whole run
+            envs.append(env)
+            env = step(env)
+        n = len(plan.steps)
+        times = np.empty((repeats, n))
+        whole = []
+        rounds = max(repeats, whole_repeats)
+        for r in tqdm(range(-warmup, rounds), desc=desc or "rounds", unit="round", disable=not progress):
+            if r < repeats:
+                for i, step in enumerate(plan.steps):
+                    t = _time_once(lambda: step(envs[i]), device)
+                    if r >= 0:
+                        times[r, i] = t
+            if r < whole_repeats:
+                t = _time_once(lambda: model(x), device)
+                if r >= 0:
+                    whole.append(t)
+    tw = np.array(whole)
+    return {"median_s": [float(v) for v in np.median(times, axis=0)],
+            "iqr_s": [_iqr(times[:, i]) for i in range(n)], "energy_j": [None] * n,
+            "whole_median_s": float(np.median(tw)), "whole_iqr_s": _iqr(tw), "whole_energy_j": None,
+            "whole_repeats": whole_repeats}
+
+
 def profile_model(model_name: str, device: str = "cpu", granularity: str = "layer", repeats: int = 100,
                   warmup: int = 10, threads: int = 1, device_type: Optional[str] = None,
                   meter: Optional[Meter] = None, progress: bool = True, whole_repeats: Optional[int] = None,
-                  notes: str = "") -> Profile:
+                  notes: str = "", order: str = "blocked") -> Profile:
     """Measure a profile of zoo model ``model_name`` on torch device ``device`` (``cpu``, ``cuda[:i]``)."""
     if repeats < 1:
         raise ProfilerError(f"repeats must be >= 1, got {repeats}")
@@ -187,6 +243,10 @@ def profile_model(model_name: str, device: str = "cpu", granularity: str = "laye
         raise ProfilerError(f"device must be cpu or cuda[:i], got {device!r}")
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ProfilerError(f"device {device!r} requested but torch sees no CUDA GPU on this host")
+    if order not in ORDERS:
+        raise ProfilerError(f"order must be one of {ORDERS}, got {order!r}")
+    if whole_repeats is not None and whole_repeats < 1:
+        raise ProfilerError(f"whole_repeats must be >= 1, got {whole_repeats}")
     if device_type is None:
         device_type = "cpu-host" if dev.type == "cpu" else "gpu-host"
 
@@ -200,8 +260,11 @@ def profile_model(model_name: str, device: str = "cpu", granularity: str = "laye
         x = x.to(dev)
         plan = derive_units(model, x, granularity)
         meter = meter if meter is not None else make_meter(str(dev))
+        if order == "interleaved" and meter.source != "unavailable":
+            raise ProfilerError(f"an energy meter ({meter.source}) is available but order 'interleaved' cannot "
+                                "attribute energy to units; use order 'blocked' to measure energy")
         r = profile_plan(model, x, plan, dev, repeats, warmup, meter, progress, whole_repeats,
-                         desc=f"{model_name}/{granularity}/{dev}")
+                         desc=f"{model_name}/{granularity}/{dev}", order=order)
         duration = time.time() - started
         load_after = _load_avg()
     finally:
@@ -222,13 +285,13 @@ def profile_model(model_name: str, device: str = "cpu", granularity: str = "laye
         "format": 1, "model": model_name, "device_type": device_type, "granularity": granularity,
         "n_units": len(plan.units), "source_kind": "measured",
         "source": (f"donna profile: per-unit fp32 forward, batch 1, on torch device '{dev}' with {threads} "
-                   f"thread(s); time = median of {repeats} repeats after {warmup} warm-up runs "
+                   f"thread(s); time = median of {repeats} repeats after {warmup} warm-up runs, {order} order "
                    f"({'CUDA events' if dev.type == 'cuda' else 'time.perf_counter'}), spread = IQR; units "
                    f"derived by torch.fx (donna_core.units), random weights (seed 0)"),
         "energy_source": energy_source, "energy_meter": meter.describe(),
         "date": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
         "host": host_info(), "threads": threads, "repeats": repeats, "warmup": warmup,
-        "statistic": "median", "dtype": str(x.dtype).replace("torch.", ""), "input_shape": list(x.shape),
+        "order": order, "statistic": "median", "dtype": str(x.dtype).replace("torch.", ""), "input_shape": list(x.shape),
         "input_bytes": plan.input_bytes, "libraries": library_versions(),
         "whole_model_median_s": r["whole_median_s"], "whole_model_iqr_s": r["whole_iqr_s"],
         "whole_model_repeats": r["whole_repeats"], "whole_model_energy_j": r["whole_energy_j"],

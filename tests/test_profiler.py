@@ -228,3 +228,16 @@ def test_profiler_argument_errors(kw, match):
 def test_cuda_requested_without_gpu_is_a_clear_error():
     with pytest.raises(ProfilerError, match="no CUDA GPU"):
         profile_model("vgg8", device="cuda", progress=False)
+
+
+def test_interleaved_order_profile():
+    prof = profile_model("vgg8", granularity="layer", repeats=3, warmup=1, whole_repeats=2, progress=False,
+                         order="interleaved", meter=UnavailableMeter("test"))
+    m = prof.meta
+    assert m["order"] == "interleaved" and m["whole_model_repeats"] == 2
+    assert m["energy_source"] == "unavailable" and prof.df["energy_j"].isna().all()
+    assert (prof.df["time_s"] > 0).all() and 0.5 < m["sum_to_whole_ratio"] < 2.0
+    with pytest.raises(ProfilerError, match="cannot attribute energy"):
+        profile_model("vgg8", repeats=1, progress=False, order="interleaved", meter=CountingMeter())
+    with pytest.raises(ProfilerError, match="order"):
+        profile_model("vgg8", repeats=1, progress=False, order="random")
