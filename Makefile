@@ -22,11 +22,10 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	$(VPY) -m pytest -q
 
-# The main job: rerun the paper's figures (notebooks 01-04 under papermill, cached profiles only) into figures/,
-# write reports/claims.md, then solve the bundled example problems and print their plans.
+# The main job: rerun the paper's figures (notebooks 01-04 under papermill, cached profiles only) into figures/
+# and write reports/claims.md.
 figures: $(STAMP)
 	$(VPY) scripts/make_figures.py
-	$(VPY) scripts/solve_examples.py
 
 bench: $(STAMP)
 	$(VPY) scripts/bench_solvers.py

@@ -52,6 +52,16 @@ def test_notebook_structure(name):
             assert not re.match(r"\s*(def|class|for|while)\s", line), f"logic in notebook {name}: {line}"
 
 
+@pytest.mark.parametrize("name", ALL_NOTEBOOKS)
+def test_papermill_sees_every_parameter(name):
+    """papermill silently skips a parameter line it cannot parse (e.g. '=' inside a comment)."""
+    import papermill as pm
+
+    nb = nbformat.read(NB_DIR / f"{name}.ipynb", as_version=4)
+    assigned = {m.group(1) for m in re.finditer(r"^(\w+)\s*=", nb.cells[1].source, re.M)}
+    assert assigned and set(pm.inspect_notebook(str(NB_DIR / f"{name}.ipynb"))) == assigned
+
+
 def test_venv_kernel_points_at_this_interpreter():
     from jupyter_client.kernelspec import KernelSpecManager
 
