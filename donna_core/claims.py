@@ -433,7 +433,7 @@ def check_edge_energy(t) -> Claim:
     why = ""
     if verdict != HOLDS:
         why = (f"DONNA's α = 1 ResNet-152 plan ({r['donna_participating']}) spends "
-               f"{r['donna_comm_energy_j'] / r['donna_energy_j']:.0%} of its {r['donna_energy_j']:.3g} J on HB-WCC "
+               f"{r['donna_comm_energy_j'] / r['donna_energy_j']:.1%} of its {r['donna_energy_j']:.3g} J on HB-WCC "
                f"transfers between edge devices, against {r['offload_energy_j']:.3g} J for offloading"
                if "donna_comm_energy_j" in f.columns else "the ratio of our edge and offload energies is smaller")
         if not always:
