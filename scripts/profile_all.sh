@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Measure the shipped cpu-host profiles: every zoo model at both granularities, 1 thread, 100 repeats.
-# Usage: scripts/profile_all.sh [extra `donna profile` args...]   (e.g. --device cuda --device-type gpu-mine)
+# Usage: scripts/profile_all.sh [extra `donna profile` args...]   (e.g. --device-type cpu-mine)
+# ORDER=blocked measures each unit's repeats back to back (the paper's method, needed for RAPL/NVML energy);
+# the default, interleaved, runs round-robin over the units and the whole model, which is robust to the
+# drifting background load of a shared machine but measures time only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -8,6 +11,6 @@ NOTES=${NOTES:-"2-core cloud VM shared with other processes during profiling (se
 for model in vgg8 resnet152 vgg19 vit_b_16; do
   for gran in layer block; do
     "$PY" -m donna_core.cli_profile profile --model "$model" --granularity "$gran" --device cpu --threads 1 \
-      --repeats "${REPEATS:-100}" --notes "$NOTES" "$@"
+      --repeats "${REPEATS:-100}" --order "${ORDER:-interleaved}" --notes "$NOTES" "$@"
   done
 done
