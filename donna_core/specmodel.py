@@ -74,7 +74,8 @@ RTX3070TI_SPEC = {
 XEON_W3323_SPEC = {
     # Intel ARK, Xeon W-3323 (Ice Lake-W, Q3'21): 12 cores, base 3.50 GHz (max turbo 3.90 GHz), 2 AVX-512 FMA
     # units -> 2 units × 16 FP32 lanes × 2 FLOP = 64 FLOP/cycle/core; peak = 12 × 64 × 3.5e9 = 2.69 TFLOP/s.
-    # Uncertainty: all-core AVX-512 clocks are below base, so this is an upper bound.  (The brief's
+    # Uncertainty: all-core AVX-512 clocks are below base, so this is an upper bound; ARK's "2 AVX-512 FMA
+    # units" is from memory of the ARK page (the search tool could not confirm it): with 1 unit the peak halves.  (The brief's
     # "32 FLOP/cycle/core" counts an FMA as one FLOP per lane; we count 2 FLOP per FMA consistently with the GPU.)
     "cores": 12,
     "flop_per_cycle_core": 64,
@@ -121,8 +122,12 @@ def xeon_w3323(dispatch_s: float, compute_eff: float, mem_eff: float, calibratio
             "mem_bw_Bps": "Intel ARK Xeon W-3323: 8 channels DDR4-3200 = 204.8 GB/s",
             "active_power_w": "Intel ARK Xeon W-3323: TDP 220 W",
             "idle_power_w": "not on the datasheet; not used",
-            "dispatch_s": f"calibrated on this project's host CPU profiles ({calibration})",
-            "compute_eff": f"calibrated on this project's host CPU profiles ({calibration}); 12-core scaling assumed",
+            "dispatch_s": f"calibrated on this project's host CPU profiles ({calibration}); host is a 2.45 GHz "
+                          "AMD EPYC VM, the Xeon runs at 3.5-3.9 GHz, so this is likely an overestimate",
+            "compute_eff": f"calibrated on this project's host CPU profiles ({calibration}) as a fraction of the "
+                           "host's AVX2 peak and applied to the Xeon's AVX-512 peak on all 12 cores: assumes "
+                           "PyTorch/oneDNN reach the same fraction of AVX-512 peak and perfect 12-core scaling at "
+                           "batch 1 (optimistic for small layers)",
             "mem_eff": f"calibrated on this project's host CPU profiles ({calibration})",
         })
 
