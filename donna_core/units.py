@@ -141,7 +141,8 @@ class _Recorder(fx.Interpreter):
         result = super().run_node(n)
         self.nbytes[n.name] = value_nbytes(result)
         if n.name in self.anchors:
-            arg = self.env[n.args[0]] if isinstance(n.args[0], fx.Node) else n.args[0]
+            first = n.args[0] if n.args else next(iter(n.kwargs.values()))  # input passed by keyword
+            arg = self.env[first] if isinstance(first, fx.Node) else first
             out = result[0] if isinstance(result, tuple) else result
             self.shapes[n.name] = (tuple(arg.shape), tuple(out.shape))
         return result

@@ -267,3 +267,18 @@ def test_models_are_deterministic_and_inputs_sized():
     assert not m1.training
     assert input_bytes("vgg8") == x1.numel() * 4 == 12288
     assert input_bytes("resnet152") == 3 * 224 * 224 * 4
+
+
+def test_anchor_called_with_keyword_input():
+    class Kw(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(6, 3)
+
+        def forward(self, x):
+            return self.fc(input=torch.relu(x))
+
+    x = torch.randn(2, 6)
+    plan = derive_units(Kw().eval(), x)
+    u = plan.units[0]
+    assert u.macs == 2 * 3 * 6 and u.in_c == 6 and u.out_bytes == 2 * 3 * 4
