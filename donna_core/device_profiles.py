@@ -40,11 +40,18 @@ ATTENTION_ASSUMPTION = (
 
 # fx ops that are bookkeeping, not kernels (no launch/dispatch counted).
 _TRIVIAL_TARGETS = {getattr, operator.getitem, "size", "dim", "contiguous"}
-_TRIVIAL_NAMES = ("_assert", "getattr", "getitem", "eq", "size", "dim")
+_TRIVIAL_NAMES = ("_assert", "getattr", "getitem", "eq", "size", "dim", "floordiv")
+# Modules that launch several kernels per call (batch 1, PyTorch eager): nn.MultiheadAttention = in-projection
+# GEMM, q scaling, QK^T bmm, softmax, AV bmm, out-projection GEMM and two layout copies -> 8 (an estimate).
+_MODULE_OPS = {"MultiheadAttention": 8, "Dropout": 0, "Identity": 0}
 
 
 def unit_op_counts(plan) -> list[int]:
-    """Kernels/ops each unit launches: call_module/call_function/call_method nodes that do work."""
+    """Kernels/ops each unit launches: call_module/call_function/call_method nodes that do work.
+
+    Shape bookkeeping (getattr, getitem, size, dim, asserts, int floordiv) counts 0, Dropout/Identity 0 (eval),
+    nn.MultiheadAttention 8 (:data:`_MODULE_OPS`), every other op 1.  A few int ops on shapes (e.g. ``n_h * n_w``
+    in torchvision's ViT) still count 1: the fx graph here carries no types to tell them apart."""
     nodes = {n.name: n for n in plan.graph_module.graph.nodes}
     counts = []
     for u in plan.units:
@@ -57,7 +64,8 @@ def unit_op_counts(plan) -> list[int]:
             tname = getattr(tgt, "__name__", str(tgt))
             if tgt in _TRIVIAL_TARGETS or any(tname.startswith(p) or tname == p for p in _TRIVIAL_NAMES):
                 continue
-            if n.op == "call_module" and type(plan.graph_module.get_submodule(tgt)).__name__ in ("Dropout", "Identity"):
+            if n.op == "call_module":
+                c += _MODULE_OPS.get(type(plan.graph_module.get_submodule(tgt)).__name__, 1)
                 continue
             c += 1
         counts.append(max(c, 1))

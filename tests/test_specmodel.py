@@ -95,3 +95,11 @@ def test_xeon_profile_carries_the_host_calibration():
     # modelled GPU: a ResNet-152 has many small layers; batch-1 time is dominated by launches
     n_small = (g.df.time_s < 2.5 * g.meta["model_params"]["spec"]["dispatch_s"] * 4).sum()
     assert n_small > len(g.df) / 3
+
+
+def test_op_counts_of_vgg8_units():
+    from donna_core.device_profiles import unit_op_counts
+    from donna_core.units import derive_model_units
+    _, _, plan = derive_model_units("vgg8", "layer")
+    # conv+ReLU, conv+ReLU+pool, ..., last conv+ReLU+pool+flatten, fc+ReLU (dropout is free in eval), fc
+    assert unit_op_counts(plan) == [2, 3, 2, 3, 2, 4, 2, 1]
