@@ -36,6 +36,9 @@ from .classes import DeviceClasses, device_classes
 from .costs import Tables
 
 MAX_DEVICES = 15  # device sequences are packed into int64 codes base (D + 1)
+# Costs that agree to 12 significant digits are ties: the same real energy summed in another order (plan
+# evaluation vs. DP accumulation) differs in the last bits, and float noise must not override the tie rule.
+TIE_RTOL = 1e-12
 
 
 class InfeasibleError(RuntimeError):
@@ -98,9 +101,11 @@ def _lexmin(keys: list[np.ndarray]) -> np.ndarray:
     """Row index (axis 0) of the lexicographic minimum of ``keys`` for every column."""
     mask = None
     for key in keys:
-        big = np.inf if key.dtype.kind == "f" else np.iinfo(key.dtype).max
+        is_float = key.dtype.kind == "f"
+        big = np.inf if is_float else np.iinfo(key.dtype).max
         kk = key if mask is None else np.where(mask, key, big)
-        sel = kk == kk.min(axis=0)
+        lo = kk.min(axis=0)
+        sel = (kk <= lo + TIE_RTOL * np.abs(lo)) if is_float else (kk == lo)
         mask = sel if mask is None else mask & sel
     return mask.argmax(axis=0)
 
@@ -306,7 +311,7 @@ def pareto_labels(tb: Tables, ctx: _Ctx | None = None, bound=None):
     fin.sort(key=lambda x: x[:5])
     front, best_e = [], np.inf
     for B, E, n, c, _, lv_i, i in fin:
-        if E < best_e:
+        if best_e == np.inf or E < best_e - TIE_RTOL * abs(best_e):
             best_e = E
             front.append((float(B), float(E), _label_plan(ctx, level, lv_i, i)))
     return front, n_labels
@@ -363,6 +368,7 @@ def _prune(lab: dict, K: int, L1: int, keep_fn=None) -> dict:
     prev[0] = np.inf
     prev[1:] = run[:-1]
     prev[start] = np.inf
-    keep = es < prev
+    with np.errstate(invalid="ignore"):
+        keep = es < np.where(np.isfinite(prev), prev - TIE_RTOL * np.abs(prev), np.inf)
     idx = order[keep]
     return {key: v[idx] for key, v in lab.items()}

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 
 from .costs import Result, Tables, check_alpha, evaluate, norm_constants, objective
-from .exact import (InfeasibleError, _Ctx, front_bound, min_bottleneck_then_energy, min_energy_then_bottleneck,
+from .exact import (TIE_RTOL, InfeasibleError, _Ctx, front_bound, min_bottleneck_then_energy, min_energy_then_bottleneck,
                     objective_bound, pareto_labels)
 from .paper_dp import paper_partition
 from .problem import Problem
@@ -43,8 +43,10 @@ def solve(p: Problem, alpha: float, solver: str = "exact") -> Result:
              for plan in (min_bottleneck_then_energy(tb, ctx), min_energy_then_bottleneck(tb, ctx)))
     front, n_labels = pareto_labels(tb, ctx, objective_bound(alpha, norm, ub))
     # front points have distinct (B, E); stage count and device order were settled inside each point
-    best = min(range(len(front)), key=lambda i: (objective(alpha, front[i][0], front[i][1], norm),
-                                                  len(front[i][2]), [d for d, _, _ in front[i][2]]))
+    obj = [objective(alpha, b, e, norm) for b, e, _ in front]
+    lo = min(obj)
+    ties = [i for i in range(len(front)) if obj[i] <= lo + TIE_RTOL * abs(lo)]
+    best = min(ties, key=lambda i: (len(front[i][2]), [d for d, _, _ in front[i][2]], obj[i]))
     return _result(p, front[best][2], alpha, solver, tb, norm, t0, front_size=len(front), labels=n_labels)
 
 

@@ -172,3 +172,17 @@ def test_solution_costs_match_evaluate_and_source_input_is_charged():
     assert r.input_j == pytest.approx(700.0 * 8 * 1e-4)
     assert r.bottleneck_s == pytest.approx(max(r.input_s, sum(d["device_types"]["a"]["time_s"])))
     assert evaluate(p, [("b0", 0, 3)]).input_s == 0.0
+
+
+def test_front_merges_energies_equal_up_to_rounding():
+    # regression (found by hypothesis): two plans whose energies are equal in exact arithmetic but differ in
+    # the last bits once summed in another order must not both appear on the front
+    d = tiny(L=5, types=("a", "b"), counts=(2, 1), seed=1024)
+    d["units"] = [{"name": f"u{i}", "out_bytes": b, "weight_bytes": 1.0}
+                  for i, b in enumerate([559.0, 878.0, 90.0, 749.0, 382.0])]
+    d["device_types"] = {"a": {"time_s": [2.0, 1.0, 3.0, 1.0, 1.0], "energy_j": [2.0, 3.0, 3.0, 2.0, 2.0]},
+                         "b": {"time_s": [2.0, 1.0, 3.0, 3.0, 2.0], "energy_j": [3.0, 2.0, 3.0, 2.0, 1.0]}}
+    p = problem_from_dict(d)
+    got = [(r.bottleneck_s, r.energy_j) for r in pareto_front(p)]
+    np.testing.assert_allclose(got, brute_front(p), rtol=1e-12)
+    assert [b for b, _ in got] == [3.0, 4.0, 6.0, 9.0]
