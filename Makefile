@@ -26,6 +26,7 @@ test: $(STAMP)
 # and write reports/claims.md.
 figures: $(STAMP)
 	$(VPY) scripts/make_figures.py
+	$(VPY) scripts/solve_examples.py
 
 bench: $(STAMP)
 	$(VPY) scripts/bench_solvers.py
