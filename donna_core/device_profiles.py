@@ -128,7 +128,7 @@ def neurosim_layer_table(table: pd.DataFrame, embed_dims: dict[int, int] | None 
             E = embed_dims[i]
             T = attention_tokens(int(r.macs), E)
             for out_c in (3 * E, E):
-                rows.append(dict(ifm_h=T, ifm_w=1, ifm_c=E, k_h=1, k_w=1, ofm_c=out_c, stride=1))
+                rows.append(dict(ifm_h=T, ifm_w=1, ifm_c=E, k_h=1, k_w=1, ofm_c=out_c, stride=1, kind="attention"))
                 owner.append(i)
             scale[i] = float(r.macs) / (T * 4 * E * E)
             continue
@@ -141,12 +141,12 @@ def neurosim_layer_table(table: pd.DataFrame, embed_dims: dict[int, int] | None 
                 raise ValueError(f"unit {r.unit!r}: MACs {r.macs} not a multiple of in*out features")
             g.update(in_h=max(t, 1), in_w=1)
         rows.append(dict(ifm_h=g["in_h"], ifm_w=g["in_w"], ifm_c=g["in_c"], k_h=g["k_h"], k_w=g["k_w"],
-                         ofm_c=g["out_c"], stride=g["stride"]))
+                         ofm_c=g["out_c"], stride=g["stride"], kind=r.kind))
         owner.append(i)
     df = pd.DataFrame(rows)
     geom_for_pool = df.rename(columns={"ifm_h": "in_h", "ifm_w": "in_w", "ifm_c": "in_c", "ofm_c": "out_c"})
-    geom_for_pool["name"] = None
     df["pool"] = neurosim.infer_pool_flags(geom_for_pool)
+    df = df.drop(columns=["kind"])
     return df, owner, scale
 
 

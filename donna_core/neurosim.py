@@ -260,7 +260,9 @@ def unit_geometry(units: Iterable) -> pd.DataFrame:
     """Geometry table (in_h, in_w, in_c, k_h, k_w, out_c, stride, name, kind) of units that have one.
 
     Accepts a DataFrame with those columns, or a sequence of dicts / objects (e.g. ``donna_core.units.Unit``).
-    Units without geometry (no conv/linear) are dropped; ``unit_index`` keeps their position.
+    Units without geometry (no conv/linear, e.g. attention) are dropped; ``unit_index`` keeps their position.
+    A ``linear`` unit whose ``macs`` exceed in×out features runs on T = macs/(in×out) tokens and is given a T×1
+    input map (NeuroSim then counts T input vectors); CNN classifiers (T = 1) keep NeuroSim's 1×1 convention.
     """
     if isinstance(units, pd.DataFrame):
         records = units.to_dict("records")
@@ -274,8 +276,12 @@ def unit_geometry(units: Iterable) -> pd.DataFrame:
         if any(_missing(v) for v in geom):
             name = _get(u, "name") or _get(u, "unit")
             raise NeuroSimError(f"unit {i} ({name}): incomplete geometry {dict(zip(_UNIT_GEOM, geom))}")
-        rows.append({"unit_index": i, "name": _get(u, "name") or _get(u, "unit"), "kind": _get(u, "kind"),
-                     **{k: int(v) for k, v in zip(_UNIT_GEOM, geom)}})
+        g = {k: int(v) for k, v in zip(_UNIT_GEOM, geom)}
+        macs = _get(u, "macs")
+        if _get(u, "kind") == "linear" and not _missing(macs) and int(macs) > g["in_c"] * g["out_c"]:
+            # a linear layer applied to T tokens (transformers): T input vectors = a 1x1 conv over a Tx1 map
+            g["in_h"], g["in_w"] = int(macs) // (g["in_c"] * g["out_c"]), 1
+        rows.append({"unit_index": i, "name": _get(u, "name") or _get(u, "unit"), "kind": _get(u, "kind"), **g})
     return pd.DataFrame(rows, columns=["unit_index", "name", "kind", *_UNIT_GEOM])
 
 
@@ -285,12 +291,15 @@ def infer_pool_flags(geom: pd.DataFrame) -> list[int]:
     A conv row gets 1 when the next *conv* row reads a smaller map than this conv writes after its stride while
     the next row is not a parallel branch reading this row's own input (a ResNet downsample conv reads the
     block input, which is larger, so it never triggers); the last conv before the fully connected rows gets 1
-    when it writes a map larger than 1x1 (global/average pooling or flatten-after-pool, as in NeuroSim's
-    shipped tables).  Fully connected rows (1x1 IFM and kernel) get 0.
+    when it writes a map larger than 1x1 and the next row reads a single vector (global/average pooling or
+    flatten-after-pool, as in NeuroSim's shipped tables; a ViT patch embedding feeding 197 tokens gets 0).  Fully connected rows (1x1 IFM and kernel) and rows whose ``kind`` is ``linear`` or
+    ``attention`` (when a ``kind`` column is given) get 0.
     """
     flags = []
     n = len(geom)
-    is_fc = [(r.in_h == 1 and r.in_w == 1 and r.k_h == 1 and r.k_w == 1) for r in geom.itertuples()]
+    kinds = geom["kind"].tolist() if "kind" in geom.columns else [None] * n
+    is_fc = [(r.in_h == 1 and r.in_w == 1 and r.k_h == 1 and r.k_w == 1) or k in ("linear", "attention")
+             for r, k in zip(geom.itertuples(), kinds)]
     for i, r in enumerate(geom.itertuples()):
         if is_fc[i]:
             flags.append(0)
@@ -302,7 +311,9 @@ def infer_pool_flags(geom: pd.DataFrame) -> list[int]:
             continue
         g = geom.iloc[nxt]
         if is_fc[nxt]:
-            flags.append(1 if out_h > 1 else 0)
+            # pooled/flattened into one vector before the classifier; a next row over many tokens (ViT) means the
+            # map was turned into tokens, not pooled
+            flags.append(1 if out_h > 1 and g.in_h == 1 else 0)
         elif g.in_c == r.out_c and g.in_h < out_h:
             flags.append(1)
         else:
@@ -316,7 +327,10 @@ def network_csv(units, pool: Sequence[int] | None = None) -> str:
     One row per unit with geometry, in the units' order: ``IFM H, IFM W, IFM C, K H, K W, OFM C, pool, stride``
     (the column order of NeuroSim's own NetWork_VGG8.csv).  ``pool`` gives the followed-by-pooling flags
     explicitly; without it they are inferred by :func:`infer_pool_flags`.  Fully connected layers are written
-    as a 1x1 IFM with a 1x1 kernel, as in NeuroSim's tables.  NeuroSim counts input vectors as
+    as a 1x1 IFM with a 1x1 kernel, as in NeuroSim's tables (T×1 for a linear layer over T tokens).
+    Attention units are skipped: their activation×activation products are not weight-stationary, and their
+    projections need the embed dim (``donna_core.device_profiles.neurosim_layer_table`` builds those rows).
+    NeuroSim counts input vectors as
     ``(H-K+1)/S * (W-K+1)/S`` (it ignores padding), so feed it the geometry as-is.
     """
     geom = unit_geometry(units)

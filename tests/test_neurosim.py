@@ -166,3 +166,19 @@ def test_layers_from_log_rebuilds_the_shipped_table(model):
     with pytest.raises(ns.NeuroSimError, match="8 layers but the NetWork table has 7"):
         ns.layers_from_log((RUN_DIR / "vgg8_summary.txt").read_text(),
                            "\n".join((RUN_DIR / "NetWork_VGG8.csv").read_text().splitlines()[:7]))
+
+
+def test_linear_over_tokens_is_exported_with_token_rows():
+    units = [dict(name="mlp", kind="linear", macs=197 * 768 * 3072, in_h=1, in_w=1, in_c=768, k_h=1, k_w=1,
+                  out_c=3072, stride=1),
+             dict(name="attn", kind="attention", macs=5),
+             dict(name="head", kind="linear", macs=768 * 1000, in_h=1, in_w=1, in_c=768, k_h=1, k_w=1,
+                  out_c=1000, stride=1)]
+    assert ns.network_csv(units).split() == ["197,1,768,1,1,3072,0,1", "1,1,768,1,1,1000,0,1"]
+
+
+def test_pool_flag_inference_on_a_patch_embedding():
+    units = [dict(name="patch", kind="conv", in_h=224, in_w=224, in_c=3, k_h=16, k_w=16, out_c=768, stride=16),
+             dict(name="mlp", kind="linear", macs=197 * 768 * 768, in_h=1, in_w=1, in_c=768, k_h=1, k_w=1,
+                  out_c=768, stride=1)]
+    assert ns.network_csv(units).split()[0].endswith(",0,16")  # tokens follow, not pooling
