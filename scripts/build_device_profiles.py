@@ -103,7 +103,10 @@ def main(argv=None):
             "geometry, reproduces the shipped NetWork tables.", ""]
 
     # ---- units and geometry mapping ---------------------------------------------------------------------
-    plans = derive(args.models)
+    # the CPU calibration uses every model with a measured cpu-host layer profile, whatever --models says
+    host_models = [m for m in dict.fromkeys([*dp.MODELS, *args.models])
+                   if profile_path(args.out, m, "layer", "cpu-host").exists()]
+    plans = derive(list(dict.fromkeys([*args.models, *host_models])))
     rep += ["## 2. NeuroSim rows vs the project's units (layer granularity)", ""]
     for m in args.models:
         if m in runs:
@@ -146,7 +149,7 @@ def main(argv=None):
     rep += ["## 4. Spec-sheet GPU/CPU model", ""]
     host = specmodel.host_spec_from_cpuinfo(threads=1, mem_bw_Bps=HOST_MEASURED["copy_bandwidth_Bps"])
     host_profiles, host_meta = {}, {}
-    for m in args.models:
+    for m in host_models:
         p = profile_path(args.out, m, "layer", "cpu-host")
         if p.exists():
             prof = read_profile(p)
