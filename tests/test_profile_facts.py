@@ -53,11 +53,19 @@ def test_blocks_are_sums_of_layers(model):
             assert r.energy_j == pytest.approx(sl.energy_j.sum(), rel=1e-9)
 
 
-# What our data shows for the paper's third fact (CIM slowest on every layer but the last one or two).
-# For the CNNs it does not hold: the spec-model Xeon (12 cores at the host-calibrated per-core efficiency) is
-# slower than NeuroSim's CIM on some small late conv layers (VGG8 layers 3-6, VGG19's 14x14 convs, ResNet-152's
-# last bottlenecks).  For vit_b_16 (estimator CIM) it holds.  Recorded, not bent.
-CIM_SLOWEST_EXCEPT_LAST_TWO = {"vgg8": False, "vgg19": False, "resnet152": False, "vit_b_16": True}
+# What our data shows for the paper's third fact ("CIM slowest except for the last one or two layers"):
+# (is CIM *not* the slowest on each of the last two layers, does "slowest everywhere else" hold).
+# For the CNNs the tail holds but "slowest everywhere else" does not: the spec-model Xeon (12 cores at the
+# host-calibrated per-core efficiency) is slower than NeuroSim's CIM on some small late conv layers (VGG8's 8x8
+# and 16x16 convs, VGG19's last 14x14 conv, ResNet-152's last bottlenecks).  For vit_b_16 (estimator CIM) CIM is
+# the slowest on every layer but the classifier head - the "last one layer" form holds.  Recorded, not bent;
+# regenerated profiles that change this must update this table consciously.
+EXPECTED_TAIL = {
+    "vgg8": ([True, True], False),
+    "vgg19": ([True, True], False),
+    "resnet152": ([True, True], False),
+    "vit_b_16": ([False, True], True),
+}
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -69,10 +77,11 @@ def test_paper_profile_facts(model):
     # 2. CIM most energy-efficient: holds on every layer of every model
     assert f["cim_most_efficient_total"]
     assert f["cim_most_efficient_layer_frac"] == 1.0
-    # 3. CIM is not the slowest on the last two (FC) layers: holds
-    assert f["last_two_cim_not_slowest"] == [True, True]
-    # ... but "slowest everywhere else" does not (see comment above)
-    assert f["cim_slowest_except_last_two"] == CIM_SLOWEST_EXCEPT_LAST_TWO[model], dp.describe_facts(f)
+    # 3. CIM slowest except the last one or two layers: see EXPECTED_TAIL
+    tail, except_tail = EXPECTED_TAIL[model]
+    assert f["last_two_cim_not_slowest"] == tail, dp.describe_facts(f)
+    assert f["cim_slowest_except_last_two"] == except_tail, dp.describe_facts(f)
+    assert f["last_two_cim_not_slowest"][-1]  # the classifier (last layer) is never slowest on CIM
 
 
 def test_profile_facts_logic_on_a_toy_case():
