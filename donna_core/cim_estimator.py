@@ -215,9 +215,7 @@ def features(layers: pd.DataFrame, fp: FloorPlan | None = None) -> pd.DataFrame:
     g = _geometry(layers)
     fp = fp or floorplan(layers)
     H, W, C, KH, KW, O, S, P = (g[c].to_numpy(float) for c in GEOM)
-    niv = np.floor((H - KH + 1) / S) * np.floor((W - KW + 1) / S)
-    niv = np.maximum(niv, 1.0)
-    # NeuroSim integer-divides step by step; this matches its int arithmetic for the shipped tables.
+    # input vectors as NeuroSim counts them: int((H-K+1)/S) * int((W-K+1)/S), padding ignored
     niv = np.array([max(1, int((h - kh + 1) // s) * int((w - kw + 1) // s))
                     for h, w, kh, kw, s in zip(H, W, KH, KW, S)], dtype=float)
     rows = C * KH * KW
@@ -260,15 +258,12 @@ def _nnls_relative(X: np.ndarray, y: np.ndarray, iters: int = 2000) -> np.ndarra
     A = A / scale
     active = list(range(X.shape[1]))
     coef = np.zeros(X.shape[1])
-    for _ in range(X.shape[1]):
+    while active:
         sol, *_ = np.linalg.lstsq(A[:, active], b, rcond=None)
         if np.all(sol >= 0):
-            coef[:] = 0
             coef[active] = sol
             break
         active.pop(int(np.argmin(sol)))
-        if not active:
-            break
     return coef / scale
 
 

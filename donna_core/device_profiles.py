@@ -14,13 +14,12 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import operator
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from . import cim_estimator, neurosim, specmodel
-from .profiles import GEOMETRY_COLUMNS, Profile, profile_path, read_profile, write_profile
+from .profiles import GEOMETRY_COLUMNS, Profile
 
 DEVICE_TYPES = ("cim", "gpu-rtx3070ti", "cpu-xeon-w3323")
 MODELS = ("vgg8", "vgg19", "resnet152", "vit_b_16")
