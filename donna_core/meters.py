@@ -90,6 +90,24 @@ class RaplMeter(Meter):
         return uj * 1e-6
 
 
+def _nvml_handle(pynvml, index: int):
+    """NVML handle of torch's CUDA device ``index``.
+
+    CUDA and NVML may number GPUs differently (CUDA_VISIBLE_DEVICES, CUDA_DEVICE_ORDER), so match by PCI bus id
+    when torch can tell it; otherwise fall back to the same index.
+    """
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            props = torch.cuda.get_device_properties(index)
+            bus = f"{props.pci_domain_id:08x}:{props.pci_bus_id:02x}:{props.pci_device_id:02x}.0"
+            return pynvml.nvmlDeviceGetHandleByPciBusId(bus.encode())
+    except Exception:  # any failure here only loses the remapping, not the measurement
+        pass
+    return pynvml.nvmlDeviceGetHandleByIndex(index)
+
+
 class NvmlEnergyMeter(Meter):
     """NVML total-energy counter (millijoules since driver load) of GPU ``index``."""
 
@@ -100,7 +118,7 @@ class NvmlEnergyMeter(Meter):
 
         self._nvml = pynvml
         pynvml.nvmlInit()
-        self._h = pynvml.nvmlDeviceGetHandleByIndex(index)
+        self._h = _nvml_handle(pynvml, index)
         pynvml.nvmlDeviceGetTotalEnergyConsumption(self._h)  # raises NVMLError_NotSupported on older GPUs
         self.reason = f"NVML nvmlDeviceGetTotalEnergyConsumption, GPU {index}"
         self._e0 = 0
@@ -122,7 +140,7 @@ class NvmlPowerMeter(Meter):
 
         self._nvml = pynvml
         pynvml.nvmlInit()
-        self._h = pynvml.nvmlDeviceGetHandleByIndex(index)
+        self._h = _nvml_handle(pynvml, index)
         pynvml.nvmlDeviceGetPowerUsage(self._h)
         self.interval_s = interval_s
         self.reason = f"NVML nvmlDeviceGetPowerUsage mean x time, GPU {index}, every {interval_s * 1e3:g} ms"
