@@ -55,16 +55,15 @@ def test_blocks_are_sums_of_layers(model):
 
 # What our data shows for the paper's third fact ("CIM slowest except for the last one or two layers"):
 # (is CIM *not* the slowest on each of the last two layers, does "slowest everywhere else" hold).
-# For the CNNs the tail holds but "slowest everywhere else" does not: the spec-model Xeon (12 cores at the
-# host-calibrated per-core efficiency) is slower than NeuroSim's CIM on some small late conv layers (VGG8's 8x8
-# and 16x16 convs, VGG19's last 14x14 conv, ResNet-152's last bottlenecks).  For vit_b_16 (estimator CIM) CIM is
-# the slowest on every layer but the classifier head - the "last one layer" form holds.  Recorded, not bent;
-# regenerated profiles that change this must update this table consciously.
+# The tail holds everywhere, but "slowest everywhere else" does not: the spec-model Xeon is slower than CIM on
+# the small late layers (VGG8's 16x16 and 8x8 convs, VGG19's 14x14 convs, ResNet-152's last bottlenecks, ViT's
+# patch embedding), because its host-calibrated per-op dispatch cost (~90 us/op on this VM) dominates there.
+# Recorded, not bent; regenerated profiles that change this must update this table consciously.
 EXPECTED_TAIL = {
     "vgg8": ([True, True], False),
     "vgg19": ([True, True], False),
     "resnet152": ([True, True], False),
-    "vit_b_16": ([False, True], True),
+    "vit_b_16": ([True, True], False),
 }
 
 
