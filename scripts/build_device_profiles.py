@@ -198,10 +198,11 @@ def main(argv=None):
                if "mem_eff_unconstrained" in fit else "")
             + (f" Unconstrained compute efficiency {fit['compute_eff_unconstrained']:.2f} capped at 1."
                if "compute_eff_unconstrained" in fit else ""), "",
-            "Why shape minima: the host is a shared 2-vCPU VM; identical-shape units (ResNet-152 repeats its "
-            "bottleneck shapes up to 36 times) differ by up to 8x in measured median time, and contention only "
-            "adds time. Errors below are against **every** measured unit (first table) and against the shape "
-            "minima the fit used (second table).", "",
+            "Why shape minima: the host is a shared 2-vCPU VM and contention only adds time; identical-shape "
+            f"units (up to {int(rows.groupby('shape').size().max())} repeats of one shape) differ by up to "
+            f"{float(rows.groupby('shape').measured_s.agg(lambda v: v.max() / v.min()).max()):.1f}x in measured "
+            "median time in these profiles. Errors below are against **every** measured unit (first table) and "
+            "against the shape minima the fit used (second table).", "",
             md_table(per_model, "{:.3g}"), "",
             md_table(pd.DataFrame([{"fit rows (shape minima)": len(fit_rows),
                                     "median abs err": fit_rows.err.abs().median(),
