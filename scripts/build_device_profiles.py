@@ -197,7 +197,13 @@ def main(argv=None):
                f"so DRAM-bound layers (VGG FC) stay physical, and the other terms refitted."
                if "mem_eff_unconstrained" in fit else "")
             + (f" Unconstrained compute efficiency {fit['compute_eff_unconstrained']:.2f} capped at 1."
-               if "compute_eff_unconstrained" in fit else ""), "",
+               if "compute_eff_unconstrained" in fit else "")
+            + (f" The compute efficiency exceeds the SGEMM fraction measured above: the VM's real clock is likely "
+               f"above the nominal bogomips/2 (EPYC boost), and that SGEMM ran while other profiling was running."
+               if (fit["compute_eff"] or 0) > HOST_MEASURED["sgemm_flops_1thread"] / host["peak_flops"] else "")
+            + (lambda t: f" The per-op cost is what the smallest units show: {t.unit} of {t.model} "
+                         f"({int(t.n_ops)} op(s), {t.flops:.3g} FLOP) takes {t.measured_s * 1e6:.0f} µs measured.")(
+                rows.loc[rows.flops.idxmin()]), "",
             "Why shape minima: the host is a shared 2-vCPU VM and contention only adds time; identical-shape "
             f"units (up to {int(rows.groupby('shape').size().max())} repeats of one shape) differ by up to "
             f"{float(rows.groupby('shape').measured_s.agg(lambda v: v.max() / v.min()).max()):.1f}x in measured "
