@@ -14,7 +14,10 @@ with ``j = L``.
 * **Pareto front** (:func:`pareto_labels`): every state keeps the set of non-dominated ``(B, E)`` labels. Both
   ``max`` and ``+`` are monotone, so a label dominated at a state is dominated by one of its extensions too:
   pruning is exact. States are processed level by level (level = number of stages), all labels of a level in
-  one set of array operations.
+  one set of array operations. Three exact reductions keep the label sets small: a label's ``B`` is raised to
+  the least bottleneck any completion must have (so labels below it merge); labels beyond the alpha = 0/1
+  optima are dropped; and labels beaten by a known plan (a "staircase" of least-energy plans under a few
+  bottleneck thresholds, :func:`known_staircase`) are dropped.
 * **alpha = 1** (:func:`min_bottleneck_then_energy`): a min-max DP gives the least bottleneck ``B*``; a second
   DP minimises energy over plans whose every stage and transfer is ``<= B*``. (A single DP on the pair
   ``(B, E)`` would not be exact: once ``max`` saturates, a partial plan with a worse ``B`` but less energy wins.)
@@ -322,11 +325,35 @@ def pareto_labels(tb: Tables, ctx: _Ctx | None = None, bound=None):
 _SLACK = 1e-9
 
 
-def front_bound(b_max: float, e_max: float):
-    """Labels that can still reach the Pareto front: a plan with bottleneck above ``b_max`` (the bottleneck of
-    the best least-energy plan) or energy above ``e_max`` (the energy of the best fastest plan) is dominated."""
+def known_staircase(ctx: _Ctx, b_lo: float, b_hi: float, n: int = 12) -> tuple[np.ndarray, np.ndarray]:
+    """Achievable points ``(thr_i, E(thr_i))``: for ``n`` bottleneck thresholds spread geometrically over
+    ``[b_lo, b_hi]``, the least energy of a plan whose every stage and transfer is ``<= thr_i``. Each costs one
+    scalar DP; together they let the front search drop labels that a known plan already beats."""
+    if not (b_hi > b_lo > 0):
+        return np.array([b_lo]), np.array([np.inf])
+    thr = np.geomspace(b_lo, b_hi, n)
+    e = np.empty(n)
+    for i, t in enumerate(thr):
+        E, *_ = _dense(ctx, "energy", float(t))
+        e[i] = E[ctx.cl.n_used > 0][:, :, ctx.L].min()
+    return thr, np.minimum.accumulate(e)
+
+
+def front_bound(b_max: float, e_max: float, staircase=None):
+    """Labels that can still reach the Pareto front. A plan with bottleneck above ``b_max`` (the bottleneck of
+    the best least-energy plan) or energy above ``e_max`` (the energy of the best fastest plan) is dominated;
+    so is one whose bottleneck is at least a staircase threshold and whose energy exceeds that threshold's
+    least energy (a known plan is then at least as fast and strictly cheaper)."""
     bm, em = b_max * (1 + _SLACK), e_max * (1 + _SLACK)
-    return lambda B, E_low: (B <= bm) & (E_low <= em)
+    if staircase is None:
+        return lambda B, E_low: (B <= bm) & (E_low <= em)
+    thr, e_thr = staircase
+
+    def keep(B, E_low):
+        i = np.searchsorted(thr, B, side="right") - 1          # largest threshold <= B
+        beaten = (i >= 0) & (E_low > e_thr[np.maximum(i, 0)] * (1 + _SLACK))
+        return (B <= bm) & (E_low <= em) & ~beaten
+    return keep
 
 
 def objective_bound(alpha: float, norm: dict, ub: float):

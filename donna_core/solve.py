@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 
 from .costs import Result, Tables, check_alpha, evaluate, norm_constants, objective
-from .exact import (TIE_RTOL, InfeasibleError, _Ctx, front_bound, min_bottleneck_then_energy, min_energy_then_bottleneck,
+from .exact import (TIE_RTOL, InfeasibleError, _Ctx, front_bound, known_staircase, min_bottleneck_then_energy, min_energy_then_bottleneck,
                     objective_bound, pareto_labels)
 from .paper_dp import paper_partition
 from .problem import Problem
@@ -57,5 +57,6 @@ def pareto_front(p: Problem) -> list[Result]:
     ctx = _Ctx(tb)
     fast = evaluate(p, min_bottleneck_then_energy(tb, ctx), tables=tb, norm=norm)
     frugal = evaluate(p, min_energy_then_bottleneck(tb, ctx), tables=tb, norm=norm)
-    front, _ = pareto_labels(tb, ctx, front_bound(frugal.bottleneck_s, fast.energy_j))
+    stairs = known_staircase(ctx, fast.bottleneck_s, frugal.bottleneck_s)
+    front, _ = pareto_labels(tb, ctx, front_bound(frugal.bottleneck_s, fast.energy_j, stairs))
     return [_result(p, plan, 1.0, "exact-front", tb, norm, t0) for _, _, plan in front]

@@ -60,6 +60,9 @@ def main() -> None:
     p = problem_from_dict(random_problem(53, 8, seed=53 * 100 + 8))
     s, front = timed(lambda: pareto_front(p), args.repeats)
     print(f"| L=53 D=8 | exact front | - | {s:.3f} | {len(front)} Pareto points |")
+    p = problem_from_dict(random_problem(150, 8, seed=150 * 100 + 8))
+    s, front = timed(lambda: pareto_front(p), 1)
+    print(f"| L=150 D=8 | exact front | - | {s:.3f} | {len(front)} Pareto points (one run) |")
     # the paper's scenarios: D=4 (2 + 2 devices), L up to 160
     for L in (8, 19, 156, 160):
         d = random_problem(L, 4, seed=L)
