@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .fitting import nnls_relative
+
 
 class CimEstimatorError(ValueError):
     """Bad input to the CIM estimator (geometry, calibration data)."""
@@ -247,26 +249,6 @@ LATENCY_TERMS = ["gbuf_nm", "gbuf_cm", "array_nm", "array_cm", "tbuf_nm", "tbuf_
 ENERGY_TERMS = ["e_adc", "e_buf", "e_tile", "e_out"]
 
 
-def _nnls_relative(X: np.ndarray, y: np.ndarray, iters: int = 2000) -> np.ndarray:
-    """Non-negative least squares on relative error, min Σ((Xc − y)/y)², by projected active-set refits.
-
-    numpy only: solve the unconstrained weighted problem, drop the most negative coefficient, repeat.
-    """
-    A = X / y[:, None]
-    b = np.ones_like(y)
-    scale = np.maximum(np.abs(A).max(axis=0), 1e-300)
-    A = A / scale
-    active = list(range(X.shape[1]))
-    coef = np.zeros(X.shape[1])
-    while active:
-        sol, *_ = np.linalg.lstsq(A[:, active], b, rcond=None)
-        if np.all(sol >= 0):
-            coef[active] = sol
-            break
-        active.pop(int(np.argmin(sol)))
-    return coef / scale
-
-
 @dataclass
 class CimEstimator:
     """Fitted coefficients: latency (s per term unit), dynamic energy (J per term unit), tile leakage (W)."""
@@ -297,8 +279,8 @@ class CimEstimator:
         F = pd.concat(F, ignore_index=True)
         y_lat, y_dyn = np.concatenate(y_lat), np.concatenate(y_dyn)
         leak, novel = np.concatenate(leak), np.concatenate(novel)
-        lat = _nnls_relative(F[LATENCY_TERMS].to_numpy(float), y_lat)
-        dyn = _nnls_relative(F[ENERGY_TERMS].to_numpy(float), y_dyn)
+        lat = nnls_relative(F[LATENCY_TERMS].to_numpy(float), y_lat)
+        dyn = nnls_relative(F[ENERGY_TERMS].to_numpy(float), y_dyn)
         ok = np.isfinite(leak)
         tl = {"novel": float(np.median(leak[ok & (novel == 1)])) if np.any(ok & (novel == 1)) else float(np.median(leak[ok])),
               "conventional": float(np.median(leak[ok & (novel == 0)])) if np.any(ok & (novel == 0)) else float(np.median(leak[ok]))}

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .fitting import nnls, nnls_relative
+
 
 class SpecModelError(ValueError):
     """Bad device spec or unit table for the spec model."""
@@ -197,21 +199,6 @@ def predict(spec: DeviceSpec, work: pd.DataFrame) -> pd.DataFrame:
                          "memory_s": m})
 
 
-def _nnls_ls(A: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """min ||A c − b||² subject to c >= 0 (drop the most negative coefficient and refit; numpy only)."""
-    scale = np.maximum(np.abs(A).max(axis=0), 1e-300)
-    A = A / scale
-    active = list(range(A.shape[1]))
-    coef = np.zeros(A.shape[1])
-    while active:
-        sol, *_ = np.linalg.lstsq(A[:, active], b, rcond=None)
-        if np.all(sol >= 0):
-            coef[active] = sol
-            break
-        active.pop(int(np.argmin(sol)))
-    return coef / scale
-
-
 def calibrate(work: pd.DataFrame, measured_time_s, peak_flops: float, mem_bw_Bps: float,
               max_eff: float = 1.0) -> dict:
     """Fit ``dispatch_s``, ``compute_eff``, ``mem_eff`` to measured per-unit times (least squares on relative
@@ -227,7 +214,7 @@ def calibrate(work: pd.DataFrame, measured_time_s, peak_flops: float, mem_bw_Bps
         raise SpecModelError("calibrate: measured times must be positive and one per unit")
     X = np.column_stack([work["n_ops"].to_numpy(float), work["flops"].to_numpy(float) / peak_flops,
                          work["bytes"].to_numpy(float) / mem_bw_Bps])
-    coef = _nnls_ls(X / y[:, None], np.ones_like(y))
+    coef = nnls_relative(X, y)
     out = {}
     fixed = {}
     for j, name in ((1, "compute_eff"), (2, "mem_eff")):
@@ -238,7 +225,7 @@ def calibrate(work: pd.DataFrame, measured_time_s, peak_flops: float, mem_bw_Bps
         # refit the free terms with the capped ones held fixed, still minimising error relative to y
         free = [j for j in range(3) if j not in fixed]
         rhs = 1.0 - sum(X[:, j] * c for j, c in fixed.items()) / y
-        sub = _nnls_ls(X[:, free] / y[:, None], rhs)
+        sub = nnls(X[:, free] / y[:, None], rhs)
         coef = np.zeros(3)
         coef[free] = sub
         for j, c in fixed.items():
