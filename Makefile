@@ -7,7 +7,7 @@ VPY     := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 PIPQ    := $(VPY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: install test figures bench problems clean
+.PHONY: install test figures bench lab clean
 
 install: $(STAMP)
 
@@ -27,6 +27,10 @@ test: $(STAMP)
 figures: $(STAMP)
 	$(VPY) scripts/make_figures.py
 	$(VPY) scripts/solve_examples.py
+
+# The interactive explorer (α / device sliders, per-unit profile views).
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks/05_explore.ipynb
 
 bench: $(STAMP)
 	$(VPY) scripts/bench_solvers.py
