@@ -205,9 +205,17 @@ def sources_table(profiles_by_model: Mapping[str, Mapping[str, TypeProfile]]) ->
     rows = [{"model": m, "role": r, "device_type": p.device_type, "source_kind": p.source_kind,
              "energy_source": p.meta.get("energy_source", ""),
              "source": p.source + (f"; {p.meta['energy_note']}" if "energy_note" in p.meta else ""),
-             "path": p.path}
+             "path": _display_path(p.path)}
             for m, profs in profiles_by_model.items() for r, p in profs.items()]
     return pd.DataFrame(rows)
+
+
+def _display_path(path) -> str:
+    """Repository-relative path when inside the repository, so outputs do not depend on the checkout folder."""
+    try:
+        return Path(path).resolve().relative_to(REPO_ROOT).as_posix()
+    except (ValueError, TypeError):
+        return str(path)
 
 
 def write_table(df: pd.DataFrame, path: str | Path) -> Path:
