@@ -27,8 +27,11 @@ with ``j = L``.
 
 Ties (documented rule, the same in every path): at alpha = 1 the least energy among the fastest plans; at
 alpha = 0 the fastest among the least-energy plans; otherwise the least objective; then fewer stages; then the
-device sequence in lexicographic order of device index; then the plan whose cuts are earlier, compared from the
-last cut backwards.
+device sequence in lexicographic order of device index. Plans that still tie differ only in their cuts; they
+are separated deterministically in the DP's order (a state keeps the label with the earliest previous cut,
+so earlier cuts compared from the last backwards win whenever the tied plans also tie at the states in between).
+Equal-length device sequences are compared through per-level ranks (see :func:`_rank_level`), so there is no
+limit on the number of devices.
 """
 from __future__ import annotations
 
@@ -38,7 +41,6 @@ import pandas as pd
 from .classes import DeviceClasses, device_classes
 from .costs import Tables
 
-MAX_DEVICES = 15  # device sequences are packed into int64 codes base (D + 1)
 # Costs that agree to 12 significant digits are ties: the same real energy summed in another order (plan
 # evaluation vs. DP accumulation) differs in the last bits, and float noise must not override the tie rule.
 TIE_RTOL = 1e-12
@@ -53,8 +55,6 @@ class _Ctx:
 
     def __init__(self, tb: Tables, cl: DeviceClasses | None = None):
         p = tb.p
-        if p.D > MAX_DEVICES:
-            raise ValueError(f"the exact solver supports at most {MAX_DEVICES} devices, got {p.D}")
         self.tb, self.p = tb, p
         self.cl = cl or device_classes(p)
         self.L = p.L
@@ -136,47 +136,66 @@ def _dense(ctx: _Ctx, mode: str, thr: float = np.inf):
             P[m, b] = np.where(ok, se + ine, np.inf)
             S[m, b] = np.where(ok, np.maximum(st, ins), np.inf)
         code[m, b] = dev + 1
-    for m in np.argsort(cl.n_used, kind="stable"):
-        if cl.n_used[m] < 2:
+    # Device sequences are compared through per-level ranks: a sequence's key is (rank of its prefix among the
+    # previous level's sequences, last device); after a level is done its keys are replaced by dense ranks.
+    # Lexicographic order of equal-length sequences is kept and the integers stay small for any D.
+    _rank_level(code, P, cl.n_used == 1)
+    for n in range(2, int(cl.n_used.max()) + 1):
+        for m in np.nonzero(cl.n_used == n)[0]:
+            _dense_target(ctx, mode, thr, m, P, S, code, pj, pa)
+        _rank_level(code, P, cl.n_used == n)
+    return P, S, code, pj, pa
+
+
+def _dense_target(ctx: _Ctx, mode: str, thr: float, m: int, P, S, code, pj, pa) -> None:
+    """Fill the states ``(m, b, .)`` of one count vector from the previous level (see :func:`_dense`)."""
+    p, tb, cl, L = ctx.p, ctx.tb, ctx.cl, ctx.L
+    K, L1 = cl.K, L + 1
+    cnt = cl.counts[m]
+    for b in range(K):
+        if cnt[b] == 0:
             continue
-        cnt = cl.counts[m]
-        for b in range(K):
-            if cnt[b] == 0:
-                continue
-            src = m - cl.strides[b]
-            cs = cl.counts[src]
-            dev_b = ctx.device(b, cnt[b])
-            t = p.device_type[dev_b]
-            srcs = [a for a in range(K) if cs[a] > 0]
-            devs_a = [ctx.device(a, cs[a]) for a in srcs]
-            Psrc = P[src, srcs]                                   # (A, L1) over j
-            ct = tb.cut_bytes[None, :] / p.link_bw[devs_a, dev_b][:, None]
-            if mode == "minmax":
-                cand = np.maximum(np.maximum(Psrc, ct)[:, :, None], ctx.st[t][None])
+        src = m - cl.strides[b]
+        cs = cl.counts[src]
+        dev_b = ctx.device(b, cnt[b])
+        t = p.device_type[dev_b]
+        srcs = [a for a in range(K) if cs[a] > 0]
+        devs_a = [ctx.device(a, cs[a]) for a in srcs]
+        Psrc = P[src, srcs]                                   # (A, L1) over j
+        ct = tb.cut_bytes[None, :] / p.link_bw[devs_a, dev_b][:, None]
+        if mode == "minmax":
+            cand = np.maximum(np.maximum(Psrc, ct)[:, :, None], ctx.st[t][None])
+            keys = [cand.reshape(-1, L1)]
+        else:
+            ce = tb.bits[None, :] * p.link_epb[devs_a, dev_b][:, None]
+            part_b = np.maximum(S[src, srcs], ct)
+            cand = (Psrc + ce)[:, :, None] + ctx.se[t][None]
+            scand = np.maximum(part_b[:, :, None], ctx.st[t][None])
+            if mode == "energy":
+                cand = np.where((ct <= thr)[:, :, None] & (ctx.st[t] <= thr)[None], cand, np.inf)
+                scand = np.where(np.isfinite(cand), scand, np.inf)
                 keys = [cand.reshape(-1, L1)]
             else:
-                ce = tb.bits[None, :] * p.link_epb[devs_a, dev_b][:, None]
-                part_b = np.maximum(S[src, srcs], ct)
-                cand = (Psrc + ce)[:, :, None] + ctx.se[t][None]
-                scand = np.maximum(part_b[:, :, None], ctx.st[t][None])
-                if mode == "energy":
-                    cand = np.where((ct <= thr)[:, :, None] & (ctx.st[t] <= thr)[None], cand, np.inf)
-                    scand = np.where(np.isfinite(cand), scand, np.inf)
-                    keys = [cand.reshape(-1, L1)]
-                else:
-                    keys = [cand.reshape(-1, L1), scand.reshape(-1, L1)]
-                ccode = np.broadcast_to(code[src, srcs][:, :, None], cand.shape).reshape(-1, L1)
-                keys.append(ccode)
-            best = _lexmin(keys)                                  # (L1,) flat index a*L1 + j
-            cols = np.arange(L1)
-            P[m, b] = keys[0][best, cols]
-            ai, jj = np.divmod(best, L1)
-            if mode != "minmax":
-                S[m, b] = scand.reshape(-1, L1)[best, cols]
-            code[m, b] = code[src, np.array(srcs)[ai], jj] * ctx.base + dev_b + 1
-            pj[m, b] = jj
-            pa[m, b] = np.array(srcs)[ai]
-    return P, S, code, pj, pa
+                keys = [cand.reshape(-1, L1), scand.reshape(-1, L1)]
+            ccode = np.broadcast_to(code[src, srcs][:, :, None], cand.shape).reshape(-1, L1)
+            keys.append(ccode)
+        best = _lexmin(keys)                                  # (L1,) flat index a*L1 + j
+        cols = np.arange(L1)
+        P[m, b] = keys[0][best, cols]
+        ai, jj = np.divmod(best, L1)
+        if mode != "minmax":
+            S[m, b] = scand.reshape(-1, L1)[best, cols]
+        code[m, b] = code[src, np.array(srcs)[ai], jj] * ctx.base + dev_b + 1
+        pj[m, b] = jj
+        pa[m, b] = np.array(srcs)[ai]
+
+
+def _rank_level(code: np.ndarray, P: np.ndarray, level_mask: np.ndarray) -> None:
+    """Replace the sequence keys of one level's reachable states by their dense ranks (in place)."""
+    sel = np.zeros(code.shape, dtype=bool)
+    sel[level_mask] = np.isfinite(P[level_mask])
+    if sel.any():
+        code[sel] = np.unique(code[sel], return_inverse=True)[1].reshape(-1) + 1
 
 
 def _backtrack(ctx: _Ctx, m: int, b: int, k: int, pj, pa) -> list[tuple[int, int, int]]:
@@ -268,6 +287,7 @@ def pareto_labels(tb: Tables, ctx: _Ctx | None = None, bound=None):
         c0.append(np.full(len(ks), dev + 1))
     cur = _prune(dict(m=np.concatenate(m0), a=np.concatenate(a0), j=np.concatenate(j0),
                       B=np.concatenate(B0), E=np.concatenate(E0), code=np.concatenate(c0).astype(np.int64),
+                      dev=np.concatenate(c0).astype(np.int64) - 1,
                       pj=np.zeros(sum(len(x) for x in j0), dtype=np.int64),
                       parent=np.full(sum(len(x) for x in j0), -1, dtype=np.int64)), cl.K, L1, keep_fn)
     level.append(cur)
@@ -285,7 +305,7 @@ def pareto_labels(tb: Tables, ctx: _Ctx | None = None, bound=None):
                 continue
             cnt_next = cl.counts[cur["m"][sel], b] + 1
             dev_b = np.array(cl.members[b] + (-1,))[cnt_next - 1]
-            dev_a = (cur["code"][sel] % ctx.base) - 1
+            dev_a = cur["dev"][sel]
             jj = cur["j"][sel]
             ct = ctx.tb.cut_bytes[jj] / p.link_bw[dev_a, dev_b]
             ce = ctx.tb.bits[jj] * p.link_epb[dev_a, dev_b]
@@ -296,7 +316,8 @@ def pareto_labels(tb: Tables, ctx: _Ctx | None = None, bound=None):
             Bn = np.maximum(np.maximum(cur["B"][sel][r], ct[r]), stm[r, k])
             En = cur["E"][sel][r] + ce[r] + sem[r, k]
             parts.append(dict(m=cur["m"][sel][r] + cl.strides[b], a=np.full(len(r), b), j=k, B=Bn, E=En,
-                              code=cur["code"][sel][r] * ctx.base + dev_b[r] + 1, pj=jj[r], parent=sel[r]))
+                              code=cur["code"][sel][r] * ctx.base + dev_b[r] + 1, dev=dev_b[r], pj=jj[r],
+                              parent=sel[r]))
         if not parts:
             break
         cat = {key: np.concatenate([q[key] for q in parts]) for key in parts[0]}
@@ -367,7 +388,7 @@ def _label_plan(ctx: _Ctx, level, n: int, i: int):
     k = ctx.L
     while n >= 0:
         lv = level[n]
-        dev = int(lv["code"][i] % ctx.base) - 1
+        dev = int(lv["dev"][i])
         j = int(lv["pj"][i]) if n > 0 else 0
         plan.append((dev, j, k - 1))
         k = j
@@ -398,4 +419,7 @@ def _prune(lab: dict, K: int, L1: int, keep_fn=None) -> dict:
     with np.errstate(invalid="ignore"):
         keep = es < np.where(np.isfinite(prev), prev - TIE_RTOL * np.abs(prev), np.inf)
     idx = order[keep]
-    return {key: v[idx] for key, v in lab.items()}
+    out = {key: v[idx] for key, v in lab.items()}
+    # sequence keys (prefix rank, last device) -> dense ranks within this level, see _dense
+    out["code"] = np.unique(out["code"], return_inverse=True)[1].reshape(-1).astype(np.int64) + 1
+    return out

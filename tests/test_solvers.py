@@ -186,3 +186,54 @@ def test_front_merges_energies_equal_up_to_rounding():
     got = [(r.bottleneck_s, r.energy_j) for r in pareto_front(p)]
     np.testing.assert_allclose(got, brute_front(p), rtol=1e-12)
     assert [b for b, _ in got] == [3.0, 4.0, 6.0, 9.0]
+
+
+def test_paper_dp_refuses_hopeless_sizes_clearly():
+    p = problem_from_dict(tiny(L=3, types=("a",), counts=(22,)))
+    with pytest.raises(ValueError, match="use the exact solver"):
+        solve(p, 0.5, "paper")
+    assert len(solve(p, 0.5, "exact").stages) >= 1    # 22 identical devices are one class for `exact`
+
+
+@st.composite
+def tie_heavy_problems(draw):
+    """Integer unit costs and free transfers: many plans tie exactly, so the tie rule decides."""
+    L = draw(st.integers(1, 5))
+    counts = draw(st.sampled_from([(2, 1), (3, 0), (1, 2), (2, 2)]))
+    types = [t for t, c in zip("ab", counts) if c]
+    counts = [c for c in counts if c]
+    rng = np.random.default_rng(draw(st.integers(0, 10_000)))
+    d = tiny(L=L, types=types, counts=counts)
+    for u in d["units"]:
+        u["out_bytes"] = 0.0
+    d["input_bytes"] = 0.0
+    for t in types:
+        d["device_types"][t]["time_s"] = rng.integers(1, 3, L).astype(float).tolist()
+        d["device_types"][t]["energy_j"] = rng.integers(1, 3, L).astype(float).tolist()
+    return problem_from_dict(d)
+
+
+def _rule_key(p, alpha, plan, r):
+    devs = tuple(p.device_index(d) if isinstance(d, str) else d for d, _, _ in plan)
+    cuts_from_last = tuple(last for _, _, last in plan[::-1])
+    if alpha == 1.0:
+        head = (r.bottleneck_s, r.energy_j)
+    elif alpha == 0.0:
+        head = (r.energy_j, r.bottleneck_s)
+    else:
+        head = (round(r.objective, 12),)
+    return head + (len(plan), devs, cuts_from_last)
+
+
+@settings(max_examples=120, deadline=None)
+@given(tie_heavy_problems())
+def test_documented_tie_rule_picks_the_brute_force_winner(p):
+    for alpha in (0.0, 0.5, 1.0):
+        norm = norm_constants(p)
+        plans = [(plan, evaluate(p, plan, alpha, norm=norm)) for plan, _ in all_plans(p)]
+        want = min(plans, key=lambda x: _rule_key(p, alpha, x[0], x[1]))
+        got = solve(p, alpha)
+        got_devs = [p.device_index(d) for d in got.devices]
+        want_devs = [d for d, _, _ in want[0]]
+        assert (len(got.stages), got_devs) == (len(want[0]), want_devs), (alpha, got.plan(), want[0])
+        assert _rule_key(p, alpha, got.plan(), got)[:-1] == _rule_key(p, alpha, want[0], want[1])[:-1]
