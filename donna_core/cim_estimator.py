@@ -262,7 +262,7 @@ class CimEstimator:
         """Calibrate on NeuroSim per-layer tables ``{model: layers_df}`` (columns GEOM + latency/energy/leakage)."""
         if not runs:
             raise CimEstimatorError("CimEstimator.fit needs at least one NeuroSim run")
-        F, y_lat, y_dyn, leak, tiles, novel = [], [], [], [], [], []
+        F, y_lat, y_dyn, leak, novel = [], [], [], [], []
         for name, df in runs.items():
             for c in ("latency_s", "dynamic_energy_j", "leakage_energy_j"):
                 if c not in df.columns:

@@ -22,7 +22,7 @@ EXIT_BAD_INPUT = 2
 EXIT_INFEASIBLE = 3
 
 
-def _format_result(r: Result, name: str) -> str:
+def format_result(r: Result, name: str) -> str:
     lines = [f"{name}  [solver={r.solver}, alpha={r.alpha:g}]",
              f"{'device':<12}{'units':>12}{'compute s':>13}{'compute J':>13}{'send s':>12}{'send J':>12}"]
     for s in r.stages:
@@ -49,7 +49,7 @@ def _alpha(text: str) -> float:
 def cmd_solve(args) -> int:
     p = load_problem(args.problem)
     r = solve(p, args.alpha, args.solver)
-    print(json.dumps(r.to_dict(), indent=2) if args.json else _format_result(r, p.name))
+    print(json.dumps(r.to_dict(), indent=2) if args.json else format_result(r, p.name))
     return 0
 
 

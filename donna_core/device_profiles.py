@@ -224,8 +224,8 @@ def spec_layer_profile(spec: specmodel.DeviceSpec, table: pd.DataFrame, n_ops, i
     t["n_ops"] = n_ops
     pred = specmodel.predict(spec, specmodel.unit_work(t, input_bytes))
     meta = {"source_kind": "modelled", "energy_source": "model",
-            "source": f"spec-sheet model (donna_core/specmodel.py): time = ops x dispatch + 2*MACs/(peak*eff_c) "
-                      f"+ bytes/(bw*eff_m); energy = active power x time; batch 1, FP32",
+            "source": "spec-sheet model (donna_core/specmodel.py): time = ops x dispatch + 2*MACs/(peak*eff_c) "
+                      "+ bytes/(bw*eff_m); energy = active power x time; batch 1, FP32",
             "model_params": {"spec": spec.to_dict()},
             "assumptions": ["bytes = weights + activations in + out per unit (no cache reuse)",
                             "energy = active power (TGP/TDP, upper bound) x modelled time; idle power not added"]}
@@ -305,7 +305,7 @@ def describe_facts(f: dict) -> str:
         f"CIM slowest on {f['cim_slowest_layer_frac']:.0%} of layers; not slowest on the last two layers: "
         f"{f['last_two_cim_not_slowest']}; not slowest on {len(other)} earlier layer(s)"
         + (f" (indices {other[:12]}{'...' if len(other) > 12 else ''})" if other else "")
-        + f" -> paper's 'CIM slowest except the last one or two layers': "
+        + " -> paper's 'CIM slowest except the last one or two layers': "
         + ("holds" if f["cim_slowest_except_last_two"] and tail else "does NOT hold"),
     ]
     return "; ".join(parts) + "."

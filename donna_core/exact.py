@@ -70,7 +70,6 @@ class _Ctx:
             ok = (k > j) & tb.fits(t, j, k)
             self.st[t] = np.where(ok, tb.stage_time(t, j, k), np.inf)
             self.se[t] = np.where(ok, tb.stage_energy(t, j, k), np.inf)
-        self.jgrid = np.arange(L1)
         # least energy any completion still has to spend: units j.. on their cheapest present type
         e_min = p.energy_j[np.unique(p.device_type)].min(axis=0)
         self.e_rest = np.concatenate([np.cumsum(e_min[::-1])[::-1], [0.0]])

@@ -8,8 +8,8 @@ from __future__ import annotations
 import time
 
 from .costs import Result, Tables, check_alpha, evaluate, norm_constants, objective
-from .exact import (TIE_RTOL, InfeasibleError, _Ctx, front_bound, known_staircase, min_bottleneck_then_energy, min_energy_then_bottleneck,
-                    objective_bound, pareto_labels)
+from .exact import (TIE_RTOL, InfeasibleError, _Ctx, front_bound, known_staircase, min_bottleneck_then_energy,
+                    min_energy_then_bottleneck, objective_bound, pareto_labels)
 from .paper_dp import paper_partition
 from .problem import Problem
 

@@ -198,8 +198,8 @@ def main(argv=None):
                if "mem_eff_unconstrained" in fit else "")
             + (f" Unconstrained compute efficiency {fit['compute_eff_unconstrained']:.2f} capped at 1."
                if "compute_eff_unconstrained" in fit else "")
-            + (f" The compute efficiency exceeds the SGEMM fraction measured above: the VM's real clock is likely "
-               f"above the nominal bogomips/2 (EPYC boost), and that SGEMM ran while other profiling was running."
+            + (" The compute efficiency exceeds the SGEMM fraction measured above: the VM's real clock is likely "
+               "above the nominal bogomips/2 (EPYC boost), and that SGEMM ran while other profiling was running."
                if (fit["compute_eff"] or 0) > HOST_MEASURED["sgemm_flops_1thread"] / host["peak_flops"] else "")
             + (lambda t: f" The per-op cost is what the smallest units show: {t.unit} of {t.model} "
                          f"({int(t.n_ops)} op(s), {t.flops:.3g} FLOP) takes {t.measured_s * 1e6:.0f} µs measured.")(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from donna_core.cli import _format_result
+from donna_core.cli import format_result
 from donna_core.problem import load_problem
 from donna_core.solve import pareto_front, solve
 
@@ -23,7 +23,7 @@ def main() -> int:
         print(f"\n=== {f.name}: {p.L} units, {p.D} devices ===")
         for alpha in (1.0, 0.5, 0.0):
             exact = solve(p, alpha, "exact")
-            print(_format_result(exact, p.name))
+            print(format_result(exact, p.name))
             paper = solve(p, alpha, "paper") if p.D <= 8 else None
             if paper is not None:
                 gap = paper.objective / exact.objective - 1 if exact.objective > 0 else 0.0

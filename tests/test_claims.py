@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import pandas as pd
-import pytest
 
 from donna_core import claims as cl
 from donna_core import scenarios as sc

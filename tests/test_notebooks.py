@@ -3,7 +3,6 @@ result tables it writes must agree with calling donna_core directly, and the cla
 from __future__ import annotations
 
 import importlib.util
-import json
 import re
 import sys
 from pathlib import Path

@@ -2,7 +2,6 @@
 quick profiler run."""
 from __future__ import annotations
 
-import math
 import os
 import time
 
