@@ -10,8 +10,8 @@ import time
 
 import numpy as np
 
-from donna_core.problem import problem_from_dict
-from donna_core.solve import pareto_front, solve
+from donna_core.partition.problem import problem_from_dict
+from donna_core.partition.solve import pareto_front, solve
 
 
 def random_problem(L: int, D: int, seed: int) -> dict:

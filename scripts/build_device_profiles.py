@@ -20,10 +20,13 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from donna_core import cim_estimator, device_profiles as dp, neurosim, specmodel  # noqa: E402
+from donna_core.devices import cim_estimator
+from donna_core.devices import device_profiles as dp
+from donna_core.devices import neurosim
+from donna_core.devices import specmodel  # noqa: E402
 from donna_core.atomic import write_text_atomic  # noqa: E402
-from donna_core.profiles import profile_path, read_profile, write_profile  # noqa: E402
-from donna_core.units import derive_model_units, unit_table  # noqa: E402
+from donna_core.profiling.profiles import profile_path, read_profile, write_profile  # noqa: E402
+from donna_core.profiling.units import derive_model_units, unit_table  # noqa: E402
 
 # This machine, measured 2026-11-25 11:05 UTC with OMP/torch threads = 1 (numpy np.copyto of 256 MB, best of 7:
 # 536.9 MB moved in 23.1 ms; torch 2048x2048 FP32 matmul, mean of 5: 58.6 GFLOP/s).  Shared 2-vCPU VM, so
@@ -125,7 +128,7 @@ def main(argv=None):
     rep += ["## 3. CIM estimator (modelled) vs NeuroSim (simulated)", "",
             "Floor plan (tiles, weight duplication, utilization per layer) reproduced exactly from geometry for "
             "all three runs. Latency and dynamic energy: non-negative least squares on relative error over "
-            "per-layer terms (see `donna_core/cim_estimator.py`); leakage = latency × fitted per-tile leakage × "
+            "per-layer terms (see `donna_core/devices/cim_estimator.py`); leakage = latency × fitted per-tile leakage × "
             "tiles of the other layers (NeuroSim's rule). Errors are predicted/NeuroSim − 1.", "",
             "### Leave-one-model-out (fit on the other two, predict this one)", ""]
     show = ["model", "calibrated_on", "latency_total_err", "energy_total_err", "dynamic_total_err",

@@ -74,7 +74,7 @@ def write_report(outdir: Path, report: Path) -> Path:
     """Build the claims report from the tables the notebooks wrote into ``outdir/data``."""
     sys.path.insert(0, str(REPO))
     from donna_core.atomic import write_text_atomic
-    from donna_core.claims import build_claims, load_results, render_markdown
+    from donna_core.experiments.claims import build_claims, load_results, render_markdown
 
     tables = load_results(outdir / "data")
     if not tables:

@@ -10,7 +10,7 @@ PY=${PY:-.venv/bin/python}
 NOTES=${NOTES:-"2-core cloud VM shared with other processes during profiling (see load_avg_before/after)"}
 for model in vgg8 resnet152 vgg19 vit_b_16; do
   for gran in layer block; do
-    "$PY" -m donna_core.cli_profile profile --model "$model" --granularity "$gran" --device cpu --threads 1 \
+    "$PY" -m donna_core.cli profile --model "$model" --granularity "$gran" --device cpu --threads 1 \
       --repeats "${REPEATS:-100}" --order "${ORDER:-interleaved}" --notes "$NOTES" "$@"
   done
 done

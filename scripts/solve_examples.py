@@ -6,9 +6,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from donna_core.cli import format_result
-from donna_core.problem import load_problem
-from donna_core.solve import pareto_front, solve
+from donna_core.cli.solve_cmd import format_result
+from donna_core.partition.problem import load_problem
+from donna_core.partition.solve import pareto_front, solve
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import itertools
 
-from donna_core.costs import PlanError, evaluate
+from donna_core.partition.costs import PlanError, evaluate
 
 
 def all_plans(p):
@@ -33,6 +33,6 @@ def brute_front(p):
 
 
 def brute_best_objective(p, alpha):
-    from donna_core.costs import norm_constants, objective
+    from donna_core.partition.costs import norm_constants, objective
     norm = norm_constants(p)
     return min(objective(alpha, r.bottleneck_s, r.energy_j, norm) for _, r in all_plans(p))

@@ -3,8 +3,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from donna_core import cim_estimator as ce
-from donna_core import neurosim as ns
+from donna_core.devices import cim_estimator as ce
+from donna_core.devices import neurosim as ns
 
 RUNS = {m: ns.load_run(m) for m in sorted(ns.RUNS)}
 
@@ -101,7 +101,7 @@ def _table_from_run(run):
 
 
 def test_cim_profile_from_a_user_run_and_from_the_estimator():
-    from donna_core import device_profiles as dp
+    from donna_core.devices import device_profiles as dp
     run = ns.layers_from_log((ns.run_dir() / "vgg8_summary.txt").read_text(),
                              (ns.run_dir() / "NetWork_VGG8.csv").read_text())
     table = _table_from_run(run)
@@ -118,7 +118,7 @@ def test_cim_profile_from_a_user_run_and_from_the_estimator():
 
 
 def test_transformer_units_become_neurosim_rows():
-    from donna_core import device_profiles as dp
+    from donna_core.devices import device_profiles as dp
     E, T = 768, 197
     assert dp.attention_tokens(T * 4 * E * E + 2 * T * T * E, E) == T
     with pytest.raises(ValueError, match="integer T"):

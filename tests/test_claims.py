@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from donna_core import claims as cl
-from donna_core import scenarios as sc
+from donna_core.experiments import claims as cl
+from donna_core.experiments import scenarios as sc
 
 
 def _sweep_rows(model, medium, cluster, points, solver="paper"):

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from donna_core.cli import main
+from donna_core.cli.main import main
 from problems import tiny
 
 

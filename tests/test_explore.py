@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from donna_core import explore as ex
-from donna_core import scenarios as sc
-from donna_core.problem import problem_from_dict
-from donna_core.solve import pareto_front, solve
+from donna_core.experiments import explore as ex
+from donna_core.experiments import scenarios as sc
+from donna_core.partition.problem import problem_from_dict
+from donna_core.partition.solve import pareto_front, solve
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from donna_core import neurosim as ns
+from donna_core.devices import neurosim as ns
 
 RUN_DIR = ns.run_dir()
 
@@ -126,7 +126,7 @@ def test_cim_layer_costs_maps_rows_and_sums_energy():
 
 @pytest.fixture(scope="module")
 def layer_units():
-    from donna_core.units import derive_model_units, unit_table
+    from donna_core.profiling.units import derive_model_units, unit_table
     return {m: unit_table(derive_model_units(m, "layer")[2].units) for m in sorted(ns.RUNS)}
 
 
@@ -143,7 +143,7 @@ def test_units_geometry_agrees_with_neurosim_row_by_row(layer_units, model):
 
 def test_block_profiles_sum_their_layers():
     root = Path(__file__).resolve().parent.parent / "data" / "profiles"
-    from donna_core.profiles import read_profile
+    from donna_core.profiling.profiles import read_profile
     for model in sorted(ns.RUNS):
         lay = read_profile(root / model / "layer" / "cim.csv").df
         blk = read_profile(root / model / "block" / "cim.csv").df

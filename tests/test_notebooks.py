@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from donna_core import claims as cl
-from donna_core import scenarios as sc
-from donna_core.costs import evaluate
-from donna_core.problem import problem_from_dict
-from donna_core.solve import solve
+from donna_core.experiments import claims as cl
+from donna_core.experiments import scenarios as sc
+from donna_core.partition.costs import evaluate
+from donna_core.partition.problem import problem_from_dict
+from donna_core.partition.solve import solve
 
 REPO = Path(__file__).resolve().parent.parent
 NB_DIR = REPO / "notebooks"

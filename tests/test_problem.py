@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from donna_core.problem import ProblemError, load_problem, problem_from_dict
+from donna_core.partition.problem import ProblemError, load_problem, problem_from_dict
 from problems import tiny
 
 

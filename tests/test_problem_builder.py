@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from donna_core.problem_builder import DEFAULT_ALIASES, ProblemBuildError, build_problem, parse_cluster
-from donna_core.profiles import profile_path, write_profile
+from donna_core.profiling.problem_builder import DEFAULT_ALIASES, ProblemBuildError, build_problem, parse_cluster
+from donna_core.profiling.profiles import profile_path, write_profile
 
 from test_profiles import make_profile
 
@@ -28,7 +28,7 @@ def profiles():
 
 
 def test_build_problem_names_devices_and_carries_provenance(profiles):
-    from donna_core.problem import problem_from_dict
+    from donna_core.partition.problem import problem_from_dict
 
     profiles["gpu-b"].meta["input_bytes"] = 12288
     d = build_problem(profiles, {"cpu-a": 2, "gpu-b": 1}, "hb-wcc", source="gpu0")
@@ -46,7 +46,7 @@ def test_build_problem_names_devices_and_carries_provenance(profiles):
 
 
 def test_build_problem_from_list_and_links_spec(profiles):
-    from donna_core.problem import problem_from_dict
+    from donna_core.partition.problem import problem_from_dict
 
     links = {"default": "hb-wcc", "pairs": [["cpu0", "gpu0", "lb-wcc"]]}
     d = build_problem(profiles, ["cpu-a", "gpu-b", "cpu-a"], links, memory_bytes={"gpu-b": 8e9}, input_bytes=100)
@@ -93,7 +93,7 @@ def test_missing_energy_is_an_error_unless_power_is_assumed():
 
 
 def _cli(argv):
-    from donna_core.cli_profile import main
+    from donna_core.cli.main import main
 
     return main(argv)
 
@@ -123,18 +123,15 @@ def test_cli_profile_writes_file(tmp_path, capsys):
     assert rc == 0
     path = profile_path(tmp_path, "vgg8", "block", "cpu-host")
     assert path.is_file() and "ratio" in capsys.readouterr().out
-    from donna_core.profiles import read_profile
+    from donna_core.profiling.profiles import read_profile
 
     assert read_profile(path).meta["repeats"] == 2
 
 
 def test_cli_registered_in_donna_main():
-    try:
-        from donna_core import cli
-    except ImportError:
-        pytest.skip("donna_core.cli (solver core, issue 2) not present")
-    if "donna_core.cli_profile" not in cli.COMMAND_MODULES:
-        pytest.skip("cli_profile not yet listed in cli.COMMAND_MODULES")
+    from donna_core.cli import main as cli
+
+    assert "donna_core.cli.profile_cmd" in cli.COMMAND_MODULES
     ap = cli.build_parser()
     args = ap.parse_args(["problem", "--model", "vgg8", "--cluster", "2cpu", "--medium", "hb-wcc"])
     assert args.func.__name__ == "cmd_problem"

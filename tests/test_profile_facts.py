@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from donna_core import device_profiles as dp
-from donna_core.profiles import read_profile
+from donna_core.devices import device_profiles as dp
+from donna_core.profiling.profiles import read_profile
 
 ROOT = Path(__file__).resolve().parent.parent / "data" / "profiles"
 MODELS = ("vgg8", "vgg19", "resnet152", "vit_b_16")

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from donna_core import meters
-from donna_core.meters import Meter, UnavailableMeter, make_meter
-from donna_core.profiler import ProfilerError, profile_model, time_repeats
+from donna_core.profiling import meters
+from donna_core.profiling.meters import Meter, UnavailableMeter, make_meter
+from donna_core.profiling.profiler import ProfilerError, profile_model, time_repeats
 
 HAS_RAPL = os.path.exists("/sys/class/powercap/intel-rapl")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from donna_core.profiles import (HEADER_PREFIX, Profile, ProfileError, format_profile, load_profiles,
+from donna_core.profiling.profiles import (HEADER_PREFIX, Profile, ProfileError, format_profile, load_profiles,
                                  parse_profile, profile_path, read_profile, write_profile)
 
 REPO = Path(__file__).resolve().parents[1]

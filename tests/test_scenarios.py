@@ -1,4 +1,4 @@
-"""Scenario construction and sweeps (donna_core.scenarios) on small synthetic profiles.
+"""Scenario construction and sweeps (donna_core.experiments.scenarios) on small synthetic profiles.
 
 The synthetic profiles are random but seeded; every expected value below is recomputed by hand from those
 profiles with the cost model of the issue text (eq. 4-5, bottleneck = max, energy = sum), never typed in.
@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from donna_core import scenarios as sc
-from donna_core.media import MEDIA_PRESETS
-from donna_core.problem import problem_from_dict
-from donna_core.solve import pareto_front, solve
+from donna_core.experiments import scenarios as sc
+from donna_core.partition.media import MEDIA_PRESETS
+from donna_core.partition.problem import problem_from_dict
+from donna_core.partition.solve import pareto_front, solve
 
 SYNTH_FILES = {"cpu": "cpu-xeon-w3323", "gpu": "gpu-rtx3070ti", "cim": "cim"}
 SOURCE_KIND = {"cpu": "modelled", "gpu": "modelled", "cim": "simulated"}
@@ -251,7 +251,7 @@ def test_write_table_round_trips_exactly(tmp_path, small_sweep):
 def test_shipped_paper_profiles(model):
     """The repository's paper profiles load for every role, carry their provenance, and the input size taken
     from the first unit's geometry equals the model zoo's input tensor."""
-    from donna_core.models import input_bytes
+    from donna_core.profiling.models import input_bytes
 
     profs = sc.load_model_profiles(model)
     assert {r: p.device_type for r, p in profs.items()} == sc.PAPER_DEVICE_FILES

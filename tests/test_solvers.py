@@ -8,11 +8,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bruteforce import all_plans, brute_best_objective, brute_front
-from donna_core.classes import device_classes
-from donna_core.costs import evaluate, norm_constants
-from donna_core.exact import InfeasibleError
-from donna_core.problem import problem_from_dict
-from donna_core.solve import pareto_front, solve
+from donna_core.partition.classes import device_classes
+from donna_core.partition.costs import evaluate, norm_constants
+from donna_core.partition.exact import InfeasibleError
+from donna_core.partition.problem import problem_from_dict
+from donna_core.partition.solve import pareto_front, solve
 from problems import tiny
 
 ALPHAS = [0.0, 0.2, 0.5, 0.8, 1.0]

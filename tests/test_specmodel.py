@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from donna_core import specmodel as sm
+from donna_core.devices import specmodel as sm
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -84,7 +84,7 @@ def test_host_spec_from_cpuinfo():
 
 
 def test_xeon_profile_carries_the_host_calibration():
-    from donna_core.profiles import read_profile
+    from donna_core.profiling.profiles import read_profile
     p = read_profile(ROOT / "data" / "profiles" / "resnet152" / "layer" / "cpu-xeon-w3323.csv")
     assert p.meta["source_kind"] == "modelled"
     cal = p.meta["model_params"]["calibration"]
@@ -98,8 +98,8 @@ def test_xeon_profile_carries_the_host_calibration():
 
 
 def test_op_counts_of_vgg8_units():
-    from donna_core.device_profiles import unit_op_counts
-    from donna_core.units import derive_model_units
+    from donna_core.devices.device_profiles import unit_op_counts
+    from donna_core.profiling.units import derive_model_units
     _, _, plan = derive_model_units("vgg8", "layer")
     # conv+ReLU, conv+ReLU+pool, ..., last conv+ReLU+pool+flatten, fc+ReLU (dropout is free in eval), fc
     assert unit_op_counts(plan) == [2, 3, 2, 3, 2, 4, 2, 1]

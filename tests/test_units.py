@@ -5,8 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from donna_core.models import MODEL_NAMES, UnknownModelError, build_model, input_bytes
-from donna_core.units import UnitError, derive_units, unit_table
+from donna_core.profiling.models import MODEL_NAMES, UnknownModelError, build_model, input_bytes
+from donna_core.profiling.units import UnitError, derive_units, unit_table
 
 
 @pytest.fixture(scope="module", autouse=True)

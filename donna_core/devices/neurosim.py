@@ -206,7 +206,7 @@ def load_layers(path: str | Path) -> pd.DataFrame:
 
 def run_dir() -> Path:
     """The project's NeuroSim source data folder (``neurosim_runs/`` at the repository root)."""
-    return Path(__file__).resolve().parent.parent / "neurosim_runs"
+    return Path(__file__).resolve().parents[2] / "neurosim_runs"
 
 
 #: models with a shipped NeuroSim run -> (layer CSV, log, NetWork table) file names inside :func:`run_dir`.
@@ -259,7 +259,7 @@ def _missing(v) -> bool:
 def unit_geometry(units: Iterable) -> pd.DataFrame:
     """Geometry table (in_h, in_w, in_c, k_h, k_w, out_c, stride, name, kind) of units that have one.
 
-    Accepts a DataFrame with those columns, or a sequence of dicts / objects (e.g. ``donna_core.units.Unit``).
+    Accepts a DataFrame with those columns, or a sequence of dicts / objects (e.g. ``donna_core.profiling.units.Unit``).
     Units without geometry (no conv/linear, e.g. attention) are dropped; ``unit_index`` keeps their position.
     A ``linear`` unit whose ``macs`` exceed in×out features runs on T = macs/(in×out) tokens and is given a T×1
     input map (NeuroSim then counts T input vectors); CNN classifiers (T = 1) keep NeuroSim's 1×1 convention.
@@ -329,7 +329,7 @@ def network_csv(units, pool: Sequence[int] | None = None) -> str:
     explicitly; without it they are inferred by :func:`infer_pool_flags`.  Fully connected layers are written
     as a 1x1 IFM with a 1x1 kernel, as in NeuroSim's tables (T×1 for a linear layer over T tokens).
     Attention units are skipped: their activation×activation products are not weight-stationary, and their
-    projections need the embed dim (``donna_core.device_profiles.neurosim_layer_table`` builds those rows).
+    projections need the embed dim (``donna_core.devices.device_profiles.neurosim_layer_table`` builds those rows).
     NeuroSim counts input vectors as
     ``(H-K+1)/S * (W-K+1)/S`` (it ignores padding), so feed it the geometry as-is.
     """

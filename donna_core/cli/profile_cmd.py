@@ -26,8 +26,8 @@ def _parse_types(items: list[str] | None) -> dict[str, str]:
 
 
 def cmd_profile(args: argparse.Namespace) -> int:
-    from .profiler import profile_model
-    from .profiles import profile_path, write_profile
+    from ..profiling.profiler import profile_model
+    from ..profiling.profiles import profile_path, write_profile
 
     prof = profile_model(args.model, device=args.device, granularity=args.granularity, repeats=args.repeats,
                          warmup=args.warmup, threads=args.threads, device_type=args.device_type,
@@ -43,9 +43,9 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 
 def cmd_problem(args: argparse.Namespace) -> int:
-    from .atomic import write_json_atomic
-    from .problem_builder import build_problem, parse_cluster, DEFAULT_ALIASES
-    from .profiles import load_profiles
+    from ..atomic import write_json_atomic
+    from ..profiling.problem_builder import build_problem, parse_cluster, DEFAULT_ALIASES
+    from ..profiling.profiles import load_profiles
 
     aliases = {**DEFAULT_ALIASES, **_parse_types(args.types)}
     cluster = parse_cluster(args.cluster, aliases)
@@ -80,7 +80,7 @@ def _parse_kv(items: list[str] | None, flag: str, form: str) -> dict[str, float]
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``profile`` and ``problem`` sub-commands to the ``donna`` parser."""
-    from .models import MODEL_NAMES
+    from ..profiling.models import MODEL_NAMES
 
     p = subparsers.add_parser("profile", help="measure a per-unit time/energy profile of a model on this host",
                               description="Measure per-unit time (and energy where RAPL/NVML exist) of a model "
@@ -122,20 +122,3 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("--name", default=None)
     q.add_argument("-o", "--output", default=None, help="output JSON path (default stdout)")
     q.set_defaults(func=cmd_problem)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (``python -m donna_core.cli_profile``) for when the main ``donna`` CLI is not wired."""
-    parser = argparse.ArgumentParser(prog="donna")
-    sub = parser.add_subparsers(dest="command", required=True)
-    register(sub)
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except ValueError as exc:
-        print(f"donna {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from .atomic import write_text_atomic
+from ..atomic import write_text_atomic
 
 FORMAT_VERSION = 1
 HEADER_PREFIX = "# donna-profile "

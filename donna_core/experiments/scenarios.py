@@ -21,7 +21,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PROFILES_DIR = REPO_ROOT / "data" / "profiles"
 
 PAPER_MODELS: tuple[str, ...] = ("resnet152", "vgg19", "vgg8")
@@ -96,13 +96,13 @@ def profile_path(model: str, device_type: str, granularity: str = "layer",
 
 
 def read_type_profile(path: str | Path, role: str, assume_power_w: float | None = None) -> TypeProfile:
-    """Read one profile file (validated by donna_core.profiles) and check what the scenarios need from it.
+    """Read one profile file (validated by donna_core.profiling.profiles) and check what the scenarios need from it.
 
     A profile without energy (``energy_source`` ``unavailable``, e.g. measured on a host without RAPL) is
     only usable with ``assume_power_w``: energy is then modelled as that average power × the profile's time,
     and the metadata says so (``energy_source`` ``model``, ``energy_note``).
     """
-    from donna_core.profiles import read_profile
+    from donna_core.profiling.profiles import read_profile
 
     path = Path(path)
     prof = read_profile(path)  # raises ProfileError (a ValueError) naming the file, line and column
@@ -261,14 +261,14 @@ def make_problem(profiles: Mapping[str, TypeProfile], counts: Mapping[str, int],
                  source: str | None = None, name: str | None = None) -> dict:
     """A problem dict (docs/ARCHITECTURE.md format) for ``counts`` devices per role over ``links``.
 
-    Built by donna_core.problem_builder.build_problem: device types are keyed by profile name (e.g.
+    Built by donna_core.profiling.problem_builder.build_problem: device types are keyed by profile name (e.g.
     ``gpu-rtx3070ti``), devices are named ``cpu0``, ``gpu1``, ``cim0`` … in the order cpu, gpu, cim, and
     ``meta.roles`` maps each device type back to its role. ``memory_bytes`` is left out: the paper states no
     memory limit and every model fits each device. The input size is the first unit's input feature map
     (float32) unless the profile metadata gives ``input_bytes``.
     """
-    from donna_core.problem_builder import build_problem
-    from donna_core.profiles import Profile
+    from donna_core.profiling.problem_builder import build_problem
+    from donna_core.profiling.profiles import Profile
 
     counts = {r: int(n) for r, n in counts.items()}
     for r, n in counts.items():
@@ -290,8 +290,8 @@ def make_problem(profiles: Mapping[str, TypeProfile], counts: Mapping[str, int],
         name=name or f"{ref.model} / {cluster_name(counts)} / "
                      f"{links if isinstance(links, str) else links.get('default', 'mixed')}",
         input_bytes=None if "input_bytes" in ref.meta else input_bytes_of(ref))
-    problem["meta"].update({"cluster": cluster_name(counts), "built_by": "donna_core.scenarios via "
-                            "donna_core.problem_builder", "roles": {p.device_type: r for r, p in used.items()}})
+    problem["meta"].update({"cluster": cluster_name(counts), "built_by": "donna_core.experiments.scenarios via "
+                            "donna_core.profiling.problem_builder", "roles": {p.device_type: r for r, p in used.items()}})
     return problem
 
 
@@ -370,8 +370,8 @@ def sweep(profiles_by_model: Mapping[str, Mapping[str, TypeProfile]], media: Seq
     ``result_row`` and ``provenance`` (the device types' data sources). The number of scenarios is
     ``df.scenario.nunique()``.
     """
-    from donna_core.problem import problem_from_dict
-    from donna_core.solve import solve
+    from donna_core.partition.problem import problem_from_dict
+    from donna_core.partition.solve import solve
 
     clusters = dict(clusters or PAPER_CLUSTERS)
     _check_alphas(alphas)
@@ -430,8 +430,8 @@ def mark_dp_worse(df: pd.DataFrame, rtol: float = DP_WORSE_RTOL) -> pd.DataFrame
 def pareto_fronts(profiles_by_model: Mapping[str, Mapping[str, TypeProfile]], media: Sequence[str] = PAPER_MEDIA,
                   clusters: Mapping[str, Mapping[str, int]] | None = None, progress: bool = True) -> pd.DataFrame:
     """Exact (bottleneck, energy) Pareto front of every model × medium × cluster, one row per front point."""
-    from donna_core.problem import problem_from_dict
-    from donna_core.solve import pareto_front
+    from donna_core.partition.problem import problem_from_dict
+    from donna_core.partition.solve import pareto_front
 
     clusters = dict(clusters or PAPER_CLUSTERS)
     jobs = [(m, med, c) for m in profiles_by_model for med in media for c in clusters]
@@ -451,9 +451,9 @@ FIG3_CLUSTERS: dict[str, dict[str, int]] = {**PAPER_CLUSTERS, "2cim": {"cim": 2}
 
 
 def single_gpu_baseline(profiles: Mapping[str, TypeProfile]) -> dict:
-    """The whole model on one GPU (no transfers): the Fig. 3 baseline, costed by donna_core.costs.evaluate."""
-    from donna_core.costs import evaluate
-    from donna_core.problem import problem_from_dict
+    """The whole model on one GPU (no transfers): the Fig. 3 baseline, costed by donna_core.partition.costs.evaluate."""
+    from donna_core.partition.costs import evaluate
+    from donna_core.partition.problem import problem_from_dict
 
     d = make_problem(profiles, {"gpu": 1}, links="pcie5")
     p = problem_from_dict(d)
@@ -471,8 +471,8 @@ def single_gpu_comparison(profiles: Mapping[str, TypeProfile], media: Sequence[s
     (plan energy / participating devices, over the baseline energy). ``label`` is the paper's tuple
     ``(x, GPUs/CIMs/CPUs available, … participating, α, medium)``. The baseline is in ``df.attrs``.
     """
-    from donna_core.problem import problem_from_dict
-    from donna_core.solve import solve
+    from donna_core.partition.problem import problem_from_dict
+    from donna_core.partition.solve import solve
 
     clusters = dict(clusters or FIG3_CLUSTERS)
     _check_alphas(alphas)
@@ -510,13 +510,13 @@ def edge_vs_cloud(profiles_by_model: Mapping[str, Mapping[str, TypeProfile]], n_
     """Fig. 4: DONNA's plan on the edge/cloud problem vs offloading the whole model to one cloud device.
 
     The offload baseline sends the raw input from the edge source over the cloud link and runs every unit
-    on ``offload_to``; it is costed with donna_core.costs.evaluate on the same problem, so both sides use
+    on ``offload_to``; it is costed with donna_core.partition.costs.evaluate on the same problem, so both sides use
     one cost model. ``speedup`` = baseline bottleneck / DONNA bottleneck; ``energy_reduction`` = baseline
     energy / DONNA energy; ``all_on_edge`` says whether DONNA kept every unit on edge devices.
     """
-    from donna_core.costs import evaluate
-    from donna_core.problem import problem_from_dict
-    from donna_core.solve import solve
+    from donna_core.partition.costs import evaluate
+    from donna_core.partition.problem import problem_from_dict
+    from donna_core.partition.solve import solve
 
     if offload_to not in cloud:
         raise ScenarioError(f"offload_to {offload_to!r} must be one of the cloud roles {list(cloud)}")

@@ -1,6 +1,6 @@
 """Matplotlib helpers for the paper's figures; every figure is saved as PNG and PDF, atomically.
 
-Functions take the DataFrames built by :mod:`donna_core.scenarios` and return the Figure; they compute
+Functions take the DataFrames built by :mod:`donna_core.experiments.scenarios` and return the Figure; they compute
 nothing that is not already in the table (ratios are columns of the table, not recomputed here).
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .atomic import write_bytes_atomic  # noqa: E402
+from ..atomic import write_bytes_atomic  # noqa: E402
 
 MEDIUM_LABELS = {"pcie5": "PCIe-5", "hb-wcc": "HB-WCC", "lb-wcc": "LB-WCC"}
 CLUSTER_MARKERS = {"4cpu": "o", "2cpu+2gpu": "s", "2cpu+2cim": "^", "2cpu+1gpu+1cim": "D", "2cim": "v"}

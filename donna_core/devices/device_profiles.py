@@ -1,9 +1,9 @@
 """Build the simulated/modelled device profiles: ``cim``, ``gpu-rtx3070ti``, ``cpu-xeon-w3323``.
 
 * ``cim`` — ``simulated`` from the shipped DNN+NeuroSim V1.3 runs (``neurosim_runs/``) for vgg8, vgg19, resnet152
-  (one NeuroSim row per conv/linear unit, :func:`donna_core.neurosim.cim_layer_costs`); ``modelled`` by the
+  (one NeuroSim row per conv/linear unit, :func:`donna_core.devices.neurosim.cim_layer_costs`); ``modelled`` by the
   CIM estimator calibrated on those three runs for any other model (vit_b_16).
-* ``gpu-rtx3070ti`` / ``cpu-xeon-w3323`` — ``modelled`` by the spec-sheet model (:mod:`donna_core.specmodel`),
+* ``gpu-rtx3070ti`` / ``cpu-xeon-w3323`` — ``modelled`` by the spec-sheet model (:mod:`donna_core.devices.specmodel`),
   the CPU's efficiencies calibrated on the measured ``cpu-host`` layer profiles of this machine.
 
 ``block`` profiles are sums of the ``layer`` rows ``layer_first..layer_last`` (:func:`sum_to_blocks`).
@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from . import cim_estimator, neurosim, specmodel
-from .profiles import GEOMETRY_COLUMNS, Profile
+from ..profiling.profiles import GEOMETRY_COLUMNS, Profile
 
 DEVICE_TYPES = ("cim", "gpu-rtx3070ti", "cpu-xeon-w3323")
 MODELS = ("vgg8", "vgg19", "resnet152", "vit_b_16")
@@ -179,7 +179,7 @@ def cim_layer_profile(model: str, table: pd.DataFrame, estimator: cim_estimator.
     e *= np.asarray(scale)
     meta = {"source_kind": "modelled", "energy_source": "model",
             "source": "CIM estimator, calibrated on " + ", ".join(estimator.calibrated_on)
-                      + " NeuroSim V1.3 runs (donna_core/cim_estimator.py)",
+                      + " NeuroSim V1.3 runs (donna_core/devices/cim_estimator.py)",
             "neurosim": {**neurosim.NEUROSIM_DEFAULTS, "note": "architecture the estimator models; no run"},
             "model_params": {"cim_estimator": estimator.params(), "neurosim_rows": len(rows)},
             "assumptions": [CIM_ASSUMPTIONS, ATTENTION_ASSUMPTION]}
@@ -224,7 +224,7 @@ def spec_layer_profile(spec: specmodel.DeviceSpec, table: pd.DataFrame, n_ops, i
     t["n_ops"] = n_ops
     pred = specmodel.predict(spec, specmodel.unit_work(t, input_bytes))
     meta = {"source_kind": "modelled", "energy_source": "model",
-            "source": "spec-sheet model (donna_core/specmodel.py): time = ops x dispatch + 2*MACs/(peak*eff_c) "
+            "source": "spec-sheet model (donna_core/devices/specmodel.py): time = ops x dispatch + 2*MACs/(peak*eff_c) "
                       "+ bytes/(bw*eff_m); energy = active power x time; batch 1, FP32",
             "model_params": {"spec": spec.to_dict()},
             "assumptions": ["bytes = weights + activations in + out per unit (no cache reuse)",

@@ -1,7 +1,7 @@
 """Exact solvers: the Pareto front of (bottleneck, energy) and the exact alpha-weighted optimum.
 
 States are ``(c, a, j)``: ``c`` a count vector saying how many members of each device class are used (see
-:mod:`donna_core.classes`), ``a`` the class of the last stage's device, ``j`` the number of units done (the last
+:mod:`donna_core.partition.classes`), ``a`` the class of the last stage's device, ``j`` the number of units done (the last
 stage ends at unit ``j-1``). The device of a stage is determined by the state: the ``c[a]``-th member of class
 ``a``. A transition appends a stage on class ``b`` (``c[b] < size[b]``) covering units ``j..k-1``::
 
@@ -50,7 +50,7 @@ class InfeasibleError(RuntimeError):
     """No plan satisfies the memory limits."""
 
 
-class _Ctx:
+class SolverContext:
     """Arrays shared by the DPs of one problem."""
 
     def __init__(self, tb: Tables, cl: DeviceClasses | None = None):
@@ -112,7 +112,7 @@ def _lexmin(keys: list[np.ndarray]) -> np.ndarray:
     return mask.argmax(axis=0)
 
 
-def _dense(ctx: _Ctx, mode: str, thr: float = np.inf):
+def _dense(ctx: SolverContext, mode: str, thr: float = np.inf):
     """One scalar DP over all states; ``mode`` is 'minmax' (key B), 'energy' (key E, parts <= thr) or
     'energy_b' (key (E, B)). Returns (P, S, code, prev_j, prev_a) arrays of shape (M, K, L+1)."""
     p, tb, cl, L = ctx.p, ctx.tb, ctx.cl, ctx.L
@@ -146,7 +146,7 @@ def _dense(ctx: _Ctx, mode: str, thr: float = np.inf):
     return P, S, code, pj, pa
 
 
-def _dense_target(ctx: _Ctx, mode: str, thr: float, m: int, P, S, code, pj, pa) -> None:
+def _dense_target(ctx: SolverContext, mode: str, thr: float, m: int, P, S, code, pj, pa) -> None:
     """Fill the states ``(m, b, .)`` of one count vector from the previous level (see :func:`_dense`)."""
     p, tb, cl, L = ctx.p, ctx.tb, ctx.cl, ctx.L
     K, L1 = cl.K, L + 1
@@ -197,7 +197,7 @@ def _rank_level(code: np.ndarray, P: np.ndarray, level_mask: np.ndarray) -> None
         code[sel] = np.unique(code[sel], return_inverse=True)[1].reshape(-1) + 1
 
 
-def _backtrack(ctx: _Ctx, m: int, b: int, k: int, pj, pa) -> list[tuple[int, int, int]]:
+def _backtrack(ctx: SolverContext, m: int, b: int, k: int, pj, pa) -> list[tuple[int, int, int]]:
     cl = ctx.cl
     plan = []
     while True:
@@ -211,7 +211,7 @@ def _backtrack(ctx: _Ctx, m: int, b: int, k: int, pj, pa) -> list[tuple[int, int
     return plan[::-1]
 
 
-def _best_final(ctx: _Ctx, keys: list[np.ndarray], code) -> tuple[int, int] | None:
+def _best_final(ctx: SolverContext, keys: list[np.ndarray], code) -> tuple[int, int] | None:
     """Lexicographic minimum over final states (j = L) of keys, then stage count, then device code."""
     cl, L = ctx.cl, ctx.L
     finals = [(m, b) for m in range(cl.M) for b in range(cl.K) if cl.n_used[m] > 0 and cl.counts[m][b] > 0]
@@ -225,9 +225,9 @@ def _best_final(ctx: _Ctx, keys: list[np.ndarray], code) -> tuple[int, int] | No
     return int(ms[i]), int(bs[i])
 
 
-def min_bottleneck_then_energy(tb: Tables, ctx: _Ctx | None = None):
+def min_bottleneck_then_energy(tb: Tables, ctx: SolverContext | None = None):
     """Exact alpha = 1 plan (device indices): least bottleneck, then least energy, then the tie rule."""
-    ctx = ctx or _Ctx(tb)
+    ctx = ctx or SolverContext(tb)
     P, *_ = _dense(ctx, "minmax")
     finals = P[ctx.cl.n_used > 0][:, :, ctx.L]
     if not np.isfinite(finals).any():
@@ -238,9 +238,9 @@ def min_bottleneck_then_energy(tb: Tables, ctx: _Ctx | None = None):
     return _backtrack(ctx, m, b, ctx.L, pj, pa)
 
 
-def min_energy_then_bottleneck(tb: Tables, ctx: _Ctx | None = None):
+def min_energy_then_bottleneck(tb: Tables, ctx: SolverContext | None = None):
     """Exact alpha = 0 plan (device indices): least energy, then least bottleneck, then the tie rule."""
-    ctx = ctx or _Ctx(tb)
+    ctx = ctx or SolverContext(tb)
     E, S, code, pj, pa = _dense(ctx, "energy_b")
     best = _best_final(ctx, [E, S], code)
     if best is None:
@@ -248,7 +248,7 @@ def min_energy_then_bottleneck(tb: Tables, ctx: _Ctx | None = None):
     return _backtrack(ctx, best[0], best[1], ctx.L, pj, pa)
 
 
-def pareto_labels(tb: Tables, ctx: _Ctx | None = None, bound=None):
+def pareto_labels(tb: Tables, ctx: SolverContext | None = None, bound=None):
     """Exact Pareto front: list of (bottleneck, energy, plan) with bottleneck ascending, energy strictly
     descending; each point's plan is the tie-rule winner among plans with exactly that (B, E).
 
@@ -257,7 +257,7 @@ def pareto_labels(tb: Tables, ctx: _Ctx | None = None, bound=None):
     unit). It must only drop labels that cannot reach the front (or the optimum sought); see
     :func:`front_bound` and :func:`objective_bound`.
     """
-    ctx = ctx or _Ctx(tb)
+    ctx = ctx or SolverContext(tb)
     p, cl, L = ctx.p, ctx.cl, ctx.L
     L1 = L + 1
     G = ctx.b_rest
@@ -345,7 +345,7 @@ def pareto_labels(tb: Tables, ctx: _Ctx | None = None, bound=None):
 _SLACK = 1e-9
 
 
-def known_staircase(ctx: _Ctx, b_lo: float, b_hi: float, n: int = 12) -> tuple[np.ndarray, np.ndarray]:
+def known_staircase(ctx: SolverContext, b_lo: float, b_hi: float, n: int = 12) -> tuple[np.ndarray, np.ndarray]:
     """Achievable points ``(thr_i, E(thr_i))``: for ``n`` bottleneck thresholds spread geometrically over
     ``[b_lo, b_hi]``, the least energy of a plan whose every stage and transfer is ``<= thr_i``. Each costs one
     scalar DP; together they let the front search drop labels that a known plan already beats."""
@@ -382,7 +382,7 @@ def objective_bound(alpha: float, norm: dict, ub: float):
     return lambda B, E_low: alpha * B / tn + (1 - alpha) * E_low / en <= lim
 
 
-def _label_plan(ctx: _Ctx, level, n: int, i: int):
+def _label_plan(ctx: SolverContext, level, n: int, i: int):
     plan = []
     k = ctx.L
     while n >= 0:

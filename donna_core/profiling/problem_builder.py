@@ -164,7 +164,7 @@ def build_problem(profiles: Mapping[str, Profile], cluster: Mapping[str, int] | 
         "device_types": device_types,
         "devices": devices,
         "links": links,
-        "meta": {"model": model, "granularity": gran, "built_by": "donna_core.problem_builder",
+        "meta": {"model": model, "granularity": gran, "built_by": "donna_core.profiling.problem_builder",
                  "cluster": cluster_desc},
     }
     if media:
@@ -178,7 +178,7 @@ def build_problem(profiles: Mapping[str, Profile], cluster: Mapping[str, int] | 
 def _validate(problem: dict[str, Any]) -> None:
     """Run the solver's own validation so a bad medium or link fails here, naming the field."""
     try:
-        from .problem import problem_from_dict
+        from ..partition.problem import problem_from_dict
     except ImportError:  # solver core not present: the dict is still returned, validated on load
         return
     try:

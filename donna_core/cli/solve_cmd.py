@@ -1,25 +1,13 @@
-"""The ``donna`` command line.
-
-Exit codes: 0 success; 2 bad input (malformed file, unknown name, bad value: one line on stderr naming the
-field); 3 no feasible plan (memory limits). A user mistake never prints a traceback.
-"""
+"""``donna solve`` (best plan for one alpha) and ``donna pareto`` (exact front) sub-commands."""
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
-import sys
 
-from .costs import PlanError, Result
-from .exact import InfeasibleError
-from .problem import load_problem
-from .solve import SOLVERS, pareto_front, solve
-
-# Sub-command modules; each defines ``register(subparsers)`` and sets ``func`` on its parsers.
-COMMAND_MODULES = ["donna_core.cli", "donna_core.cli_profile"]
-
-EXIT_BAD_INPUT = 2
-EXIT_INFEASIBLE = 3
+from ..partition.costs import PlanError, Result
+from ..partition.exact import InfeasibleError
+from ..partition.problem import load_problem
+from ..partition.solve import SOLVERS, pareto_front, solve
 
 
 def format_result(r: Result, name: str) -> str:
@@ -80,28 +68,3 @@ def register(sub) -> None:
     pp.add_argument("problem", help="problem JSON file")
     pp.add_argument("--json", action="store_true")
     pp.set_defaults(func=cmd_pareto)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="donna", description="DONNA: pipeline partitioning over heterogeneous "
-                                 "devices, trading throughput against energy.")
-    sub = ap.add_subparsers(dest="command", required=True)
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
-    return ap
-
-
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except InfeasibleError as exc:
-        print(f"donna: no feasible plan: {exc}", file=sys.stderr)
-        return EXIT_INFEASIBLE
-    except (ValueError, PlanError, FileNotFoundError) as exc:   # ProblemError and every user error
-        print(f"donna: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-
-
-if __name__ == "__main__":
-    sys.exit(main())

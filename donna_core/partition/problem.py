@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .atomic import write_json_atomic
+from ..atomic import write_json_atomic
 from .media import MEDIA_PRESETS, Medium, canonical_medium_name
 
 TOP_KEYS = {"name", "units", "input_bytes", "device_types", "devices", "media", "links", "source", "meta"}

@@ -42,7 +42,7 @@ def cached_profiles(model: str, cpu: str = "paper", profiles_dir: str = DEFAULT_
 def cached_problem(model: str, medium: str, counts: tuple, cpu: str = "paper", profiles_dir: str = DEFAULT_DIR,
                    cpu_power_w: float | None = None):
     """(problem dict, Problem) for a cluster given as ``((role, n), …)``."""
-    from .problem import problem_from_dict
+    from ..partition.problem import problem_from_dict
 
     d = sc.make_problem(cached_profiles(model, cpu, profiles_dir, cpu_power_w), dict(counts), links=medium)
     return d, problem_from_dict(d)
@@ -52,7 +52,7 @@ def cached_problem(model: str, medium: str, counts: tuple, cpu: str = "paper", p
 def cached_front(model: str, medium: str, counts: tuple, cpu: str = "paper", profiles_dir: str = DEFAULT_DIR,
                  cpu_power_w: float | None = None):
     """The exact Pareto front (list of Results) of the cached problem."""
-    from .solve import pareto_front
+    from ..partition.solve import pareto_front
 
     return pareto_front(cached_problem(model, medium, counts, cpu, profiles_dir, cpu_power_w)[1])
 
@@ -60,7 +60,7 @@ def cached_front(model: str, medium: str, counts: tuple, cpu: str = "paper", pro
 @functools.lru_cache(maxsize=1024)
 def _paper_solve(model: str, medium: str, counts: tuple, alpha: float, cpu: str, profiles_dir: str,
                  cpu_power_w: float | None):
-    from .solve import solve
+    from ..partition.solve import solve
 
     return solve(cached_problem(model, medium, counts, cpu, profiles_dir, cpu_power_w)[1], alpha=alpha,
                  solver="paper")
@@ -68,7 +68,7 @@ def _paper_solve(model: str, medium: str, counts: tuple, alpha: float, cpu: str,
 
 def exact_from_front(front: list, alpha: float):
     """The α-optimum among front Results, ties broken like ``solve(..., 'exact')``: fewer stages, device order."""
-    from .costs import objective
+    from ..partition.costs import objective
 
     if not front:
         raise ExploreError("the Pareto front is empty (no feasible plan)")
@@ -93,7 +93,7 @@ def plan_view(model: str, medium: str, n_cpu: int, n_gpu: int, n_cim: int, alpha
     Returns ``{"summary": dict (costs, plan string, participating), "stages": DataFrame, "front": DataFrame
     (throughput_ips, energy_j, plan per front point), "current": {"throughput_ips", "energy_j"}, "title": str}``.
     """
-    from .costs import objective
+    from ..partition.costs import objective
 
     if not 0.0 <= float(alpha) <= 1.0:
         raise ExploreError(f"alpha must lie in [0, 1], got {alpha}")

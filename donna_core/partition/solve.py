@@ -1,14 +1,14 @@
 """Solver entry points: ``solve(problem, alpha, solver)`` and ``pareto_front(problem)``.
 
-Every returned :class:`~donna_core.costs.Result` is re-evaluated from its plan with
-:func:`donna_core.costs.evaluate`, so the numbers reported by both solvers come from one cost model.
+Every returned :class:`~donna_core.partition.costs.Result` is re-evaluated from its plan with
+:func:`donna_core.partition.costs.evaluate`, so the numbers reported by both solvers come from one cost model.
 """
 from __future__ import annotations
 
 import time
 
 from .costs import Result, Tables, check_alpha, evaluate, norm_constants, objective
-from .exact import (TIE_RTOL, InfeasibleError, _Ctx, front_bound, known_staircase, min_bottleneck_then_energy,
+from .exact import (TIE_RTOL, InfeasibleError, SolverContext, front_bound, known_staircase, min_bottleneck_then_energy,
                     min_energy_then_bottleneck, objective_bound, pareto_labels)
 from .paper_dp import paper_partition
 from .problem import Problem
@@ -25,7 +25,7 @@ def _result(p: Problem, plan, alpha, solver, tb, norm, t0, **stats) -> Result:
 
 
 def solve(p: Problem, alpha: float, solver: str = "exact") -> Result:
-    """Best plan for the alpha-weighted objective (see :mod:`donna_core.costs` for the model and the norms)."""
+    """Best plan for the alpha-weighted objective (see :mod:`donna_core.partition.costs` for the model and the norms)."""
     alpha = check_alpha(alpha)
     if solver not in SOLVERS:
         raise ValueError(f"unknown solver {solver!r}; choose one of {list(SOLVERS)}")
@@ -33,7 +33,7 @@ def solve(p: Problem, alpha: float, solver: str = "exact") -> Result:
     tb, norm = Tables(p), norm_constants(p)
     if solver == "paper":
         return _result(p, paper_partition(tb, alpha, norm), alpha, solver, tb, norm, t0)
-    ctx = _Ctx(tb)
+    ctx = SolverContext(tb)
     if alpha == 1.0:
         return _result(p, min_bottleneck_then_energy(tb, ctx), alpha, solver, tb, norm, t0)
     if alpha == 0.0:
@@ -54,7 +54,7 @@ def pareto_front(p: Problem) -> list[Result]:
     """The exact Pareto front of (bottleneck, energy): bottleneck ascending, energy strictly descending."""
     t0 = time.perf_counter()
     tb, norm = Tables(p), norm_constants(p)
-    ctx = _Ctx(tb)
+    ctx = SolverContext(tb)
     fast = evaluate(p, min_bottleneck_then_energy(tb, ctx), tables=tb, norm=norm)
     frugal = evaluate(p, min_energy_then_bottleneck(tb, ctx), tables=tb, norm=norm)
     stairs = known_staircase(ctx, fast.bottleneck_s, frugal.bottleneck_s)

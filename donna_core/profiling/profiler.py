@@ -287,7 +287,7 @@ def profile_model(model_name: str, device: str = "cpu", granularity: str = "laye
         "source": (f"donna profile: per-unit fp32 forward, batch 1, on torch device '{dev}' with {threads} "
                    f"thread(s); time = median of {repeats} repeats after {warmup} warm-up runs, {order} order "
                    f"({'CUDA events' if dev.type == 'cuda' else 'time.perf_counter'}), spread = IQR; units "
-                   f"derived by torch.fx (donna_core.units), random weights (seed 0)"),
+                   f"derived by torch.fx (donna_core.profiling.units), random weights (seed 0)"),
         "energy_source": energy_source, "energy_meter": meter.describe(),
         "date": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
         "host": host_info(), "threads": threads, "repeats": repeats, "warmup": warmup,
