@@ -25,15 +25,29 @@ def _parse_types(items: list[str] | None) -> dict[str, str]:
     return out
 
 
+def _granularity(args: argparse.Namespace) -> str:
+    """A decoder LLM is profiled per phase (--phase), the CNNs per --granularity; the phase names the folder."""
+    from ..profiling.models import LLM_NAMES
+
+    if args.model in LLM_NAMES:
+        if args.phase is None:
+            raise CliArgumentError(f"--model {args.model} is a decoder LLM: give --phase prefill or --phase decode")
+        return args.phase
+    if args.phase is not None or getattr(args, "context", None) is not None:
+        raise CliArgumentError(f"--phase/--context apply to the decoder LLMs only, not --model {args.model}")
+    return args.granularity
+
+
 def cmd_profile(args: argparse.Namespace) -> int:
     from ..profiling.profiler import profile_model
     from ..profiling.profiles import profile_path, write_profile
 
-    prof = profile_model(args.model, device=args.device, granularity=args.granularity, repeats=args.repeats,
+    gran = _granularity(args)
+    prof = profile_model(args.model, device=args.device, granularity=gran, repeats=args.repeats,
                          warmup=args.warmup, threads=args.threads, device_type=args.device_type,
                          progress=not args.quiet, whole_repeats=args.whole_repeats, notes=args.notes or "",
-                         order=args.order)
-    path = profile_path(args.out, args.model, args.granularity, prof.device_type)
+                         order=args.order, context=args.context)
+    path = profile_path(args.out, args.model, gran, prof.device_type)
     write_profile(prof, path)
     m = prof.meta
     energy = "energy unavailable" if m["energy_source"] == "unavailable" else f"energy via {m['energy_source']}"
@@ -49,7 +63,7 @@ def cmd_problem(args: argparse.Namespace) -> int:
 
     aliases = {**DEFAULT_ALIASES, **_parse_types(args.types)}
     cluster = parse_cluster(args.cluster, aliases)
-    profiles = load_profiles(args.profiles, args.model, args.granularity)
+    profiles = load_profiles(args.profiles, args.model, _granularity(args))
     problem = build_problem(profiles, cluster, args.medium, source=args.source,
                             memory_bytes=_parse_kv(args.memory, "--memory", "DEVICE_TYPE=BYTES"), name=args.name,
                             assume_power_w=_parse_kv(args.assume_power, "--assume-power", "DEVICE_TYPE=WATTS"))
@@ -80,12 +94,12 @@ def _parse_kv(items: list[str] | None, flag: str, form: str) -> dict[str, float]
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``profile`` and ``problem`` sub-commands to the ``donna`` parser."""
-    from ..profiling.models import MODEL_NAMES
+    from ..profiling.models import ALL_MODEL_NAMES
 
     p = subparsers.add_parser("profile", help="measure a per-unit time/energy profile of a model on this host",
                               description="Measure per-unit time (and energy where RAPL/NVML exist) of a model "
                                           "and write data/profiles/<model>/<granularity>/<device_type>.csv.")
-    p.add_argument("--model", required=True, choices=MODEL_NAMES)
+    p.add_argument("--model", required=True, choices=ALL_MODEL_NAMES)
     p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1 (default cpu)")
     p.add_argument("--device-type", default=None,
                    help="device-type name in the profile (default cpu-host / gpu-host)")
@@ -95,6 +109,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--whole-repeats", type=int, default=None,
                    help="timed runs of the whole model (default: --repeats)")
     p.add_argument("--granularity", choices=("layer", "block"), default="layer")
+    p.add_argument("--phase", choices=("prefill", "decode"), default=None,
+                   help="decoder LLMs (gpt2, tinyllama): prefill of --context prompt tokens, or decode of one "
+                        "token against a KV cache of --context tokens")
+    p.add_argument("--context", type=int, default=None, help="LLM context length S (default 128)")
     p.add_argument("--order", choices=("blocked", "interleaved"), default="blocked",
                    help="blocked: all repeats of one unit, then the next (the paper's method; measures energy); "
                         "interleaved: round-robin over units and the whole model, robust to drifting background "
@@ -113,6 +131,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="ALIAS=DEVICE_TYPE overrides, e.g. cpu=cpu-host (default cpu=cpu-xeon-w3323, "
                         "gpu=gpu-rtx3070ti, cim=cim)")
     q.add_argument("--granularity", choices=("layer", "block"), default="layer")
+    q.add_argument("--phase", choices=("prefill", "decode"), default=None, help="decoder LLMs: which phase")
     q.add_argument("--source", default=None, help="device holding the input (e.g. cim0)")
     q.add_argument("--memory", action="append", default=None, help="DEVICE_TYPE=BYTES memory capacity")
     q.add_argument("--assume-power", action="append", default=None,

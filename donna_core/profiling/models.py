@@ -9,6 +9,9 @@ import torch
 from torch import nn
 
 MODEL_NAMES: tuple[str, ...] = ("vgg8", "vgg19", "resnet152", "vit_b_16")
+# Decoder LLMs (built and split by ``llm.py``; profiled per phase, prefill / decode, not per layer/block).
+LLM_NAMES: tuple[str, ...] = ("gpt2", "tinyllama")
+ALL_MODEL_NAMES: tuple[str, ...] = MODEL_NAMES + LLM_NAMES
 
 # Seed used for every model's random initialisation and example input: builds are deterministic.
 MODEL_SEED = 0
@@ -59,6 +62,8 @@ _INPUT_SHAPES = {
 
 def build_model(name: str, seed: int = MODEL_SEED) -> tuple[nn.Module, torch.Tensor]:
     """Return ``(model in eval mode, example input)`` for ``name`` in :data:`MODEL_NAMES`, deterministically."""
+    if name in LLM_NAMES:
+        raise UnknownModelError(f"{name!r} is a decoder LLM: build it with donna_core.profiling.llm.build_llm")
     if name not in MODEL_NAMES:
         raise UnknownModelError(f"unknown model {name!r}; known models: {', '.join(MODEL_NAMES)}")
     gen_state = torch.random.get_rng_state()

@@ -20,8 +20,9 @@ import torch
 from tqdm.auto import tqdm
 
 from .meters import Meter, make_meter
-from .models import build_model
+from .models import LLM_NAMES, build_model
 from .profiles import Profile, validate_profile
+from .llm import unit_frame
 from .units import UnitPlan, derive_units, unit_table
 
 
@@ -227,8 +228,12 @@ def _profile_interleaved(model, x, plan, device, repeats, warmup, progress, whol
 def profile_model(model_name: str, device: str = "cpu", granularity: str = "layer", repeats: int = 100,
                   warmup: int = 10, threads: int = 1, device_type: Optional[str] = None,
                   meter: Optional[Meter] = None, progress: bool = True, whole_repeats: Optional[int] = None,
-                  notes: str = "", order: str = "blocked") -> Profile:
-    """Measure a profile of zoo model ``model_name`` on torch device ``device`` (``cpu``, ``cuda[:i]``)."""
+                  notes: str = "", order: str = "blocked", context: Optional[int] = None) -> Profile:
+    """Measure a profile of zoo model ``model_name`` on torch device ``device`` (``cpu``, ``cuda[:i]``).
+
+    Decoder LLMs (``models.LLM_NAMES``) take a phase as ``granularity`` (``prefill``/``decode``) and the context
+    length ``context`` (default :data:`llm.DEFAULT_CONTEXT`); see :func:`_llm_target`.
+    """
     if repeats < 1:
         raise ProfilerError(f"repeats must be >= 1, got {repeats}")
     if warmup < 0:
@@ -255,10 +260,16 @@ def profile_model(model_name: str, device: str = "cpu", granularity: str = "laye
     try:
         load_before = _load_avg()
         started = time.time()
-        model, x = build_model(model_name)
-        model = model.to(dev)
-        x = x.to(dev)
-        plan = derive_units(model, x, granularity)
+        if model_name in LLM_NAMES:
+            model, x, plan, llm_meta = _llm_target(model_name, granularity, context, dev)
+        else:
+            if context is not None:
+                raise ProfilerError(f"--context applies to the decoder LLMs only, not {model_name!r}")
+            model, x = build_model(model_name)
+            model = model.to(dev)
+            x = x.to(dev)
+            plan = derive_units(model, x, granularity)
+            llm_meta = {}
         meter = meter if meter is not None else make_meter(str(dev))
         if order == "interleaved" and meter.source != "unavailable":
             raise ProfilerError(f"an energy meter ({meter.source}) is available but order 'interleaved' cannot "
@@ -270,7 +281,7 @@ def profile_model(model_name: str, device: str = "cpu", granularity: str = "laye
     finally:
         torch.set_num_threads(prev_threads)
 
-    df = unit_table(plan.units)
+    df = unit_frame(plan.units) if llm_meta else unit_table(plan.units)
     df.insert(2, "time_s", r["median_s"])
     df.insert(3, "time_spread_s", r["iqr_s"])
     energies = r["energy_j"]
@@ -287,7 +298,8 @@ def profile_model(model_name: str, device: str = "cpu", granularity: str = "laye
         "source": (f"donna profile: per-unit fp32 forward, batch 1, on torch device '{dev}' with {threads} "
                    f"thread(s); time = median of {repeats} repeats after {warmup} warm-up runs, {order} order "
                    f"({'CUDA events' if dev.type == 'cuda' else 'time.perf_counter'}), spread = IQR; units "
-                   f"derived by torch.fx (donna_core.profiling.units), random weights (seed 0)"),
+                   + (llm_meta.pop("units_how") if llm_meta else
+                      "derived by torch.fx (donna_core.profiling.units)") + ", random weights (seed 0)"),
         "energy_source": energy_source, "energy_meter": meter.describe(),
         "date": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
         "host": host_info(), "threads": threads, "repeats": repeats, "warmup": warmup,
@@ -298,8 +310,50 @@ def profile_model(model_name: str, device: str = "cpu", granularity: str = "laye
         "sum_unit_median_s": sum_units, "sum_to_whole_ratio": sum_units / r["whole_median_s"],
         "load_avg_before": load_before, "load_avg_after": load_after, "profiling_wall_s": round(duration, 1),
     }
+    if llm_meta:
+        meta["libraries"].update(llm_meta.pop("libraries_extra"))
+        meta.update(llm_meta)
     if dev.type == "cuda":
         meta["gpu"] = torch.cuda.get_device_name(dev)
     if notes:
         meta["notes"] = notes
     return validate_profile(Profile(meta, df), f"{model_name}/{granularity}/{device_type}")
+
+
+def _llm_target(name: str, phase: str, context: Optional[int], dev: torch.device):
+    """(whole-model callable, input ids, plan, extra metadata) of a decoder LLM in one phase.
+
+    Also checks, on the real shapes, that the units in sequence give the model's logits bit for bit.
+    """
+    from . import llm
+
+    ctx = llm.DEFAULT_CONTEXT if context is None else context
+    try:
+        llm.check_phase(phase, ctx)
+    except llm.LLMError as exc:
+        raise ProfilerError(f"{name}: {exc}") from None
+    if dev.type != "cpu":
+        raise ProfilerError(f"{name}: LLM profiling is implemented for cpu only (KV cache kept on the host)")
+    model = llm.build_llm(name)
+    plan = llm.build_plan(model, phase, ctx, name)
+    with torch.no_grad():
+        exact = bool(torch.equal(plan.run(plan.tokens), plan.whole(plan.tokens)))
+    if not exact:
+        raise ProfilerError(f"{name}/{phase}: running the units in sequence does not reproduce the logits")
+    sh = plan.shape
+    meta = {"phase": phase, "context": ctx, "units_reproduce_logits": exact, "dtype": "float32",
+            "input_dtype": str(plan.tokens.dtype).replace("torch.", ""),
+            "kv_bytes_total": sum(u.kv_bytes for u in plan.units),
+            "llm_shape": {"layers": sh.layers, "hidden": sh.d, "heads": sh.heads, "kv_heads": sh.kv_heads,
+                          "ffn": sh.ffn, "vocab": sh.vocab, "params": sum(p.numel() for p in model.parameters())},
+            "units_how": ("cut at module boundaries (donna_core.profiling.llm: embed, each decoder block, final "
+                          f"norm + LM head); {phase} " + (f"of {ctx} prompt tokens" if phase == "prefill" else
+                                                         f"of 1 token against a KV cache of {ctx} tokens")),
+            "libraries_extra": {"transformers": _version("transformers")}}
+    return plan.whole, plan.tokens, plan, meta
+
+
+def _version(pkg: str) -> str:
+    from importlib.metadata import version
+
+    return version(pkg)

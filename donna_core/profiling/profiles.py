@@ -21,7 +21,8 @@ FORMAT_VERSION = 1
 HEADER_PREFIX = "# donna-profile "
 SOURCE_KINDS = ("measured", "simulated", "modelled")
 ENERGY_SOURCES = ("rapl", "nvml-energy", "nvml-power", "neurosim", "model", "unavailable")
-GRANULARITIES = ("layer", "block")
+# LLMs are profiled per phase; the phase takes the granularity's place (data/profiles/gpt2/decode/...).
+GRANULARITIES = ("layer", "block", "prefill", "decode")
 REQUIRED_META = ("format", "model", "device_type", "granularity", "n_units", "source_kind", "source",
                  "energy_source", "date")
 GEOMETRY_COLUMNS = ("in_h", "in_w", "in_c", "k_h", "k_w", "out_c", "stride")
