@@ -5,74 +5,26 @@ Writes every figure (PNG + PDF), the executed notebooks and the result tables (`
 ``--outdir`` (default ``figures/``) and the claims report to ``--report`` (default ``reports/claims.md``).
 No profiling and no GPU: the notebooks only read ``data/profiles/``.
 
-The notebooks run on a kernel that is guaranteed to be this interpreter (see :func:`venv_kernel`), so a
-``python3`` kernelspec elsewhere on the machine (e.g. in ``~/.local``) cannot hijack the run.
+Executed notebooks are reproducible from any checkout (relative paths, volatile metadata stripped; see
+:mod:`donna_core.experiments.notebook_runner`), so a rerun with unchanged inputs leaves ``git status`` clean.
 """
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+from donna_core.experiments.notebook_runner import relative_to_notebook, run_notebook  # noqa: E402
+
 NOTEBOOKS = ("01_profiles", "02_scenario_sweep", "03_single_gpu_comparison", "04_cim_edge_vs_cloud")
-KERNEL_NAME = "python3"
-
-
-@contextlib.contextmanager
-def venv_kernel(name: str = KERNEL_NAME):
-    """Make kernel ``name`` resolve to this interpreter for the duration of the block.
-
-    A kernelspec that runs ``sys.executable`` is written to a temporary directory that is put first on
-    JUPYTER_PATH (which jupyter_client searches before the user and system directories).
-    """
-    old = os.environ.get("JUPYTER_PATH")
-    with tempfile.TemporaryDirectory(prefix="donna-kernel-") as tmp:
-        kdir = Path(tmp) / "kernels" / name
-        kdir.mkdir(parents=True)
-        spec = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-                "display_name": f"Python 3 ({sys.prefix})", "language": "python"}
-        (kdir / "kernel.json").write_text(json.dumps(spec))
-        os.environ["JUPYTER_PATH"] = tmp + (os.pathsep + old if old else "")
-        try:
-            yield spec
-        finally:
-            if old is None:
-                os.environ.pop("JUPYTER_PATH", None)
-            else:
-                os.environ["JUPYTER_PATH"] = old
-
-
-def run_notebook(name: str, outdir: Path, parameters: dict, notebooks_dir: Path = REPO / "notebooks") -> Path:
-    """Execute ``notebooks/<name>.ipynb`` with ``parameters``; the executed copy goes to ``outdir/<name>.ipynb``."""
-    import papermill as pm
-
-    src = notebooks_dir / f"{name}.ipynb"
-    if not src.is_file():
-        raise FileNotFoundError(f"notebook {src} does not exist")
-    outdir.mkdir(parents=True, exist_ok=True)
-    dst = outdir / f"{name}.ipynb"
-    tmp = outdir / f".{name}.partial.ipynb"
-    try:
-        with venv_kernel():
-            pm.execute_notebook(str(src), str(tmp), parameters=parameters, kernel_name=KERNEL_NAME,
-                                cwd=str(notebooks_dir), progress_bar=False, log_output=False)
-    except Exception:
-        if tmp.exists():  # keep the failing run for inspection, clearly named
-            os.replace(tmp, outdir / f"{name}.FAILED.ipynb")
-        raise
-    os.replace(tmp, dst)  # the executed notebook appears whole or not at all
-    return dst
+NOTEBOOKS_DIR = REPO / "notebooks"
 
 
 def write_report(outdir: Path, report: Path) -> Path:
     """Build the claims report from the tables the notebooks wrote into ``outdir/data``."""
-    sys.path.insert(0, str(REPO))
     from donna_core.atomic import write_text_atomic
     from donna_core.experiments.claims import build_claims, load_results, render_markdown
 
@@ -97,15 +49,16 @@ def main(argv=None) -> int:
     from tqdm import tqdm
 
     outdir = args.outdir.resolve()
-    common = {"cpu": args.cpu, "cpu_power_w": args.cpu_power_w, "outdir": str(outdir),
-              "profiles_dir": str(args.profiles_dir.resolve()) if args.profiles_dir else None}
+    common = {"cpu": args.cpu, "cpu_power_w": args.cpu_power_w,
+              "outdir": relative_to_notebook(outdir, NOTEBOOKS_DIR),
+              "profiles_dir": relative_to_notebook(args.profiles_dir, NOTEBOOKS_DIR)}
     todo = args.only or list(NOTEBOOKS)
     t0 = time.perf_counter()
     with tqdm(todo, desc="notebooks", unit="nb") as bar:
         for name in bar:
             bar.set_postfix_str(name)
             t = time.perf_counter()
-            run_notebook(name, outdir, common)
+            run_notebook(name, outdir, common, NOTEBOOKS_DIR)
             tqdm.write(f"{name}: {time.perf_counter() - t:.1f} s")
     path = write_report(outdir, args.report.resolve())
     print(f"figures in {outdir}, claims report {path}; total {time.perf_counter() - t0:.1f} s")

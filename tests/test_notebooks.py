@@ -14,6 +14,7 @@ import pytest
 
 from donna_core.experiments import claims as cl
 from donna_core.experiments import scenarios as sc
+from donna_core.experiments.notebook_runner import relative_to_notebook, venv_kernel
 from donna_core.partition.costs import evaluate
 from donna_core.partition.problem import problem_from_dict
 from donna_core.partition.solve import solve
@@ -64,9 +65,12 @@ def test_papermill_sees_every_parameter(name):
 def test_venv_kernel_points_at_this_interpreter():
     from jupyter_client.kernelspec import KernelSpecManager
 
-    with mf.venv_kernel():
+    with venv_kernel():
         spec = KernelSpecManager().get_kernel_spec("python3")
         assert spec.argv[0] == sys.executable
+
+
+RUN_PARAMS: dict[str, dict] = {}
 
 
 @pytest.fixture(scope="module")
@@ -77,16 +81,35 @@ def run(tmp_path_factory):
     base = tmp_path_factory.mktemp("nb")
     root = write_synthetic_profiles(base / "profiles", models=("vgg8", "resnet152"), n_units=(5, 8), seed=3)
     out = base / "figures"
-    common = {"profiles_dir": str(root), "outdir": str(out), "cpu": "paper"}
-    mf.run_notebook("01_profiles", out, {**common, "models": ["vgg8", "resnet152"]})
-    mf.run_notebook("02_scenario_sweep", out, {**common, "models": ["vgg8"], "alphas": ALPHAS})
-    mf.run_notebook("03_single_gpu_comparison", out, {**common, "model": "resnet152", "media": ["hb-wcc", "lb-wcc"],
-                                                      "alphas": [1.0]})
-    mf.run_notebook("04_cim_edge_vs_cloud", out, {**common, "models": ["vgg8", "resnet152"], "n_edge": 2})
-    mf.run_notebook("05_explore", out, {"profiles_dir": str(root), "cpu": "paper", "model": "vgg8"})
+    rel_root, rel_out = relative_to_notebook(root, NB_DIR), relative_to_notebook(out, NB_DIR)
+    common = {"profiles_dir": rel_root, "outdir": rel_out, "cpu": "paper"}
+
+    def run_nb(name, params):
+        RUN_PARAMS[name] = params
+        return mf.run_notebook(name, out, params, NB_DIR)
+
+    run_nb("01_profiles", {**common, "models": ["vgg8", "resnet152"]})
+    run_nb("02_scenario_sweep", {**common, "models": ["vgg8"], "alphas": ALPHAS})
+    run_nb("03_single_gpu_comparison", {**common, "model": "resnet152", "media": ["hb-wcc", "lb-wcc"], "alphas": [1.0]})
+    run_nb("04_cim_edge_vs_cloud", {**common, "models": ["vgg8", "resnet152"], "n_edge": 2})
+    run_nb("05_explore", {"profiles_dir": rel_root, "cpu": "paper", "model": "vgg8"})
     report = mf.write_report(out, base / "reports" / "claims.md")
     profs = {m: sc.load_model_profiles(m, sc.device_files("paper"), profiles_dir=root) for m in ("vgg8", "resnet152")}
     return out, report, profs
+
+
+def test_executed_notebooks_are_reproducible(run, tmp_path):
+    """No absolute path of this checkout and no timestamps in an executed notebook; a rerun is byte-identical."""
+    out, _, _ = run
+    first = (out / "04_cim_edge_vs_cloud.ipynb").read_text()
+    for volatile in (str(REPO), "start_time", "end_time", "iopub.execute_input", "input_path"):
+        assert volatile not in first, volatile
+    nb = nbformat.reads(first, as_version=4)
+    params = next(c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", []))
+    assert params.id == "04_cim_edge_vs_cloud-injected-parameters"
+    again = tmp_path / "again"
+    mf.run_notebook("04_cim_edge_vs_cloud", again, RUN_PARAMS["04_cim_edge_vs_cloud"], NB_DIR)
+    assert (again / "04_cim_edge_vs_cloud.ipynb").read_text() == first
 
 
 def _text_outputs(path: Path) -> str:
@@ -107,7 +130,7 @@ def test_figures_and_notebooks_written(run):
             assert p.is_file() and p.stat().st_size > 1000, p
     for name in ALL_NOTEBOOKS:
         assert (out / f"{name}.ipynb").is_file()
-    assert not list(out.glob(".*.partial.ipynb")) and not list(out.glob("*.FAILED.ipynb"))
+    assert not list(out.glob("*.FAILED.ipynb"))
 
 
 def test_profiles_table_matches_files(run):
