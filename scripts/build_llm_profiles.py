@@ -124,8 +124,8 @@ def main(argv=None):
     rep += ["## Spec-model factors for the LLMs, fitted on the measured cpu-host LLM profiles", "",
             f"Host {host_spec['model']}: {host_spec['peak_flops'] / 1e9:.1f} GFLOP/s nominal peak (1 thread), "
             f"{HOST_COPY_BW / 1e9:.1f} GB/s measured copy bandwidth ({HOST_COPY_BW_HOW}). Fitted ({label}): dispatch "
-            f"{fit['dispatch_s'] * 1e6:.1f} µs per aten op, compute efficiency {fit["compute_eff"]:.3f}, memory "
-            f"efficiency {fit["mem_eff"]:.3f}. These factors (not the CNN fit) are carried to the Xeon W-3323 preset "
+            f"{fit['dispatch_s'] * 1e6:.1f} µs per aten op, compute efficiency {fit['compute_eff']:.3f}, memory "
+            f"efficiency {fit['mem_eff']:.3f}. These factors (not the CNN fit) are carried to the Xeon W-3323 preset "
             "for the LLM profiles. In-sample errors against every measured unit (measured under load, see totals):",
             "", md_table(per, "{:.3g}"), ""]
     rep += ["## Totals per forward (prefill: S tokens; decode: one token)", "", md_table(pd.DataFrame(total_rows)), "",
