@@ -65,7 +65,8 @@ def cmd_problem(args: argparse.Namespace) -> int:
     cluster = parse_cluster(args.cluster, aliases)
     profiles = load_profiles(args.profiles, args.model, _granularity(args))
     problem = build_problem(profiles, cluster, args.medium, source=args.source,
-                            memory_bytes=_parse_kv(args.memory, "--memory", "DEVICE_TYPE=BYTES"), name=args.name,
+                            memory_bytes=("realistic" if args.memory == ["realistic"] else
+                                          _parse_kv(args.memory, "--memory", "DEVICE_TYPE=BYTES")), name=args.name,
                             assume_power_w=_parse_kv(args.assume_power, "--assume-power", "DEVICE_TYPE=WATTS"))
     if args.output in (None, "-"):
         json.dump(problem, sys.stdout, indent=2, allow_nan=False)
@@ -133,7 +134,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("--granularity", choices=("layer", "block"), default="layer")
     q.add_argument("--phase", choices=("prefill", "decode"), default=None, help="decoder LLMs: which phase")
     q.add_argument("--source", default=None, help="device holding the input (e.g. cim0)")
-    q.add_argument("--memory", action="append", default=None, help="DEVICE_TYPE=BYTES memory capacity")
+    q.add_argument("--memory", action="append", default=None,
+                   help="DEVICE_TYPE=BYTES memory capacity, or 'realistic' (8 GB CPU/GPU, CIM on-chip weights)")
     q.add_argument("--assume-power", action="append", default=None,
                    help="DEVICE_TYPE=WATTS: model energy as WATTS x measured time for a profile without energy "
                         "(recorded as modelled in the problem's meta)")

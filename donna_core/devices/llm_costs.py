@@ -21,6 +21,7 @@ import pandas as pd
 
 from . import cim_estimator, neurosim, specmodel
 from ..profiling import llm
+from ..profiling.problem_builder import weight_stationary_units
 
 # Units whose work is not a weight-stationary matrix-vector product (see module docstring).
 CIM_INELIGIBLE_ASSUMPTION = (
@@ -53,10 +54,9 @@ def cim_weight_capacity(model: str = "vgg19") -> dict:
 
 
 def cim_eligible(table: pd.DataFrame) -> list[bool]:
-    """True where a unit is only weight-stationary matrix work (rule in :data:`CIM_INELIGIBLE_ASSUMPTION`)."""
-    kinds = table["kind"].astype(str)
-    act = table["act_macs"].fillna(0).astype(int) if "act_macs" in table.columns else pd.Series(0, index=table.index)
-    return [not (k in ("attention", "embedding", "decoder_block") or a > 0) for k, a in zip(kinds, act)]
+    """True where a unit is only weight-stationary matrix work (rule in :data:`CIM_INELIGIBLE_ASSUMPTION`);
+    the problem builder applies the same rule (:func:`problem_builder.weight_stationary_units`)."""
+    return weight_stationary_units(table)
 
 
 # ------------------------------------------------------------------------------------------------ op counts

@@ -13,6 +13,25 @@ from .profiles import Profile
 
 DEFAULT_ALIASES: dict[str, str] = {"cpu": "cpu-xeon-w3323", "gpu": "gpu-rtx3070ti", "cim": "cim"}
 
+# Realistic per-device memory (``memory_bytes="realistic"``), in the problem's FP32 byte accounting.
+REALISTIC_MEMORY_BYTES: dict[str, float] = {
+    "cpu-xeon-w3323": 8e9, "cpu-host": 8e9, "gpu-rtx3070ti": 8e9,
+    "cim": 605_814_784.0,  # = devices.llm_costs.cim_weight_capacity()["fp32_equiv_bytes"] (tested)
+}
+MEMORY_SOURCES: dict[str, str] = {
+    "cpu-xeon-w3323": "edge CPU board with 8 GB DRAM (issue 12's edge assumption; the Xeon's own DIMMs are larger)",
+    "cpu-host": "edge CPU board with 8 GB DRAM (issue 12's edge assumption)",
+    "gpu-rtx3070ti": "NVIDIA RTX 3070 Ti spec: 8 GB GDDR6X",
+    "cim": ("on-chip weights of the NeuroSim V1.3 chip floor-planned for VGG19 (the largest shipped run): 524 "
+            "tiles, 605.8 M 2-bit cells = 151.5 M 8-bit weights = 606 MB FP32-equivalent; fragmentation ignored"),
+}
+
+# Device types whose compute is weight-stationary crossbars only (see weight_stationary_units).
+WEIGHT_STATIONARY_PREFIXES = ("cim",)
+# Unit kinds that need more than weight x activation products: attention (QK^T, AV, softmax, KV cache), an LLM
+# decoder block (contains attention), an embedding (a table gather).
+NON_WEIGHT_STATIONARY_KINDS = ("attention", "decoder_block", "embedding")
+
 _TERM = re.compile(r"^\s*(\d+)?\s*[x*]?\s*([A-Za-z][\w.\-]*)\s*$")
 
 
@@ -71,16 +90,37 @@ def _profile_energy(t: str, prof: Profile, assume_power_w: Mapping[str, float]) 
     return [p * x for x in times], note
 
 
+def is_weight_stationary_type(device_type: str) -> bool:
+    """CIM device types (``cim``, ``cim-...``): crossbars that only compute weight x activation products."""
+    return any(device_type == p or device_type.startswith(p + "-") for p in WEIGHT_STATIONARY_PREFIXES)
+
+
+def weight_stationary_units(df) -> list[bool]:
+    """Per unit of a profile table: True when it is weight-stationary matrix work only (CIM may run it).
+
+    False for kinds in :data:`NON_WEIGHT_STATIONARY_KINDS` and for any unit with activation x activation MACs
+    (``act_macs`` column, LLM profiles).  CIM costs of such units are not modelled by NeuroSim."""
+    act = [0] * len(df) if "act_macs" not in df.columns else [0 if v is None or v != v else int(v)
+                                                                for v in df["act_macs"].astype("float")]
+    return [not (str(k) in NON_WEIGHT_STATIONARY_KINDS or a > 0) for k, a in zip(df["kind"], act)]
+
+
 def build_problem(profiles: Mapping[str, Profile], cluster: Mapping[str, int] | Sequence[str],
                   links: str | Mapping[str, Any], source: str | None = None,
-                  memory_bytes: Mapping[str, float] | None = None, name: str | None = None,
+                  memory_bytes: Mapping[str, float] | str | None = None, name: str | None = None,
                   input_bytes: float | None = None, assume_power_w: Mapping[str, float] | None = None,
-                  media: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                  media: Mapping[str, Any] | None = None,
+                  allowed: Mapping[str, Sequence[bool]] | None = None) -> dict[str, Any]:
     """Problem dict for ``cluster`` (device type -> count, or a list of device types, one per device).
 
     ``links`` is a medium name (all links) or a links spec ``{"default": m, "pairs": [[a, b, m], ...]}`` over
     the generated device names (``cpu0``, ``cpu1``, ``gpu0`` ...).  All profiles used must describe the same
     units (same names and out_bytes, in the same order).
+
+    ``memory_bytes``: per device type, or ``"realistic"`` for :data:`REALISTIC_MEMORY_BYTES` (sources in the
+    problem's meta).  A unit's memory is its ``weight_bytes`` plus, for LLM profiles, its KV cache at the
+    profile's context (``kv_bytes``).  ``allowed``: per device type, which units it may run; by default CIM types
+    (:func:`is_weight_stationary_type`) may run only :func:`weight_stationary_units`, every other type all.
     """
     if isinstance(cluster, Mapping):
         counts = dict(cluster)
@@ -128,6 +168,21 @@ def build_problem(profiles: Mapping[str, Profile], cluster: Mapping[str, int] | 
                                         "pass input_bytes")
             input_bytes = zoo_input_bytes(model)
 
+    mem_note = None
+    if isinstance(memory_bytes, str):
+        if memory_bytes != "realistic":
+            raise ProblemBuildError(f"memory_bytes must be a mapping or 'realistic', got {memory_bytes!r}")
+        unknown = [t for t in types if t not in REALISTIC_MEMORY_BYTES]
+        if unknown:
+            raise ProblemBuildError(f"no realistic memory size known for device type(s) {unknown}; known: "
+                                    f"{sorted(REALISTIC_MEMORY_BYTES)} (give memory_bytes per type instead)")
+        memory_bytes = {t: REALISTIC_MEMORY_BYTES[t] for t in types}
+        mem_note = {t: MEMORY_SOURCES[t] for t in types}
+    allowed_map = dict(allowed or {})
+    unknown_allowed = sorted(set(allowed_map) - set(types))
+    if unknown_allowed:
+        raise ProblemBuildError(f"allowed given for device type(s) {unknown_allowed} not in the cluster {types}")
+
     assume = dict(assume_power_w or {})
     device_types: dict[str, Any] = {}
     for t in types:
@@ -137,6 +192,15 @@ def build_problem(profiles: Mapping[str, Profile], cluster: Mapping[str, int] | 
                                 "meta": {**p.meta, **note}}
         if memory_bytes and t in memory_bytes:
             spec["memory_bytes"] = float(memory_bytes[t])
+        mask = allowed_map.get(t)
+        if mask is None and is_weight_stationary_type(t):
+            mask = weight_stationary_units(p.df)
+        if mask is not None:
+            mask = [bool(v) for v in mask]
+            if len(mask) != len(ref_units):
+                raise ProblemBuildError(f"allowed[{t!r}] has {len(mask)} entries but the model has {len(ref_units)} units")
+            if not all(mask):  # all-true is the default: leave it out so CNN problems stay unchanged
+                spec["allowed"] = mask
         device_types[t] = spec
     unknown_mem = sorted(set(memory_bytes or {}) - set(types))
     if unknown_mem:
@@ -156,10 +220,13 @@ def build_problem(profiles: Mapping[str, Profile], cluster: Mapping[str, int] | 
     else:
         raise ProblemBuildError(f"links must be a medium name or a links spec object, got {type(links).__name__}")
     cluster_desc = " + ".join(f"{c} {t}" for t, c in counts.items())
+    resident = [int(w) for w in ref.df["weight_bytes"]]
+    if "kv_bytes" in ref.df.columns:  # LLM: the KV cache stays on the device that runs the block
+        resident = [w + int(k) for w, k in zip(resident, ref.df["kv_bytes"])]
     problem: dict[str, Any] = {
         "name": name or f"{model} / {cluster_desc} / {links_desc}",
-        "units": [{"name": u, "out_bytes": int(o), "weight_bytes": int(w)}
-                  for u, o, w in zip(ref_units, ref_out, ref.df["weight_bytes"])],
+        "units": [{"name": u, "out_bytes": int(o), "weight_bytes": w}
+                  for u, o, w in zip(ref_units, ref_out, resident)],
         "input_bytes": float(input_bytes),
         "device_types": device_types,
         "devices": devices,
@@ -167,6 +234,16 @@ def build_problem(profiles: Mapping[str, Profile], cluster: Mapping[str, int] | 
         "meta": {"model": model, "granularity": gran, "built_by": "donna_core.profiling.problem_builder",
                  "cluster": cluster_desc},
     }
+    if "kv_bytes" in ref.df.columns:
+        ctx = ref.meta.get("context")
+        problem["meta"]["unit_memory"] = (f"units[].weight_bytes = parameters + KV cache at context {ctx} "
+                                          "(FP32); one inference = one forward of this phase")
+    if mem_note:
+        problem["meta"]["memory_sources"] = mem_note
+    if any("allowed" in s for s in device_types.values()):
+        problem["meta"]["allowed_rule"] = (
+            "CIM types run only weight-stationary units: not attention (QK^T, AV, softmax), LLM decoder blocks "
+            "(contain attention) or embeddings (table gather), which NeuroSim does not model")
     if media:
         problem["media"] = dict(media)
     if source is not None:
