@@ -19,7 +19,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 from donna_core.experiments.notebook_runner import relative_to_notebook, run_notebook  # noqa: E402
 
-NOTEBOOKS = ("01_profiles", "02_scenario_sweep", "03_single_gpu_comparison", "04_cim_edge_vs_cloud")
+NOTEBOOKS = ("01_profiles", "02_scenario_sweep", "03_single_gpu_comparison", "04_cim_edge_vs_cloud",
+             "07_llm_partitioning")  # 07: decoder LLMs (issue 12)
 NOTEBOOKS_DIR = REPO / "notebooks"
 
 

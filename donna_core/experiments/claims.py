@@ -30,7 +30,8 @@ NO_SPEEDUP = 1.10          # "no noticeable speedup": below 1.10×
 SAME_POINT_RTOL = 1e-9     # two plans are the same point when bottleneck and energy agree to this
 
 RESULT_FILES = {"profiles": "profiles_long.csv", "sources": "sources.csv", "sweep": "sweep.csv",
-                "fronts": "fronts.csv", "fig3": "fig3.csv", "fig4": "fig4.csv"}
+                "fronts": "fronts.csv", "fig3": "fig3.csv", "fig4": "fig4.csv",
+                "llm": "llm_sweep.csv", "llm_memory": "llm_memory.csv"}  # llm*: notebook 07 (issue 12)
 
 
 class ClaimsError(ValueError):
@@ -533,6 +534,17 @@ def render_markdown(claims: list[Claim], tables: Mapping[str, pd.DataFrame], tit
         if g["examples"]:
             lines += ["", "Largest cases: " + "; ".join(g["examples"]) + "."]
         lines.append("")
+    # ---- issue 12: decoder LLMs (notebook 07) ----
+    if "llm" in tables and not tables["llm"].empty:
+        from .llm_study import llm_summary
+
+        lines += ["## Beyond the paper: decoder LLMs (prefill and decode)", "",
+                  "From notebook 07 (`figures/fig7_llm_fronts`): GPT-2 small and a TinyLlama-1.1B-shaped Llama, "
+                  "cpu-host units measured, GPU/Xeon/CIM modelled (`reports/llm_device_costs.md`), realistic memory "
+                  "limits, CIM only on weight-stationary units. What changes relative to the CNNs:", ""]
+        lines += [f"- {s}" for s in llm_summary(tables["llm"], tables.get("llm_memory"), tables.get("sweep"))]
+        lines.append("")
+    # ---- end issue 12 ----
     lines += ["## Source of each claim's numbers", ""]
     lines += [f"- {c.key}: {c.data}" for c in claims]
     return "\n".join(lines) + "\n"
