@@ -116,7 +116,7 @@ def llm_summary(sweep: pd.DataFrame, memory: pd.DataFrame | None = None,
     ``cnn_sweep`` = the paper sweep's ``sweep.csv``, for the CNN side of the comparison)."""
     out = []
     if memory is not None and not memory.empty:
-        for r in memory[memory.phase == "decode"].itertuples():
+        for r in memory.sort_values("phase").drop_duplicates("model").itertuples():  # decode sorts first
             out.append(f"{r.model}: {r.resident_gb:.2f} GB resident (FP32 weights + {r.kv_mb:.1f} MB KV cache at the "
                        f"profiled context), largest unit {r.largest_unit_mb:.0f} MB; "
                        + ("fits one 8 GB CPU or GPU" if r.fits_one_8gb_device else "needs several 8 GB devices")
@@ -128,6 +128,8 @@ def llm_summary(sweep: pd.DataFrame, memory: pd.DataFrame | None = None,
                        f"or GPU binds only beyond {room / kv_tok:,.0f} tokens; at FP32 the memory limits bind on CIM.")
         cuts = memory.pivot_table(index="model", columns="phase", values="cut_bytes", aggfunc="first")
         for m, r in cuts.iterrows():
+            if not {"prefill", "decode"} <= set(r.dropna().index):
+                continue
             out.append(f"{m}: a cut carries {int(r['prefill']):,} B in prefill and {int(r['decode']):,} B in decode "
                        f"(one token's hidden state): decode transfers are {r['prefill'] / r['decode']:.0f}x smaller.")
     feas = sweep[sweep.kind != "infeasible"]
