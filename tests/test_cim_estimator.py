@@ -257,8 +257,11 @@ def test_bad_input_is_rejected():
         est.predict(RUNS["vgg8"], density=[0.3, 1.5] + [0.3] * 6)
     with pytest.raises(ce.CimEstimatorError, match="8 per-layer values"):
         est.predict(RUNS["vgg8"], density=[0.3, 0.3])
-    with pytest.raises(ce.CimEstimatorError, match="column 'density'"):
-        ce.CimEstimator.fit({"vgg8": RUNS["vgg8"].drop(columns="density")})
+    with pytest.raises(ce.CimEstimatorError, match="run 'mine': column 'density'"):
+        ce.CimEstimator.fit({"mine": RUNS["vgg8"].drop(columns="density")})
+    # a shipped run passed without densities (the issue-4 call) gets its own trace statistics
+    plain = ce.CimEstimator.fit({m: ns.load_run(m) for m in ns.RUNS})
+    assert plain.params() == ce.CimEstimator.fit({m: RUNS[m] for m in ns.RUNS}).params()
 
 
 def _table_from_run(run):
