@@ -370,12 +370,14 @@ def main(argv=None):
     # ---- build profiles -----------------------------------------------------------------------------------
     written = []
     summary = []
+    cim_meta = {}
     for m in tqdm(args.models, desc="writing profiles", unit="model"):
         P = plans[m]
         layer_costs = {}
         c, meta = dp.cim_layer_profile(m, P["layer"], est, P["embed_dims"], run=user_runs.get(m),
                                        run_source=user_src.get(m))
         layer_costs["cim"] = (c, meta)
+        cim_meta[m] = meta
         for spec in (gpu, xeon):
             c2, meta2 = dp.spec_layer_profile(spec, P["layer"], P["n_ops"], P["input_bytes"])
             if spec is xeon:
@@ -394,6 +396,10 @@ def main(argv=None):
     S = pd.DataFrame(summary)
     rep += ["## 5. Shipped profiles (layer granularity totals per inference, batch 1)", "",
             md_table(S, "{:.4g}"), ""]
+    for m, meta in cim_meta.items():
+        if meta["source_kind"] == "modelled":
+            notes = meta["model_params"].get("extrapolation") or ["none (tile/PE sizes as in a calibration run)"]
+            rep += [f"{m} `cim` (modelled by the estimator): outside the calibrated range: " + "; ".join(notes), ""]
     # Host measured totals for comparison.
     hm = [{"model": m, "cpu-host measured total_s": float(host_profiles[m].time_s.sum())} for m in host_profiles]
     rep += [md_table(pd.DataFrame(hm), "{:.4g}"), ""]

@@ -548,9 +548,9 @@ class CimEstimator:
         mine = (fp.tile_size_cm, fp.pe_size_cm, fp.pe_size_nm, fp.num_pe_nm)
         if mine in [tuple(x) for x in self.floorplan_sizes]:
             return []
-        cal = "; ".join(f"{a:g}/{b:g}/{c:g}/{d}" for a, b, c, d in self.floorplan_sizes)
-        return [f"floor plan conventional tile {fp.tile_size_cm:g}, conventional PE {fp.pe_size_cm:g}, novel PE "
-                f"{fp.pe_size_nm:g} x {fp.num_pe_nm} differs from the calibration runs' ({cal}): tile-level "
+        cal = "; ".join(f"{a:g}/{b:g}, {d} PEs of {c:g}" for a, b, c, d in self.floorplan_sizes)
+        return [f"floor plan conventional tile {fp.tile_size_cm:g} / PE {fp.pe_size_cm:g}, novel tile "
+                f"{fp.num_pe_nm} PEs of {fp.pe_size_nm:g} differs from the calibration runs' ({cal}): tile-level "
                 "constants extrapolated"]
 
     def density_for(self, n: int, density=None) -> np.ndarray:
