@@ -168,8 +168,12 @@ def test_prediction_depends_on_the_whole_network():
     assert (inside.latency_s.to_numpy() > alone.latency_s.to_numpy()).all()
     assert (inside.leakage_energy_j.to_numpy() > 2 * alone.leakage_energy_j.to_numpy()).all()
     f = ce.features(vgg8)
-    tl = np.where(f.novel == 1, est.tile_leak_w["novel"], est.tile_leak_w["conventional"])
-    np.testing.assert_allclose(alone.leakage_energy_j, alone.latency_s * tl * f.other_tiles, rtol=1e-12)
+    np.testing.assert_allclose(alone.leakage_energy_j, alone.latency_s * est.tile_leakage(f) * f.other_tiles,
+                               rtol=1e-12)
+    # per-tile leakage as the runs have it (three levels per mapping kind, by sub-array rows used)
+    for run in RUNS.values():
+        fr = ce.features(run, density=run.density)
+        np.testing.assert_allclose(est.tile_leakage(fr), run.leakage_power_w / fr.num_tiles, rtol=1e-3)
 
 
 # ---- input density ---------------------------------------------------------------------------------------

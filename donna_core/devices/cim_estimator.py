@@ -15,7 +15,8 @@ this project does not reproduce.  This module follows that split:
 3. :class:`CimEstimator` fits each NeuroSim breakdown column (``buffer``, ``ic``, ``adc``, ``accum``, the rest of
    ``other``; latency and dynamic energy) on its own terms — non-negative least squares on relative error —
    so every coefficient has one meaning (``params()`` lists them).  Leakage = latency × per-tile leakage ×
-   tiles of the *other* layers (NeuroSim's layer-by-layer rule), per-tile leakage fitted per mapping kind.
+   tiles of the *other* layers (NeuroSim's layer-by-layer rule); per-tile leakage = base + slope × sub-array
+   rows a PE uses, fitted per mapping kind (the runs show exactly three levels per kind).
 
 Latency terms (cycles; × the clock period, itself read off the runs as ADC latency / ADC cycles):
 
@@ -317,6 +318,9 @@ def features(layers: pd.DataFrame, fp: FloorPlan | None = None, density=None) ->
         "greads": greads, "htree_length": np.full(n, L), "num_in_vectors": niv, "num_tiles": fp.num_tiles,
         "novel": fp.novel, "other_tiles": fp.total_tiles - fp.num_tiles, "density": d,
         "tile_cells": np.where(nm == 1, max(fp.num_pe_nm, 1) * fp.pe_size_nm ** 2, fp.tile_size_cm ** 2),
+        # sub-array rows a PE of this layer uses: tile leakage grows with it (the runs: 11.6/12.2/13.5 µW for
+        # 1/2/4 on conventional tiles, 28.4/29.8/32.6 µW on novel tiles)
+        "pe_subrows": np.ceil(np.minimum(rows_tile, np.where(nm == 1, fp.pe_size_nm, fp.pe_size_cm)) / SUBARRAY),
     }
     return pd.DataFrame(f)
 
@@ -473,7 +477,7 @@ class CimEstimator:
     """Fitted constants: latency (cycles per term unit), dynamic energy (J per term unit), tile leakage (W)."""
     lat_coef: dict = field(default_factory=dict)      # {component: {term: cycles per unit}}
     dyn_coef: dict = field(default_factory=dict)      # {component: {term: J per unit}}
-    tile_leak_w: dict = field(default_factory=dict)   # {"novel": W, "conventional": W}
+    tile_leak_w: dict = field(default_factory=dict)   # {kind: [W, W per PE sub-array row], "per_cell": bool}
     clock_s: float = 0.0
     default_density: dict = field(default_factory=dict)   # {"first": d, "hidden": d}
     calibrated_on: tuple = ()
@@ -493,7 +497,7 @@ class CimEstimator:
         a term share one constant, tile leakage scales with the tile's cells."""
         if not runs:
             raise CimEstimatorError("CimEstimator.fit needs at least one NeuroSim run")
-        F, T, leak, novel, cells, clocks, first, hidden, sizes = [], [], [], [], [], [], [], [], []
+        F, T, leak, novel, cells, subrows, clocks, first, hidden, sizes = [], [], [], [], [], [], [], [], [], []
         for name, (df, keep) in runs.items():
             for c in ("latency_s", "dynamic_energy_j", "leakage_energy_j"):
                 if c not in df.columns:
@@ -514,6 +518,7 @@ class CimEstimator:
                              / (df["latency_s"].to_numpy(float) * f["other_tiles"].to_numpy(float)))[keep])
             novel.append(f["novel"].to_numpy()[keep])
             cells.append(f["tile_cells"].to_numpy(float)[keep])
+            subrows.append(f["pe_subrows"].to_numpy(float)[keep])
         F = pd.concat(F, ignore_index=True)
         if shared is None:
             shared = F["novel"].nunique() < 2
@@ -526,15 +531,21 @@ class CimEstimator:
         for comp, terms in ENERGY_MODEL.items():
             y = np.concatenate([t[comp][1] for t in T])
             dyn[comp] = _fit_component(F[terms].to_numpy(float), np.zeros(len(F)), y, terms, shared)
-        leak, novel, cells = np.concatenate(leak), np.concatenate(novel), np.concatenate(cells)
-        ok = np.isfinite(leak)
+        leak, novel = np.concatenate(leak), np.concatenate(novel)
+        cells, subrows = np.concatenate(cells), np.concatenate(subrows)
+        ok = np.isfinite(leak) & (leak > 0)
+
+        def base_slope(mask, y):
+            X = np.column_stack([np.ones(mask.sum()), subrows[mask]])
+            return [float(c) for c in nnls(X / y[mask, None], np.ones(mask.sum()))]
         if shared:
-            # one leakage per memory cell; a tile leaks in proportion to its cells (NM 9x512², CM 1024² by default)
-            per_cell = float(np.median(leak[ok] / cells[ok]))
+            # per memory cell: a tile leaks in proportion to its cells (NM 9x512², CM 1024² by default)
+            per_cell = base_slope(ok, leak / cells)
             tl = {"novel": per_cell, "conventional": per_cell, "per_cell": True}
         else:
-            tl = {k: float(np.median(leak[ok & (novel == v)])) if np.any(ok & (novel == v)) else float("nan")
+            tl = {k: base_slope(ok & (novel == v), leak) if np.any(ok & (novel == v)) else [float("nan")] * 2
                   for k, v in (("novel", 1), ("conventional", 0))}
+            tl["per_cell"] = False
         first = first or hidden
         dd = {"first": float(np.mean(first)), "hidden": float(np.median(hidden)) if hidden else float(np.mean(first))}
         return cls(lat, dyn, tl, clock, dd, tuple(runs), sorted(set(sizes)))
@@ -596,9 +607,7 @@ class CimEstimator:
         comps = list(LATENCY_MODEL)
         lat = sum(pc[f"{c}_latency_s"].to_numpy() for c in comps)
         dyn = sum(pc[f"{c}_dynamic_energy_j"].to_numpy() for c in comps)
-        tl = np.where(pc["novel"] == 1, self.tile_leak_w["novel"], self.tile_leak_w["conventional"])
-        if self.tile_leak_w.get("per_cell"):
-            tl = tl * pc["tile_cells"].to_numpy(float)
+        tl = self.tile_leakage(pc)
         if np.any(~np.isfinite(tl)):
             kind = "novel" if np.any(~np.isfinite(tl) & (pc["novel"].to_numpy() == 1)) else "conventional"
             raise CimEstimatorError(f"no {kind}-mapped layer in the calibration runs: its tile leakage is unknown")
@@ -606,6 +615,14 @@ class CimEstimator:
         return pd.DataFrame({"latency_s": lat, "dynamic_energy_j": dyn, "leakage_energy_j": leak,
                              "energy_j": dyn + leak, "num_tiles": pc["num_tiles"], "novel": pc["novel"],
                              "density": pc["density"]})
+
+    def tile_leakage(self, f: pd.DataFrame) -> np.ndarray:
+        """Leakage power (W) of one tile of each layer, from :func:`features` columns."""
+        n = f["pe_subrows"].to_numpy(float)
+        nm = f["novel"].to_numpy() == 1
+        (a1, b1), (a0, b0) = self.tile_leak_w["novel"], self.tile_leak_w["conventional"]
+        tl = np.where(nm, a1 + b1 * n, a0 + b0 * n)
+        return tl * f["tile_cells"].to_numpy(float) if self.tile_leak_w.get("per_cell") else tl
 
     def params(self) -> dict:
         """JSON-ready description (for profile metadata)."""
@@ -622,9 +639,13 @@ class CimEstimator:
                 for c, d in self.lat_coef.items() for t, v in d.items()]
         rows += [{"quantity": "dynamic energy", "component": c, "term": t, "value": v, "meaning": MEANING[t]}
                  for c, d in self.dyn_coef.items() for t, v in d.items()]
-        rows += [{"quantity": "leakage", "component": "tile", "term": f"tile_leak_{k}", "value": v,
-                  "meaning": f"leakage power of one {k} tile (W)"} for k, v in self.tile_leak_w.items()
-                 if k != "per_cell"]
+        unit = "W per cell" if self.tile_leak_w.get("per_cell") else "W"
+        for k in ("novel", "conventional"):
+            a, b = self.tile_leak_w[k]
+            rows += [{"quantity": "leakage", "component": "tile", "term": f"tile_leak_{k}", "value": a,
+                      "meaning": f"leakage power of one {k} tile, base ({unit})"},
+                     {"quantity": "leakage", "component": "tile", "term": f"tile_leak_{k}_per_subrow", "value": b,
+                      "meaning": f"extra leakage of one {k} tile per sub-array row its PEs use ({unit})"}]
         rows += [{"quantity": "clock", "component": "chip", "term": "clock_s", "value": self.clock_s,
                   "meaning": "clock period (s) = ADC latency / exact ADC cycles"}]
         return pd.DataFrame(rows)
