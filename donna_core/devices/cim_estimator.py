@@ -713,3 +713,26 @@ def class_out_table(runs: dict[str, pd.DataFrame]) -> pd.DataFrame:
                 rows.append({"held_out": cls_name, **s})
     return pd.DataFrame(rows)
 
+
+
+def implied_reference_check(est: CimEstimator, layers: pd.DataFrame, ref: dict) -> pd.DataFrame:
+    """Errors of ``est`` against NeuroSim totals *implied* by a reported error of another prediction.
+
+    ``ref`` (see ``data/cim_checks/*.json``): ``issue4_estimator_prediction`` (totals of the other estimator)
+    and ``reported_error_issue4_vs_neurosim`` (its reported errors against a NeuroSim run, with the half-width
+    of their printed rounding).  NeuroSim = other / (1 + error); the interval comes from the rounding.  Returns
+    one row per quantity: implied NeuroSim value (lo, mid, hi), this estimator's value and its error range."""
+    pred = est.predict(layers)
+    other, err = ref["issue4_estimator_prediction"], ref["reported_error_issue4_vs_neurosim"]
+    mine = {"latency": pred["latency_s"].sum(), "dynamic_energy": pred["dynamic_energy_j"].sum(),
+            "leakage_energy": pred["leakage_energy_j"].sum(), "energy": pred["energy_j"].sum()}
+    theirs = {"latency": other["latency_s"], "dynamic_energy": other["dynamic_energy_j"],
+              "leakage_energy": other["leakage_energy_j"],
+              "energy": other["dynamic_energy_j"] + other["leakage_energy_j"]}
+    rows = []
+    for q, v in mine.items():
+        e, h = err[q], err[f"{q}_halfwidth"]
+        lo, mid, hi = theirs[q] / (1 + e + h), theirs[q] / (1 + e), theirs[q] / (1 + e - h)
+        rows.append({"quantity": q, "implied_neurosim_lo": lo, "implied_neurosim": mid, "implied_neurosim_hi": hi,
+                     "estimate": v, "err": v / mid - 1, "err_lo": v / hi - 1, "err_hi": v / lo - 1})
+    return pd.DataFrame(rows)
