@@ -151,11 +151,12 @@ def neurosim_layer_table(table: pd.DataFrame, embed_dims: dict[int, int] | None 
 
 def cim_layer_profile(model: str, table: pd.DataFrame, estimator: cim_estimator.CimEstimator | None = None,
                       embed_dims: dict[int, int] | None = None, run: pd.DataFrame | None = None,
-                      run_source: str | None = None):
+                      run_source: str | None = None, density=None):
     """CIM time/energy per layer unit and the provenance metadata.
 
     Uses a NeuroSim run when there is one: ``run`` (e.g. :func:`neurosim.layers_from_log` of a user's own run,
-    described by ``run_source``) or the shipped run of ``model``; else the calibrated ``estimator``."""
+    described by ``run_source``) or the shipped run of ``model``; else the calibrated ``estimator``, with
+    ``density`` = input 1-bit density (one number, or one per NeuroSim row) or the shipped traces' default."""
     if run is None and model in neurosim.RUNS:
         run = neurosim.load_run(model)
         run_source = (f"neurosim_runs/{neurosim.RUNS[model][0]}, log neurosim_runs/{neurosim.RUNS[model][1]}")
@@ -170,7 +171,7 @@ def cim_layer_profile(model: str, table: pd.DataFrame, estimator: cim_estimator.
     if estimator is None:
         raise ValueError(f"no NeuroSim run for {model!r}: a calibrated CimEstimator is needed")
     rows, owner, scale = neurosim_layer_table(table, embed_dims)
-    pred = estimator.predict(rows)
+    pred = estimator.predict(rows, density=density)
     t = np.zeros(len(table))
     e = np.zeros(len(table))
     np.add.at(t, owner, pred["latency_s"].to_numpy())
@@ -181,7 +182,16 @@ def cim_layer_profile(model: str, table: pd.DataFrame, estimator: cim_estimator.
             "source": "CIM estimator, calibrated on " + ", ".join(estimator.calibrated_on)
                       + " NeuroSim V1.3 runs (donna_core/devices/cim_estimator.py)",
             "neurosim": {**neurosim.NEUROSIM_DEFAULTS, "note": "architecture the estimator models; no run"},
-            "model_params": {"cim_estimator": estimator.params(), "neurosim_rows": len(rows)},
+            "model_params": {"cim_estimator": estimator.params(), "neurosim_rows": len(rows),
+                             "extrapolation": estimator.extrapolation(rows)},
+            "input_density": {
+                "source": "default" if density is None else "given",
+                "per_neurosim_row": [round(float(x), 4) for x in pred["density"]],
+                "note": ("default = density of 1-bits in the shipped NeuroSim traces (first layer: one U[-1,1) "
+                         "image; other layers: ReLU outputs of random-init weights), per layer from "
+                         "neurosim_runs/input_stats_*.txt; a trained model on real data is usually sparser, "
+                         "which lowers dynamic energy (latency and leakage do not depend on it)")
+                if density is None else "given by the caller"},
             "assumptions": [CIM_ASSUMPTIONS, ATTENTION_ASSUMPTION]}
     return pd.DataFrame({"time_s": t, "energy_j": e}), meta
 
