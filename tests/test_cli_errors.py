@@ -2,16 +2,22 @@
 the file and field, no traceback, no partial output file. Signals and pipes run the command as a process."""
 import errno
 import json
+import math
 import os
 import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from donna_core.cli.main import main
+from donna_core.cli.solve_cmd import json_safe
+from bruteforce import brute_best_objective
 from problems import tiny
 
 REPO = Path(__file__).resolve().parents[1]
@@ -78,9 +84,9 @@ def _pair_device_is_list(d):
 @pytest.mark.parametrize("mutate, needles", [
     (_type_is_list, ["devices[0].type", "unknown device type"]),
     (_unit_typo, ["units[0]", "unknown key", "weight_byte"]),
-    (_huge_times, ['device_types["a"].time_s', "overflows"]),
-    (_huge_out_bytes, ['media["m1"]', "overflows"]),
-    (_tiny_bandwidth, ['media["m1"].bandwidth_Bps', "overflows"]),
+    (_huge_times, ['device_types["a"].time_s', "beyond 1e+300"]),
+    (_huge_out_bytes, ['media["m1"]', "beyond 1e+300"]),
+    (_tiny_bandwidth, ['media["m1"].bandwidth_Bps', "beyond 1e+300"]),
     (_pair_device_is_list, ["links.pairs[0][0]"]),
 ])
 def test_malformed_problem_exit_2_naming_file_and_field(tmp_path, capsys, mutate, needles):
@@ -318,3 +324,51 @@ def test_head_reading_part_of_the_output(tmp_path):
                        text=True, env=ENV, timeout=120)
     assert len(r.stdout) == 10 and "Traceback" not in r.stderr and "Exception" not in r.stderr
     assert r.stderr.strip() in ("rc=0", "rc=141")   # 0 when the output fitted in the pipe before head left
+
+
+# --- extreme numbers: refused at load, or a finite answer without numpy warnings ------------------------------
+
+# moderate values four times as likely as huge ones, so that about one problem in eight is accepted and solved
+EXTREME = [0.0, 5e-324, 1e-300, 1.0, 3.0, 1e150, 1e299] * 4 + [1e300, 1e308, 1.7976931348623157e308]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_extreme_values_are_refused_or_solved_finitely(data):
+    from donna_core.partition.costs import InfeasibleError
+    from donna_core.partition.problem import ProblemError, problem_from_dict
+    from donna_core.partition.solve import pareto_front, solve
+
+    pick = lambda: data.draw(st.sampled_from(EXTREME))    # noqa: E731
+    L = data.draw(st.integers(1, 3))
+    d = tiny(L=L, counts=data.draw(st.sampled_from([(1, 1), (2, 1)])), source=data.draw(st.sampled_from([None, "b0"])))
+    for t in d["device_types"].values():
+        t["time_s"] = [pick() for _ in range(L)]
+        t["energy_j"] = [pick() for _ in range(L)]
+    for u in d["units"]:
+        u["out_bytes"] = pick()
+    d["input_bytes"] = pick()
+    d["media"]["m1"] = {"bandwidth_Bps": pick() or 1.0, "energy_J_per_bit": pick(), "latency_s": pick()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                    # an overflow warning is a failure too
+        try:
+            p = problem_from_dict(d)
+        except ProblemError:
+            return
+        try:
+            results = [solve(p, a, s) for a in (0.0, 0.5, 1.0) for s in ("exact", "paper")] + pareto_front(p)
+        except InfeasibleError:
+            return
+    for r in results:
+        assert math.isfinite(r.bottleneck_s) and math.isfinite(r.energy_j) and math.isfinite(r.objective)
+        json.dumps(json_safe(r.to_dict()), allow_nan=False)
+    assert results[0].objective == pytest.approx(brute_best_objective(p, 0.0), rel=1e-9, abs=1e-300)
+
+
+def test_costs_lost_in_the_prefix_sums_are_refused_naming_the_entry(tmp_path, capsys):
+    # 3.0 after 1e150: the prefix sums would cost that unit 0 and the front search would lose every plan
+    d = tiny(L=3, counts=(1, 1))
+    d["device_types"]["b"]["energy_j"] = [1e150, 1.0, 3.0]
+    code, _, err = run_main(capsys, "pareto", write(tmp_path, d))
+    assert code == 2
+    one_line_error(err, 'device_types["b"].energy_j[1]', "is lost next to the sum")

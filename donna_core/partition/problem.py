@@ -26,6 +26,16 @@ UNIT_KEYS = {"name", "out_bytes", "weight_bytes", "meta"}
 # More devices than this is a mistake (a runaway generator, a typo in a count), not a cluster: the D x D link
 # tables alone would take minutes to build, and no solver here can use them.
 MAX_DEVICES = 1024
+# The largest cost sum accepted. The solvers compare costs with relative tolerances (x * (1 + 1e-9),
+# x + 1e-12 * |x|) and add a few sums together; 1e300 leaves that arithmetic far from the float maximum (1.8e308),
+# so no intermediate value can overflow to inf, and no physical time, energy or size comes near it.
+MAX_COST_SUM = 1e300
+# The cost model sums a stage's units as a difference of prefix sums (costs.Tables), exact only to ~16
+# significant digits of the running total. A unit whose own cost the prefix sums cannot reproduce to this
+# relative precision (e.g. 3.0 after 1e150) would be costed wrongly, and the solvers' pruning bounds, which
+# allow a relative slack of 1e-9, would no longer be consistent with the costs; such files are refused. The
+# bundled problems reproduce every unit to 2e-12 or better.
+PREFIX_RTOL = 1e-9
 MEDIUM_KEYS = {"bandwidth_Bps", "energy_J_per_bit", "latency_s", "description"}
 
 
@@ -310,20 +320,25 @@ def problem_from_dict(d: Any) -> Problem:
 
 def _check_finite_sums(unit_names, out_b, w_b, input_bytes, type_names, time_rows, energy_rows, table, media):
     """Every cost a solver can form is bounded by the sums checked here (all terms are >= 0); when one of them
-    overflows to inf, plans can no longer be compared, so the file is refused naming the field."""
+    exceeds :data:`MAX_COST_SUM` (or overflows to inf), plans can no longer be compared safely, so the file is
+    refused naming the field."""
     with np.errstate(over="ignore"):     # the overflow is the finding, reported below, not a warning
         _check_sums(unit_names, out_b, w_b, input_bytes, type_names, time_rows, energy_rows, table, media)
 
 
 def _check_sums(unit_names, out_b, w_b, input_bytes, type_names, time_rows, energy_rows, table, media):
     def finite(x, path, what):
-        if not np.isfinite(x):
-            raise _where(path, f"{what} overflows to inf; costs this large cannot be compared (rescale the units)")
+        if not x <= MAX_COST_SUM:
+            raise _where(path, f"{what} is {float(x):.3g}, beyond {MAX_COST_SUM:.0e}: costs this large cannot be "
+                               "compared (rescale the units)")
 
     finite(np.sum(w_b), "units[*].weight_bytes", "the sum of weight_bytes")
+    _check_prefix(w_b, "units[{}].weight_bytes")
     for t, tr, er in zip(type_names, time_rows, energy_rows):
         finite(np.sum(tr), f'device_types["{t}"].time_s', "the sum of the entries")
         finite(np.sum(er), f'device_types["{t}"].energy_j', "the sum of the entries")
+        _check_prefix(tr, f'device_types["{t}"].time_s[{{}}]')
+        _check_prefix(er, f'device_types["{t}"].energy_j[{{}}]')
     finite(sum(np.sum(tr) for tr in time_rows), "device_types[*].time_s", "the sum over all device types")
     finite(sum(np.sum(er) for er in energy_rows), "device_types[*].energy_j", "the sum over all device types")
     used = sorted({m for row in table for m in row if m})
@@ -345,6 +360,17 @@ def _check_sums(unit_names, out_b, w_b, input_bytes, type_names, time_rows, ener
     finite(sum(np.sum(er) for er in energy_rows) + sum(
         8.0 * (cut + input_bytes) * media[m].energy_J_per_bit for m in used),
         "device_types[*].energy_j", "compute plus transfer energy")
+
+
+def _check_prefix(x: np.ndarray, path: str) -> None:
+    """Refuse a unit cost that the prefix sums of its row cannot reproduce (see :data:`PREFIX_RTOL`)."""
+    pre = np.concatenate([[0.0], np.cumsum(x)])
+    bad = np.nonzero((x > 0) & (np.abs((pre[1:] - pre[:-1]) - x) > PREFIX_RTOL * x))[0]
+    if len(bad):
+        l = int(bad[0])
+        raise _where(path.format(l), f"{x[l]:.3g} is lost next to the sum of the entries before it ({pre[l]:.3g}): "
+                                     "the solvers add costs with ~16 significant digits; write 0 for a negligible "
+                                     "cost")
 
 
 def _reject_constant(name: str):
