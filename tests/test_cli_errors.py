@@ -133,7 +133,9 @@ def test_infeasible_exit_3_one_line(tmp_path, capsys):
 def test_bad_arguments_are_one_line(tmp_path, capsys):
     f = write(tmp_path, tiny())
     for args, needle in ((["solve", f, "--alpha", "2"], "alpha"), (["solve", f, "--solver", "magic"], "magic"),
-                         (["frobnicate"], "invalid choice"), (["solve"], "problem")):
+                         (["frobnicate"], "invalid choice"), (["solve"], "problem"),
+                         (["problem", "--model", "vgg8", "--cluster", "2cpu", "--medium", "pcie5", "--memory",
+                           "cpu-xeon-w3323=inf"], "--memory")):
         code, out, err = run_main(capsys, *args)
         assert code == 2 and out == ""
         one_line_error(err, needle)

@@ -83,8 +83,7 @@ def cmd_problem(args: argparse.Namespace) -> int:
                             memory_bytes=_parse_kv(args.memory, "--memory", "DEVICE_TYPE=BYTES"), name=args.name,
                             assume_power_w=_parse_kv(args.assume_power, "--assume-power", "DEVICE_TYPE=WATTS"))
     if args.output in (None, "-"):
-        json.dump(problem, sys.stdout, indent=2, allow_nan=False)
-        sys.stdout.write("\n")
+        sys.stdout.write(json.dumps(problem, indent=2, allow_nan=False) + "\n")   # all or nothing
     else:
         write_json_atomic(args.output, problem)
         print(f"wrote {args.output}: {problem['name']} ({len(problem['units'])} units, "
@@ -101,9 +100,12 @@ def _parse_kv(items: list[str] | None, flag: str, form: str) -> dict[str, float]
         if not sep or not key.strip():
             raise CliArgumentError(f"{flag} expects {form}, got {item!r}")
         try:
-            out[key.strip()] = float(val)
+            x = float(val)
         except ValueError:
             raise CliArgumentError(f"{flag} expects {form}, got {item!r}") from None
+        if not (x > 0 and x != float("inf")):
+            raise CliArgumentError(f"{flag} expects a finite positive number in {form}, got {item!r}")
+        out[key.strip()] = x
     return out
 
 
