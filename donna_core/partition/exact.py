@@ -68,8 +68,8 @@ class SolverContext:
             self.st[t] = np.where(ok, tb.stage_time(t, j, k), np.inf)
             self.se[t] = np.where(ok, tb.stage_energy(t, j, k), np.inf)
         # least energy any completion still has to spend: units j.. on their cheapest present type
-        types = np.unique(p.device_type)
-        e_min = np.where(p.allowed[types], p.energy_j[types], np.inf).min(axis=0)
+        # (entries of units a type may not run are included: a min over more values is still a lower bound)
+        e_min = p.energy_j[np.unique(p.device_type)].min(axis=0)
         self.e_rest = np.concatenate([np.cumsum(e_min[::-1])[::-1], [0.0]])
         self._b_rest = None
 
