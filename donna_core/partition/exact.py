@@ -36,10 +36,10 @@ limit on the number of devices.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from .classes import DeviceClasses, device_classes
-from .costs import InfeasibleError, Tables
+from .costs import Tables
+from .errors import InfeasibleError
 
 # Costs that agree to 12 significant digits are ties: the same real energy summed in another order (plan
 # evaluation vs. DP accumulation) differs in the last bits, and float noise must not override the tie rule.
@@ -68,8 +68,8 @@ class SolverContext:
             self.st[t] = np.where(ok, tb.stage_time(t, j, k), np.inf)
             self.se[t] = np.where(ok, tb.stage_energy(t, j, k), np.inf)
         # least energy any completion still has to spend: units j.. on their cheapest present type
-        types = np.unique(p.device_type)
-        e_min = np.where(p.allowed[types], p.energy_j[types], np.inf).min(axis=0)
+        # (entries of units a type may not run are included: a min over more values is still a lower bound)
+        e_min = p.energy_j[np.unique(p.device_type)].min(axis=0)
         self.e_rest = np.concatenate([np.cumsum(e_min[::-1])[::-1], [0.0]])
         self._b_rest = None
 
@@ -394,6 +394,16 @@ def _label_plan(ctx: SolverContext, level, n: int, i: int):
     return plan[::-1]
 
 
+def _group_cummin(x: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """Running minimum of ``x`` restarted wherever ``start`` is True (contiguous groups), exactly, without pandas:
+    values become integer ranks, each group is offset above every later group, so one global running minimum
+    never carries a value across a group boundary; the ranks map back to the very same floats."""
+    u, rank = np.unique(x, return_inverse=True)
+    gid = np.cumsum(start) - 1
+    key = (gid[-1] - gid) * np.int64(len(u)) + rank.reshape(-1)
+    return u[np.minimum.accumulate(key) % len(u)]
+
+
 def _prune(lab: dict, K: int, L1: int, keep_fn=None) -> dict:
     """Keep, per state (m, a, j), the non-dominated (B, E) labels; among equal labels the tie-rule winner."""
     if keep_fn is not None:
@@ -408,7 +418,7 @@ def _prune(lab: dict, K: int, L1: int, keep_fn=None) -> dict:
     start[0] = True
     start[1:] = gs[1:] != gs[:-1]
     # within a group (sorted by B, then E) a label survives iff its E is below every earlier label's E
-    run = pd.Series(es).groupby(np.cumsum(start)).cummin().to_numpy()
+    run = _group_cummin(es, start)
     prev = np.empty_like(run)
     prev[0] = np.inf
     prev[1:] = run[:-1]

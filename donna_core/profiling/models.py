@@ -65,7 +65,7 @@ def build_model(name: str, seed: int = MODEL_SEED) -> tuple[nn.Module, torch.Ten
     if name in LLM_NAMES:
         raise UnknownModelError(f"{name!r} is a decoder LLM: build it with donna_core.profiling.llm.build_llm")
     if name not in MODEL_NAMES:
-        raise UnknownModelError(f"unknown model {name!r}; known models: {', '.join(MODEL_NAMES)}")
+        raise UnknownModelError(f"unknown model {name!r}; known models: {', '.join(ALL_MODEL_NAMES)}")
     gen_state = torch.random.get_rng_state()
     try:
         torch.manual_seed(seed)
