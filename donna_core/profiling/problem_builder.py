@@ -232,8 +232,13 @@ def build_problem(profiles: Mapping[str, Profile], cluster: Mapping[str, int] | 
     resident = [int(w) for w in ref.df["weight_bytes"]]
     if "kv_bytes" in ref.df.columns:  # LLM: the KV cache stays on the device that runs the block
         resident = [w + int(k) for w, k in zip(resident, ref.df["kv_bytes"])]
+    what = model
+    if "kv_bytes" in ref.df.columns:  # LLM phase: say what one inference of the cost model is
+        ctx = ref.meta.get("context")
+        what = (f"{model} {gran} (1 inference = 1 token: tokens/s = inf/s, J/token = J/inf)" if gran == "decode"
+                else f"{model} {gran} (1 inference = a prompt of {ctx} tokens)")
     problem: dict[str, Any] = {
-        "name": name or f"{model} / {cluster_desc} / {links_desc}",
+        "name": name or f"{what} / {cluster_desc} / {links_desc}",
         "units": [{"name": u, "out_bytes": int(o), "weight_bytes": w}
                   for u, o, w in zip(ref_units, ref_out, resident)],
         "input_bytes": float(input_bytes),
