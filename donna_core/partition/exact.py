@@ -36,10 +36,10 @@ limit on the number of devices.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from .classes import DeviceClasses, device_classes
 from .costs import Tables
+from .guard import check_labels
 
 # Costs that agree to 12 significant digits are ties: the same real energy summed in another order (plan
 # evaluation vs. DP accumulation) differs in the last bits, and float noise must not override the tie rule.
@@ -248,7 +248,7 @@ def min_energy_then_bottleneck(tb: Tables, ctx: SolverContext | None = None):
     return _backtrack(ctx, best[0], best[1], ctx.L, pj, pa)
 
 
-def pareto_labels(tb: Tables, ctx: SolverContext | None = None, bound=None):
+def pareto_labels(tb: Tables, ctx: SolverContext | None = None, bound=None, budget: int | None = None):
     """Exact Pareto front: list of (bottleneck, energy, plan) with bottleneck ascending, energy strictly
     descending; each point's plan is the tie-rule winner among plans with exactly that (B, E).
 
@@ -256,11 +256,16 @@ def pareto_labels(tb: Tables, ctx: SolverContext | None = None, bound=None):
     bound on the energy of any completion (energy so far + the cheapest type's energy for every remaining
     unit). It must only drop labels that cannot reach the front (or the optimum sought); see
     :func:`front_bound` and :func:`objective_bound`.
+
+    ``budget`` (bytes, optional): before each level is allocated, the labels held plus the level's candidates
+    are checked against it (:func:`donna_core.partition.guard.check_labels` raises ``SolverSizeError``).
     """
     ctx = ctx or SolverContext(tb)
     p, cl, L = ctx.p, ctx.cl, ctx.L
     L1 = L + 1
     G = ctx.b_rest
+    # finite stages starting at unit j, per device (via its type)
+    n_fin = np.isfinite(ctx.st).sum(axis=2)[p.device_type]
 
     def keep_fn(lab):
         # Any completion's bottleneck is >= G(remaining devices, j), so labels whose bottleneck is below it are
@@ -297,6 +302,10 @@ def pareto_labels(tb: Tables, ctx: SolverContext | None = None, bound=None):
             break
         parts = []
         idx_live = np.nonzero(live)[0]
+        if budget is not None:
+            # candidates of this level, counted without allocating them: one per finite stage (j, k)
+            n_new = sum(int(n_fin[cl.members[b][0]][cur["j"][idx_live]].sum()) for b in range(cl.K))
+            check_labels(n_labels, n_new, budget, extra_bytes=17 * (L + 1) * len(idx_live))
         for b in range(cl.K):
             cnt_b = cl.counts[cur["m"][idx_live], b]
             sel = idx_live[cnt_b < cl.sizes[b]]
@@ -409,8 +418,12 @@ def _prune(lab: dict, K: int, L1: int, keep_fn=None) -> dict:
     start = np.empty(len(gs), dtype=bool)
     start[0] = True
     start[1:] = gs[1:] != gs[:-1]
-    # within a group (sorted by B, then E) a label survives iff its E is below every earlier label's E
-    run = pd.Series(es).groupby(np.cumsum(start)).cummin().to_numpy()
+    # within a group (sorted by B, then E) a label survives iff its E is below every earlier label's E.
+    # Segmented running minimum without pandas: on dense ranks of E shifted by -group * n, earlier groups
+    # are all larger than later ones, so one running minimum never crosses a group boundary.
+    vals, rank = np.unique(es, return_inverse=True)
+    grp = np.cumsum(start) - 1
+    run = vals[np.minimum.accumulate(rank.reshape(-1).astype(np.int64) - grp * len(es)) + grp * len(es)]
     prev = np.empty_like(run)
     prev[0] = np.inf
     prev[1:] = run[:-1]
