@@ -73,6 +73,9 @@ class SolverContext:
         # least energy any completion still has to spend: units j.. on their cheapest present type
         e_min = p.energy_j[np.unique(p.device_type)].min(axis=0)
         self.e_rest = np.concatenate([np.cumsum(e_min[::-1])[::-1], [0.0]])
+        # h_energy[t, k] - h_energy[t, j] = stage energy on t minus the cheapest types' energy over j..k-1:
+        # non-decreasing in k, so the energy window of a stage is one searchsorted (see _Bound.windows)
+        self.h_energy = tb.pe - np.concatenate([[0.0], np.cumsum(e_min)])[None, :]
         self._b_rest = None
 
     @property
@@ -302,10 +305,7 @@ def pareto_labels(tb: Tables, ctx: SolverContext | None = None, bound=None, budg
             break
         parts = []
         idx_live = np.nonzero(live)[0]
-        if budget is not None:
-            # candidates of this level, counted without allocating them: one per finite stage (j, k)
-            n_new = sum(int(n_fin[cl.members[b][0]][cur["j"][idx_live]].sum()) for b in range(cl.K))
-            check_labels(n_labels, n_new, budget, extra_bytes=17 * (L + 1) * len(idx_live))
+        plans_b = []
         for b in range(cl.K):
             cnt_b = cl.counts[cur["m"][idx_live], b]
             sel = idx_live[cnt_b < cl.sizes[b]]
@@ -318,11 +318,24 @@ def pareto_labels(tb: Tables, ctx: SolverContext | None = None, bound=None, budg
             ct = ctx.tb.cut_bytes[jj] / p.link_bw[dev_a, dev_b]
             ce = ctx.tb.bits[jj] * p.link_epb[dev_a, dev_b]
             t = p.device_type[cl.members[b][0]]
-            stm, sem = ctx.st[t][jj], ctx.se[t][jj]            # (N, L1) over k
-            ok = np.isfinite(stm)
-            r, k = np.nonzero(ok)
-            Bn = np.maximum(np.maximum(cur["B"][sel][r], ct[r]), stm[r, k])
-            En = cur["E"][sel][r] + ce[r] + sem[r, k]
+            # the stages j..k-1 worth building: finite ones (k <= j + n_fin) within the bound's windows
+            kmax = jj + n_fin[cl.members[b][0]][jj]
+            if bound is not None and hasattr(bound, "windows"):
+                kmax = np.minimum(kmax, bound.windows(ctx, t, jj, np.maximum(cur["B"][sel], ct),
+                                                      cur["E"][sel] + ce + ctx.e_rest[jj]))
+            cnt = np.maximum(kmax - jj, 0)
+            plans_b.append((b, sel, dev_b, jj, ct, ce, t, cnt))
+        if budget is not None:
+            # this level's candidates, counted before any of them is allocated
+            check_labels(n_labels, int(sum(int(x[-1].sum()) for x in plans_b)), budget)
+        for b, sel, dev_b, jj, ct, ce, t, cnt in plans_b:
+            tot = int(cnt.sum())
+            if tot == 0:
+                continue
+            r = np.repeat(np.arange(len(sel)), cnt)
+            k = jj[r] + 1 + np.arange(tot) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+            Bn = np.maximum(np.maximum(cur["B"][sel][r], ct[r]), ctx.st[t][jj[r], k])
+            En = cur["E"][sel][r] + ce[r] + ctx.se[t][jj[r], k]
             parts.append(dict(m=cur["m"][sel][r] + cl.strides[b], a=np.full(len(r), b), j=k, B=Bn, E=En,
                               code=cur["code"][sel][r] * ctx.base + dev_b[r] + 1, dev=dev_b[r], pj=jj[r],
                               parent=sel[r]))
@@ -368,27 +381,84 @@ def known_staircase(ctx: SolverContext, b_lo: float, b_hi: float, n: int = 12) -
     return thr, np.minimum.accumulate(e)
 
 
+_WIN = 1e-9    # windows are widened by this (relative) so they only ever skip stages the bound would drop
+
+
+class _Bound:
+    """A label filter ``keep(B, E_low) -> mask`` plus :meth:`windows`: for labels about to append a stage starting
+    at unit ``j``, the largest ``k`` worth building. Stage time ``st[j, k]`` grows with ``k``, and so does the
+    energy lower bound ``se[j, k] + e_rest[k]`` (the stage's type costs at least the cheapest type per unit);
+    a window ends where either passes the cap that :meth:`caps` derives from the label. Only a necessary
+    condition, so ``keep`` is still applied to every built label and results are unchanged."""
+
+    def caps(self, B, E_low):
+        raise NotImplementedError
+
+    def windows(self, ctx: "SolverContext", t: int, j, B, E_low):
+        b_cap, e_cap = self.caps(B, E_low)
+        pt, pe = ctx.tb.pt[t], ctx.h_energy[t]
+        with np.errstate(invalid="ignore"):
+            kb = np.searchsorted(pt, pt[j] + b_cap * (1 + _WIN) + _WIN * np.abs(pt[j]), side="right") - 1
+            ke = np.searchsorted(pe, pe[j] + (e_cap - E_low) + _WIN * (np.abs(e_cap) + np.abs(pe[j])),
+                                 side="right") - 1
+        k = np.minimum(kb, ke)
+        return np.where((B <= b_cap * (1 + _WIN)) & (E_low <= e_cap * (1 + _WIN) + _WIN * np.abs(E_low)), k, j)
+
+
+class _FrontBound(_Bound):
+    def __init__(self, b_max, e_max, staircase):
+        self.bm, self.em = b_max * (1 + _SLACK), e_max * (1 + _SLACK)
+        self.stairs = staircase
+
+    def __call__(self, B, E_low):
+        keep = (B <= self.bm) & (E_low <= self.em)
+        if self.stairs is not None:
+            thr, e_thr = self.stairs
+            i = np.searchsorted(thr, B, side="right") - 1          # largest threshold <= B
+            keep &= ~((i >= 0) & (E_low > e_thr[np.maximum(i, 0)] * (1 + _SLACK)))
+        return keep
+
+    def caps(self, B, E_low):
+        b_cap = np.full(np.shape(B), self.bm)
+        e_cap = np.full(np.shape(B), self.em)
+        if self.stairs is not None:
+            thr, e_thr = self.stairs
+            lim = e_thr * (1 + _SLACK)
+            # energy: a later B is >= this B, so its threshold's least energy is at most this one's
+            i = np.searchsorted(thr, B, side="right") - 1
+            e_cap = np.where(i >= 0, np.minimum(e_cap, lim[np.maximum(i, 0)]), e_cap)
+            # bottleneck: stay below the first threshold whose least energy is already beaten by E_low
+            first = np.searchsorted(-lim, -E_low, side="right")    # lim is non-increasing
+            b_cap = np.where(first < len(thr), np.minimum(b_cap, thr[np.minimum(first, len(thr) - 1)]), b_cap)
+        return b_cap, e_cap
+
+
+class _ObjectiveBound(_Bound):
+    def __init__(self, alpha, norm, ub):
+        self.alpha, self.tn, self.en, self.lim = alpha, norm["time_s"], norm["energy_j"], ub * (1 + _SLACK)
+
+    def __call__(self, B, E_low):
+        return self.alpha * B / self.tn + (1 - self.alpha) * E_low / self.en <= self.lim
+
+    def caps(self, B, E_low):
+        a = self.alpha
+        with np.errstate(divide="ignore", invalid="ignore"):
+            b_cap = (self.lim - (1 - a) * E_low / self.en) * self.tn / a if a > 0 else np.full(np.shape(B), np.inf)
+            e_cap = (self.lim - a * B / self.tn) * self.en / (1 - a) if a < 1 else np.full(np.shape(B), np.inf)
+        return b_cap, e_cap
+
+
 def front_bound(b_max: float, e_max: float, staircase=None):
     """Labels that can still reach the Pareto front. A plan with bottleneck above ``b_max`` (the bottleneck of
     the best least-energy plan) or energy above ``e_max`` (the energy of the best fastest plan) is dominated;
     so is one whose bottleneck is at least a staircase threshold and whose energy exceeds that threshold's
     least energy (a known plan is then at least as fast and strictly cheaper)."""
-    bm, em = b_max * (1 + _SLACK), e_max * (1 + _SLACK)
-    if staircase is None:
-        return lambda B, E_low: (B <= bm) & (E_low <= em)
-    thr, e_thr = staircase
-
-    def keep(B, E_low):
-        i = np.searchsorted(thr, B, side="right") - 1          # largest threshold <= B
-        beaten = (i >= 0) & (E_low > e_thr[np.maximum(i, 0)] * (1 + _SLACK))
-        return (B <= bm) & (E_low <= em) & ~beaten
-    return keep
+    return _FrontBound(b_max, e_max, staircase)
 
 
 def objective_bound(alpha: float, norm: dict, ub: float):
     """Labels whose objective lower bound does not exceed ``ub`` (the objective of a known plan)."""
-    tn, en, lim = norm["time_s"], norm["energy_j"], ub * (1 + _SLACK)
-    return lambda B, E_low: alpha * B / tn + (1 - alpha) * E_low / en <= lim
+    return _ObjectiveBound(alpha, norm, ub)
 
 
 def _label_plan(ctx: SolverContext, level, n: int, i: int):
