@@ -267,6 +267,7 @@ def pareto_labels(tb: Tables, ctx: SolverContext | None = None, bound=None, budg
     p, cl, L = ctx.p, ctx.cl, ctx.L
     L1 = L + 1
     G = ctx.b_rest
+    G_mono = np.minimum.accumulate(G, axis=1)    # = G (already non-increasing in j); made sure for the search
     # finite stages starting at unit j, per device (via its type)
     n_fin = np.isfinite(ctx.st).sum(axis=2)[p.device_type]
 
@@ -305,6 +306,14 @@ def pareto_labels(tb: Tables, ctx: SolverContext | None = None, bound=None, budg
             break
         parts = []
         idx_live = np.nonzero(live)[0]
+        # _prune leaves each state's labels together, bottleneck ascending (energy descending). Appending a stage
+        # with part c = max(transfer, stage time) maps label i to (max(B_i, c), E_i + d): once c >= B_{i+1},
+        # the state's next label maps to the same bottleneck with less energy, so label i only needs the
+        # stages with c < B_{i+1} (its "shadow" limit; inf for a state's last label).
+        gcur = (cur["m"] * cl.K + cur["a"]) * L1 + cur["j"]
+        shadow = np.full(len(gcur), np.inf)
+        same = gcur[1:] == gcur[:-1]
+        shadow[:-1][same] = cur["B"][1:][same]
         plans_b = []
         for b in range(cl.K):
             cnt_b = cl.counts[cur["m"][idx_live], b]
@@ -318,25 +327,43 @@ def pareto_labels(tb: Tables, ctx: SolverContext | None = None, bound=None, budg
             ct = ctx.tb.cut_bytes[jj] / p.link_bw[dev_a, dev_b]
             ce = ctx.tb.bits[jj] * p.link_epb[dev_a, dev_b]
             t = p.device_type[cl.members[b][0]]
-            # the stages j..k-1 worth building: finite ones (k <= j + n_fin) within the bound's windows
+            # the stages j..k-1 worth building: finite ones (k <= j + n_fin) within the bound's windows, and
+            # k large enough that the remaining units' least bottleneck G (non-increasing in k) fits the cap
             kmax = jj + n_fin[cl.members[b][0]][jj]
+            kmin = jj + 1
+            sh = shadow[sel]
+            pt = ctx.tb.pt[t]
+            with np.errstate(invalid="ignore"):
+                k_sh = np.searchsorted(pt, pt[jj] + sh * (1 + _WIN) + _WIN * pt[jj], side="right") - 1
+            kmax = np.where(ct < sh, np.minimum(kmax, k_sh), jj)
             if bound is not None and hasattr(bound, "windows"):
-                kmax = np.minimum(kmax, bound.windows(ctx, t, jj, np.maximum(cur["B"][sel], ct),
-                                                      cur["E"][sel] + ce + ctx.e_rest[jj]))
-            cnt = np.maximum(kmax - jj, 0)
-            plans_b.append((b, sel, dev_b, jj, ct, ce, t, cnt))
+                Bl, El = np.maximum(cur["B"][sel], ct), cur["E"][sel] + ce + ctx.e_rest[jj]
+                kmax = np.minimum(kmax, bound.windows(ctx, t, jj, Bl, El))
+                b_cap = bound.caps(Bl, El)[0]
+                rows = cl.M - 1 - (cur["m"][sel] + cl.strides[b])
+                kmin = _first_at_most(G_mono, rows, kmin, kmax, b_cap * (1 + _WIN))
+            cnt = np.maximum(kmax - kmin + 1, 0)
+            plans_b.append((b, sel, dev_b, jj, ct, ce, t, cnt, kmin))
         if budget is not None:
             # this level's candidates, counted before any of them is allocated
-            check_labels(n_labels, int(sum(int(x[-1].sum()) for x in plans_b)), budget)
-        for b, sel, dev_b, jj, ct, ce, t, cnt in plans_b:
+            check_labels(n_labels, int(sum(int(x[7].sum()) for x in plans_b)), budget)
+        for b, sel, dev_b, jj, ct, ce, t, cnt, kmin in plans_b:
             tot = int(cnt.sum())
             if tot == 0:
                 continue
             r = np.repeat(np.arange(len(sel)), cnt)
-            k = jj[r] + 1 + np.arange(tot) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+            k = kmin[r] + np.arange(tot) - np.repeat(np.cumsum(cnt) - cnt, cnt)
             Bn = np.maximum(np.maximum(cur["B"][sel][r], ct[r]), ctx.st[t][jj[r], k])
             En = cur["E"][sel][r] + ce[r] + ctx.se[t][jj[r], k]
-            parts.append(dict(m=cur["m"][sel][r] + cl.strides[b], a=np.full(len(r), b), j=k, B=Bn, E=En,
+            mn = cur["m"][sel][r] + cl.strides[b]
+            # filter before the other fields are built: the bound (keep_fn's test) and box dominance
+            Bn = np.maximum(Bn, G[cl.M - 1 - mn, k])
+            ok = np.isfinite(Bn)
+            if bound is not None:
+                ok &= bound(Bn, En + ctx.e_rest[k])
+            ok[ok] = ~_box_dominated(mn[ok] * L1 + k[ok], Bn[ok], En[ok])
+            r, k, Bn, En, mn = r[ok], k[ok], Bn[ok], En[ok], mn[ok]
+            parts.append(dict(m=mn, a=np.full(len(r), b), j=k, B=Bn, E=En,
                               code=cur["code"][sel][r] * ctx.base + dev_b[r] + 1, dev=dev_b[r], pj=jj[r],
                               parent=sel[r]))
         if not parts:
@@ -379,6 +406,21 @@ def known_staircase(ctx: SolverContext, b_lo: float, b_hi: float, n: int = 12) -
         E, *_ = _dense(ctx, "energy", float(t))
         e[i] = E[ctx.cl.n_used > 0][:, :, ctx.L].min()
     return thr, np.minimum.accumulate(e)
+
+
+def _first_at_most(G: np.ndarray, rows, lo, hi, cap):
+    """Per label, the least ``k`` in ``[lo, hi]`` with ``G[row, k] <= cap`` (``G`` non-increasing along a row);
+    ``hi + 1`` where there is none. A vectorised binary search."""
+    lo, hi = lo.copy(), np.maximum(hi + 1, lo)
+    last = G.shape[1] - 1
+    while True:
+        act = lo < hi
+        if not act.any():
+            return lo
+        mid = (lo + hi) // 2
+        ok = G[rows, np.minimum(mid, last)] <= cap
+        hi = np.where(act & ok, mid, hi)
+        lo = np.where(act & ~ok, mid + 1, lo)
 
 
 _WIN = 1e-9    # windows are widened by this (relative) so they only ever skip stages the bound would drop
@@ -475,6 +517,49 @@ def _label_plan(ctx: SolverContext, level, n: int, i: int):
     return plan[::-1]
 
 
+def _box_dominated(g, B, E) -> np.ndarray:
+    """Labels the dominance sort below would drop anyway, found in O(n) without sorting: per state, with Y1 the
+    least-energy label of least bottleneck among them and Y2 the least-bottleneck label of least energy among
+    them, a label with a larger bottleneck than Y1's (or equal and more energy), or with at least Y2's energy
+    and after Y2 in the sort order, is dominated by an earlier label whose energy it does not undercut (so the
+    running minimum the sort uses is unchanged by dropping it). Most candidates fall outside that box."""
+    if len(g) < 4096:
+        return np.zeros(len(g), dtype=bool)
+    grp, gi = np.unique(g, return_inverse=True) if g.max() >= 4 * len(g) else (None, g)
+    n = int(gi.max()) + 1
+    e_min = np.full(n, np.inf)
+    np.minimum.at(e_min, gi, E)
+    b1 = np.full(n, np.inf)
+    at = E == e_min[gi]
+    np.minimum.at(b1, gi[at], B[at])
+    b_min = np.full(n, np.inf)
+    np.minimum.at(b_min, gi, B)
+    e2 = np.full(n, np.inf)
+    at = B == b_min[gi]
+    np.minimum.at(e2, gi[at], E[at])
+    B1, Em, Bm, E2 = b1[gi], e_min[gi], b_min[gi], e2[gi]
+    by_y1 = (B > B1) | ((B == B1) & (E > Em))
+    by_y2 = (E >= E2) & ((B > Bm) | ((B == Bm) & (E > E2)))
+    return by_y1 | by_y2
+
+
+def _sort_labels(g, B, E, code, pj) -> np.ndarray:
+    """``np.lexsort((pj, code, E, B, g))``, faster: sort on (g, B, E) and re-sort only the runs that tie on all
+    three by (code, pj) (rare; every sort here is stable, so the result is the same permutation)."""
+    order = np.lexsort((E, B, g))
+    gs, bs, es = g[order], B[order], E[order]
+    tie = (gs[1:] == gs[:-1]) & (bs[1:] == bs[:-1]) & (es[1:] == es[:-1])
+    if tie.any():
+        in_run = np.zeros(len(order), dtype=bool)
+        in_run[1:] |= tie
+        in_run[:-1] |= tie
+        pos = np.nonzero(in_run)[0]
+        run = np.cumsum(np.concatenate([[True], ~tie]))[pos]      # run id of each tied position
+        sub = order[pos]
+        order[pos] = sub[np.lexsort((pj[sub], code[sub], run))]
+    return order
+
+
 def _prune(lab: dict, K: int, L1: int, keep_fn=None) -> dict:
     """Keep, per state (m, a, j), the non-dominated (B, E) labels; among equal labels the tie-rule winner."""
     if keep_fn is not None:
@@ -482,7 +567,11 @@ def _prune(lab: dict, K: int, L1: int, keep_fn=None) -> dict:
     if len(lab["B"]) == 0:
         return lab
     g = (lab["m"] * K + lab["a"]) * L1 + lab["j"]
-    order = np.lexsort((lab["pj"], lab["code"], lab["E"], lab["B"], g))
+    drop = _box_dominated(g, lab["B"], lab["E"])
+    if drop.any():
+        lab = {key: v[~drop] for key, v in lab.items()}
+        g = g[~drop]
+    order = _sort_labels(g, lab["B"], lab["E"], lab["code"], lab["pj"])
     gs = g[order]
     es = lab["E"][order]
     start = np.empty(len(gs), dtype=bool)
