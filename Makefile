@@ -34,6 +34,7 @@ lab: $(STAMP)
 
 bench: $(STAMP)
 	$(VPY) scripts/bench_solvers.py
+	$(VPY) scripts/bench_cli.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -56,6 +56,7 @@ from .guard import class_members
 
 BOUND_SLACK = 1e-10     # relative; the certified bound is lowered by this much against float rounding
 OVERSHOOT = 0.05        # Polyak target = best plan's objective * (1 + this)
+LAMBDA_MAX = 1e100       # multipliers beyond this prove nothing more (objectives are normalised, ~1)
 ATOMIC_RETRIES = 4      # fresh starts (step factor reset) for an interval that cannot be split
 PRIMAL_EVERY = 4        # run the (costlier) capacitated plan search on every 4th visit of an interval
 _THR_SLACK = 1e-12      # parts equal to a threshold up to rounding count as within it (keeps it a relaxation)
@@ -270,6 +271,7 @@ def bounded_solve(tb: Tables, alpha: float, norm: dict, time_limit_s: float = 60
     t0 = time.perf_counter()
     deadline = t0 + time_limit_s
     p = tb.p
+    tb.check_runnable()
     rx = _Relaxation(tb, alpha, norm, members or class_members(p))
     K = rx.K
     g0 = rx.least_bottleneck()
@@ -411,7 +413,8 @@ def _improve(rx: _Relaxation, iv: _Interval, vals: np.ndarray, best: dict, offer
         else:
             push = abs(val) + 1.0
         step = iv.mu * push / norm2
-        iv.lam = np.maximum(0.0, iv.lam + step * sub)
+        # capped far above any objective scale so that sums of multipliers never overflow
+        iv.lam = np.clip(iv.lam + step * sub, 0.0, LAMBDA_MAX)
     if iv.visits % PRIMAL_EVERY == 0:
         offer(rx.capacitated(thr, iv.lam))
     iv.visits += 1

@@ -39,6 +39,7 @@ import numpy as np
 
 from .classes import DeviceClasses, device_classes
 from .costs import Tables
+from .errors import InfeasibleError
 from .guard import check_labels
 
 # Costs that agree to 12 significant digits are ties: the same real energy summed in another order (plan
@@ -46,15 +47,12 @@ from .guard import check_labels
 TIE_RTOL = 1e-12
 
 
-class InfeasibleError(RuntimeError):
-    """No plan satisfies the memory limits."""
-
-
 class SolverContext:
     """Arrays shared by the DPs of one problem."""
 
     def __init__(self, tb: Tables, cl: DeviceClasses | None = None):
         p = tb.p
+        tb.check_runnable()
         self.tb, self.p = tb, p
         self.cl = cl or device_classes(p)
         self.L = p.L
@@ -71,11 +69,15 @@ class SolverContext:
             self.st[t] = np.where(ok, tb.stage_time(t, j, k), np.inf)
             self.se[t] = np.where(ok, tb.stage_energy(t, j, k), np.inf)
         # least energy any completion still has to spend: units j.. on their cheapest present type
-        e_min = p.energy_j[np.unique(p.device_type)].min(axis=0)
+        types = np.unique(p.device_type)
+        e_min = np.where(p.allowed[types], p.energy_j[types], np.inf).min(axis=0)
         self.e_rest = np.concatenate([np.cumsum(e_min[::-1])[::-1], [0.0]])
         # h_energy[t, k] - h_energy[t, j] = stage energy on t minus the cheapest types' energy over j..k-1:
         # non-decreasing in k, so the energy window of a stage is one searchsorted (see _Bound.windows)
-        self.h_energy = tb.pe - np.concatenate([[0.0], np.cumsum(e_min)])[None, :]
+        # (units a type may not run never lie inside one of its stages: their increment is set to 0 so that the
+        # whole row stays sorted for searchsorted, while differences inside any feasible stage are unchanged)
+        inc = np.where(p.allowed, p.energy_j - e_min[None, :], 0.0)
+        self.h_energy = np.concatenate([np.zeros((len(inc), 1)), np.cumsum(np.maximum(inc, 0.0), axis=1)], axis=1)
         self._b_rest = None
 
     @property
@@ -164,7 +166,7 @@ def _dense_target(ctx: SolverContext, mode: str, thr: float, m: int, P, S, code,
         srcs = [a for a in range(K) if cs[a] > 0]
         devs_a = [ctx.device(a, cs[a]) for a in srcs]
         Psrc = P[src, srcs]                                   # (A, L1) over j
-        ct = tb.cut_bytes[None, :] / p.link_bw[devs_a, dev_b][:, None]
+        ct = tb.comm_time(np.array(devs_a)[:, None], dev_b, np.arange(L1)[None, :])
         if mode == "minmax":
             cand = np.maximum(np.maximum(Psrc, ct)[:, :, None], ctx.st[t][None])
             keys = [cand.reshape(-1, L1)]
@@ -234,7 +236,7 @@ def min_bottleneck_then_energy(tb: Tables, ctx: SolverContext | None = None):
     P, *_ = _dense(ctx, "minmax")
     finals = P[ctx.cl.n_used > 0][:, :, ctx.L]
     if not np.isfinite(finals).any():
-        raise InfeasibleError("no plan fits the devices' memory limits")
+        raise InfeasibleError("no plan fits the devices' memory limits and allowed units")
     thr = float(finals.min())
     E, S, code, pj, pa = _dense(ctx, "energy", thr)
     m, b = _best_final(ctx, [E], code)
@@ -247,7 +249,7 @@ def min_energy_then_bottleneck(tb: Tables, ctx: SolverContext | None = None):
     E, S, code, pj, pa = _dense(ctx, "energy_b")
     best = _best_final(ctx, [E, S], code)
     if best is None:
-        raise InfeasibleError("no plan fits the devices' memory limits")
+        raise InfeasibleError("no plan fits the devices' memory limits and allowed units")
     return _backtrack(ctx, best[0], best[1], ctx.L, pj, pa)
 
 
@@ -324,7 +326,7 @@ def pareto_labels(tb: Tables, ctx: SolverContext | None = None, bound=None, budg
             dev_b = np.array(cl.members[b] + (-1,))[cnt_next - 1]
             dev_a = cur["dev"][sel]
             jj = cur["j"][sel]
-            ct = ctx.tb.cut_bytes[jj] / p.link_bw[dev_a, dev_b]
+            ct = ctx.tb.comm_time(dev_a, dev_b, jj)
             ce = ctx.tb.bits[jj] * p.link_epb[dev_a, dev_b]
             t = p.device_type[cl.members[b][0]]
             # the stages j..k-1 worth building: finite ones (k <= j + n_fin) within the bound's windows, and
@@ -379,7 +381,7 @@ def pareto_labels(tb: Tables, ctx: SolverContext | None = None, bound=None, budg
         for i in f:
             fin.append((lv["B"][i], lv["E"][i], n + 1, int(lv["code"][i]), int(lv["pj"][i]), n, int(i)))
     if not fin:
-        raise InfeasibleError("no plan fits the devices' memory limits")
+        raise InfeasibleError("no plan fits the devices' memory limits and allowed units")
     fin.sort(key=lambda x: x[:5])
     front, best_e = [], np.inf
     for B, E, n, c, _, lv_i, i in fin:
@@ -560,6 +562,16 @@ def _sort_labels(g, B, E, code, pj) -> np.ndarray:
     return order
 
 
+def _group_cummin(x: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """Running minimum of ``x`` restarted wherever ``start`` is True (contiguous groups), exactly, without pandas:
+    values become integer ranks, each group is offset above every later group, so one global running minimum
+    never carries a value across a group boundary; the ranks map back to the very same floats."""
+    u, rank = np.unique(x, return_inverse=True)
+    gid = np.cumsum(start) - 1
+    key = (gid[-1] - gid) * np.int64(len(u)) + rank.reshape(-1)
+    return u[np.minimum.accumulate(key) % len(u)]
+
+
 def _prune(lab: dict, K: int, L1: int, keep_fn=None) -> dict:
     """Keep, per state (m, a, j), the non-dominated (B, E) labels; among equal labels the tie-rule winner."""
     if keep_fn is not None:
@@ -577,12 +589,8 @@ def _prune(lab: dict, K: int, L1: int, keep_fn=None) -> dict:
     start = np.empty(len(gs), dtype=bool)
     start[0] = True
     start[1:] = gs[1:] != gs[:-1]
-    # within a group (sorted by B, then E) a label survives iff its E is below every earlier label's E.
-    # Segmented running minimum without pandas: on dense ranks of E shifted by -group * n, earlier groups
-    # are all larger than later ones, so one running minimum never crosses a group boundary.
-    vals, rank = np.unique(es, return_inverse=True)
-    grp = np.cumsum(start) - 1
-    run = vals[np.minimum.accumulate(rank.reshape(-1).astype(np.int64) - grp * len(es)) + grp * len(es)]
+    # within a group (sorted by B, then E) a label survives iff its E is below every earlier label's E
+    run = _group_cummin(es, start)
     prev = np.empty_like(run)
     prev[0] = np.inf
     prev[1:] = run[:-1]
