@@ -118,8 +118,8 @@ def _lexmin(keys: list[np.ndarray]) -> np.ndarray:
 
 
 def _dense(ctx: SolverContext, mode: str, thr: float = np.inf):
-    """One scalar DP over all states; ``mode`` is 'minmax' (key B), 'energy' (key E, parts <= thr) or
-    'energy_b' (key (E, B)). Returns (P, S, code, prev_j, prev_a) arrays of shape (M, K, L+1)."""
+    """One scalar DP over all states; ``mode`` is 'minmax' (key B), 'energy' (key E, parts <= thr),
+    'energy_b' (key (E, B)) or 'weighted' (key ``w_b B + w_e E``, a heuristic, see :func:`weighted_plan`). Returns (P, S, code, prev_j, prev_a) arrays of shape (M, K, L+1)."""
     p, tb, cl, L = ctx.p, ctx.tb, ctx.cl, ctx.L
     M, K, L1 = cl.M, cl.K, L + 1
     P = np.full((M, K, L1), np.inf)
@@ -179,13 +179,15 @@ def _dense_target(ctx: SolverContext, mode: str, thr: float, m: int, P, S, code,
                 cand = np.where((ct <= thr)[:, :, None] & (ctx.st[t] <= thr)[None], cand, np.inf)
                 scand = np.where(np.isfinite(cand), scand, np.inf)
                 keys = [cand.reshape(-1, L1)]
+            elif mode == "weighted":
+                keys = [(ctx.w_b * scand + ctx.w_e * cand).reshape(-1, L1)]
             else:
                 keys = [cand.reshape(-1, L1), scand.reshape(-1, L1)]
             ccode = np.broadcast_to(code[src, srcs][:, :, None], cand.shape).reshape(-1, L1)
             keys.append(ccode)
         best = _lexmin(keys)                                  # (L1,) flat index a*L1 + j
         cols = np.arange(L1)
-        P[m, b] = keys[0][best, cols]
+        P[m, b] = (cand.reshape(-1, L1) if mode == "weighted" else keys[0])[best, cols]
         ai, jj = np.divmod(best, L1)
         if mode != "minmax":
             S[m, b] = scand.reshape(-1, L1)[best, cols]
@@ -241,6 +243,18 @@ def min_bottleneck_then_energy(tb: Tables, ctx: SolverContext | None = None):
     E, S, code, pj, pa = _dense(ctx, "energy", thr)
     m, b = _best_final(ctx, [E], code)
     return _backtrack(ctx, m, b, ctx.L, pj, pa)
+
+
+def weighted_plan(tb: Tables, ctx: SolverContext, alpha: float, norm: dict):
+    """A good (not always optimal) plan for 0 < alpha < 1 from one scalar DP that keeps, per state, the least
+    alpha-weighted partial cost (the paper's rule, over count vectors). Only used as an upper bound that lets
+    the exact search drop more labels."""
+    ctx.w_b, ctx.w_e = alpha / norm["time_s"], (1.0 - alpha) / norm["energy_j"]
+    E, S, code, pj, pa = _dense(ctx, "weighted")
+    best = _best_final(ctx, [ctx.w_b * S + ctx.w_e * E], code)
+    if best is None:
+        raise InfeasibleError("no plan fits the devices' memory limits and allowed units")
+    return _backtrack(ctx, best[0], best[1], ctx.L, pj, pa)
 
 
 def min_energy_then_bottleneck(tb: Tables, ctx: SolverContext | None = None):
