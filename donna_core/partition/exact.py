@@ -562,7 +562,12 @@ def _box_dominated(g, B, E) -> np.ndarray:
 def _sort_labels(g, B, E, code, pj) -> np.ndarray:
     """``np.lexsort((pj, code, E, B, g))``, faster: sort on (g, B, E) and re-sort only the runs that tie on all
     three by (code, pj) (rare; every sort here is stable, so the result is the same permutation)."""
-    order = np.lexsort((E, B, g))
+    # three stable passes (last key first) = lexsort; the state key g usually fits 16 bits, where numpy's
+    # stable sort is a radix sort
+    order = np.argsort(E, kind="stable")
+    order = order[np.argsort(B[order], kind="stable")]
+    gk = g[order]
+    order = order[np.argsort(gk.astype(np.uint16) if gk.max() < 65536 else gk, kind="stable")]
     gs, bs, es = g[order], B[order], E[order]
     tie = (gs[1:] == gs[:-1]) & (bs[1:] == bs[:-1]) & (es[1:] == es[:-1])
     if tie.any():
