@@ -32,7 +32,9 @@ figures: $(STAMP)
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/05_explore.ipynb
 
+# bench: the solver benchmark also needs the optional `bench` extra (highspy, the MILP peer)
 bench: $(STAMP)
+	$(PIPQ) -e '.[dev,bench]' 2>&1 | { grep -v "^WARNING: Location" || true; }
 	$(VPY) scripts/bench_solvers.py
 	$(VPY) scripts/bench_cli.py
 

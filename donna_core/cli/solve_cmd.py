@@ -51,6 +51,16 @@ def _alpha(text: str) -> float:
     return a
 
 
+def _seconds(text: str) -> float:   # b-solvers
+    try:
+        t = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"time limit must be a number of seconds, got {text!r}") from None
+    if not (t > 0 and t < float("inf")):
+        raise argparse.ArgumentTypeError(f"time limit must be > 0 seconds, got {text}")
+    return t
+
+
 def cmd_solve(args) -> int:
     from ..partition.problem import load_problem
     from ..partition.solve import SOLVERS, solve
@@ -58,8 +68,15 @@ def cmd_solve(args) -> int:
     if args.solver not in SOLVERS:
         raise ValueError(f"--solver: unknown solver {args.solver!r}; choose one of {list(SOLVERS)}")
     p = load_problem(args.problem)
-    r = solve(p, args.alpha, args.solver)
+    # --- b-solvers: time limit, memory budget, certified gap ---
+    r = solve(p, args.alpha, args.solver, time_limit_s=args.time_limit, memory_budget=args.memory_budget)
     print(dumps_strict(r.to_dict()) if args.json else format_result(r, p.name))
+    if not args.json and "lower_bound" in r.stats:
+        print(f"certified lower bound {r.stats['lower_bound']:.6g}, gap {100 * r.stats['gap']:.3g} % "
+              f"(stopped: {r.stats['stopped']}, {r.stats['solve_s']:.2f} s)")
+    if not args.json and "fallback" in r.stats:
+        print(r.stats["fallback"])
+    # --- end b-solvers ---
     return 0
 
 
@@ -68,7 +85,7 @@ def cmd_pareto(args) -> int:
     from ..partition.solve import pareto_front
 
     p = load_problem(args.problem)
-    front = pareto_front(p)
+    front = pareto_front(p, memory_budget=args.memory_budget)   # b-solvers: memory budget
     if args.json:
         out = {"front": [{"bottleneck_s": r.bottleneck_s, "throughput_ips": r.throughput_ips,
                           "energy_j": r.energy_j, "stages": r.to_dict()["stages"]} for r in front]}
@@ -88,12 +105,22 @@ def register(sub) -> None:
     ps.add_argument("--alpha", type=_alpha, default=1.0, help="weight of throughput vs energy, in [0, 1]")
     # checked against partition.solve.SOLVERS when the command runs, so --help never imports the solvers
     ps.add_argument("--solver", default="exact", metavar="NAME",
-                    help="exact (default) or paper (the paper's Algorithm 1)")
+                    help="exact (default), paper (the paper's Algorithm 1), bounded (a plan and a certified "
+                         "lower bound within --time-limit) or auto (exact, or bounded when exact exceeds the "
+                         "memory budget)")
     ps.add_argument("--json", action="store_true",
                     help="print one JSON object (strict RFC 8259: a non-finite number, e.g. the throughput of a "
                          "plan that costs nothing, is null)")
+    # --- b-solvers: bounded solver and size guard ---
+    ps.add_argument("--time-limit", type=_seconds, default=60.0, metavar="S",
+                    help="time limit of --solver bounded (and auto when it falls back), seconds (default 60)")
+    ps.add_argument("--memory-budget", default=None, metavar="BYTES",
+                    help="refuse solves that need more (e.g. 4G, 512MiB; default: DONNA_MEMORY_BUDGET or half "
+                         "the available RAM)")
+    # --- end b-solvers ---
     ps.set_defaults(func=cmd_solve)
     pp = sub.add_parser("pareto", help="exact Pareto front of (bottleneck, energy)")
     pp.add_argument("problem", help="problem JSON file")
     pp.add_argument("--json", action="store_true", help="print one JSON object (strict RFC 8259, as solve)")
+    pp.add_argument("--memory-budget", default=None, metavar="BYTES", help="as for solve")   # b-solvers
     pp.set_defaults(func=cmd_pareto)
