@@ -5,9 +5,15 @@ value is then computed in turn), and a solve that blows up in memory kills the k
 
 * :class:`LatestOnly` runs one job at a time on a worker thread and keeps only the newest submitted job, so
   superseded control values are never computed; a running job can ask ``is_stale()`` and stop early;
-* :func:`run_isolated` runs a function in a forked child with an address-space limit (``RLIMIT_AS``) and a time
-  limit, polls for cancellation, and turns every failure (memory, time, crash) into one :class:`IsolatedError`
-  line instead of a dead kernel.
+* :func:`run_isolated` runs a function in a child process with an address-space limit (``RLIMIT_AS``) and a
+  time limit, polls for cancellation, and turns every failure (memory, time, crash) into one
+  :class:`IsolatedError` line instead of a dead kernel.
+
+Children come from multiprocessing's *forkserver*, not a plain fork of the kernel: a kernel has several threads
+(iopub, heartbeat, this worker), and a fork taken while another thread holds a lock leaves the child waiting on
+that lock forever (seen: the explorer's first solve hung in Voilà one run in two). The fork server is a clean
+single-threaded process started once per kernel, with the solver modules preloaded, so a child starts in
+milliseconds.
 """
 from __future__ import annotations
 
@@ -19,6 +25,19 @@ from typing import Callable
 
 DEFAULT_MEMORY_BYTES = 4 * 10**9
 POLL_S = 0.02
+PRELOAD = ["donna_core.experiments.explore", "donna_core.partition.solve"]
+_ctx_lock = threading.Lock()
+_ctx = None
+
+
+def _context():
+    global _ctx
+    with _ctx_lock:
+        if _ctx is None:
+            ctx = mp.get_context("forkserver")
+            ctx.set_forkserver_preload(PRELOAD)
+            _ctx = ctx
+        return _ctx
 
 
 class IsolatedError(RuntimeError):
@@ -38,12 +57,13 @@ def _address_space_bytes() -> int:
         return 0
 
 
-def _child(conn, fn, args, limit_bytes):
+def _child(conn, fn, args, memory_bytes):
     try:
-        if limit_bytes:
+        if memory_bytes:
             import resource
 
-            resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, limit_bytes))
+            limit = _address_space_bytes() + int(memory_bytes)
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
         conn.send(("ok", fn(*args)))
     except MemoryError:
         conn.send(("memory", ""))
@@ -55,16 +75,15 @@ def _child(conn, fn, args, limit_bytes):
 
 def run_isolated(fn: Callable, *args, memory_bytes: int = DEFAULT_MEMORY_BYTES, timeout_s: float | None = None,
                  is_stale: Callable[[], bool] = lambda: False):
-    """``fn(*args)`` in a forked child allowed ``memory_bytes`` more address space than this process has now.
+    """``fn(*args)`` in a child process allowed ``memory_bytes`` more address space than it starts with.
 
     Raises :class:`Cancelled` when ``is_stale()`` turns true (the child is killed), :class:`IsolatedError` on
-    memory exhaustion, timeout, a crash or an exception in ``fn`` (whose type and message are kept). ``fn`` and its
-    result must be picklable only on the way back (the child is a fork, so ``fn`` may be any callable).
+    memory exhaustion, timeout, a crash or an exception in ``fn`` (whose type and message are kept). ``fn`` must be
+    a module-level function; ``fn``, ``args`` and the result must be picklable.
     """
-    ctx = mp.get_context("fork")
+    ctx = _context()
     recv, send = ctx.Pipe(duplex=False)
-    limit = _address_space_bytes() + int(memory_bytes) if memory_bytes else 0
-    proc = ctx.Process(target=_child, args=(send, fn, args, limit), daemon=True)
+    proc = ctx.Process(target=_child, args=(send, fn, args, memory_bytes), daemon=True)
     t0 = time.monotonic()
     proc.start()
     send.close()

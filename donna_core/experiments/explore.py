@@ -323,7 +323,8 @@ def unit_table(model: str, roles=("cpu", "gpu", "cim"), sort_by: str = "unit_ind
             "unit_index": np.arange(len(t)), "unit": t["unit"].astype(str),
             "kind": t["kind"].astype(str) if "kind" in t.columns else "", "role": r,
             "time_s": t["time_s"].astype(float), "energy_j": t["energy_j"].astype(float),
-            "out_bytes": t["out_bytes"].astype("int64"), "source": profs[r].label}))
+            "out_bytes": t["out_bytes"].astype("int64"),
+            "source": f"{profs[r].device_type}, {profs[r].source_kind}"}))
     df = pd.concat(frames, ignore_index=True).sort_values(["unit_index"], kind="stable")
     return df.sort_values(sort_by, ascending=not descending, kind="stable").reset_index(drop=True)
 
@@ -349,8 +350,10 @@ def _fixed(v, digits: int = 4) -> str:
 
 
 def table_html(df: pd.DataFrame, css_class: str = "donna-table") -> str:
-    head = "".join(f"<th style='padding:2px 8px;text-align:right'>{html.escape(str(c))}</th>" for c in df.columns)
-    rows = "".join("<tr>" + "".join(f"<td style='padding:1px 8px;text-align:right'>{_fixed(v)}</td>" for v in row)
+    head = "".join(f"<th style='padding:2px 8px;text-align:right;white-space:nowrap'>{html.escape(str(c))}</th>"
+                   for c in df.columns)
+    rows = "".join("<tr>" + "".join(f"<td style='padding:1px 8px;text-align:right;white-space:nowrap'>{_fixed(v)}</td>"
+                                    for v in row)
                    + "</tr>" for row in df.itertuples(index=False))
     return (f"<table class='{css_class}' style='border-collapse:collapse;font-size:12px;font-family:monospace'>"
             f"<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
@@ -413,7 +416,7 @@ class Explorer:
 
     def __init__(self, profiles_dir: str = DEFAULT_DIR, cpu: str = "paper", max_count: int = 4,
                  cpu_power_w: float | None = None, inline: bool = False, memory_bytes: int = SOLVE_MEMORY_BYTES,
-                 timeout_s: float = SOLVE_TIMEOUT_S):
+                 timeout_s: float = SOLVE_TIMEOUT_S, model: str | None = None):
         import ipywidgets as w
 
         from .background import LatestOnly
@@ -436,8 +439,11 @@ class Explorer:
         self.timings: collections.deque = collections.deque(maxlen=200)  # (what, seconds) of recent jobs
 
         lay = w.Layout
-        self.model = w.Dropdown(options=models, value="resnet152" if "resnet152" in models else models[0],
-                                description="model").add_class("donna-model")
+        if model is not None and model not in models:
+            raise ExploreError(f"model {model!r} has no complete layer profiles under {self.profiles_dir}; "
+                               f"available: {models}")
+        first = model or ("resnet152" if "resnet152" in models else models[0])
+        self.model = w.Dropdown(options=models, value=first, description="model").add_class("donna-model")
         self.medium = w.Dropdown(options=[(sc.MEDIUM_LABELS[m], m) for m in sc.PAPER_MEDIA], value="hb-wcc",
                                  description="medium").add_class("donna-medium")
         self.solver = w.ToggleButtons(options=["exact", "paper"], value="exact", description="solver",
@@ -451,19 +457,22 @@ class Explorer:
                                        continuous_update=True, layout=lay(width="600px")).add_class("donna-point")
         self.status = w.HTML(_status_html("ok", "ready")).add_class("donna-status-box")
         self.summary = w.HTML().add_class("donna-summary-box")
-        self.plan_img = w.Image(format="png", layout=lay(width="512px")).add_class("donna-plan-image")
-        self.front_img = w.Image(format="png", layout=lay(width="416px")).add_class("donna-front-image")
+        # widths = figure inches x plotting.EXPLORER_DPI, so the PNGs show at their native size
+        self.plan_img = w.Image(format="png", layout=lay(width="576px")).add_class("donna-plan-image")
+        self.front_img = w.Image(format="png", layout=lay(width="468px")).add_class("donna-front-image")
         self.stages = w.HTML().add_class("donna-stages-box")
 
         self.roles = w.SelectMultiple(options=["cpu", "gpu", "cim"], value=("cpu", "gpu", "cim"),
                                       description="devices", rows=3).add_class("donna-roles")
         self.metric = w.Dropdown(options=[("time", "time_s"), ("energy", "energy_j")], value="time_s",
                                  description="metric").add_class("donna-metric")
-        self.sort_by = w.Dropdown(options=list(UNIT_COLUMNS), value="unit_index",
-                                  description="sort by").add_class("donna-sort")
+        self.sort_by = w.Dropdown(options=[("unit index", "unit_index"), ("unit name", "unit"), ("kind", "kind"),
+                                           ("device role", "role"), ("time", "time_s"), ("energy", "energy_j"),
+                                           ("output bytes", "out_bytes"), ("data source", "source")],
+                                  value="unit_index", description="sort by").add_class("donna-sort")
         self.descending = w.Checkbox(value=False, description="descending").add_class("donna-desc")
-        self.unit_img = w.Image(format="png", layout=lay(width="720px")).add_class("donna-unit-image")
-        self.units = w.HTML(layout=lay(max_height="420px", overflow="auto", width="560px")).add_class("donna-units")
+        self.unit_img = w.Image(format="png", layout=lay(width="594px")).add_class("donna-unit-image")
+        self.units = w.HTML(layout=lay(max_height="420px", overflow="auto", width="620px")).add_class("donna-units")
         self.i_status = w.HTML().add_class("donna-inspector-status")
 
         self._planner_jobs = LatestOnly(self._job_failed, inline)
@@ -477,7 +486,7 @@ class Explorer:
             wd.observe(lambda _: self.request_inspector(), names="value")
 
         planner = w.VBox([w.HBox([self.medium, self.solver]), w.HBox(list(self.n.values())), self.alpha, self.point,
-                          self.status, self.summary, w.HBox([self.plan_img, self.front_img]), self.stages])
+                          self.status, w.HBox([self.plan_img, self.front_img]), self.summary, self.stages])
         inspector = w.VBox([w.HBox([self.roles, self.metric, w.VBox([self.sort_by, self.descending])]), self.i_status,
                             w.HBox([self.unit_img, self.units], layout=lay(flex_flow="row wrap"))])
         self.tabs = w.Tab(children=[planner, inspector])
@@ -652,7 +661,7 @@ class Explorer:
             if self._shown_front_key != key:
                 ftab = view["front"]
                 # slider runs from the most frugal (α = 0 end) to the fastest (α = 1 end), like the α slider
-                self.point.options = [(f"{i + 1}/{len(ftab)}: {r.throughput_ips:.4g} inf/s, {r.energy_j:.4g} J", k)
+                self.point.options = [(f"{i + 1}/{len(ftab)}: {r.throughput_ips:.4g}/s {r.energy_j:.3g} J", k)
                                       for i, k in enumerate(range(len(ftab) - 1, -1, -1))
                                       for r in [ftab.iloc[k]]]
                 self._shown_front_key = key
@@ -701,6 +710,6 @@ class Explorer:
 
 
 def build_ui(profiles_dir: str = DEFAULT_DIR, cpu: str = "paper", max_count: int = 4,
-             cpu_power_w: float | None = None, inline: bool = False) -> Explorer:
+             cpu_power_w: float | None = None, inline: bool = False, model: str | None = None) -> Explorer:
     """The explorer app (display it in a Jupyter front end or serve the notebook with Voilà: ``make app``)."""
-    return Explorer(profiles_dir, cpu, max_count, cpu_power_w, inline)
+    return Explorer(profiles_dir, cpu, max_count, cpu_power_w, inline, model=model)

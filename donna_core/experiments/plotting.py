@@ -200,7 +200,7 @@ def plot_edge_vs_cloud(df: pd.DataFrame, sources: str = ""):
 
 # ------------------------------------------------------------------------------------------ explorer
 # The explorer's figures are built without pyplot (see the module docstring) and shown as PNG bytes.
-EXPLORER_DPI = 80
+EXPLORER_DPI = 90
 TRANSFER_COLOUR = "0.6"
 
 
@@ -263,7 +263,7 @@ def draw_stage_bars(ax, stages: pd.DataFrame) -> None:
                    label="bottleneck")
     ax.set_xlabel("time per inference [s] (log)", fontsize=8)
     ax.tick_params(labelsize=7)
-    ax.grid(alpha=0.3, axis="x", which="both")
+    ax.grid(alpha=0.3, axis="x", which="major")
     handles = _role_handles(list(stages["role"]), transfer=bool(pos.any()))
     handles.append(matplotlib.lines.Line2D([], [], color="k", ls="--", lw=0.8, label="bottleneck"))
     ax.legend(handles=handles, fontsize=7, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=len(handles),
@@ -356,7 +356,7 @@ def unit_profile_figure(long: pd.DataFrame, metric: str = "time_s", log: bool = 
     if metric not in ("time_s", "energy_j"):
         raise ValueError(f"metric must be 'time_s' or 'energy_j', got {metric!r}")
     units = long.drop_duplicates("unit_index").sort_values("unit_index")
-    fig = Figure(figsize=(9, 4.4))
+    fig = Figure(figsize=(6.6, 4.6))
     ax = fig.add_subplot(1, 1, 1)
     for role, g in long.groupby("role", sort=False):
         ax.plot(g["unit_index"], g[metric], marker=".", ms=4, lw=1, color=ROLE_COLOURS.get(role),
@@ -373,5 +373,5 @@ def unit_profile_figure(long: pd.DataFrame, metric: str = "time_s", log: bool = 
                   fontsize=8)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7, title="device (data source)", title_fontsize=7)
-    fig.subplots_adjust(left=0.09, right=0.99, top=0.97, bottom=0.33)
+    fig.subplots_adjust(left=0.12, right=0.99, top=0.97, bottom=0.33)
     return fig
