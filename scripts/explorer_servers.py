@@ -102,7 +102,10 @@ def voila_app(notebook: Path = NOTEBOOK, timeout_s: float = 90.0):
 
 @contextlib.contextmanager
 def jupyter_lab(notebook: Path = NOTEBOOK, timeout_s: float = 120.0):
-    """JupyterLab on a copy of ``notebook`` (autosave must not touch the tracked file); yields the notebook URL."""
+    """JupyterLab on a copy of ``notebook`` (autosave must not touch the tracked file).
+
+    Yields (notebook URL, path of the copy). Saves go through scripts/jupyter_config.py (outputs stripped).
+    """
     port = free_port()
     token = os.urandom(12).hex()
     with tempfile.TemporaryDirectory(prefix="donna-lab-") as tmp:
@@ -118,7 +121,7 @@ def jupyter_lab(notebook: Path = NOTEBOOK, timeout_s: float = 120.0):
         base = f"http://127.0.0.1:{port}"
         with _server(argv, f"{base}/lab/tree/{notebook.name}?token={token}", f"{base}/api/status?token={token}",
                      Path(tmp), timeout_s) as url:
-            yield url
+            yield url, root / notebook.name
 
 
 @contextlib.contextmanager

@@ -184,11 +184,14 @@ def test_voila_app(tmp_path):
 
 
 def test_jupyterlab_run_all():
-    with es.jupyter_lab() as url, es.chromium() as (_, context):
+    import nbformat
+
+    with es.jupyter_lab() as (url, copy), es.chromium() as (_, context):
         p = Page(context.new_page())
         p.page.goto(url, timeout=120_000)
         p.page.wait_for_selector(".jp-Notebook", timeout=120_000)
-        p.page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+        # Run All before the kernel is up silently runs nothing: wait for the status bar to show an idle kernel
+        p.page.wait_for_function("() => /Python 3.*\\| Idle/.test(document.body.innerText)", timeout=120_000)
         p.page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
         p.page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
         plan = p.wait_image("donna-plan-image", 150)
@@ -200,4 +203,15 @@ def test_jupyterlab_run_all():
         p.wait_text("donna-summary-box", "exact optimum at α = 0.05")
         p.wait_changed("donna-plan-image", plan)
         p.page.screenshot(path=str(SHOTS / "jupyterlab.png"), full_page=False)
+        # saving (what autosave does) keeps the notebook free of outputs
+        before = copy.stat().st_mtime_ns
+        p.page.locator(".jp-Notebook").first.click(position={"x": 5, "y": 5})
+        p.page.keyboard.press("Control+s")
+        deadline = time.monotonic() + 30
+        while copy.stat().st_mtime_ns == before and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert copy.stat().st_mtime_ns != before, "the notebook was not saved"
+        saved = nbformat.read(copy, as_version=4)
+        assert all(not c.get("outputs") for c in saved.cells if c.cell_type == "code")
+        assert "widgets" not in saved.metadata
         assert [e for e in p.errors if "donna" in e.lower() or "widget" in e.lower()] == [], p.errors
