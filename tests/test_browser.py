@@ -129,6 +129,8 @@ def test_voila_app(tmp_path):
         front1 = p.wait_changed("donna-front-image", front0)
         assert _summary_row(s1, "throughput") != _summary_row(s0, "throughput")
         p.page.screenshot(path=str(SHOTS / "voila_planner.png"), full_page=True)
+        # the README's picture (docs/explorer.png is a copy of this file)
+        p.page.locator(".donna-explorer").screenshot(path=str(SHOTS / "explorer.png"))
 
         # pick a front point directly: Home = the most frugal plan (point 1)
         p.page.locator(".donna-point .noUi-handle").focus()

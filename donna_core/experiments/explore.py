@@ -379,7 +379,7 @@ def summary_html(view: dict, alpha: float, sources: str) -> str:
             (f"objective at α = {alpha:.2f}", f"{s['objective']:.6f} (normalised)"),
             ("α interval", s["alpha_interval"]), ("front point", point),
             ("stages", f"{s['n_stages']} ({s['participating']}): {s['plan']}"),
-            ("numbers", f"modelled from profiles: {sources}")]
+            ("numbers", f"cost model over the profiles of: {sources}")]
     body = "".join(f"<tr><th style='text-align:left;padding:1px 10px 1px 0'>{html.escape(k)}</th>"
                    f"<td>{html.escape(str(v))}</td></tr>" for k, v in rows)
     return f"<table class='donna-summary' style='font-size:13px'>{body}</table>"
