@@ -41,8 +41,11 @@ app: $(STAMP)
 	echo "donna explorer: http://$(APP_IP):$$port/  (Ctrl-C stops it)"; \
 	$(VENV)/bin/voila notebooks/05_explore.ipynb --no-browser --Voila.ip=$(APP_IP) --port=$$port
 
+# bench: the solver benchmark also needs the optional `bench` extra (highspy, the MILP peer)
 bench: $(STAMP)
+	$(PIPQ) -e '.[dev,bench]' 2>&1 | { grep -v "^WARNING: Location" || true; }
 	$(VPY) scripts/bench_solvers.py
+	$(VPY) scripts/bench_cli.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -36,18 +36,15 @@ limit on the number of devices.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from .classes import DeviceClasses, device_classes
 from .costs import Tables
+from .errors import InfeasibleError
+from .guard import check_labels
 
 # Costs that agree to 12 significant digits are ties: the same real energy summed in another order (plan
 # evaluation vs. DP accumulation) differs in the last bits, and float noise must not override the tie rule.
 TIE_RTOL = 1e-12
-
-
-class InfeasibleError(RuntimeError):
-    """No plan satisfies the memory limits."""
 
 
 class SolverContext:
@@ -55,6 +52,7 @@ class SolverContext:
 
     def __init__(self, tb: Tables, cl: DeviceClasses | None = None):
         p = tb.p
+        tb.check_runnable()
         self.tb, self.p = tb, p
         self.cl = cl or device_classes(p)
         self.L = p.L
@@ -71,8 +69,15 @@ class SolverContext:
             self.st[t] = np.where(ok, tb.stage_time(t, j, k), np.inf)
             self.se[t] = np.where(ok, tb.stage_energy(t, j, k), np.inf)
         # least energy any completion still has to spend: units j.. on their cheapest present type
-        e_min = p.energy_j[np.unique(p.device_type)].min(axis=0)
+        types = np.unique(p.device_type)
+        e_min = np.where(p.allowed[types], p.energy_j[types], np.inf).min(axis=0)
         self.e_rest = np.concatenate([np.cumsum(e_min[::-1])[::-1], [0.0]])
+        # h_energy[t, k] - h_energy[t, j] = stage energy on t minus the cheapest types' energy over j..k-1:
+        # non-decreasing in k, so the energy window of a stage is one searchsorted (see _Bound.windows)
+        # (units a type may not run never lie inside one of its stages: their increment is set to 0 so that the
+        # whole row stays sorted for searchsorted, while differences inside any feasible stage are unchanged)
+        inc = np.where(p.allowed, p.energy_j - e_min[None, :], 0.0)
+        self.h_energy = np.concatenate([np.zeros((len(inc), 1)), np.cumsum(np.maximum(inc, 0.0), axis=1)], axis=1)
         self._b_rest = None
 
     @property
@@ -113,8 +118,8 @@ def _lexmin(keys: list[np.ndarray]) -> np.ndarray:
 
 
 def _dense(ctx: SolverContext, mode: str, thr: float = np.inf):
-    """One scalar DP over all states; ``mode`` is 'minmax' (key B), 'energy' (key E, parts <= thr) or
-    'energy_b' (key (E, B)). Returns (P, S, code, prev_j, prev_a) arrays of shape (M, K, L+1)."""
+    """One scalar DP over all states; ``mode`` is 'minmax' (key B), 'energy' (key E, parts <= thr),
+    'energy_b' (key (E, B)) or 'weighted' (key ``w_b B + w_e E``, a heuristic, see :func:`weighted_plan`). Returns (P, S, code, prev_j, prev_a) arrays of shape (M, K, L+1)."""
     p, tb, cl, L = ctx.p, ctx.tb, ctx.cl, ctx.L
     M, K, L1 = cl.M, cl.K, L + 1
     P = np.full((M, K, L1), np.inf)
@@ -161,7 +166,7 @@ def _dense_target(ctx: SolverContext, mode: str, thr: float, m: int, P, S, code,
         srcs = [a for a in range(K) if cs[a] > 0]
         devs_a = [ctx.device(a, cs[a]) for a in srcs]
         Psrc = P[src, srcs]                                   # (A, L1) over j
-        ct = tb.cut_bytes[None, :] / p.link_bw[devs_a, dev_b][:, None]
+        ct = tb.comm_time(np.array(devs_a)[:, None], dev_b, np.arange(L1)[None, :])
         if mode == "minmax":
             cand = np.maximum(np.maximum(Psrc, ct)[:, :, None], ctx.st[t][None])
             keys = [cand.reshape(-1, L1)]
@@ -174,13 +179,15 @@ def _dense_target(ctx: SolverContext, mode: str, thr: float, m: int, P, S, code,
                 cand = np.where((ct <= thr)[:, :, None] & (ctx.st[t] <= thr)[None], cand, np.inf)
                 scand = np.where(np.isfinite(cand), scand, np.inf)
                 keys = [cand.reshape(-1, L1)]
+            elif mode == "weighted":
+                keys = [(ctx.w_b * scand + ctx.w_e * cand).reshape(-1, L1)]
             else:
                 keys = [cand.reshape(-1, L1), scand.reshape(-1, L1)]
             ccode = np.broadcast_to(code[src, srcs][:, :, None], cand.shape).reshape(-1, L1)
             keys.append(ccode)
         best = _lexmin(keys)                                  # (L1,) flat index a*L1 + j
         cols = np.arange(L1)
-        P[m, b] = keys[0][best, cols]
+        P[m, b] = (cand.reshape(-1, L1) if mode == "weighted" else keys[0])[best, cols]
         ai, jj = np.divmod(best, L1)
         if mode != "minmax":
             S[m, b] = scand.reshape(-1, L1)[best, cols]
@@ -231,11 +238,23 @@ def min_bottleneck_then_energy(tb: Tables, ctx: SolverContext | None = None):
     P, *_ = _dense(ctx, "minmax")
     finals = P[ctx.cl.n_used > 0][:, :, ctx.L]
     if not np.isfinite(finals).any():
-        raise InfeasibleError("no plan fits the devices' memory limits")
+        raise InfeasibleError("no plan fits the devices' memory limits and allowed units")
     thr = float(finals.min())
     E, S, code, pj, pa = _dense(ctx, "energy", thr)
     m, b = _best_final(ctx, [E], code)
     return _backtrack(ctx, m, b, ctx.L, pj, pa)
+
+
+def weighted_plan(tb: Tables, ctx: SolverContext, alpha: float, norm: dict):
+    """A good (not always optimal) plan for 0 < alpha < 1 from one scalar DP that keeps, per state, the least
+    alpha-weighted partial cost (the paper's rule, over count vectors). Only used as an upper bound that lets
+    the exact search drop more labels."""
+    ctx.w_b, ctx.w_e = alpha / norm["time_s"], (1.0 - alpha) / norm["energy_j"]
+    E, S, code, pj, pa = _dense(ctx, "weighted")
+    best = _best_final(ctx, [ctx.w_b * S + ctx.w_e * E], code)
+    if best is None:
+        raise InfeasibleError("no plan fits the devices' memory limits and allowed units")
+    return _backtrack(ctx, best[0], best[1], ctx.L, pj, pa)
 
 
 def min_energy_then_bottleneck(tb: Tables, ctx: SolverContext | None = None):
@@ -244,11 +263,11 @@ def min_energy_then_bottleneck(tb: Tables, ctx: SolverContext | None = None):
     E, S, code, pj, pa = _dense(ctx, "energy_b")
     best = _best_final(ctx, [E, S], code)
     if best is None:
-        raise InfeasibleError("no plan fits the devices' memory limits")
+        raise InfeasibleError("no plan fits the devices' memory limits and allowed units")
     return _backtrack(ctx, best[0], best[1], ctx.L, pj, pa)
 
 
-def pareto_labels(tb: Tables, ctx: SolverContext | None = None, bound=None):
+def pareto_labels(tb: Tables, ctx: SolverContext | None = None, bound=None, budget: int | None = None):
     """Exact Pareto front: list of (bottleneck, energy, plan) with bottleneck ascending, energy strictly
     descending; each point's plan is the tie-rule winner among plans with exactly that (B, E).
 
@@ -256,11 +275,17 @@ def pareto_labels(tb: Tables, ctx: SolverContext | None = None, bound=None):
     bound on the energy of any completion (energy so far + the cheapest type's energy for every remaining
     unit). It must only drop labels that cannot reach the front (or the optimum sought); see
     :func:`front_bound` and :func:`objective_bound`.
+
+    ``budget`` (bytes, optional): before each level is allocated, the labels held plus the level's candidates
+    are checked against it (:func:`donna_core.partition.guard.check_labels` raises ``SolverSizeError``).
     """
     ctx = ctx or SolverContext(tb)
     p, cl, L = ctx.p, ctx.cl, ctx.L
     L1 = L + 1
     G = ctx.b_rest
+    G_mono = np.minimum.accumulate(G, axis=1)    # = G (already non-increasing in j); made sure for the search
+    # finite stages starting at unit j, per device (via its type)
+    n_fin = np.isfinite(ctx.st).sum(axis=2)[p.device_type]
 
     def keep_fn(lab):
         # Any completion's bottleneck is >= G(remaining devices, j), so labels whose bottleneck is below it are
@@ -297,6 +322,15 @@ def pareto_labels(tb: Tables, ctx: SolverContext | None = None, bound=None):
             break
         parts = []
         idx_live = np.nonzero(live)[0]
+        # _prune leaves each state's labels together, bottleneck ascending (energy descending). Appending a stage
+        # with part c = max(transfer, stage time) maps label i to (max(B_i, c), E_i + d): once c >= B_{i+1},
+        # the state's next label maps to the same bottleneck with less energy, so label i only needs the
+        # stages with c < B_{i+1} (its "shadow" limit; inf for a state's last label).
+        gcur = (cur["m"] * cl.K + cur["a"]) * L1 + cur["j"]
+        shadow = np.full(len(gcur), np.inf)
+        same = gcur[1:] == gcur[:-1]
+        shadow[:-1][same] = cur["B"][1:][same]
+        plans_b = []
         for b in range(cl.K):
             cnt_b = cl.counts[cur["m"][idx_live], b]
             sel = idx_live[cnt_b < cl.sizes[b]]
@@ -306,15 +340,46 @@ def pareto_labels(tb: Tables, ctx: SolverContext | None = None, bound=None):
             dev_b = np.array(cl.members[b] + (-1,))[cnt_next - 1]
             dev_a = cur["dev"][sel]
             jj = cur["j"][sel]
-            ct = ctx.tb.cut_bytes[jj] / p.link_bw[dev_a, dev_b]
+            ct = ctx.tb.comm_time(dev_a, dev_b, jj)
             ce = ctx.tb.bits[jj] * p.link_epb[dev_a, dev_b]
             t = p.device_type[cl.members[b][0]]
-            stm, sem = ctx.st[t][jj], ctx.se[t][jj]            # (N, L1) over k
-            ok = np.isfinite(stm)
-            r, k = np.nonzero(ok)
-            Bn = np.maximum(np.maximum(cur["B"][sel][r], ct[r]), stm[r, k])
-            En = cur["E"][sel][r] + ce[r] + sem[r, k]
-            parts.append(dict(m=cur["m"][sel][r] + cl.strides[b], a=np.full(len(r), b), j=k, B=Bn, E=En,
+            # the stages j..k-1 worth building: finite ones (k <= j + n_fin) within the bound's windows, and
+            # k large enough that the remaining units' least bottleneck G (non-increasing in k) fits the cap
+            kmax = jj + n_fin[cl.members[b][0]][jj]
+            kmin = jj + 1
+            sh = shadow[sel]
+            pt = ctx.tb.pt[t]
+            with np.errstate(invalid="ignore"):
+                k_sh = np.searchsorted(pt, pt[jj] + sh * (1 + _WIN) + _WIN * pt[jj], side="right") - 1
+            kmax = np.where(ct < sh, np.minimum(kmax, k_sh), jj)
+            if bound is not None and hasattr(bound, "windows"):
+                Bl, El = np.maximum(cur["B"][sel], ct), cur["E"][sel] + ce + ctx.e_rest[jj]
+                kmax = np.minimum(kmax, bound.windows(ctx, t, jj, Bl, El))
+                b_cap = bound.caps(Bl, El)[0]
+                rows = cl.M - 1 - (cur["m"][sel] + cl.strides[b])
+                kmin = _first_at_most(G_mono, rows, kmin, kmax, b_cap * (1 + _WIN))
+            cnt = np.maximum(kmax - kmin + 1, 0)
+            plans_b.append((b, sel, dev_b, jj, ct, ce, t, cnt, kmin))
+        if budget is not None:
+            # this level's candidates, counted before any of them is allocated
+            check_labels(n_labels, int(sum(int(x[7].sum()) for x in plans_b)), budget)
+        for b, sel, dev_b, jj, ct, ce, t, cnt, kmin in plans_b:
+            tot = int(cnt.sum())
+            if tot == 0:
+                continue
+            r = np.repeat(np.arange(len(sel)), cnt)
+            k = kmin[r] + np.arange(tot) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+            Bn = np.maximum(np.maximum(cur["B"][sel][r], ct[r]), ctx.st[t][jj[r], k])
+            En = cur["E"][sel][r] + ce[r] + ctx.se[t][jj[r], k]
+            mn = cur["m"][sel][r] + cl.strides[b]
+            # filter before the other fields are built: the bound (keep_fn's test) and box dominance
+            Bn = np.maximum(Bn, G[cl.M - 1 - mn, k])
+            ok = np.isfinite(Bn)
+            if bound is not None:
+                ok &= bound(Bn, En + ctx.e_rest[k])
+            ok[ok] = ~_box_dominated(mn[ok] * L1 + k[ok], Bn[ok], En[ok])
+            r, k, Bn, En, mn = r[ok], k[ok], Bn[ok], En[ok], mn[ok]
+            parts.append(dict(m=mn, a=np.full(len(r), b), j=k, B=Bn, E=En,
                               code=cur["code"][sel][r] * ctx.base + dev_b[r] + 1, dev=dev_b[r], pj=jj[r],
                               parent=sel[r]))
         if not parts:
@@ -330,7 +395,7 @@ def pareto_labels(tb: Tables, ctx: SolverContext | None = None, bound=None):
         for i in f:
             fin.append((lv["B"][i], lv["E"][i], n + 1, int(lv["code"][i]), int(lv["pj"][i]), n, int(i)))
     if not fin:
-        raise InfeasibleError("no plan fits the devices' memory limits")
+        raise InfeasibleError("no plan fits the devices' memory limits and allowed units")
     fin.sort(key=lambda x: x[:5])
     front, best_e = [], np.inf
     for B, E, n, c, _, lv_i, i in fin:
@@ -359,27 +424,99 @@ def known_staircase(ctx: SolverContext, b_lo: float, b_hi: float, n: int = 12) -
     return thr, np.minimum.accumulate(e)
 
 
+def _first_at_most(G: np.ndarray, rows, lo, hi, cap):
+    """Per label, the least ``k`` in ``[lo, hi]`` with ``G[row, k] <= cap`` (``G`` non-increasing along a row);
+    ``hi + 1`` where there is none. A vectorised binary search."""
+    lo, hi = lo.copy(), np.maximum(hi + 1, lo)
+    last = G.shape[1] - 1
+    while True:
+        act = lo < hi
+        if not act.any():
+            return lo
+        mid = (lo + hi) // 2
+        ok = G[rows, np.minimum(mid, last)] <= cap
+        hi = np.where(act & ok, mid, hi)
+        lo = np.where(act & ~ok, mid + 1, lo)
+
+
+_WIN = 1e-9    # windows are widened by this (relative) so they only ever skip stages the bound would drop
+
+
+class _Bound:
+    """A label filter ``keep(B, E_low) -> mask`` plus :meth:`windows`: for labels about to append a stage starting
+    at unit ``j``, the largest ``k`` worth building. Stage time ``st[j, k]`` grows with ``k``, and so does the
+    energy lower bound ``se[j, k] + e_rest[k]`` (the stage's type costs at least the cheapest type per unit);
+    a window ends where either passes the cap that :meth:`caps` derives from the label. Only a necessary
+    condition, so ``keep`` is still applied to every built label and results are unchanged."""
+
+    def caps(self, B, E_low):
+        raise NotImplementedError
+
+    def windows(self, ctx: "SolverContext", t: int, j, B, E_low):
+        b_cap, e_cap = self.caps(B, E_low)
+        pt, pe = ctx.tb.pt[t], ctx.h_energy[t]
+        with np.errstate(invalid="ignore"):
+            kb = np.searchsorted(pt, pt[j] + b_cap * (1 + _WIN) + _WIN * np.abs(pt[j]), side="right") - 1
+            ke = np.searchsorted(pe, pe[j] + (e_cap - E_low) + _WIN * (np.abs(e_cap) + np.abs(pe[j])),
+                                 side="right") - 1
+        k = np.minimum(kb, ke)
+        return np.where((B <= b_cap * (1 + _WIN)) & (E_low <= e_cap * (1 + _WIN) + _WIN * np.abs(E_low)), k, j)
+
+
+class _FrontBound(_Bound):
+    def __init__(self, b_max, e_max, staircase):
+        self.bm, self.em = b_max * (1 + _SLACK), e_max * (1 + _SLACK)
+        self.stairs = staircase
+
+    def __call__(self, B, E_low):
+        keep = (B <= self.bm) & (E_low <= self.em)
+        if self.stairs is not None:
+            thr, e_thr = self.stairs
+            i = np.searchsorted(thr, B, side="right") - 1          # largest threshold <= B
+            keep &= ~((i >= 0) & (E_low > e_thr[np.maximum(i, 0)] * (1 + _SLACK)))
+        return keep
+
+    def caps(self, B, E_low):
+        b_cap = np.full(np.shape(B), self.bm)
+        e_cap = np.full(np.shape(B), self.em)
+        if self.stairs is not None:
+            thr, e_thr = self.stairs
+            lim = e_thr * (1 + _SLACK)
+            # energy: a later B is >= this B, so its threshold's least energy is at most this one's
+            i = np.searchsorted(thr, B, side="right") - 1
+            e_cap = np.where(i >= 0, np.minimum(e_cap, lim[np.maximum(i, 0)]), e_cap)
+            # bottleneck: stay below the first threshold whose least energy is already beaten by E_low
+            first = np.searchsorted(-lim, -E_low, side="right")    # lim is non-increasing
+            b_cap = np.where(first < len(thr), np.minimum(b_cap, thr[np.minimum(first, len(thr) - 1)]), b_cap)
+        return b_cap, e_cap
+
+
+class _ObjectiveBound(_Bound):
+    def __init__(self, alpha, norm, ub):
+        self.alpha, self.tn, self.en, self.lim = alpha, norm["time_s"], norm["energy_j"], ub * (1 + _SLACK)
+
+    def __call__(self, B, E_low):
+        return self.alpha * B / self.tn + (1 - self.alpha) * E_low / self.en <= self.lim
+
+    def caps(self, B, E_low):
+        a = self.alpha
+        with np.errstate(divide="ignore", invalid="ignore"):
+            b_cap = (self.lim - (1 - a) * E_low / self.en) * self.tn / a if a > 0 else np.full(np.shape(B), np.inf)
+            e_cap = (self.lim - a * B / self.tn) * self.en / (1 - a) if a < 1 else np.full(np.shape(B), np.inf)
+        return b_cap, e_cap
+
+
 def front_bound(b_max: float, e_max: float, staircase=None):
     """Labels that can still reach the Pareto front. A plan with bottleneck above ``b_max`` (the bottleneck of
     the best least-energy plan) or energy above ``e_max`` (the energy of the best fastest plan) is dominated;
     so is one whose bottleneck is at least a staircase threshold and whose energy exceeds that threshold's
     least energy (a known plan is then at least as fast and strictly cheaper)."""
-    bm, em = b_max * (1 + _SLACK), e_max * (1 + _SLACK)
-    if staircase is None:
-        return lambda B, E_low: (B <= bm) & (E_low <= em)
-    thr, e_thr = staircase
-
-    def keep(B, E_low):
-        i = np.searchsorted(thr, B, side="right") - 1          # largest threshold <= B
-        beaten = (i >= 0) & (E_low > e_thr[np.maximum(i, 0)] * (1 + _SLACK))
-        return (B <= bm) & (E_low <= em) & ~beaten
-    return keep
+    return _FrontBound(b_max, e_max, staircase)
 
 
 def objective_bound(alpha: float, norm: dict, ub: float):
     """Labels whose objective lower bound does not exceed ``ub`` (the objective of a known plan)."""
-    tn, en, lim = norm["time_s"], norm["energy_j"], ub * (1 + _SLACK)
-    return lambda B, E_low: alpha * B / tn + (1 - alpha) * E_low / en <= lim
+    return _ObjectiveBound(alpha, norm, ub)
 
 
 def _label_plan(ctx: SolverContext, level, n: int, i: int):
@@ -396,6 +533,59 @@ def _label_plan(ctx: SolverContext, level, n: int, i: int):
     return plan[::-1]
 
 
+def _box_dominated(g, B, E) -> np.ndarray:
+    """Labels the dominance sort below would drop anyway, found in O(n) without sorting: per state, with Y1 the
+    least-energy label of least bottleneck among them and Y2 the least-bottleneck label of least energy among
+    them, a label with a larger bottleneck than Y1's (or equal and more energy), or with at least Y2's energy
+    and after Y2 in the sort order, is dominated by an earlier label whose energy it does not undercut (so the
+    running minimum the sort uses is unchanged by dropping it). Most candidates fall outside that box."""
+    if len(g) < 4096:
+        return np.zeros(len(g), dtype=bool)
+    grp, gi = np.unique(g, return_inverse=True) if g.max() >= 4 * len(g) else (None, g)
+    n = int(gi.max()) + 1
+    e_min = np.full(n, np.inf)
+    np.minimum.at(e_min, gi, E)
+    b1 = np.full(n, np.inf)
+    at = E == e_min[gi]
+    np.minimum.at(b1, gi[at], B[at])
+    b_min = np.full(n, np.inf)
+    np.minimum.at(b_min, gi, B)
+    e2 = np.full(n, np.inf)
+    at = B == b_min[gi]
+    np.minimum.at(e2, gi[at], E[at])
+    B1, Em, Bm, E2 = b1[gi], e_min[gi], b_min[gi], e2[gi]
+    by_y1 = (B > B1) | ((B == B1) & (E > Em))
+    by_y2 = (E >= E2) & ((B > Bm) | ((B == Bm) & (E > E2)))
+    return by_y1 | by_y2
+
+
+def _sort_labels(g, B, E, code, pj) -> np.ndarray:
+    """``np.lexsort((pj, code, E, B, g))``, faster: sort on (g, B, E) and re-sort only the runs that tie on all
+    three by (code, pj) (rare; every sort here is stable, so the result is the same permutation)."""
+    order = np.lexsort((E, B, g))
+    gs, bs, es = g[order], B[order], E[order]
+    tie = (gs[1:] == gs[:-1]) & (bs[1:] == bs[:-1]) & (es[1:] == es[:-1])
+    if tie.any():
+        in_run = np.zeros(len(order), dtype=bool)
+        in_run[1:] |= tie
+        in_run[:-1] |= tie
+        pos = np.nonzero(in_run)[0]
+        run = np.cumsum(np.concatenate([[True], ~tie]))[pos]      # run id of each tied position
+        sub = order[pos]
+        order[pos] = sub[np.lexsort((pj[sub], code[sub], run))]
+    return order
+
+
+def _group_cummin(x: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """Running minimum of ``x`` restarted wherever ``start`` is True (contiguous groups), exactly, without pandas:
+    values become integer ranks, each group is offset above every later group, so one global running minimum
+    never carries a value across a group boundary; the ranks map back to the very same floats."""
+    u, rank = np.unique(x, return_inverse=True)
+    gid = np.cumsum(start) - 1
+    key = (gid[-1] - gid) * np.int64(len(u)) + rank.reshape(-1)
+    return u[np.minimum.accumulate(key) % len(u)]
+
+
 def _prune(lab: dict, K: int, L1: int, keep_fn=None) -> dict:
     """Keep, per state (m, a, j), the non-dominated (B, E) labels; among equal labels the tie-rule winner."""
     if keep_fn is not None:
@@ -403,14 +593,18 @@ def _prune(lab: dict, K: int, L1: int, keep_fn=None) -> dict:
     if len(lab["B"]) == 0:
         return lab
     g = (lab["m"] * K + lab["a"]) * L1 + lab["j"]
-    order = np.lexsort((lab["pj"], lab["code"], lab["E"], lab["B"], g))
+    drop = _box_dominated(g, lab["B"], lab["E"])
+    if drop.any():
+        lab = {key: v[~drop] for key, v in lab.items()}
+        g = g[~drop]
+    order = _sort_labels(g, lab["B"], lab["E"], lab["code"], lab["pj"])
     gs = g[order]
     es = lab["E"][order]
     start = np.empty(len(gs), dtype=bool)
     start[0] = True
     start[1:] = gs[1:] != gs[:-1]
     # within a group (sorted by B, then E) a label survives iff its E is below every earlier label's E
-    run = pd.Series(es).groupby(np.cumsum(start)).cummin().to_numpy()
+    run = _group_cummin(es, start)
     prev = np.empty_like(run)
     prev[0] = np.inf
     prev[1:] = run[:-1]
