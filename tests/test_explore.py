@@ -201,9 +201,21 @@ def test_size_check_flags_large_settings(root):
     _, small = ex.cached_problem("toya", "hb-wcc", (("cpu", 1), ("gpu", 1)), "paper", root, None)
     ok, msg = ex.size_check(small)
     assert ok and "states" in msg and not msg.startswith("large")
-    big = sc.make_problem(ex.cached_profiles("toya", "paper", root, None), {"cpu": 12, "gpu": 12, "cim": 12}, "pcie5")
-    ok, msg = ex.size_check(problem_from_dict(big))
-    assert msg.startswith("large") or not ok
+    big = problem_from_dict(sc.make_problem(ex.cached_profiles("toya", "paper", root, None),
+                                            {"cpu": 12, "gpu": 12, "cim": 12}, "pcie5"))
+    ok, msg = ex.size_check(big)
+    assert ok and msg.startswith("large")
+    ok, msg = ex.size_check(big, memory_bytes=10_000)
+    assert not ok and "budget" in msg and "\n" not in msg
+
+
+def test_front_too_large_falls_back_to_bounded(root):
+    ui = ex.Explorer(profiles_dir=root, inline=True, model="toya", memory_bytes=10_000)
+    assert "bounded solver" in ui.status.value and "certified gap" in ui.status.value
+    assert bytes(ui.plan_img.value[:8]) == PNG_MAGIC and ui.front_img.value == b""
+    assert "bounded solver at α = 1.00" in ui.summary.value
+    ui.alpha.value = 0.3
+    assert "bounded solver at α = 0.30" in ui.summary.value
 
 
 def test_nothing_fits_memory_is_an_answer(root):

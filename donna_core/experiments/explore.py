@@ -23,12 +23,13 @@ import pandas as pd
 from . import scenarios as sc
 
 DEFAULT_DIR = str(sc.DEFAULT_PROFILES_DIR)
-# A front is cut at this many states (L+1) x prod(class size + 1) in the UI's warning when the size guard of the
-# solvers (donna_core.partition.guard) is not available: ResNet-152 3cpu+2gpu+2cim (5 652) takes ~1 s here,
-# 4cpu+4gpu+4cim on PCIe-5 (19 625) needs more than 6 GB.
-LARGE_FRONT_STATES = 8000
+# Settings above this many exact-solver states (count vectors x classes x (L+1), donna_core.partition.guard) are
+# flagged as slow: ResNet-152 2cpu+1gpu+1cim (5 652) solves its front in < 1 s here, 3cpu+2gpu+2cim (16 956) in
+# 4-18 s, 4cpu+4gpu+4cim on PCIe-5 (58 875) in ~114 s (2-core VM at load ~5).
+LARGE_FRONT_STATES = 15000
 SOLVE_MEMORY_BYTES = 4 * 10**9
-SOLVE_TIMEOUT_S = 120.0
+SOLVE_TIMEOUT_S = 300.0
+BOUNDED_TIME_S = 10.0  # time limit of the bounded solver used when the exact front does not fit the budget
 PRERENDER_NEIGHBOURS = 24  # front points around the shown one drawn ahead (~0.1-0.3 s each on this machine)
 ALPHA_TIE_RTOL = 1e-12  # objectives equal to 12 significant digits tie (as in the exact solver)
 
@@ -228,6 +229,19 @@ def make_view(problem: dict, front: list, alpha: float, solver: str = "exact", p
             "title": title}
 
 
+def bounded_view(problem: dict, result, alpha: float, label: str = "") -> dict:
+    """The view of a bounded-solver plan (no front: the exact front did not fit the memory budget)."""
+    summary = sc.result_row(result, problem)
+    summary["bottleneck"] = bottleneck_part(result, problem)
+    summary["gap"] = float(result.stats.get("gap", float("nan")))
+    summary["how"] = f"bounded solver at α = {float(alpha):.2f} (certified gap {summary['gap']:.3%})"
+    summary["alpha_interval"] = "unknown (no exact front)"
+    return {"summary": summary, "stages": stages_table(result, problem), "front": front_table([]), "index": None,
+            "n_units": len(problem["units"]),
+            "current": {"throughput_ips": summary["throughput_ips"], "energy_j": summary["energy_j"]},
+            "title": f"{label}: {summary['throughput_ips']:.4g} inf/s, {summary['energy_j']:.4g} J per inference"}
+
+
 def setting_label(model: str, medium: str, counts: tuple) -> str:
     return f"{model}, {sc.cluster_name(dict(counts))}, {sc.MEDIUM_LABELS.get(medium, medium)}"
 
@@ -257,31 +271,25 @@ def plan_view(model: str, medium: str, n_cpu: int, n_gpu: int, n_cim: int, alpha
 
 
 # ------------------------------------------------------------------------------------------------ size guard
-def size_check(problem, solver: str = "exact", alpha: float | None = None) -> tuple[bool, str]:
-    """(within budget, one-line message) for solving ``problem`` (alpha None: the whole Pareto front).
+def size_check(problem, solver: str = "exact", alpha: float | None = None,
+               memory_bytes: int = SOLVE_MEMORY_BYTES) -> tuple[bool, str]:
+    """(within the memory budget, one-line message) for solving ``problem`` (alpha None: the Pareto front).
 
-    Uses the solvers' own estimate, ``donna_core.partition.guard.estimate``, when it is installed; otherwise a
-    coarse count of exact-solver states, (L+1) x prod(class size + 1), against :data:`LARGE_FRONT_STATES`. The
-    fallback never refuses: the UI solves in a memory-capped child process anyway, so a wrong guess costs time,
-    not the kernel.
+    Memory: the solvers' own estimate, ``donna_core.partition.guard.estimate``, against ``memory_bytes`` (for the
+    front a floor: the search checks the budget again as it grows). Time: settings with more than
+    :data:`LARGE_FRONT_STATES` exact-solver states are flagged ("large: ..."), since their fronts take from
+    seconds to minutes. A wrong guess costs time, never the kernel: the UI solves in a memory-capped child.
     """
-    try:
-        from ..partition import guard
-    except ImportError:
-        guard = None
-    if guard is not None:
-        est = guard.estimate(problem, alpha=alpha, solver=solver)
-        return bool(est.feasible_in_budget), str(est.message)
-    from ..partition.classes import device_classes
+    from ..partition import guard
 
-    if solver == "paper":
-        entries = (problem.L + 1) * (2 ** problem.D) * problem.D
-        return True, f"paper DP: {entries:,} table entries"
-    states = (problem.L + 1) * device_classes(problem).M
-    if states > LARGE_FRONT_STATES:
-        return True, (f"large: {states:,} exact-solver states (> {LARGE_FRONT_STATES:,}); the front may take "
-                      f"minutes or exceed the {SOLVE_MEMORY_BYTES / 1e9:g} GB limit — fewer devices solve in seconds")
-    return True, f"{states:,} exact-solver states"
+    est = guard.estimate(problem, alpha=alpha, solver=solver, budget=int(memory_bytes))
+    if not est.feasible_in_budget:
+        return False, str(est.message)
+    if solver != "paper" and est.states > LARGE_FRONT_STATES:
+        return True, (f"large: {est.states:,} exact-solver states (> {LARGE_FRONT_STATES:,}); the exact front may "
+                      f"take from seconds to minutes (ResNet-152 with 4+4+4 devices on PCIe-5: ~2 min here) — "
+                      f"fewer devices solve in seconds; changing any control cancels the solve")
+    return True, str(est.message)
 
 
 # ------------------------------------------------------------------------------------------------ inspector
@@ -393,14 +401,24 @@ def _status_html(kind: str, text: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ UI
-def _front_in_child(problem):
-    """Runs in the isolated child: the front, or the reason no plan exists (a normal answer, not a crash)."""
+def _front_in_child(problem, memory_bytes: int | None = None):
+    """Runs in the isolated child: the front, or why there is none — no plan fits memory ("infeasible"), or the
+    search would exceed the memory budget ("too-large") — as a normal answer, not a crash."""
+    from ..partition.guard import SolverSizeError
     from ..partition.solve import InfeasibleError, pareto_front
 
     try:
-        return "ok", pareto_front(problem)
+        return "ok", pareto_front(problem, memory_budget=memory_bytes)
     except InfeasibleError as exc:
         return "infeasible", str(exc)
+    except SolverSizeError as exc:
+        return "too-large", str(exc)
+
+
+def _bounded_in_child(problem, alpha, time_limit_s):
+    from ..partition.solve import solve
+
+    return solve(problem, alpha=alpha, solver="bounded", time_limit_s=time_limit_s)
 
 
 def _paper_in_child(problem, alpha):
@@ -561,20 +579,21 @@ class Explorer:
         if key in self._fronts:
             return self._fronts[key]
         d, p = cached_problem(*key)
-        ok, size_msg = size_check(p, "exact")
+        ok, size_msg = size_check(p, "exact", None, self.memory_bytes)
         label = setting_label(s["model"], s["medium"], s["counts"])
         if not ok:
-            found = ("error", f"{label}: too large for the exact front — {size_msg}")
+            found = ("too-large", size_msg)
             self._fronts[key] = found
             return found
         self._set_status("busy", f"solving the exact front for {label} ({size_msg}) …")
         t0 = time.perf_counter()
         try:
             if self.inline:
-                found = _front_in_child(p)
+                found = _front_in_child(p, self.memory_bytes)
             else:
-                found = run_isolated(_front_in_child, p, memory_bytes=self.memory_bytes, timeout_s=self.timeout_s,
-                                     is_stale=lambda: self._latest_key != key)
+                # the solver's own budget is below the child's hard limit, so it refuses before the OS would
+                found = run_isolated(_front_in_child, p, int(self.memory_bytes * 0.8), memory_bytes=self.memory_bytes,
+                                     timeout_s=self.timeout_s, is_stale=lambda: self._latest_key != key)
         except IsolatedError as exc:
             found = ("error", f"{label}: the exact front {exc}; choose fewer devices")
         self.timings.append(("front", time.perf_counter() - t0))
@@ -604,6 +623,9 @@ class Explorer:
         status, front = self._front(key, s, stale)
         if stale():
             return
+        if status == "too-large" and s["mode"] != "point":
+            self._show_bounded(key, s, front, stale)
+            return
         if status != "ok":
             self._clear_plan(front)
             return
@@ -622,6 +644,44 @@ class Explorer:
             return
         self._show_plan(key, front, view, plan_png, front_png, s)
         self._prerender(key, d, front, label, stale, view["index"])
+
+    def _show_bounded(self, key: tuple, s: dict, why: str, stale) -> None:
+        """The exact front does not fit the budget: show the bounded solver's plan at α (with its certified gap)."""
+        from .background import IsolatedError, run_isolated
+
+        d, p = cached_problem(*key)
+        k = (key, s["alpha"], "bounded")
+        if k not in self._paper:
+            self._set_status("busy", f"exact front too large; bounded solver at α = {s['alpha']:.2f} "
+                                     f"(≤ {BOUNDED_TIME_S:g} s) …")
+            try:
+                self._paper[k] = (_bounded_in_child(p, s["alpha"], BOUNDED_TIME_S) if self.inline else
+                                  run_isolated(_bounded_in_child, p, s["alpha"], BOUNDED_TIME_S,
+                                               memory_bytes=self.memory_bytes, timeout_s=self.timeout_s,
+                                               is_stale=stale))
+            except IsolatedError as exc:
+                self._clear_plan(f"{why}; the bounded solver failed too: {exc}")
+                return
+        if stale():
+            return
+        r = self._paper[k]
+        view = bounded_view(d, r, s["alpha"], setting_label(s["model"], s["medium"], s["counts"]))
+        png = self._plan_png(key, view, True)
+        profs = cached_profiles(s["model"], self.cpu, self.profiles_dir, self.cpu_power_w)
+        self._syncing = True
+        try:
+            self.point.options = [("— (no front)", -1)]
+            self._shown_front_key = None
+        finally:
+            self._syncing = False
+        self.plan_img.value = png
+        self.front_img.value = b""
+        self.summary.value = summary_html(view, s["alpha"], "; ".join(
+            pr.label for r_, pr in profs.items() if dict(s["counts"]).get(r_)))
+        self.stages.value = stages_html(view["stages"])
+        self._set_status("warn", f"{why} — showing the bounded solver's plan at α = {s['alpha']:.2f} instead "
+                                 f"(certified gap {view['summary']['gap']:.3%}); front points cannot be picked")
+        self.timings.append((s["mode"], time.perf_counter() - s["t0"]))
 
     def _prerender(self, key: tuple, d: dict, front: list, label: str, stale, center: int | None) -> None:
         """While idle, draw the plans a user reaches next: those some α selects, then the front neighbours of
