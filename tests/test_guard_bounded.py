@@ -264,3 +264,12 @@ def test_milp_peer_agrees_with_exact_where_it_proves_optimality(case, alpha):
     if m.proved:
         assert ev == pytest.approx(ex.objective, rel=1e-6, abs=1e-12)
         assert m.objective == pytest.approx(ex.objective, rel=1e-6, abs=1e-9)
+
+
+def test_gap_field_per_solver():
+    p = problem_from_dict(tiny(L=4, counts=(2, 1), seed=4))
+    assert solve(p, 0.5, "exact").to_dict()["gap"] == 0.0
+    assert solve(p, 0.5, "paper").to_dict()["gap"] is None        # no bound: the paper's DP certifies nothing
+    assert solve(p, 1.0, "paper").to_dict()["gap"] == 0.0         # exact at alpha in {0, 1}
+    r = solve(p, 0.5, "bounded", time_limit_s=5)
+    assert r.to_dict()["gap"] == r.stats["gap"] >= 0.0

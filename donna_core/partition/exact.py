@@ -17,13 +17,18 @@ with ``j = L``.
   one set of array operations. Three exact reductions keep the label sets small: a label's ``B`` is raised to
   the least bottleneck any completion must have (so labels below it merge); labels beyond the alpha = 0/1
   optima are dropped; and labels beaten by a known plan (a "staircase" of least-energy plans under a few
-  bottleneck thresholds, :func:`known_staircase`) are dropped.
+  bottleneck thresholds, :func:`known_staircase`) are dropped. Candidates are not even built outside each
+  label's window of stage ends (:class:`_Bound`, :func:`_first_at_most`, the "shadow" of a state's next label)
+  nor when an O(n) box test (:func:`_box_dominated`) shows the dominance sort would drop them; both skip only
+  labels the reductions above would remove, so the result is unchanged.
 * **alpha = 1** (:func:`min_bottleneck_then_energy`): a min-max DP gives the least bottleneck ``B*``; a second
   DP minimises energy over plans whose every stage and transfer is ``<= B*``. (A single DP on the pair
   ``(B, E)`` would not be exact: once ``max`` saturates, a partial plan with a worse ``B`` but less energy wins.)
 * **alpha = 0** (:func:`min_energy_then_bottleneck`): one DP on the pair ``(E, B)`` in lexicographic order,
   which is exact because ``+`` is strictly monotone.
-* **0 < alpha < 1**: the minimiser of ``alpha*B/Tn + (1-alpha)*E/En`` lies on the Pareto front; it is picked there.
+* **0 < alpha < 1**: the minimiser of ``alpha*B/Tn + (1-alpha)*E/En`` lies on the Pareto front; it is picked there,
+  searching only labels whose objective bound is within the best of the alpha = 0/1 plans and the plan of one
+  alpha-weighted scalar DP (:func:`weighted_plan`).
 
 Ties (documented rule, the same in every path): at alpha = 1 the least energy among the fastest plans; at
 alpha = 0 the fastest among the least-energy plans; otherwise the least objective; then fewer stages; then the
@@ -180,7 +185,7 @@ def _dense_target(ctx: SolverContext, mode: str, thr: float, m: int, P, S, code,
                 scand = np.where(np.isfinite(cand), scand, np.inf)
                 keys = [cand.reshape(-1, L1)]
             elif mode == "weighted":
-                keys = [(ctx.w_b * scand + ctx.w_e * cand).reshape(-1, L1)]
+                keys = [_weighted(ctx, scand, cand).reshape(-1, L1)]
             else:
                 keys = [cand.reshape(-1, L1), scand.reshape(-1, L1)]
             ccode = np.broadcast_to(code[src, srcs][:, :, None], cand.shape).reshape(-1, L1)
@@ -245,13 +250,20 @@ def min_bottleneck_then_energy(tb: Tables, ctx: SolverContext | None = None):
     return _backtrack(ctx, m, b, ctx.L, pj, pa)
 
 
+def _weighted(ctx: SolverContext, B, E):
+    """``w_b B + w_e E`` with unreachable entries (inf, or 0 * inf with a vanishing weight) as inf."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        w = ctx.w_b * B + ctx.w_e * E
+    return np.where(np.isfinite(B) & np.isfinite(E) & ~np.isnan(w), w, np.inf)
+
+
 def weighted_plan(tb: Tables, ctx: SolverContext, alpha: float, norm: dict):
     """A good (not always optimal) plan for 0 < alpha < 1 from one scalar DP that keeps, per state, the least
     alpha-weighted partial cost (the paper's rule, over count vectors). Only used as an upper bound that lets
     the exact search drop more labels."""
     ctx.w_b, ctx.w_e = alpha / norm["time_s"], (1.0 - alpha) / norm["energy_j"]
     E, S, code, pj, pa = _dense(ctx, "weighted")
-    best = _best_final(ctx, [ctx.w_b * S + ctx.w_e * E], code)
+    best = _best_final(ctx, [_weighted(ctx, S, E)], code)
     if best is None:
         raise InfeasibleError("no plan fits the devices' memory limits and allowed units")
     return _backtrack(ctx, best[0], best[1], ctx.L, pj, pa)
@@ -562,7 +574,12 @@ def _box_dominated(g, B, E) -> np.ndarray:
 def _sort_labels(g, B, E, code, pj) -> np.ndarray:
     """``np.lexsort((pj, code, E, B, g))``, faster: sort on (g, B, E) and re-sort only the runs that tie on all
     three by (code, pj) (rare; every sort here is stable, so the result is the same permutation)."""
-    order = np.lexsort((E, B, g))
+    # three stable passes (last key first) = lexsort; the state key g usually fits 16 bits, where numpy's
+    # stable sort is a radix sort
+    order = np.argsort(E, kind="stable")
+    order = order[np.argsort(B[order], kind="stable")]
+    gk = g[order]
+    order = order[np.argsort(gk.astype(np.uint16) if gk.max() < 65536 else gk, kind="stable")]
     gs, bs, es = g[order], B[order], E[order]
     tie = (gs[1:] == gs[:-1]) & (bs[1:] == bs[:-1]) & (es[1:] == es[:-1])
     if tie.any():
