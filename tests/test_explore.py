@@ -308,7 +308,7 @@ def test_ui_inline_shows_pngs_and_reacts(root):
     assert "1gpu" in ui.status.value and bytes(ui.plan_img.value[:8]) == PNG_MAGIC
     ui.sort_by.value = "energy_j"
     assert "donna-unit-table" in ui.units.value
-    with pytest.raises(ex.ExploreError, match="no complete layer profiles"):
+    with pytest.raises(ex.ExploreError, match="no complete profiles"):
         ex.build_ui(profiles_dir=root, inline=True, model="nosuchmodel")
 
 
@@ -373,3 +373,19 @@ for name in ("plan_img", "front_img", "unit_img"):
     assert len(images) == 3
     for _, name, fmt, magic, size in images:
         assert fmt == "png" and bytes.fromhex(magic) == PNG_MAGIC and int(size) > 1000, name
+
+
+def test_models_are_discovered_with_their_phases(root, tmp_path):
+    import shutil
+
+    shutil.copytree(Path(root), tmp_path / "p")
+    # an LLM-like model whose profiles are per phase (no "layer" directory), and a block view that is not offered
+    for phase in ("prefill", "decode"):
+        shutil.copytree(tmp_path / "p" / "toya" / "layer", tmp_path / "p" / "llm" / phase)
+    shutil.copytree(tmp_path / "p" / "toyb" / "layer", tmp_path / "p" / "toyb" / "block")
+    (tmp_path / "p" / "toyb" / "layer" / "cim.csv").unlink()  # incomplete: toyb layer is not offered
+    found = ex.available_models(str(tmp_path / "p"))
+    assert found == ["llm/decode", "llm/prefill", "toya"]
+    v = ex.plan_view("llm/prefill", "hb-wcc", 1, 1, 1, 1.0, profiles_dir=str(tmp_path / "p"))
+    w = ex.plan_view("toya", "hb-wcc", 1, 1, 1, 1.0, profiles_dir=root)
+    assert v["summary"]["plan"] == w["summary"]["plan"]  # same numbers, found under the phase directory

@@ -47,11 +47,21 @@ def _counts(n_cpu: int, n_gpu: int, n_cim: int) -> tuple[tuple[str, int], ...]:
     return counts
 
 
+def split_model(name: str) -> tuple[str, str]:
+    """``"resnet152"`` → (resnet152, layer); ``"gpt2/prefill"`` → (gpt2, prefill): the explorer's model names carry
+    the profile granularity (an LLM phase) when it is not ``layer``."""
+    model, _, granularity = str(name).partition("/")
+    return model, granularity or "layer"
+
+
 @functools.lru_cache(maxsize=16)
 def cached_profiles(model: str, cpu: str = "paper", profiles_dir: str = DEFAULT_DIR,
                     cpu_power_w: float | None = None) -> dict:
-    """Role → TypeProfile for ``model`` (cached: profile files are read once per session)."""
-    return sc.load_paper_profiles([model], cpu, profiles_dir, cpu_power_w)[model]
+    """Role → TypeProfile for ``model`` (see :func:`split_model`; cached: files are read once per session)."""
+    name, granularity = split_model(model)
+    files = sc.device_files(cpu)
+    assume = {"cpu": float(cpu_power_w)} if cpu_power_w is not None else None
+    return sc.load_model_profiles(name, files, granularity, profiles_dir, assume_power_w=assume)
 
 
 @functools.lru_cache(maxsize=128)
@@ -339,13 +349,19 @@ def unit_table(model: str, roles=("cpu", "gpu", "cim"), sort_by: str = "unit_ind
 
 
 def available_models(profiles_dir: str = DEFAULT_DIR, cpu: str = "paper") -> list[str]:
-    """Models under ``profiles_dir`` that have a layer profile for every device role (discovered, not listed)."""
+    """Models found under ``profiles_dir`` (discovered, not listed): every ``<model>/<granularity>`` directory with
+    a profile for each device role, except ``block`` (a coarser view of the same layers). Layer profiles are named
+    by the model (``resnet152``), others with their granularity, e.g. an LLM phase (``gpt2/prefill``)."""
     files = sc.device_files(cpu)
     root = Path(profiles_dir)
     if not root.is_dir():
         return []
-    return sorted(m.name for m in root.iterdir()
-                  if all(sc.profile_path(m.name, f, "layer", root).is_file() for f in files.values()))
+    found = []
+    for m in sorted(p for p in root.iterdir() if p.is_dir()):
+        for g in sorted(p.name for p in m.iterdir() if p.is_dir() and p.name != "block"):
+            if all(sc.profile_path(m.name, f, g, root).is_file() for f in files.values()):
+                found.append(m.name if g == "layer" else f"{m.name}/{g}")
+    return found
 
 
 # ------------------------------------------------------------------------------------------------ HTML
@@ -444,7 +460,7 @@ class Explorer:
         self.inline, self.memory_bytes, self.timeout_s = inline, memory_bytes, timeout_s
         models = available_models(self.profiles_dir, cpu)
         if not models:
-            raise ExploreError(f"no model under {self.profiles_dir} has layer profiles for all of "
+            raise ExploreError(f"no model under {self.profiles_dir} has profiles for all of "
                                f"{sorted(sc.device_files(cpu).values())}")
         self._fronts: dict = {}          # setting key -> ("ok", [Result]) | ("infeasible" | "error", message)
         self._warnings: dict = {}        # setting key -> size warning shown with its plans
@@ -459,7 +475,7 @@ class Explorer:
 
         lay = w.Layout
         if model is not None and model not in models:
-            raise ExploreError(f"model {model!r} has no complete layer profiles under {self.profiles_dir}; "
+            raise ExploreError(f"model {model!r} has no complete profiles under {self.profiles_dir}; "
                                f"available: {models}")
         first = model or ("resnet152" if "resnet152" in models else models[0])
         self.model = w.Dropdown(options=models, value=first, description="model").add_class("donna-model")
