@@ -757,7 +757,8 @@ class Explorer:
         self.summary.value = summary_html(view, s["alpha"], sources)
         self.stages.value = stages_html(view["stages"])
         if key in self._warnings:
-            self._set_status("warn", f"{self._warnings[key]} (solved: {len(front)} plans on the front)")
+            self._set_status("warn", f"{setting_label(s['model'], s['medium'], s['counts'])}: exact front of "
+                                     f"{len(front)} plans — {self._warnings[key]}")
         else:
             self._set_status("ok", f"{setting_label(s['model'], s['medium'], s['counts'])}: exact front of "
                                    f"{len(front)} plans; pick any point, or move α")
