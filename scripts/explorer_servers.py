@@ -6,6 +6,7 @@ free port and is stopped (that group only) when its ``with`` block ends, also on
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -76,6 +77,14 @@ def _server(argv: list[str], url: str, probe: str, workdir: Path, timeout_s: flo
     env = dict(os.environ)
     # the kernel must import this checkout's donna_core, whatever is installed
     env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    # and run on this interpreter: a "python3" kernelspec elsewhere (e.g. ~/.local) must not take over
+    kdir = workdir / "jupyter" / "kernels" / "python3"
+    kdir.mkdir(parents=True)
+    (kdir / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3 (ipykernel)", "language": "python"}))
+    env["JUPYTER_PATH"] = str(workdir / "jupyter") + (os.pathsep + env["JUPYTER_PATH"] if env.get("JUPYTER_PATH")
+                                                       else "")
     log = workdir / "server.log"
     with open(log, "w") as out:
         proc = subprocess.Popen(argv, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT,

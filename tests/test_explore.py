@@ -306,6 +306,10 @@ def test_ui_inline_shows_pngs_and_reacts(root):
     assert "at least one device" in ui.status.value and ui.plan_img.value == b""
     ui.n["gpu"].value = 1
     assert "1gpu" in ui.status.value and bytes(ui.plan_img.value[:8]) == PNG_MAGIC
+    ui.solver.value = "paper"
+    ui.alpha.value = 0.5
+    assert "paper&#x27;s DP (Algorithm 1) at α = 0.50" in ui.summary.value
+    assert bytes(ui.plan_img.value[:8]) == PNG_MAGIC
     ui.sort_by.value = "energy_j"
     assert "donna-unit-table" in ui.units.value
     with pytest.raises(ex.ExploreError, match="no complete profiles"):
