@@ -86,6 +86,15 @@ class Page:
             arg=needle, timeout=timeout_s * 1000)
         return self.text(cls)
 
+    def wait_front_point(self, k: int, n: int, timeout_s: float = 60) -> str:
+        """Wait until the summary's "front point" row reads ``k of n``."""
+        self.page.wait_for_function(
+            r"""kn => { const e = document.querySelector('.donna-summary-box');
+                        return e && e.innerText.replace(/[\t ]+/g, ' ')
+                                             .includes('front point ' + kn[0] + ' of ' + kn[1] + ' ') }""",
+            arg=[k, n], timeout=timeout_s * 1000)
+        return self.text("donna-summary-box")
+
     def set_readout(self, cls: str, value: str) -> None:
         """Type a value into a slider's editable readout (what a user does for an exact α)."""
         r = self.page.locator(f".{cls} .widget-readout")
@@ -140,11 +149,27 @@ def test_voila_app(tmp_path):
         assert _summary_row(s2, "α interval").startswith("optimal")
         plan2 = p.wait_changed("donna-plan-image", plan1)
         p.wait_changed("donna-front-image", front1)
+        # click a point of the front figure (pixel positions from the same figure drawn here)
+        from donna_core.experiments import plotting
+
+        front = explore.cached_front("resnet152", "hb-wcc", (("cpu", 2), ("gpu", 1), ("cim", 1)))
+        px = plotting.FrontImage(explore.front_table(front)).pixels([f.throughput_ips for f in front],
+                                                                     [f.energy_j for f in front])
+        # a point well apart from the others, and not the one shown now (point 1 = front[-1], after Home)
+        k = next(i for i in range(len(front) - 1) if
+                 all(abs(px[i] - px[j]).max() > 12 for j in range(len(front)) if j != i))
+        box = p.page.locator("img.donna-front-image").bounding_box()
+        p.page.mouse.click(box["x"] + px[k, 0], box["y"] + px[k, 1])
+        s_click = p.wait_front_point(len(front) - k, len(front))
+        assert "picked on the front" in s_click
+        p.page.locator(".donna-point .noUi-handle").focus()
+        p.page.keyboard.press("Home")
+        p.wait_front_point(1, len(front))
         # and a point that no α selects (the ResNet-152 default front has many): step until one shows up
         for k in range(2, 14):
             p.page.locator(".donna-point .noUi-handle").focus()
             p.page.keyboard.press("ArrowRight")
-            p.wait_text("donna-summary-box", f"{k} of ")
+            p.wait_front_point(k, len(front))
             if "optimal for no α" in p.text("donna-summary-box"):
                 break
         assert "optimal for no α" in p.text("donna-summary-box")

@@ -393,3 +393,21 @@ def test_models_are_discovered_with_their_phases(root, tmp_path):
     v = ex.plan_view("llm/prefill", "hb-wcc", 1, 1, 1, 1.0, profiles_dir=str(tmp_path / "p"))
     w = ex.plan_view("toya", "hb-wcc", 1, 1, 1, 1.0, profiles_dir=root)
     assert v["summary"]["plan"] == w["summary"]["plan"]  # same numbers, found under the phase directory
+
+
+def test_nearest_point_and_click_picking(root):
+    assert ex.nearest_point([[10, 10], [20, 10], [20, 10]], 19, 11) == 1   # nearest; ties -> lower index
+    assert ex.nearest_point([[10, 10]], 40, 40) is None                      # too far: no pick
+    assert ex.nearest_point(np.zeros((0, 2)), 1, 1) is None
+    ui = ex.build_ui(profiles_dir=root, inline=True, model="toya")
+    front = ex.cached_front("toya", "hb-wcc", (("cpu", 2), ("gpu", 1), ("cim", 1)), "paper", root, None)
+    from donna_core.experiments import plotting
+
+    fi = plotting.FrontImage(ex.front_table(front))
+    px = fi.pixels([f.throughput_ips for f in front], [f.energy_j for f in front])
+    w, h = fi.canvas.get_width_height()
+    assert ((px >= 0) & (px <= [w, h])).all()
+    k = len(front) // 2
+    ui._front_clicked({"dataX": float(px[k, 0]) + 2, "dataY": float(px[k, 1]) - 2})
+    assert "picked on the front" in ui.summary.value
+    assert f"{len(front) - k} of {len(front)}" in ui.summary.value

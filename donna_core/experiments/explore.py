@@ -154,6 +154,17 @@ def front_table(front: list) -> pd.DataFrame:
                          for f, v in zip(front, iv)])
 
 
+def nearest_point(pixels, x: float, y: float, max_px: float = 12.0) -> int | None:
+    """Index of the point in ``pixels`` (n x 2) nearest to the click ``(x, y)``, or None when none lies within
+    ``max_px``; ties go to the lower index."""
+    pixels = np.asarray(pixels, dtype=float)
+    if pixels.size == 0:
+        return None
+    d = np.hypot(pixels[:, 0] - float(x), pixels[:, 1] - float(y))
+    i = int(np.argmin(d))
+    return i if d[i] <= max_px else None
+
+
 def interval_text(lo: float, hi: float) -> str:
     if np.isnan(lo):
         return "optimal for no α (a non-convex stretch of the front): reachable only by picking it"
@@ -495,6 +506,7 @@ class Explorer:
         # widths = figure inches x plotting.EXPLORER_DPI, so the PNGs show at their native size
         self.plan_img = w.Image(format="png", layout=lay(width="576px")).add_class("donna-plan-image")
         self.front_img = w.Image(format="png", layout=lay(width="468px")).add_class("donna-front-image")
+        self._clicks = self._watch_clicks(self.front_img)
         self.stages = w.HTML().add_class("donna-stages-box")
 
         self.roles = w.SelectMultiple(options=["cpu", "gpu", "cim"], value=("cpu", "gpu", "cim"),
@@ -530,6 +542,27 @@ class Explorer:
         self.widget = w.VBox([self.model, self.tabs]).add_class("donna-explorer")
         self.request("setting")
         self.request_inspector()
+
+    def _watch_clicks(self, image):
+        """Clicking a point of the front figure picks it (needs ipyevents; without it the slider still works)."""
+        try:
+            from ipyevents import Event
+        except ImportError:
+            return None
+        ev = Event(source=image, watched_events=["click"], prevent_default_action=True)
+        ev.on_dom_event(self._front_clicked)
+        return ev
+
+    def _front_clicked(self, event: dict) -> None:
+        key = self._shown_front_key
+        fi = self._front_imgs.get(key)
+        status, front = self._fronts.get(key, (None, None))
+        if fi is None or status != "ok" or "dataX" not in event:
+            return
+        i = nearest_point(fi.pixels([f.throughput_ips for f in front], [f.energy_j for f in front]),
+                          event["dataX"], event["dataY"])
+        if i is not None:
+            self.point.value = i  # the slider's observer requests the view, like a slider move
 
     # -------------------------------------------------------------- display / waiting
     def _repr_mimebundle_(self, **kwargs):

@@ -333,6 +333,12 @@ class FrontImage:
         self.marker = self.ax.plot([], [], marker="*", ms=15, color="tab:red", mec="k", mew=0.5, ls="",
                                    zorder=3, animated=True)[0]
 
+    def pixels(self, throughput_ips, energy_j) -> np.ndarray:
+        """Image pixel positions (x right, y down from the top-left corner) of data points, for click picking."""
+        xy = self.ax.transData.transform(np.column_stack([throughput_ips, energy_j]).astype(float))
+        _, h = self.canvas.get_width_height()
+        return np.column_stack([xy[:, 0], h - xy[:, 1]])
+
     def png(self, current: Mapping | None) -> bytes:
         from PIL import Image
 
