@@ -17,7 +17,6 @@ machine: the load average is printed with them. Usage: ``python scripts/bench_ex
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
