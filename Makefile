@@ -7,7 +7,7 @@ VPY     := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 PIPQ    := $(VPY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: install test figures bench lab clean
+.PHONY: install test figures bench lab app clean
 
 install: $(STAMP)
 
@@ -28,9 +28,18 @@ figures: $(STAMP)
 	$(VPY) scripts/make_figures.py
 	$(VPY) scripts/solve_examples.py
 
-# The interactive explorer (α / device sliders, per-unit profile views).
+# The interactive explorer (α / device sliders, front-point picking, per-unit profile views). Notebooks are saved
+# without outputs (scripts/jupyter_config.py); Jupyter refuses root unless told, so the flag is added only for root.
+ROOTFLAG = $(if $(filter 0,$(shell id -u)),--allow-root,)
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab notebooks/05_explore.ipynb
+	$(VENV)/bin/jupyter lab notebooks/05_explore.ipynb --config=scripts/jupyter_config.py $(ROOTFLAG)
+
+# The explorer as a standalone web app (Voilà: widgets only, no code) on a free port; prints the URL.
+APP_IP ?= 127.0.0.1
+app: $(STAMP)
+	@port=$$($(VPY) -c "import socket; s = socket.socket(); s.bind(('$(APP_IP)', 0)); print(s.getsockname()[1])"); \
+	echo "donna explorer: http://$(APP_IP):$$port/  (Ctrl-C stops it)"; \
+	$(VENV)/bin/voila notebooks/05_explore.ipynb --no-browser --Voila.ip=$(APP_IP) --port=$$port
 
 # bench: the solver benchmark also needs the optional `bench` extra (highspy, the MILP peer)
 bench: $(STAMP)

@@ -2,6 +2,12 @@
 
 Functions take the DataFrames built by :mod:`donna_core.experiments.scenarios` and return the Figure; they compute
 nothing that is not already in the table (ratios are columns of the table, not recomputed here).
+
+This module never selects a matplotlib backend: a library that calls ``matplotlib.use`` replaces an interactive
+kernel's inline backend, after which ``display(fig)`` prints ``<Figure ...>`` text instead of the figure. Headless
+runs need no backend choice either (matplotlib falls back to Agg without a display). The paper figures go through
+pyplot (a notebook shows them inline); the explorer's figures are plain :class:`matplotlib.figure.Figure` objects
+rendered to PNG bytes by :func:`png_bytes`, so they look the same in every front end and never touch pyplot.
 """
 from __future__ import annotations
 
@@ -10,14 +16,15 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 import matplotlib
+import matplotlib.colors
+import matplotlib.lines
 import matplotlib.ticker
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg", force=False)  # headless by default; a notebook's inline backend still takes over
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from ..atomic import write_bytes_atomic  # noqa: E402
+from ..atomic import write_bytes_atomic
 
 MEDIUM_LABELS = {"pcie5": "PCIe-5", "hb-wcc": "HB-WCC", "lb-wcc": "LB-WCC"}
 CLUSTER_MARKERS = {"4cpu": "o", "2cpu+2gpu": "s", "2cpu+2cim": "^", "2cpu+1gpu+1cim": "D", "2cim": "v"}
@@ -192,33 +199,185 @@ def plot_edge_vs_cloud(df: pd.DataFrame, sources: str = ""):
 
 
 # ------------------------------------------------------------------------------------------ explorer
-def plot_stage_bars(ax, stages: pd.DataFrame, title: str = ""):
-    """Horizontal bars of each stage's compute time and outgoing transfer time; the bottleneck dashed."""
-    ax.clear()
+# The explorer's figures are built without pyplot (see the module docstring) and shown as PNG bytes.
+EXPLORER_DPI = 90
+TRANSFER_COLOUR = "0.6"
+
+
+def png_bytes(fig: Figure, dpi: int = EXPLORER_DPI) -> bytes:
+    """Render ``fig`` to PNG bytes with the Agg canvas, whatever backend the process has selected."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    buf = io.BytesIO()
+    FigureCanvasAgg(fig)  # attaches an Agg canvas to this figure only; pyplot's backend is untouched
+    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
+    return buf.getvalue()
+
+
+def _role_handles(roles: Sequence[str], transfer: bool = True) -> list:
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color=ROLE_COLOURS.get(r, "0.5"), label=f"{r} compute") for r in dict.fromkeys(roles)]
+    if transfer:
+        handles.append(Patch(color=TRANSFER_COLOUR, label="transfer out"))
+    return handles
+
+
+def draw_plan_map(ax, stages: pd.DataFrame, n_units: int) -> None:
+    """Which units each stage runs: one coloured span per stage over the unit axis.
+
+    A span is at least ``min_w`` units wide so a single-unit stage stays visible next to a 150-unit one.
+    """
+    min_w = max(0.8, 0.012 * n_units)
+    for _, s in stages.iterrows():
+        width = s["last"] - s["first"] + 1
+        left = s["first"] - 0.5
+        if width < min_w:
+            left -= (min_w - width) / 2
+            width = min_w
+        ax.barh(0, width, left=left, height=0.8, color=ROLE_COLOURS.get(s["role"], "0.5"), edgecolor="k", lw=0.6)
+        ax.text(left + width / 2, 0, s["device"], ha="center", va="center", fontsize=7, clip_on=True)
+    ax.set_xlim(-0.5 - 0.01 * n_units, n_units - 0.5 + 0.01 * n_units)
+    ax.set_ylim(-0.5, 0.5)
+    ax.set_yticks([])
+    ax.set_xlabel("unit index (0-based); one span per stage", fontsize=8)
+    ax.tick_params(labelsize=7)
+
+
+def draw_stage_bars(ax, stages: pd.DataFrame) -> None:
+    """Compute and outgoing-transfer time of each stage (log scale, so short stages stay visible).
+
+    The bottleneck (largest bar) is marked by a dashed line; zero transfers (the last stage) are not drawn.
+    """
     y = np.arange(len(stages))
-    ax.barh(y - 0.2, stages["compute_s"], height=0.4, color=[ROLE_COLOURS.get(r, "0.5") for r in stages["role"]],
-            label="compute")
-    ax.barh(y + 0.2, stages["comm_out_s"], height=0.4, color="0.6", label="transfer out")
-    ax.set_yticks(y, [f"{d} [{f}-{l}]" for d, f, l in zip(stages["device"], stages["first"], stages["last"])])
+    ax.barh(y - 0.2, stages["compute_s"], height=0.4, color=[ROLE_COLOURS.get(r, "0.5") for r in stages["role"]])
+    comm = stages["comm_out_s"].to_numpy(dtype=float)
+    pos = comm > 0
+    ax.barh(y[pos] + 0.2, comm[pos], height=0.4, color=TRANSFER_COLOUR)
+    ax.set_xscale("log")
+    ax.set_yticks(y, [f"{d} [{f}-{l}]" for d, f, l in zip(stages["device"], stages["first"], stages["last"])],
+                  fontsize=7)
     ax.invert_yaxis()
     if len(stages):
-        ax.axvline(max(stages["compute_s"].max(), stages["comm_out_s"].max()), color="k", ls="--", lw=0.8)
-    ax.set_xlabel("time per inference [s]")
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7)
+        ax.axvline(max(stages["compute_s"].max(), comm.max(initial=0.0)), color="k", ls="--", lw=0.8,
+                   label="bottleneck")
+    ax.set_xlabel("time per inference [s] (log)", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.grid(alpha=0.3, axis="x", which="major")
+    handles = _role_handles(list(stages["role"]), transfer=bool(pos.any()))
+    handles.append(matplotlib.lines.Line2D([], [], color="k", ls="--", lw=0.8, label="bottleneck"))
+    ax.legend(handles=handles, fontsize=7, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=len(handles),
+              frameon=False, handlelength=1.2, columnspacing=0.8)
 
 
-def plot_front(ax, front: pd.DataFrame, current: Mapping | None = None, title: str = ""):
-    """The exact Pareto front in throughput/energy space with the current plan marked."""
-    ax.clear()
-    ax.plot(front["throughput_ips"], front["energy_j"], "o--", ms=4, color="0.3", label="exact Pareto front")
+def draw_front(ax, front: pd.DataFrame, current: Mapping | None = None) -> None:
+    """The exact Pareto front (throughput vs energy); filled points are α-optimal for some α, hollow ones for none."""
+    ax.plot(front["throughput_ips"], front["energy_j"], "-", lw=0.8, color="0.6", zorder=1)
+    reach = front["alpha_lo"].notna() if "alpha_lo" in front.columns else pd.Series(True, index=front.index)
+    ax.plot(front.loc[reach, "throughput_ips"], front.loc[reach, "energy_j"], "o", ms=4, color="0.2", zorder=2,
+            label="front: optimal for some α")
+    if (~reach).any():
+        ax.plot(front.loc[~reach, "throughput_ips"], front.loc[~reach, "energy_j"], "o", ms=4, mfc="white",
+                mec="0.3", zorder=2, label="front: no α selects it (pick it directly)")
+    star = dict(marker="*", ms=15, color="tab:red", mec="k", mew=0.5, ls="", zorder=3, label="chosen plan")
     if current is not None:
-        ax.plot([current["throughput_ips"]], [current["energy_j"]], "*", ms=14, color="tab:red",
-                label="current plan")
+        ax.plot([current["throughput_ips"]], [current["energy_j"]], **star)
+    else:  # the marker is drawn later (FrontImage); its legend entry belongs to the static part
+        ax.plot([], [], **star)
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("throughput [inferences/s]")
-    ax.set_ylabel("energy per inference [J]")
-    ax.set_title(title, fontsize=9)
+    ax.set_xlabel("throughput [inferences/s]", fontsize=8)
+    ax.set_ylabel("energy per inference [J]", fontsize=8)
+    ax.tick_params(labelsize=7, which="both")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)
+
+
+def plan_figure(stages: pd.DataFrame, n_units: int, title: str = "") -> Figure:
+    """The planner's plan figure: which units each stage runs (top) and its stage times (bottom)."""
+    fig = Figure(figsize=(6.4, 4.2))
+    gs = fig.add_gridspec(2, 1, height_ratios=(1, 4), hspace=0.75)
+    draw_plan_map(fig.add_subplot(gs[0]), stages, n_units)
+    draw_stage_bars(fig.add_subplot(gs[1]), stages)
+    if title:
+        fig.suptitle(title, fontsize=8)
+    fig.subplots_adjust(left=0.2, right=0.98, top=0.9 if title else 0.96, bottom=0.12)
+    return fig
+
+
+def front_figure(front: pd.DataFrame, current: Mapping | None = None, title: str = "") -> Figure:
+    fig = Figure(figsize=(5.2, 4.2))
+    draw_front(fig.add_subplot(1, 1, 1), front, current)
+    if title:
+        fig.suptitle(title, fontsize=8)
+    fig.subplots_adjust(left=0.16, right=0.97, top=0.9 if title else 0.96, bottom=0.12)
+    return fig
+
+
+class FrontImage:
+    """The front figure drawn once; :meth:`png` adds only the chosen-plan marker (Agg blitting).
+
+    Why: redrawing two log axes for every α step costs ~0.2-0.5 s on a loaded 2-core machine; restoring the
+    saved pixels and drawing one marker costs a few ms, which keeps α and front picks within ~0.3 s.
+    """
+
+    def __init__(self, front: pd.DataFrame, title: str = "", dpi: int = EXPLORER_DPI):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        self.fig = front_figure(front, None, title)
+        self.fig.set_dpi(dpi)
+        self.canvas = FigureCanvasAgg(self.fig)
+        self.ax = self.fig.axes[0]
+        self.canvas.draw()
+        self.background = self.canvas.copy_from_bbox(self.fig.bbox)
+        self.marker = self.ax.plot([], [], marker="*", ms=15, color="tab:red", mec="k", mew=0.5, ls="",
+                                   zorder=3, animated=True)[0]
+
+    def pixels(self, throughput_ips, energy_j) -> np.ndarray:
+        """Image pixel positions (x right, y down from the top-left corner) of data points, for click picking."""
+        xy = self.ax.transData.transform(np.column_stack([throughput_ips, energy_j]).astype(float))
+        _, h = self.canvas.get_width_height()
+        return np.column_stack([xy[:, 0], h - xy[:, 1]])
+
+    def png(self, current: Mapping | None) -> bytes:
+        from PIL import Image
+
+        self.canvas.restore_region(self.background)
+        if current is not None:
+            self.marker.set_data([current["throughput_ips"]], [current["energy_j"]])
+            self.ax.draw_artist(self.marker)
+        buf = io.BytesIO()
+        w, h = self.canvas.get_width_height()
+        Image.frombuffer("RGBA", (w, h), bytes(self.canvas.buffer_rgba()), "raw", "RGBA", 0, 1).save(
+            buf, format="png", compress_level=1)
+        return buf.getvalue()
+
+
+def unit_profile_figure(long: pd.DataFrame, metric: str = "time_s", log: bool = True,
+                        max_labels: int = 60) -> Figure:
+    """Per-unit ``metric`` of one model on each device role, layer names as tick labels.
+
+    With more than ``max_labels`` units every k-th name is shown (the table beside the plot lists them all).
+    """
+    if metric not in ("time_s", "energy_j"):
+        raise ValueError(f"metric must be 'time_s' or 'energy_j', got {metric!r}")
+    units = long.drop_duplicates("unit_index").sort_values("unit_index")
+    fig = Figure(figsize=(6.6, 4.6))
+    ax = fig.add_subplot(1, 1, 1)
+    for role, g in long.groupby("role", sort=False):
+        ax.plot(g["unit_index"], g[metric], marker=".", ms=4, lw=1, color=ROLE_COLOURS.get(role),
+                label=g["label"].iloc[0])
+    if log:
+        ax.set_yscale("log")
+    step = max(1, int(np.ceil(len(units) / max_labels)))
+    shown = units.iloc[::step]
+    ax.set_xticks(shown["unit_index"], [f"{i} {n}" for i, n in zip(shown["unit_index"], shown["unit"])],
+                  rotation=90, fontsize=6)
+    ax.set_xlabel("unit (index name)" + (f", 1 name in {step} shown; the table lists all" if step > 1 else ""),
+                  fontsize=8)
+    ax.set_ylabel({"time_s": "compute time per unit [s]", "energy_j": "compute energy per unit [J]"}[metric],
+                  fontsize=8)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7, title="device (data source)", title_fontsize=7)
+    fig.subplots_adjust(left=0.12, right=0.99, top=0.97, bottom=0.33)
+    return fig
