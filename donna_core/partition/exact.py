@@ -577,6 +577,12 @@ def _sort_labels(g, B, E, code, pj) -> np.ndarray:
     # three stable passes (last key first) = lexsort; the state key g usually fits 16 bits, where numpy's
     # stable sort is a radix sort
     order = np.argsort(E, kind="stable")
+    # dense ranks of E from this pass, kept for the running minimum in _prune (saves sorting E again)
+    e_sorted = E[order]
+    step = np.concatenate([[0], (e_sorted[1:] != e_sorted[:-1]).cumsum()])
+    e_rank = np.empty(len(E), dtype=np.int64)
+    e_rank[order] = step
+    e_vals = e_sorted[np.concatenate([[True], e_sorted[1:] != e_sorted[:-1]])]
     order = order[np.argsort(B[order], kind="stable")]
     gk = g[order]
     order = order[np.argsort(gk.astype(np.uint16) if gk.max() < 65536 else gk, kind="stable")]
@@ -590,14 +596,15 @@ def _sort_labels(g, B, E, code, pj) -> np.ndarray:
         run = np.cumsum(np.concatenate([[True], ~tie]))[pos]      # run id of each tied position
         sub = order[pos]
         order[pos] = sub[np.lexsort((pj[sub], code[sub], run))]
-    return order
+    return order, e_vals, e_rank
 
 
-def _group_cummin(x: np.ndarray, start: np.ndarray) -> np.ndarray:
+def _group_cummin(x: np.ndarray, start: np.ndarray, ranked=None) -> np.ndarray:
     """Running minimum of ``x`` restarted wherever ``start`` is True (contiguous groups), exactly, without pandas:
     values become integer ranks, each group is offset above every later group, so one global running minimum
-    never carries a value across a group boundary; the ranks map back to the very same floats."""
-    u, rank = np.unique(x, return_inverse=True)
+    never carries a value across a group boundary; the ranks map back to the very same floats. ``ranked``
+    (optional): ``(sorted unique values, rank of each x)`` when the caller has them already."""
+    u, rank = ranked if ranked is not None else np.unique(x, return_inverse=True)
     gid = np.cumsum(start) - 1
     key = (gid[-1] - gid) * np.int64(len(u)) + rank.reshape(-1)
     return u[np.minimum.accumulate(key) % len(u)]
@@ -614,14 +621,14 @@ def _prune(lab: dict, K: int, L1: int, keep_fn=None) -> dict:
     if drop.any():
         lab = {key: v[~drop] for key, v in lab.items()}
         g = g[~drop]
-    order = _sort_labels(g, lab["B"], lab["E"], lab["code"], lab["pj"])
+    order, e_vals, e_rank = _sort_labels(g, lab["B"], lab["E"], lab["code"], lab["pj"])
     gs = g[order]
     es = lab["E"][order]
     start = np.empty(len(gs), dtype=bool)
     start[0] = True
     start[1:] = gs[1:] != gs[:-1]
     # within a group (sorted by B, then E) a label survives iff its E is below every earlier label's E
-    run = _group_cummin(es, start)
+    run = _group_cummin(es, start, (e_vals, e_rank[order]))
     prev = np.empty_like(run)
     prev[0] = np.inf
     prev[1:] = run[:-1]
