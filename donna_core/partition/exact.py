@@ -328,6 +328,7 @@ def pareto_labels(tb: Tables, ctx: SolverContext | None = None, bound=None, budg
                       parent=np.full(sum(len(x) for x in j0), -1, dtype=np.int64)), cl.K, L1, keep_fn)
     level.append(cur)
     n_labels = len(cur["B"])
+    _learn(bound, cur, L)
     while True:
         live = cur["j"] < L
         if not live.any() or len(level) >= cl.sizes.sum():
@@ -400,6 +401,7 @@ def pareto_labels(tb: Tables, ctx: SolverContext | None = None, bound=None, budg
         cur = _prune(cat, cl.K, L1, keep_fn)
         level.append(cur)
         n_labels += len(cur["B"])
+        _learn(bound, cur, L)
     # finals across all levels
     fin = []
     for n, lv in enumerate(level):
@@ -475,10 +477,27 @@ class _Bound:
         return np.where((B <= b_cap * (1 + _WIN)) & (E_low <= e_cap * (1 + _WIN) + _WIN * np.abs(E_low)), k, j)
 
 
+def _learn(bound, lab: dict, L: int) -> None:
+    """Complete plans found at this level are known plans: let the bound use them for the levels to come."""
+    if bound is None or not hasattr(bound, "learn"):
+        return
+    f = lab["j"] == L
+    if f.any():
+        bound.learn(lab["B"][f], lab["E"][f])
+
+
 class _FrontBound(_Bound):
     def __init__(self, b_max, e_max, staircase):
         self.bm, self.em = b_max * (1 + _SLACK), e_max * (1 + _SLACK)
         self.stairs = staircase
+
+    def learn(self, B, E):
+        """Add known plans (bottleneck B, energy E) to the staircase: a later label at least as slow and with
+        more energy than one of them cannot reach the front."""
+        thr, e = (np.asarray(B, float), np.asarray(E, float)) if self.stairs is None else (
+            np.concatenate([self.stairs[0], B]), np.concatenate([self.stairs[1], E]))
+        o = np.argsort(thr, kind="stable")
+        self.stairs = (thr[o], np.minimum.accumulate(e[o]))
 
     def __call__(self, B, E_low):
         keep = (B <= self.bm) & (E_low <= self.em)
@@ -506,6 +525,11 @@ class _FrontBound(_Bound):
 class _ObjectiveBound(_Bound):
     def __init__(self, alpha, norm, ub):
         self.alpha, self.tn, self.en, self.lim = alpha, norm["time_s"], norm["energy_j"], ub * (1 + _SLACK)
+
+    def learn(self, B, E):
+        """A complete plan found during the search lowers the objective a label must beat."""
+        obj = self.alpha * np.asarray(B) / self.tn + (1 - self.alpha) * np.asarray(E) / self.en
+        self.lim = min(self.lim, float(obj.min()) * (1 + _SLACK))
 
     def __call__(self, B, E_low):
         return self.alpha * B / self.tn + (1 - self.alpha) * E_low / self.en <= self.lim
