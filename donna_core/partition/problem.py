@@ -104,6 +104,15 @@ def _short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _unicode(text: str, path: str) -> None:
+    """A name from a JSON escape such as "\\ud800" (half a surrogate pair) is not text: printing it fails later."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise _where(path, f"is not valid Unicode (unpaired surrogate {text[exc.start]!r} at position {exc.start})") \
+            from None
+
+
 def _number(value: Any, path: str, *, positive: bool = False, allow_inf: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _where(path, f"must be a number, got {_short(value)}")
@@ -293,6 +302,11 @@ def problem_from_dict(d: Any) -> Problem:
     name = d.get("name", "unnamed problem")
     if not isinstance(name, str):
         raise _where("name", f"must be a string, got {_short(name)}")
+
+    for path, text in [("name", name), *((f"units[{i}].name", n) for i, n in enumerate(unit_names)),
+                       *((f"devices[{i}].name", n) for i, n in enumerate(names)),
+                       *((f'device_types["{t}"]', t) for t in type_names), *((f'media["{m}"]', m) for m in media)]:
+        _unicode(text, path)
 
     return Problem(
         name=name,
