@@ -577,7 +577,7 @@ def _box_dominated(g, B, E) -> np.ndarray:
     running minimum the sort uses is unchanged by dropping it). Most candidates fall outside that box."""
     if len(g) < 4096:
         return np.zeros(len(g), dtype=bool)
-    grp, gi = np.unique(g, return_inverse=True) if g.max() >= 4 * len(g) else (None, g)
+    _, gi = np.unique(g, return_inverse=True) if g.max() >= 4 * len(g) else (None, g)
     n = int(gi.max()) + 1
     e_min = np.full(n, np.inf)
     np.minimum.at(e_min, gi, E)
