@@ -273,3 +273,10 @@ def test_gap_field_per_solver():
     assert solve(p, 1.0, "paper").to_dict()["gap"] == 0.0         # exact at alpha in {0, 1}
     r = solve(p, 0.5, "bounded", time_limit_s=5)
     assert r.to_dict()["gap"] == r.stats["gap"] >= 0.0
+
+
+def test_bounded_checks_its_own_size():
+    p = problem_from_dict(random_problem(53, 64, seed=2, distinct_links=True))
+    assert estimate(p, 0.5, "bounded", budget="8G").feasible_in_budget
+    with pytest.raises(SolverSizeError, match="fewer classes"):
+        solve(p, 0.5, "bounded", memory_budget="10M")

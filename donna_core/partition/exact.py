@@ -328,6 +328,7 @@ def pareto_labels(tb: Tables, ctx: SolverContext | None = None, bound=None, budg
                       parent=np.full(sum(len(x) for x in j0), -1, dtype=np.int64)), cl.K, L1, keep_fn)
     level.append(cur)
     n_labels = len(cur["B"])
+    _learn(bound, cur, L)
     while True:
         live = cur["j"] < L
         if not live.any() or len(level) >= cl.sizes.sum():
@@ -400,6 +401,7 @@ def pareto_labels(tb: Tables, ctx: SolverContext | None = None, bound=None, budg
         cur = _prune(cat, cl.K, L1, keep_fn)
         level.append(cur)
         n_labels += len(cur["B"])
+        _learn(bound, cur, L)
     # finals across all levels
     fin = []
     for n, lv in enumerate(level):
@@ -475,10 +477,27 @@ class _Bound:
         return np.where((B <= b_cap * (1 + _WIN)) & (E_low <= e_cap * (1 + _WIN) + _WIN * np.abs(E_low)), k, j)
 
 
+def _learn(bound, lab: dict, L: int) -> None:
+    """Complete plans found at this level are known plans: let the bound use them for the levels to come."""
+    if bound is None or not hasattr(bound, "learn"):
+        return
+    f = lab["j"] == L
+    if f.any():
+        bound.learn(lab["B"][f], lab["E"][f])
+
+
 class _FrontBound(_Bound):
     def __init__(self, b_max, e_max, staircase):
         self.bm, self.em = b_max * (1 + _SLACK), e_max * (1 + _SLACK)
         self.stairs = staircase
+
+    def learn(self, B, E):
+        """Add known plans (bottleneck B, energy E) to the staircase: a later label at least as slow and with
+        more energy than one of them cannot reach the front."""
+        thr, e = (np.asarray(B, float), np.asarray(E, float)) if self.stairs is None else (
+            np.concatenate([self.stairs[0], B]), np.concatenate([self.stairs[1], E]))
+        o = np.argsort(thr, kind="stable")
+        self.stairs = (thr[o], np.minimum.accumulate(e[o]))
 
     def __call__(self, B, E_low):
         keep = (B <= self.bm) & (E_low <= self.em)
@@ -506,6 +525,11 @@ class _FrontBound(_Bound):
 class _ObjectiveBound(_Bound):
     def __init__(self, alpha, norm, ub):
         self.alpha, self.tn, self.en, self.lim = alpha, norm["time_s"], norm["energy_j"], ub * (1 + _SLACK)
+
+    def learn(self, B, E):
+        """A complete plan found during the search lowers the objective a label must beat."""
+        obj = self.alpha * np.asarray(B) / self.tn + (1 - self.alpha) * np.asarray(E) / self.en
+        self.lim = min(self.lim, float(obj.min()) * (1 + _SLACK))
 
     def __call__(self, B, E_low):
         return self.alpha * B / self.tn + (1 - self.alpha) * E_low / self.en <= self.lim
@@ -553,7 +577,7 @@ def _box_dominated(g, B, E) -> np.ndarray:
     running minimum the sort uses is unchanged by dropping it). Most candidates fall outside that box."""
     if len(g) < 4096:
         return np.zeros(len(g), dtype=bool)
-    grp, gi = np.unique(g, return_inverse=True) if g.max() >= 4 * len(g) else (None, g)
+    _, gi = np.unique(g, return_inverse=True) if g.max() >= 4 * len(g) else (None, g)
     n = int(gi.max()) + 1
     e_min = np.full(n, np.inf)
     np.minimum.at(e_min, gi, E)
@@ -577,6 +601,12 @@ def _sort_labels(g, B, E, code, pj) -> np.ndarray:
     # three stable passes (last key first) = lexsort; the state key g usually fits 16 bits, where numpy's
     # stable sort is a radix sort
     order = np.argsort(E, kind="stable")
+    # dense ranks of E from this pass, kept for the running minimum in _prune (saves sorting E again)
+    e_sorted = E[order]
+    step = np.concatenate([[0], (e_sorted[1:] != e_sorted[:-1]).cumsum()])
+    e_rank = np.empty(len(E), dtype=np.int64)
+    e_rank[order] = step
+    e_vals = e_sorted[np.concatenate([[True], e_sorted[1:] != e_sorted[:-1]])]
     order = order[np.argsort(B[order], kind="stable")]
     gk = g[order]
     order = order[np.argsort(gk.astype(np.uint16) if gk.max() < 65536 else gk, kind="stable")]
@@ -590,14 +620,15 @@ def _sort_labels(g, B, E, code, pj) -> np.ndarray:
         run = np.cumsum(np.concatenate([[True], ~tie]))[pos]      # run id of each tied position
         sub = order[pos]
         order[pos] = sub[np.lexsort((pj[sub], code[sub], run))]
-    return order
+    return order, e_vals, e_rank
 
 
-def _group_cummin(x: np.ndarray, start: np.ndarray) -> np.ndarray:
+def _group_cummin(x: np.ndarray, start: np.ndarray, ranked=None) -> np.ndarray:
     """Running minimum of ``x`` restarted wherever ``start`` is True (contiguous groups), exactly, without pandas:
     values become integer ranks, each group is offset above every later group, so one global running minimum
-    never carries a value across a group boundary; the ranks map back to the very same floats."""
-    u, rank = np.unique(x, return_inverse=True)
+    never carries a value across a group boundary; the ranks map back to the very same floats. ``ranked``
+    (optional): ``(sorted unique values, rank of each x)`` when the caller has them already."""
+    u, rank = ranked if ranked is not None else np.unique(x, return_inverse=True)
     gid = np.cumsum(start) - 1
     key = (gid[-1] - gid) * np.int64(len(u)) + rank.reshape(-1)
     return u[np.minimum.accumulate(key) % len(u)]
@@ -614,14 +645,14 @@ def _prune(lab: dict, K: int, L1: int, keep_fn=None) -> dict:
     if drop.any():
         lab = {key: v[~drop] for key, v in lab.items()}
         g = g[~drop]
-    order = _sort_labels(g, lab["B"], lab["E"], lab["code"], lab["pj"])
+    order, e_vals, e_rank = _sort_labels(g, lab["B"], lab["E"], lab["code"], lab["pj"])
     gs = g[order]
     es = lab["E"][order]
     start = np.empty(len(gs), dtype=bool)
     start[0] = True
     start[1:] = gs[1:] != gs[:-1]
     # within a group (sorted by B, then E) a label survives iff its E is below every earlier label's E
-    run = _group_cummin(es, start)
+    run = _group_cummin(es, start, (e_vals, e_rank[order]))
     prev = np.empty_like(run)
     prev[0] = np.inf
     prev[1:] = run[:-1]

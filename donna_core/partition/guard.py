@@ -150,8 +150,9 @@ def estimate(p: Problem, alpha: float | None = None, solver: str = "exact",
         states = L1 * 2**p.D * p.D
         need = 5 * 8 * states
     elif solver == "bounded":
+        # class-pair transfer tables, the plan search's labels (count vectors) and its per-step candidates
         states = K * L1
-        need = tables + 8 * 16 * K * K * L1
+        need = tables + 64 * K * K * L1
     else:
         states = M * K * L1
         need = tables + 8 * 8 * states + 8 * (K + 1) * M
@@ -170,6 +171,8 @@ def estimate(p: Problem, alpha: float | None = None, solver: str = "exact",
               f"raise --memory-budget / {ENV}")
     if solver == "paper" and not ok:
         advice = "use the exact solver (--solver exact groups interchangeable devices) or --solver bounded"
+    if solver == "bounded" and not ok:
+        advice = f"group devices into fewer classes (same type and links) or raise --memory-budget / {ENV}"
     msg = (f"{solver} solver for {what} needs about {_human(need)} ({shape}); budget {_human(limit)}"
            + ("" if ok else f": {advice}"))
     return SizeEstimate(states, need, ok, msg, limit, solver)

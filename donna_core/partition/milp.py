@@ -75,7 +75,6 @@ def milp_solve(tb: Tables, alpha: float, norm: dict, time_limit_s: float = 30.0,
     p = tb.p
     L, D = p.L, p.D
     S = min(D, L)
-    T = p.time_s.shape[0]
     tn, en = norm["time_s"], norm["energy_j"]
     types = sorted(set(int(t) for t in p.device_type))
     n = 0

@@ -76,6 +76,7 @@ def solve(p: Problem, alpha: float, solver: str = "exact", *, time_limit_s: floa
         gap = 0.0 if alpha in (0.0, 1.0) else None
         return _result(p, paper_partition(tb, alpha, norm), alpha, solver, tb, norm, t0, gap=gap)
     if solver == "bounded":
+        guard.check(p, alpha, "bounded", budget)
         return _bounded(p, alpha, tb, norm, t0, time_limit_s)
     try:
         guard.check(p, alpha, "exact", budget)
@@ -83,6 +84,7 @@ def solve(p: Problem, alpha: float, solver: str = "exact", *, time_limit_s: floa
     except SolverSizeError as exc:
         if solver != "auto":
             raise
+        guard.check(p, alpha, "bounded", budget)
         r = _bounded(p, alpha, tb, norm, t0, time_limit_s)
         r.stats["fallback"] = f"exact refused ({exc}); used bounded"
         return r
