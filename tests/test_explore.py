@@ -342,9 +342,8 @@ def test_kernel_ui_widgets_carry_png(root):
     kernel's backend is still inline afterwards (the issue: a library forced Agg and figures became text)."""
     from jupyter_client.manager import start_new_kernel
 
-    spec = importlib.util.spec_from_file_location("make_figures", Path(__file__).parents[1] / "scripts" / "make_figures.py")
-    mf = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mf)
+    from donna_core.experiments.notebook_runner import venv_kernel
+
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     code = f"""
 import matplotlib
@@ -359,7 +358,7 @@ for name in ("plan_img", "front_img", "unit_img"):
     print("IMAGE", name, img.format, bytes(img.value[:8]).hex(), len(img.value))
 """
     outputs = []
-    with mf.venv_kernel():
+    with venv_kernel():
         km, kc = start_new_kernel(kernel_name="python3", env=env)
     try:
         reply = kc.execute_interactive(code, timeout=180, output_hook=lambda m: outputs.append(m))
@@ -385,7 +384,11 @@ def test_models_are_discovered_with_their_phases(root, tmp_path):
     shutil.copytree(Path(root), tmp_path / "p")
     # an LLM-like model whose profiles are per phase (no "layer" directory), and a block view that is not offered
     for phase in ("prefill", "decode"):
-        shutil.copytree(tmp_path / "p" / "toya" / "layer", tmp_path / "p" / "llm" / phase)
+        dst = tmp_path / "p" / "llm" / phase
+        dst.mkdir(parents=True)
+        for f in (tmp_path / "p" / "toya" / "layer").glob("*.csv"):   # the metadata must name the new place
+            text = f.read_text().replace('"granularity": "layer"', f'"granularity": "{phase}"')
+            (dst / f.name).write_text(text.replace('"model": "toya"', '"model": "llm"'))
     shutil.copytree(tmp_path / "p" / "toyb" / "layer", tmp_path / "p" / "toyb" / "block")
     (tmp_path / "p" / "toyb" / "layer" / "cim.csv").unlink()  # incomplete: toyb layer is not offered
     found = ex.available_models(str(tmp_path / "p"))
