@@ -84,6 +84,7 @@ class SolverContext:
         inc = np.where(p.allowed, p.energy_j - e_min[None, :], 0.0)
         self.h_energy = np.concatenate([np.zeros((len(inc), 1)), np.cumsum(np.maximum(inc, 0.0), axis=1)], axis=1)
         self._b_rest = None
+        self._e_rest_r = None
 
     @property
     def b_rest(self) -> np.ndarray:
@@ -103,6 +104,26 @@ class SolverContext:
                     G[r, : self.L] = np.minimum(G[r, : self.L], cand[: self.L])
             self._b_rest = G
         return self._b_rest
+
+    @property
+    def e_rest_r(self) -> np.ndarray:
+        """``e_rest_r[r, j]``: least compute energy of units ``j..L-1`` on devices from the count vector with code
+        ``r``, each stage within its type's memory and allowed units (transfers ignored: their energy is >= 0);
+        ``inf`` when no completion exists. A lower bound on any completion's energy that, unlike ``e_rest``,
+        knows which devices are left (once the cheap devices are used, the rest must run on costlier ones)."""
+        if self._e_rest_r is None:
+            cl, L1 = self.cl, self.L + 1
+            H = np.full((cl.M, L1), np.inf)
+            H[:, self.L] = 0.0
+            for r in np.argsort(cl.n_used, kind="stable"):
+                for b in range(cl.K):
+                    if cl.counts[r, b] == 0:
+                        continue
+                    t = self.p.device_type[cl.members[b][0]]
+                    cand = (self.se[t] + H[r - cl.strides[b]][None, :]).min(axis=1)
+                    H[r, : self.L] = np.minimum(H[r, : self.L], cand[: self.L])
+            self._e_rest_r = H
+        return self._e_rest_r
 
     def device(self, cls: int, count: int) -> int:
         """The device a stage uses when it is the ``count``-th (1-based) use of class ``cls``."""
@@ -295,6 +316,7 @@ def pareto_labels(tb: Tables, ctx: SolverContext | None = None, bound=None, budg
     p, cl, L = ctx.p, ctx.cl, ctx.L
     L1 = L + 1
     G = ctx.b_rest
+    H = ctx.e_rest_r if bound is not None else None
     G_mono = np.minimum.accumulate(G, axis=1)    # = G (already non-increasing in j); made sure for the search
     # finite stages starting at unit j, per device (via its type)
     n_fin = np.isfinite(ctx.st).sum(axis=2)[p.device_type]
@@ -305,7 +327,7 @@ def pareto_labels(tb: Tables, ctx: SolverContext | None = None, bound=None, budg
         lab["B"] = np.maximum(lab["B"], G[cl.M - 1 - lab["m"], lab["j"]])
         keep = np.isfinite(lab["B"])
         if bound is not None:
-            keep &= bound(lab["B"], lab["E"] + ctx.e_rest[lab["j"]])
+            keep &= bound(lab["B"], lab["E"] + H[cl.M - 1 - lab["m"], lab["j"]])
         return {key: v[keep] for key, v in lab.items()}
     # level tables: dict of arrays m, a, j, B, E, code, parent
     level = []
@@ -389,7 +411,7 @@ def pareto_labels(tb: Tables, ctx: SolverContext | None = None, bound=None, budg
             Bn = np.maximum(Bn, G[cl.M - 1 - mn, k])
             ok = np.isfinite(Bn)
             if bound is not None:
-                ok &= bound(Bn, En + ctx.e_rest[k])
+                ok &= bound(Bn, En + H[cl.M - 1 - mn, k])
             ok[ok] = ~_box_dominated(mn[ok] * L1 + k[ok], Bn[ok], En[ok])
             r, k, Bn, En, mn = r[ok], k[ok], Bn[ok], En[ok], mn[ok]
             parts.append(dict(m=mn, a=np.full(len(r), b), j=k, B=Bn, E=En,

@@ -10,7 +10,8 @@ Per solver (8-byte floats/ints; ``M`` count vectors, ``K`` classes, ``T`` types,
 * ``exact`` at alpha in {0, 1}: the scalar DPs keep five ``M x K x L1`` arrays plus one from the first pass
   and about as much again in temporaries (ranks), so ``bytes ~ 8 * 8 * M*K*L1`` plus the ``T x L1 x L1`` stage
   tables;
-* ``exact`` front and 0 < alpha < 1: the same dense DPs, the completion bound table ``M x L1``, and at least
+* ``exact`` front and 0 < alpha < 1: the same dense DPs, the two completion bound tables ``M x L1`` (least
+  bottleneck and least energy of the remaining units on the remaining devices), and at least
   one Pareto label (9 fields) per reachable state. The label count is only known while the search runs, so
   the estimate is a floor and :func:`donna_core.partition.exact.pareto_labels` checks the budget again before
   each level is allocated;
@@ -157,7 +158,7 @@ def estimate(p: Problem, alpha: float | None = None, solver: str = "exact",
         states = M * K * L1
         need = tables + 8 * 8 * states + 8 * (K + 1) * M
         if alpha is None or 0.0 < alpha < 1.0:
-            need += 8 * M * L1 + 2 * LABEL_BYTES * states
+            need += 2 * 8 * M * L1 + 2 * LABEL_BYTES * states
     ok = need <= limit
     what = "the exact Pareto front" if alpha is None else f"alpha = {alpha:g}"
     if solver == "paper":
