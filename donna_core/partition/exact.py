@@ -131,21 +131,19 @@ class SolverContext:
         """``out[i, r, j]``: least compute energy of units ``j..L-1`` on devices from count vector ``r`` with
         every stage time ``<= thetas[i]`` (transfers ignored, so a lower bound for every completion whose
         bottleneck is ``<= thetas[i]``); the same backward DP as :attr:`e_rest_r` on masked stage tables."""
-        cl, L1 = self.cl, self.L + 1
-        out = np.full((len(thetas), cl.M, L1), np.inf)
-        order = np.argsort(cl.n_used, kind="stable")
-        for i, th in enumerate(thetas):
-            H = out[i]
-            H[:, self.L] = 0.0
-            se = {t: np.where(self.st[t] <= th, self.se[t], np.inf) for t in np.unique(self.p.device_type)}
-            for r in order:
-                for b in range(cl.K):
-                    if cl.counts[r, b] == 0:
-                        continue
-                    t = self.p.device_type[cl.members[b][0]]
-                    cand = (se[t] + H[r - cl.strides[b]][None, :]).min(axis=1)
-                    H[r, : self.L] = np.minimum(H[r, : self.L], cand[: self.L])
-        return out
+        cl, L, L1 = self.cl, self.L, self.L + 1
+        th = np.asarray(thetas, float)[:, None, None]
+        H = np.full((cl.M, len(th), L1), np.inf)     # count vector first: one row per DP step, all thresholds
+        H[:, :, L] = 0.0
+        se = {t: np.where(self.st[t][None] <= th, self.se[t][None], np.inf) for t in np.unique(self.p.device_type)}
+        for r in np.argsort(cl.n_used, kind="stable"):
+            for b in range(cl.K):
+                if cl.counts[r, b] == 0:
+                    continue
+                t = self.p.device_type[cl.members[b][0]]
+                cand = (se[t] + H[r - cl.strides[b]][:, None, :]).min(axis=2)
+                np.minimum(H[r, :, :L], cand[:, :L], out=H[r, :, :L])
+        return H.transpose(1, 0, 2)
 
     @property
     def e_rest_rb(self) -> np.ndarray:

@@ -115,7 +115,7 @@ def _exact(p, alpha, tb, norm, t0, budget) -> SolverResult:
     b_lo = float(fast_b)
     b_hi = ub * norm["time_s"] / alpha
     if b_hi > b_lo > 0:
-        thetas = np.geomspace(b_lo, b_hi, 8)
+        thetas = np.geomspace(b_lo, b_hi, guard.N_THETAS)
         bound.set_completion(thetas, ctx.energy_under(thetas))
         bound.H_all = ctx.e_rest_r
     front, n_labels = pareto_labels(tb, ctx, bound, budget=budget)
