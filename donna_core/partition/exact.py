@@ -17,7 +17,11 @@ with ``j = L``.
   one set of array operations. Three exact reductions keep the label sets small: a label's ``B`` is raised to
   the least bottleneck any completion must have (so labels below it merge); labels beyond the alpha = 0/1
   optima are dropped; and labels beaten by a known plan (a "staircase" of least-energy plans under a few
-  bottleneck thresholds, :func:`known_staircase`) are dropped. Candidates are not even built outside each
+  bottleneck thresholds, :func:`known_staircase`) are dropped. A label's energy is tested together with the
+  least energy its completion must still spend, from a backward DP over the remaining units *and the devices
+  left* (:attr:`SolverContext.e_rest_r`: once the cheap devices are used, the rest runs on costlier ones); at
+  0 < alpha < 1 also jointly with its bottleneck, through the same DP under a few bottleneck thresholds
+  (:meth:`SolverContext.energy_under`, :meth:`_ObjectiveBound.joint`). Candidates are not even built outside each
   label's window of stage ends (:class:`_Bound`, :func:`_first_at_most`, the "shadow" of a state's next label)
   nor when an O(n) box test (:func:`_box_dominated`) shows the dominance sort would drop them; both skip only
   labels the reductions above would remove, so the result is unchanged.
