@@ -597,10 +597,10 @@ class _ObjectiveBound(_Bound):
     def __call__(self, B, E_low):
         return self.alpha * B / self.tn + (1 - self.alpha) * E_low / self.en <= self.lim
 
-    def set_completion(self, thetas, H_theta) -> None:
+    def set_completion(self, thetas, H_theta, H_all) -> None:
         """Enable :meth:`joint`: ``H_theta[i]`` is :meth:`SolverContext.energy_under` at ``thetas[i]``
-        (ascending)."""
-        self.thetas, self.H_theta = np.asarray(thetas, float), H_theta
+        (ascending), ``H_all`` the unrestricted table (:attr:`SolverContext.e_rest_r`)."""
+        self.thetas, self.H_theta, self.H_all = np.asarray(thetas, float), H_theta, H_all
 
     def joint(self, B, E, rem, j):
         """Mask of labels (bottleneck ``B``, energy so far ``E``, remaining count vector code ``rem``, next unit
