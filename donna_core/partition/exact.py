@@ -17,7 +17,11 @@ with ``j = L``.
   one set of array operations. Three exact reductions keep the label sets small: a label's ``B`` is raised to
   the least bottleneck any completion must have (so labels below it merge); labels beyond the alpha = 0/1
   optima are dropped; and labels beaten by a known plan (a "staircase" of least-energy plans under a few
-  bottleneck thresholds, :func:`known_staircase`) are dropped. Candidates are not even built outside each
+  bottleneck thresholds, :func:`known_staircase`) are dropped. A label's energy is tested together with the
+  least energy its completion must still spend, from a backward DP over the remaining units *and the devices
+  left* (:attr:`SolverContext.e_rest_r`: once the cheap devices are used, the rest runs on costlier ones); at
+  0 < alpha < 1 also jointly with its bottleneck, through the same DP under a few bottleneck thresholds
+  (:meth:`SolverContext.energy_under`, :meth:`_ObjectiveBound.joint`). Candidates are not even built outside each
   label's window of stage ends (:class:`_Bound`, :func:`_first_at_most`, the "shadow" of a state's next label)
   nor when an O(n) box test (:func:`_box_dominated`) shows the dominance sort would drop them; both skip only
   labels the reductions above would remove, so the result is unchanged.
@@ -84,6 +88,7 @@ class SolverContext:
         inc = np.where(p.allowed, p.energy_j - e_min[None, :], 0.0)
         self.h_energy = np.concatenate([np.zeros((len(inc), 1)), np.cumsum(np.maximum(inc, 0.0), axis=1)], axis=1)
         self._b_rest = None
+        self._e_rest_r = self._e_rest_rb = None
 
     @property
     def b_rest(self) -> np.ndarray:
@@ -103,6 +108,51 @@ class SolverContext:
                     G[r, : self.L] = np.minimum(G[r, : self.L], cand[: self.L])
             self._b_rest = G
         return self._b_rest
+
+    @property
+    def e_rest_r(self) -> np.ndarray:
+        """``e_rest_r[r, j]``: least compute energy of units ``j..L-1`` on devices from the count vector with code
+        ``r``, each stage within its type's memory and allowed units (transfers ignored: their energy is >= 0);
+        ``inf`` when no completion exists. A lower bound on any completion's energy that, unlike ``e_rest``,
+        knows which devices are left (once the cheap devices are used, the rest must run on costlier ones).
+        ``e_rest_rb[r, b, j]`` (filled alongside): the same when the next stage must be on class ``b``."""
+        if self._e_rest_r is None:
+            cl, L1 = self.cl, self.L + 1
+            H = np.full((cl.M, L1), np.inf)
+            H[:, self.L] = 0.0
+            Hb = np.full((cl.M, cl.K, L1), np.inf)
+            for r in np.argsort(cl.n_used, kind="stable"):
+                for b in range(cl.K):
+                    if cl.counts[r, b] == 0:
+                        continue
+                    t = self.p.device_type[cl.members[b][0]]
+                    Hb[r, b] = (self.se[t] + H[r - cl.strides[b]][None, :]).min(axis=1)
+                    H[r, : self.L] = np.minimum(H[r, : self.L], Hb[r, b, : self.L])
+            self._e_rest_r, self._e_rest_rb = H, Hb
+        return self._e_rest_r
+
+    def energy_under(self, thetas) -> np.ndarray:
+        """``out[i, r, j]``: least compute energy of units ``j..L-1`` on devices from count vector ``r`` with
+        every stage time ``<= thetas[i]`` (transfers ignored, so a lower bound for every completion whose
+        bottleneck is ``<= thetas[i]``); the same backward DP as :attr:`e_rest_r` on masked stage tables."""
+        cl, L, L1 = self.cl, self.L, self.L + 1
+        th = np.asarray(thetas, float)[:, None, None]
+        H = np.full((cl.M, len(th), L1), np.inf)     # count vector first: one row per DP step, all thresholds
+        H[:, :, L] = 0.0
+        se = {t: np.where(self.st[t][None] <= th, self.se[t][None], np.inf) for t in np.unique(self.p.device_type)}
+        for r in np.argsort(cl.n_used, kind="stable"):
+            for b in range(cl.K):
+                if cl.counts[r, b] == 0:
+                    continue
+                t = self.p.device_type[cl.members[b][0]]
+                cand = (se[t] + H[r - cl.strides[b]][:, None, :]).min(axis=2)
+                np.minimum(H[r, :, :L], cand[:, :L], out=H[r, :, :L])
+        return H.transpose(1, 0, 2)
+
+    @property
+    def e_rest_rb(self) -> np.ndarray:
+        self.e_rest_r
+        return self._e_rest_rb
 
     def device(self, cls: int, count: int) -> int:
         """The device a stage uses when it is the ``count``-th (1-based) use of class ``cls``."""
@@ -295,6 +345,8 @@ def pareto_labels(tb: Tables, ctx: SolverContext | None = None, bound=None, budg
     p, cl, L = ctx.p, ctx.cl, ctx.L
     L1 = L + 1
     G = ctx.b_rest
+    H = ctx.e_rest_r if bound is not None else None
+    Hb = ctx.e_rest_rb if bound is not None else None
     G_mono = np.minimum.accumulate(G, axis=1)    # = G (already non-increasing in j); made sure for the search
     # finite stages starting at unit j, per device (via its type)
     n_fin = np.isfinite(ctx.st).sum(axis=2)[p.device_type]
@@ -305,7 +357,7 @@ def pareto_labels(tb: Tables, ctx: SolverContext | None = None, bound=None, budg
         lab["B"] = np.maximum(lab["B"], G[cl.M - 1 - lab["m"], lab["j"]])
         keep = np.isfinite(lab["B"])
         if bound is not None:
-            keep &= bound(lab["B"], lab["E"] + ctx.e_rest[lab["j"]])
+            keep &= bound(lab["B"], lab["E"] + H[cl.M - 1 - lab["m"], lab["j"]])
         return {key: v[keep] for key, v in lab.items()}
     # level tables: dict of arrays m, a, j, B, E, code, parent
     level = []
@@ -367,8 +419,11 @@ def pareto_labels(tb: Tables, ctx: SolverContext | None = None, bound=None, budg
             kmax = np.where(ct < sh, np.minimum(kmax, k_sh), jj)
             if bound is not None and hasattr(bound, "windows"):
                 Bl, El = np.maximum(cur["B"][sel], ct), cur["E"][sel] + ce + ctx.e_rest[jj]
-                kmax = np.minimum(kmax, bound.windows(ctx, t, jj, Bl, El))
-                b_cap = bound.caps(Bl, El)[0]
+                # every stage on b from here leaves at least Hb energy to spend (this stage + the rest on the
+                # devices left): a tighter E_low for the caps, while the energy window keeps El (see windows)
+                E_pair = cur["E"][sel] + ce + Hb[cl.M - 1 - cur["m"][sel], b, jj]
+                kmax = np.minimum(kmax, bound.windows(ctx, t, jj, Bl, El, E_pair))
+                b_cap = bound.caps(Bl, E_pair)[0]
                 rows = cl.M - 1 - (cur["m"][sel] + cl.strides[b])
                 kmin = _first_at_most(G_mono, rows, kmin, kmax, b_cap * (1 + _WIN))
             cnt = np.maximum(kmax - kmin + 1, 0)
@@ -389,7 +444,9 @@ def pareto_labels(tb: Tables, ctx: SolverContext | None = None, bound=None, budg
             Bn = np.maximum(Bn, G[cl.M - 1 - mn, k])
             ok = np.isfinite(Bn)
             if bound is not None:
-                ok &= bound(Bn, En + ctx.e_rest[k])
+                ok &= bound(Bn, En + H[cl.M - 1 - mn, k])
+                if hasattr(bound, "joint"):
+                    ok[ok] = bound.joint(Bn[ok], En[ok], cl.M - 1 - mn[ok], k[ok])
             ok[ok] = ~_box_dominated(mn[ok] * L1 + k[ok], Bn[ok], En[ok])
             r, k, Bn, En, mn = r[ok], k[ok], Bn[ok], En[ok], mn[ok]
             parts.append(dict(m=mn, a=np.full(len(r), b), j=k, B=Bn, E=En,
@@ -466,15 +523,21 @@ class _Bound:
     def caps(self, B, E_low):
         raise NotImplementedError
 
-    def windows(self, ctx: "SolverContext", t: int, j, B, E_low):
-        b_cap, e_cap = self.caps(B, E_low)
+    def windows(self, ctx: "SolverContext", t: int, j, B, E_low, E_pair=None):
+        """``E_low``: the label's energy + the cheapest types' energy of units ``j..`` (what the energy window
+        adds stage increments to); ``E_pair`` (optional, >= E_low): a tighter lower bound on the energy of
+        every candidate built from this label and class, used for the caps and to drop the pair outright."""
+        E_pair = E_low if E_pair is None else E_pair
+        b_cap, e_cap = self.caps(B, E_pair)
         pt, pe = ctx.tb.pt[t], ctx.h_energy[t]
         with np.errstate(invalid="ignore"):
             kb = np.searchsorted(pt, pt[j] + b_cap * (1 + _WIN) + _WIN * np.abs(pt[j]), side="right") - 1
             ke = np.searchsorted(pe, pe[j] + (e_cap - E_low) + _WIN * (np.abs(e_cap) + np.abs(pe[j])),
                                  side="right") - 1
         k = np.minimum(kb, ke)
-        return np.where((B <= b_cap * (1 + _WIN)) & (E_low <= e_cap * (1 + _WIN) + _WIN * np.abs(E_low)), k, j)
+        with np.errstate(invalid="ignore"):
+            live = (B <= b_cap * (1 + _WIN)) & (E_pair <= e_cap * (1 + _WIN) + _WIN * np.abs(E_pair))
+        return np.where(live, k, j)
 
 
 def _learn(bound, lab: dict, L: int) -> None:
@@ -533,6 +596,32 @@ class _ObjectiveBound(_Bound):
 
     def __call__(self, B, E_low):
         return self.alpha * B / self.tn + (1 - self.alpha) * E_low / self.en <= self.lim
+
+    def set_completion(self, thetas, H_theta, H_all) -> None:
+        """Enable :meth:`joint`: ``H_theta[i]`` is :meth:`SolverContext.energy_under` at ``thetas[i]``
+        (ascending), ``H_all`` the unrestricted table (:attr:`SolverContext.e_rest_r`)."""
+        self.thetas, self.H_theta, self.H_all = np.asarray(thetas, float), H_theta, H_all
+
+    def joint(self, B, E, rem, j):
+        """Mask of labels (bottleneck ``B``, energy so far ``E``, remaining count vector code ``rem``, next unit
+        ``j``) whose objective lower bound over all completions is within the limit. A completion whose
+        bottleneck lies in ``(thetas[i-1], thetas[i]]`` has objective >= ``alpha max(B, thetas[i-1]) / Tn +
+        (1 - alpha) (E + H_theta[i]) / En``; one above the last threshold is covered by the caller's test
+        (``__call__`` with the unrestricted energy bound). The minimum over the intervals bounds every
+        completion."""
+        if getattr(self, "thetas", None) is None or len(B) == 0:
+            return np.ones(len(B), dtype=bool)
+        a, th = self.alpha, self.thetas
+        lo = np.concatenate([[0.0], th[:-1]])
+        best = np.full(len(B), np.inf)
+        with np.errstate(invalid="ignore"):
+            for i in range(len(th)):
+                v = a * np.maximum(B, lo[i]) / self.tn + (1 - a) * (E + self.H_theta[i][rem, j]) / self.en
+                best = np.minimum(best, np.where(np.isnan(v), np.inf, v))
+            # completions slower than the last threshold: energy only bounded by the unrestricted table
+            v = a * np.maximum(B, th[-1]) / self.tn + (1 - a) * (E + self.H_all[rem, j]) / self.en
+            best = np.minimum(best, np.where(np.isnan(v), np.inf, v))
+        return best <= self.lim
 
     def caps(self, B, E_low):
         a = self.alpha

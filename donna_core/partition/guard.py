@@ -10,10 +10,12 @@ Per solver (8-byte floats/ints; ``M`` count vectors, ``K`` classes, ``T`` types,
 * ``exact`` at alpha in {0, 1}: the scalar DPs keep five ``M x K x L1`` arrays plus one from the first pass
   and about as much again in temporaries (ranks), so ``bytes ~ 8 * 8 * M*K*L1`` plus the ``T x L1 x L1`` stage
   tables;
-* ``exact`` front and 0 < alpha < 1: the same dense DPs, the completion bound table ``M x L1``, and at least
+* ``exact`` front and 0 < alpha < 1: the same dense DPs, the two completion bound tables ``M x L1`` (least
+  bottleneck and least energy of the remaining units on the remaining devices), and at least
   one Pareto label (9 fields) per reachable state. The label count is only known while the search runs, so
   the estimate is a floor and :func:`donna_core.partition.exact.pareto_labels` checks the budget again before
-  each level is allocated;
+  each level is allocated; at 0 < alpha < 1 also ``N_THETAS`` masked ``T x L1 x L1`` stage tables and
+  ``N_THETAS`` tables ``M x L1`` (the joint bound of :meth:`donna_core.partition.exact.SolverContext.energy_under`);
 * ``paper``: five ``(L+1) x 2^D x D`` tables;
 * ``bounded``: a few ``K x L1`` and ``T x L1 x L1`` arrays (always small).
 
@@ -53,6 +55,10 @@ class SizeEstimate:
     message: str
     budget: int = 0
     solver: str = "exact"
+
+
+# bottleneck thresholds of the joint completion bound at 0 < alpha < 1 (used by solve._exact)
+N_THETAS = 8
 
 
 def parse_bytes(text: str, what: str = ENV) -> int:
@@ -157,7 +163,10 @@ def estimate(p: Problem, alpha: float | None = None, solver: str = "exact",
         states = M * K * L1
         need = tables + 8 * 8 * states + 8 * (K + 1) * M
         if alpha is None or 0.0 < alpha < 1.0:
-            need += 8 * M * L1 + 2 * LABEL_BYTES * states
+            need += 2 * 8 * M * L1 + 2 * LABEL_BYTES * states
+        if alpha is not None and 0.0 < alpha < 1.0:
+            # the joint completion bound: N_THETAS masked stage tables per type and N_THETAS M x L1 tables
+            need += 8 * N_THETAS * (T * L1 * L1 + M * L1)
     ok = need <= limit
     what = "the exact Pareto front" if alpha is None else f"alpha = {alpha:g}"
     if solver == "paper":

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import math
 import time
+
+import numpy as np
 from dataclasses import fields
 
 from . import guard
@@ -103,10 +105,18 @@ def _exact(p, alpha, tb, norm, t0, budget) -> SolverResult:
         return _result(p, min_energy_then_bottleneck(tb, ctx), alpha, "exact", tb, norm, t0, gap=0.0)
     # the alpha = 1 and alpha = 0 optima are cheap; the better of them bounds the search for the true optimum
     # (plus one alpha-weighted scalar DP, usually within a few per cent of the optimum: a tighter bound)
-    ub = min(evaluate(p, plan, alpha, tables=tb, norm=norm).objective
-             for plan in (min_bottleneck_then_energy(tb, ctx), min_energy_then_bottleneck(tb, ctx),
-                          weighted_plan(tb, ctx, alpha, norm)))
-    front, n_labels = pareto_labels(tb, ctx, objective_bound(alpha, norm, ub), budget=budget)
+    fast = evaluate(p, min_bottleneck_then_energy(tb, ctx), alpha, tables=tb, norm=norm)
+    others = (min_energy_then_bottleneck(tb, ctx), weighted_plan(tb, ctx, alpha, norm))
+    ub = min([fast.objective] + [evaluate(p, plan, alpha, tables=tb, norm=norm).objective for plan in others])
+    bound = objective_bound(alpha, norm, ub)
+    # a joint (bottleneck, energy) completion bound over a few bottleneck thresholds between the fastest
+    # plan's bottleneck and the bottleneck the limit allows with zero energy
+    b_lo = float(fast.bottleneck_s)
+    b_hi = ub * norm["time_s"] / alpha
+    if b_hi > b_lo > 0:
+        thetas = np.geomspace(b_lo, b_hi, guard.N_THETAS)
+        bound.set_completion(thetas, ctx.energy_under(thetas), ctx.e_rest_r)
+    front, n_labels = pareto_labels(tb, ctx, bound, budget=budget)
     # front points have distinct (B, E); stage count and device order were settled inside each point
     obj = [objective(alpha, b, e, norm) for b, e, _ in front]
     lo = min(obj)
