@@ -13,7 +13,8 @@ from ..partition.costs import PlanError
 from ..partition.exact import InfeasibleError
 
 # Sub-command modules; each defines ``register(subparsers)`` and sets ``func`` on its parsers.
-COMMAND_MODULES = ["donna_core.cli.solve_cmd", "donna_core.cli.profile_cmd"]
+COMMAND_MODULES = ["donna_core.cli.solve_cmd", "donna_core.cli.profile_cmd",
+                   "donna_core.cli.run_cmd"]  # run_cmd: issue 9 (runtime)
 
 EXIT_BAD_INPUT = 2
 EXIT_INFEASIBLE = 3

@@ -124,9 +124,23 @@ def main(argv=None) -> int:
     return 0
 
 
-def summarise_samples(one_way: dict) -> tuple[list[int], list[float]]:
+STATS = ("median", "p25", "min")
+
+
+def _stat(xs: Sequence[float], stat: str) -> float:
+    if stat == "median":
+        return float(statistics.median(xs))
+    if stat == "min":
+        return float(min(xs))
+    if stat == "p25":
+        return float(np.percentile(xs, 25))
+    raise CalibrationError(f"unknown statistic {stat!r}; choose one of {STATS}")
+
+
+def summarise_samples(one_way: dict, stat: str = "median") -> tuple[list[int], list[float]]:
+    """Sizes ascending and the chosen statistic of each size's one-way times."""
     sizes = sorted(int(k) for k in one_way)
-    return sizes, [float(statistics.median(one_way[str(s)])) for s in sizes]
+    return sizes, [_stat(one_way[str(s)], stat) for s in sizes]
 
 
 if __name__ == "__main__":
@@ -145,23 +159,30 @@ def measure_link(sizes: Sequence[int] = DEFAULT_SIZES, repeats: int = 20, timeou
 
 
 def calibrate(name: str = "loopback", sizes: Sequence[int] = DEFAULT_SIZES, repeats: int = 20,
-              timeout_s: float = 300.0) -> dict:
-    """Measure this host's transport and fit it: a :func:`medium_record` with the fit's per-size errors."""
+              timeout_s: float = 300.0, stat: str = "p25") -> dict:
+    """Measure this host's transport and fit it: a :func:`medium_record` with the fit's per-size errors.
+
+    ``stat`` is the per-size statistic fitted. On a shared machine a receiver that sleeps in the kernel can wait
+    for a core for milliseconds, whatever the message size; the lower quartile (default) describes the transport
+    itself, the median what a loaded host delivers -- both are recorded, with the fit's error against each.
+    """
     import platform
 
     import torch
 
     load_before = os.getloadavg()
     raw = measure_link(sizes, repeats, timeout_s)
-    xs, ts = summarise_samples(raw["one_way_s"])
+    xs, ts = summarise_samples(raw["one_way_s"], stat)
+    _, med = summarise_samples(raw["one_way_s"], "median")
     lat, bw = fit_latency_bandwidth(xs, ts)
     errs = relative_errors(xs, ts, lat, bw)
     prov = {"kind": "measured", "host": platform.node(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "method": f"gloo send/recv ping-pong between 2 local processes pinned to distinct cores, one-way = "
-                      f"round trip / 2, median of {repeats} repeats per size after 1 warm-up",
+                      f"round trip / 2, {repeats} repeats per size after 1 warm-up, fit on the per-size {stat}",
             "torch": torch.__version__, "python": platform.python_version(),
             "load_avg_before": [round(v, 2) for v in load_before],
             "load_avg_after": [round(v, 2) for v in os.getloadavg()]}
-    samples = {"bytes": xs, "median_one_way_s": ts, "fit_rel_error": errs,
-               "max_abs_rel_error": max(abs(e) for e in errs)}
+    samples = {"bytes": xs, "statistic": stat, "one_way_s": ts, "median_one_way_s": med, "fit_rel_error": errs,
+               "max_abs_rel_error": max(abs(e) for e in errs),
+               "fit_rel_error_vs_median": relative_errors(xs, med, lat, bw), "all_one_way_s": raw["one_way_s"]}
     return medium_record(name, lat, bw, samples, prov)

@@ -137,15 +137,16 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def comparison(problem: Problem, spec: dict, plan, alpha: float, raw: dict, load_before) -> dict[str, Any]:
+def comparison(spec: dict, raw: dict, load_before) -> dict[str, Any]:
     """The full result record of one run: provenance, plan, links, prediction, measurement, error split."""
-    pred = predicted(problem, plan, alpha)
+    pred = spec["predicted"]
     meas = summarise(raw, spec)
     links = [{**lk, "mode": "emulated" if spec["emulated"] else "transport (not shaped)"} for lk in spec["links"]]
-    return {"provenance": provenance(spec, load_before), "problem": problem.name, "model": spec["model"],
-            "granularity": spec["granularity"], "alpha": alpha,
-            "plan": [{"device": d, "first": f, "last": l} for d, f, l in plan], "links": links,
-            "emulated": spec["emulated"], "predicted": pred, "measured": meas, "error": error_split(pred, meas)}
+    return {"provenance": provenance(spec, load_before), "problem": spec["problem_name"], "model": spec["model"],
+            "granularity": spec["granularity"], "alpha": spec["alpha"],
+            "plan": [{"device": s["device"], "first": s["first"], "last": s["last"]} for s in spec["stages"]],
+            "links": links, "emulated": spec["emulated"], "predicted": pred, "measured": meas,
+            "error": error_split(pred, meas)}
 
 
 def format_comparison(res: dict) -> str:

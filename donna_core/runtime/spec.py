@@ -3,8 +3,11 @@
 A run spec is a plain JSON-able dict (written to a file every stage process reads, locally or under torchrun):
 
 ``{"model", "granularity", "unit_names", "stages": [{"device", "type", "first", "last", "torch_device"}],
-"links": [{"medium", "bandwidth_Bps", "latency_s"} | null per cut], "emulated": bool, "inputs", "warmup",
-"in_flight", "threads", "seed", "check_outputs", "comm_timeout_s", "fault": null | {...}}``
+"links": [{"medium", "bandwidth_Bps", "latency_s"} per cut], "emulated": bool, "inputs", "warmup",
+"in_flight", "threads", "seed", "check_outputs", "comm_timeout_s", "fault": null | {...}, "problem_name", "alpha",
+"predicted": the cost model's numbers for this plan, "print_result": bool}``
+
+Carrying the prediction makes the spec self-contained: under torchrun, stage 0 writes the whole comparison.
 """
 from __future__ import annotations
 
@@ -113,7 +116,7 @@ def link_latency(problem: Problem, u: int, v: int) -> float:
 
 
 def build_run_spec(problem: Problem, plan: Sequence[tuple[str, int, int]], model: str, granularity: str,
-                   unit_names: Sequence[str], *, inputs: int, warmup: int, emulate_links: bool,
+                   unit_names: Sequence[str], *, alpha: float, inputs: int, warmup: int, emulate_links: bool,
                    in_flight: int = 2, threads: int = 1, seed: int = 0, check_outputs: int | None = None,
                    comm_timeout_s: float = 300.0, cuda_count: int = 0, fault: dict | None = None) -> dict:
     check_plan(problem, plan, unit_names)
@@ -133,11 +136,14 @@ def build_run_spec(problem: Problem, plan: Sequence[tuple[str, int, int]], model
         u, v = problem.device_index(a[0]), problem.device_index(b[0])
         links.append({"medium": problem.link_medium[u][v], "bandwidth_Bps": float(problem.link_bw[u, v]),
                       "latency_s": link_latency(problem, u, v)})
-    return {"model": model, "granularity": granularity, "unit_names": list(unit_names), "stages": stages,
+    from .report import predicted
+
+    return {"problem_name": problem.name, "alpha": float(alpha), "predicted": predicted(problem, plan, alpha),
+            "model": model, "granularity": granularity, "unit_names": list(unit_names), "stages": stages,
             "links": links, "emulated": bool(emulate_links), "inputs": int(inputs), "warmup": int(warmup),
             "in_flight": int(in_flight), "threads": int(threads), "seed": int(seed),
             "check_outputs": inputs if check_outputs is None else int(min(check_outputs, inputs)),
-            "comm_timeout_s": float(comm_timeout_s), "fault": fault}
+            "comm_timeout_s": float(comm_timeout_s), "fault": fault, "print_result": False}
 
 
 def checked_indices(n_inputs: int, n_check: int) -> list[int]:

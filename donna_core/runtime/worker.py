@@ -2,7 +2,7 @@
 
 Started once per stage by :mod:`donna_core.runtime.launch` (one host) or by ``torchrun`` (several hosts); the
 rank comes from the environment (``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``/``MASTER_PORT``, ``LOCAL_RANK``),
-so both paths run this same code. Stage ``k`` = rank ``k``.
+so both paths run this same code. Stage ``k`` = rank ``k`` unless ``--first-stage`` says otherwise.
 
 Three threads per stage so that communication overlaps compute, as the cost model assumes: a receive thread
 (blocking gloo ``recv`` into a queue of at most ``in_flight`` inputs), the compute loop, and a send thread (at
@@ -77,26 +77,36 @@ def _to_cpu(obj: Any):
     return obj
 
 
-def run_stage(spec: dict, rank: int, world: int, local_rank: int, out_path: str) -> None:
+def run_stage(spec: dict, rank: int, world: int, local_rank: int, out_path: str, stage: int | None = None) -> None:
     import torch
     import torch.distributed as dist
 
     from ..atomic import write_json_atomic
     from ..profiling.meters import make_meter
     from ..profiling.units import derive_units
+    from .report import comparison, format_comparison
     from .spec import checked_indices, resolve_model
     from .wire import LinkShaper, layout_bytes, layout_of, pack, unpack
 
     S = len(spec["stages"])
     if world != S:
         raise RuntimeError(f"WORLD_SIZE is {world} but the plan has {S} stages (start one process per stage)")
-    st = spec["stages"][rank]
-    where = f"stage {rank} ({st['device']})"
     t_setup = time.time()
+    load_before = list(os.getloadavg())
     core, n_cores = pin_to_core(local_rank)
     torch.set_num_threads(int(spec["threads"]))
     dist.init_process_group("gloo", rank=rank, world_size=world,
                             timeout=timedelta(seconds=float(spec["comm_timeout_s"])))
+    # Which process runs which stage: by default rank k runs stage k; under torchrun the rendezvous may number
+    # the hosts in any order, so each process may name its stage (--stage) and we route by that.
+    stage = rank if stage is None else stage
+    wanted = [None] * world
+    dist.all_gather_object(wanted, stage)
+    if sorted(wanted) != list(range(S)):
+        raise RuntimeError(f"stages claimed by the processes {wanted} are not each of 0..{S - 1} exactly once")
+    rank_of = {s: r for r, s in enumerate(wanted)}
+    st = spec["stages"][stage]
+    where = f"stage {stage} ({st['device']})"
     device = torch.device(st["torch_device"])
     first, last, N = int(st["first"]), int(st["last"]), int(spec["inputs"])
 
@@ -117,7 +127,7 @@ def run_stage(spec: dict, rank: int, world: int, local_rank: int, out_path: str)
             if j == first and first > 0:
                 in_layout = layout_of(env, plan.units[first - 1].live_out)
             env = plan.steps[j](env)
-        out_layout = layout_of(env, plan.units[last].live_out) if rank < S - 1 else None
+        out_layout = layout_of(env, plan.units[last].live_out) if stage < S - 1 else None
     inputs = make_inputs(example, N, int(spec["seed"]))
     checked = set(checked_indices(N, int(spec["check_outputs"])))
     depth = int(spec["in_flight"])
@@ -134,13 +144,13 @@ def run_stage(spec: dict, rank: int, world: int, local_rank: int, out_path: str)
             for _ in range(N):
                 buf = torch.empty(nbytes, dtype=torch.uint8)
                 t0 = time.time()
-                dist.recv(buf, src=rank - 1)
+                dist.recv(buf, src=rank_of[stage - 1])
                 recv_log.append((t0, time.time()))
                 q_in.put(buf)
         except BaseException as exc:
             _fatal(where + " receiving", exc)
 
-    link = spec["links"][rank] if rank < S - 1 else None
+    link = spec["links"][stage] if stage < S - 1 else None
     emulate = bool(spec["emulated"]) and link is not None
 
     def sender():
@@ -153,15 +163,15 @@ def run_stage(spec: dict, rank: int, world: int, local_rank: int, out_path: str)
                 if delay > 0:
                     time.sleep(delay)
                 t0 = time.time()
-                dist.send(buf, dst=rank + 1)
+                dist.send(buf, dst=rank_of[stage + 1])
                 send_log.append((t_ready, release, t0, time.time()))
         except BaseException as exc:
             _fatal(where + " sending", exc)
 
     threads = []
-    if rank > 0:
+    if stage > 0:
         threads.append(threading.Thread(target=receiver, daemon=True))
-    if rank < S - 1:
+    if stage < S - 1:
         threads.append(threading.Thread(target=sender, daemon=True))
     meter = make_meter(st["torch_device"]) if (device.type == "cuda" or local_rank == 0) else None
     dist.barrier()  # every stage is built: start streaming together
@@ -174,20 +184,20 @@ def run_stage(spec: dict, rank: int, world: int, local_rank: int, out_path: str)
     with torch.no_grad():
         for i in range(N):
             tw0 = time.time()
-            if rank == 0:
+            if stage == 0:
                 env = plan.initial_env(inputs[i].to(device))
             else:
                 env = unpack(q_in.get(), in_layout)
                 if device.type != "cpu":
                     env = {k: v.to(device) for k, v in env.items()}
             tw1 = time.time()
-            _inject(spec.get("fault"), rank, i)
+            _inject(spec.get("fault"), stage, i)
             for j in range(first, last + 1):
                 env = plan.steps[j](env)
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             tc1 = time.time()
-            if rank < S - 1:
+            if stage < S - 1:
                 buf = pack(env, out_layout)
                 if device.type != "cpu":
                     buf = buf.cpu()
@@ -207,10 +217,10 @@ def run_stage(spec: dict, rank: int, world: int, local_rank: int, out_path: str)
     refs = {}
     with torch.no_grad():
         for pos, i in enumerate(sorted(checked)):
-            if pos % S == rank:
+            if pos % S == stage:
                 refs[i] = _to_cpu(model(inputs[i].to(device)))
     record = {
-        "rank": rank, "stage": st, "host": socket.gethostname(), "pid": os.getpid(), "core": core,
+        "rank": stage, "process_rank": rank, "stage": st, "host": socket.gethostname(), "pid": os.getpid(), "core": core,
         "cores_available": n_cores, "local_rank": local_rank, "threads": torch.get_num_threads(),
         "setup_s": setup_s, "t_stream": t_stream, "t_end": t_end,
         "in_bytes": layout_bytes(in_layout) if in_layout else 0,
@@ -221,10 +231,14 @@ def run_stage(spec: dict, rank: int, world: int, local_rank: int, out_path: str)
         "load_avg_end": list(os.getloadavg()),
         "refs": refs, "outputs": outputs,
     }
-    gathered = [None] * S if rank == 0 else None
-    dist.gather_object(record, gathered, dst=0)
-    if rank == 0:
-        write_json_atomic(out_path, finish_records(gathered))
+    gathered = [None] * S if stage == 0 else None
+    dist.gather_object(record, gathered, dst=rank_of[0])
+    if stage == 0:
+        raw = finish_records(gathered)
+        result = comparison(spec, raw, load_before)
+        write_json_atomic(out_path, {**result, "raw": raw})
+        if spec.get("print_result"):
+            print(format_comparison(result), flush=True)
     dist.destroy_process_group()
 
 
@@ -268,20 +282,25 @@ def finish_records(records: list[dict]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     rank = int(os.environ.get("RANK", "0"))
+    stage = None
     try:
+        if len(argv) == 4 and argv[2] == "--first-stage":
+            # several stages per host under torchrun: this host runs stages first, first+1, ... by local rank
+            stage = int(argv[3]) + int(os.environ.get("LOCAL_RANK", "0"))
+            argv = argv[:2]
         if len(argv) != 2:
-            raise RuntimeError("usage: python -m donna_core.runtime.worker SPEC.json OUT.json")
+            raise RuntimeError("usage: python -m donna_core.runtime.worker SPEC.json OUT.json [--first-stage K]")
         with open(argv[0], encoding="utf-8") as fh:
             spec = json.load(fh)
         run_stage(spec, rank, int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("LOCAL_RANK", rank)),
-                  argv[1])
+                  argv[1], stage)
     except BaseException as exc:
         dev = ""
         try:
-            dev = f" ({spec['stages'][rank]['device']})"
+            dev = f" ({spec['stages'][stage if stage is not None else rank]['device']})"
         except Exception:  # the spec itself may be what failed to load
             pass
-        _fatal(f"stage {rank}{dev}", exc)
+        _fatal(f"stage {stage if stage is not None else rank}{dev}", exc)
     return 0
 
 
