@@ -1,7 +1,8 @@
 """Interchangeable devices, grouped into classes so the exact search grows with prod(class size + 1), not 2^D.
 
-Two devices are interchangeable when they have the same type (hence the same profile and memory), the same
-medium to every *other* device, and neither is the input source. Swapping two such devices in any plan gives a
+Two devices are interchangeable when they have the same type (hence the same profile, memory and allowed
+units), the same medium (hence bandwidth, energy per bit and latency) to every *other* device, and neither is
+the input source. Swapping two such devices in any plan gives a
 plan with identical costs, so a plan only needs to say how many members of each class it uses and in which
 order; the members are used in index order (the canonical, lowest-index-first representative).
 """
@@ -35,7 +36,11 @@ def _interchangeable(p: Problem, a: int, b: int) -> bool:
     if p.device_type[a] != p.device_type[b] or p.source in (a, b):
         return False
     others = [x for x in range(p.D) if x not in (a, b)]
-    return all(p.link_medium[a][x] == p.link_medium[b][x] for x in others)
+    # the medium name fixes bandwidth, energy and latency; the arrays are compared too, so that a class never
+    # merges devices whose links differ in any of them, whatever the names say
+    return all(p.link_medium[a][x] == p.link_medium[b][x] for x in others) and all(
+        np.array_equal(arr[a, others], arr[b, others]) and np.array_equal(arr[others, a], arr[others, b])
+        for arr in (p.link_bw, p.link_epb, p.link_lat))
 
 
 def device_classes(p: Problem) -> DeviceClasses:

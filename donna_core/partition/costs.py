@@ -4,24 +4,31 @@ A plan is an ordered list of stages ``(device, first, last)`` (0-based, inclusiv
 covering every unit, each device used at most once. With ``tau`` the device's type:
 
 * stage compute time  ``sum(time_s[tau, first..last])``, compute energy likewise from ``energy_j``;
-* between consecutive stages the ``out_bytes`` of the stage's last unit crosses the pair's medium:
-  time ``bytes / bandwidth`` (paper eq. 4), energy ``8 * bytes * J_per_bit`` (eq. 5);
+* between consecutive stages the ``out_bytes`` of the stage's last unit crosses the pair's medium as one
+  message: time ``latency_s + bytes / bandwidth`` (paper eq. 4 plus the medium's per-message latency, 0
+  unless the problem file sets it), energy ``8 * bytes * J_per_bit`` (eq. 5);
 * with a ``source`` device the input (``input_bytes``) is first sent from the source to the first stage's
   device (nothing when they are the same device);
 * computation and communication overlap (asynchronous pipeline), so
   ``bottleneck = max(every stage time, every transfer time)``, ``throughput = 1 / bottleneck`` and
   ``energy per inference = sum of all compute and transfer energies``;
-* a stage fits a device when the sum of its units' ``weight_bytes`` is at most the type's ``memory_bytes``.
+* a stage fits a device when the sum of its units' ``weight_bytes`` is at most the type's ``memory_bytes``
+  and the type is allowed to run every unit of the stage (``Problem.allowed``).
 
 Normalisation (the paper: each term is normalised "relative to its maximal value derived from the
 collective computation and communication operations of all device types"). Our precise reading, computed
 by :func:`norm_constants` over the device types and media that actually occur in the problem:
 
-* ``norm.time_s   = max_type sum_l time_s[type, l]  +  max_medium sum_{cuts} out_bytes / bandwidth``
-* ``norm.energy_j = max_type sum_l energy_j[type, l] + max_medium sum_{cuts} 8 * out_bytes * J_per_bit``
+* ``norm.time_s   = max_type sum_{l allowed} time_s[type, l]
+  + max_medium sum_{cuts} (latency_s + out_bytes / bandwidth)``
+* ``norm.energy_j = max_type sum_{l allowed} energy_j[type, l] + max_medium sum_{cuts} 8 * out_bytes * J_per_bit``
 
 (each "+ the input over the costliest link from the source" when a source is set). That is: the whole model
 run on the slowest (most energy-hungry) device type, plus every cut tensor sent over the costliest medium.
+Latency is part of a transfer's time, so it counts in the communication term: all L-1 cuts are messages,
+each paying the latency of the medium that maximises the sum (one medium for all cuts, as for the bytes).
+Units a type may not run (``allowed`` false) are left out of that type's sum: their cost entries are
+placeholders that no plan can ever pay.
 Both constants scale with their unit, so expressing times in ms instead of s never changes a plan. A
 constant that would be 0 (all-zero costs) is replaced by 1.
 
@@ -39,7 +46,12 @@ from .problem import Problem, ProblemError
 
 
 class PlanError(ValueError):
-    """A hand-made plan is not a valid plan for the problem (not contiguous, a device twice, memory)."""
+    """A hand-made plan is not a valid plan for the problem (not contiguous, a device twice, memory, a unit on
+    a device type that may not run it)."""
+
+
+class InfeasibleError(RuntimeError):
+    """No plan satisfies the memory limits and per-unit eligibility."""
 
 
 @dataclass(frozen=True)
@@ -96,8 +108,9 @@ class Tables:
     """Prefix sums and transfer costs of a problem, computed once and shared by the solvers.
 
     ``pt[t, k] - pt[t, j]`` is the compute time of units ``j..k-1`` on type ``t`` (likewise ``pe``, ``pw``).
-    A cut ``j`` (1 <= j < L) sends ``out_bytes[j-1]``. Every solver uses these exact expressions so that
-    threshold comparisons between solvers are bit-identical.
+    A cut ``j`` (1 <= j < L) sends ``out_bytes[j-1]``. ``pn[t, k] - pn[t, j]`` counts the units of ``j..k-1``
+    that type ``t`` may not run. Every solver uses these exact expressions so that threshold comparisons
+    between solvers are bit-identical.
     """
 
     def __init__(self, p: Problem):
@@ -106,6 +119,8 @@ class Tables:
         self.pt = np.concatenate([np.zeros((p.time_s.shape[0], 1)), np.cumsum(p.time_s, axis=1)], axis=1)
         self.pe = np.concatenate([np.zeros((p.energy_j.shape[0], 1)), np.cumsum(p.energy_j, axis=1)], axis=1)
         self.pw = np.concatenate([[0.0], np.cumsum(p.weight_bytes)])
+        self.pn = np.concatenate([np.zeros((p.allowed.shape[0], 1), dtype=np.int64),
+                                  np.cumsum(~p.allowed, axis=1)], axis=1)
         # cut_bytes[j] = bytes crossing cut j (j = 1..L-1); entries 0 and L are never used as transfers.
         self.cut_bytes = np.concatenate([[0.0], p.out_bytes])
         self.bits = 8.0 * self.cut_bytes
@@ -117,10 +132,11 @@ class Tables:
         return self.pe[t, k] - self.pe[t, j]
 
     def fits(self, t: int, j, k):
-        return self.pw[k] - self.pw[j] <= self.p.memory_bytes[t]
+        """Units ``j..k-1`` may form a stage on type ``t``: within its memory and all allowed on it."""
+        return (self.pw[k] - self.pw[j] <= self.p.memory_bytes[t]) & (self.pn[t, k] == self.pn[t, j])
 
-    def comm_time(self, u: int, v: int, j):
-        return self.cut_bytes[j] / self.p.link_bw[u, v]
+    def comm_time(self, u, v, j):
+        return self.p.link_lat[u, v] + self.cut_bytes[j] / self.p.link_bw[u, v]
 
     def comm_energy(self, u: int, v: int, j):
         return self.bits[j] * self.p.link_epb[u, v]
@@ -130,24 +146,47 @@ class Tables:
         s = self.p.source
         if s is None or s == v:
             return 0.0, 0.0
-        return self.p.input_bytes / self.p.link_bw[s, v], 8.0 * self.p.input_bytes * self.p.link_epb[s, v]
+        return (self.p.link_lat[s, v] + self.p.input_bytes / self.p.link_bw[s, v],
+                8.0 * self.p.input_bytes * self.p.link_epb[s, v])
+
+    def check_runnable(self) -> None:
+        """Raise :class:`InfeasibleError` naming the first unit that no present device can hold: no present
+        type is allowed to run it, or it alone exceeds the memory of every type that is."""
+        p = self.p
+        types = np.unique(p.device_type)
+        ok = p.allowed[types] & (p.weight_bytes[None, :] <= p.memory_bytes[types][:, None])
+        bad = np.nonzero(~ok.any(axis=0))[0]
+        if len(bad) == 0:
+            return
+        l = int(bad[0])
+        names = [p.type_names[t] for t in types]
+        barred = [n for t, n in zip(types, names) if not p.allowed[t, l]]
+        why = (f"device_types {barred} have allowed[{l}] = false" if len(barred) == len(names) else
+               f"its weight_bytes {p.weight_bytes[l]:.0f} exceed the memory of every type allowed to run it "
+               f"({[n for n in names if n not in barred]})")
+        more = f" (and {len(bad) - 1} more unit(s))" if len(bad) > 1 else ""
+        raise InfeasibleError(f"unit {p.unit_names[l]!r} (index {l}) can run on no device present: {why}{more}")
 
 
 def norm_constants(p: Problem) -> dict:
     """The normalisation constants (see the module docstring for the definition)."""
     types = np.unique(p.device_type)
-    comp_t = float(p.time_s[types].sum(axis=1).max())
-    comp_e = float(p.energy_j[types].sum(axis=1).max())
+    ok = p.allowed[types]
+    # np.where with an all-True mask returns the rows unchanged, so all-allowed problems keep their old sums
+    comp_t = float(np.where(ok, p.time_s[types], 0.0).sum(axis=1).max())
+    comp_e = float(np.where(ok, p.energy_j[types], 0.0).sum(axis=1).max())
     cut_bytes = float(p.out_bytes[:-1].sum())
+    n_cuts = p.L - 1
     comm_t = comm_e = 0.0
     D = p.D
-    if D > 1 and cut_bytes > 0:
+    if D > 1 and (cut_bytes > 0 or n_cuts > 0 and p.link_lat.any()):
         off = ~np.eye(D, dtype=bool)
-        comm_t = float(cut_bytes / p.link_bw[off].min())
+        # with zero latency this is cut_bytes / min(bw) exactly (division is monotone), as before latencies
+        comm_t = float((n_cuts * p.link_lat[off] + cut_bytes / p.link_bw[off]).max())
         comm_e = float(8.0 * cut_bytes * p.link_epb[off].max())
     if p.source is not None and D > 1:
         others = [v for v in range(D) if v != p.source]
-        comm_t += float(p.input_bytes / p.link_bw[p.source, others].min())
+        comm_t += float((p.link_lat[p.source, others] + p.input_bytes / p.link_bw[p.source, others]).max())
         comm_e += float(8.0 * p.input_bytes * p.link_epb[p.source, others].max())
     time_s = comp_t + comm_t
     energy_j = comp_e + comm_e
@@ -182,7 +221,13 @@ def evaluate(p: Problem, plan: Sequence[tuple], alpha: float = 1.0, solver: str 
         if first != expect or last < first or last >= p.L:
             raise PlanError(f"stage {n}: units {first}..{last} do not continue the plan at unit {expect} "
                             f"(L = {p.L})")
-        if not tb.fits(p.device_type[d], first, last + 1):
+        t = p.device_type[d]
+        barred = np.nonzero(~p.allowed[t, first:last + 1])[0]
+        if len(barred):
+            l = first + int(barred[0])
+            raise PlanError(f"stage {n}: unit {p.unit_names[l]!r} (index {l}) may not run on "
+                            f"{p.device_names[d]!r} (device_types[{p.type_names[t]!r}].allowed[{l}] is false)")
+        if not tb.fits(t, first, last + 1):
             raise PlanError(f"stage {n}: units {first}..{last} need {tb.pw[last + 1] - tb.pw[first]:.0f} bytes "
                             f"but {p.device_names[d]!r} has {p.memory_bytes[p.device_type[d]]:.0f}")
         devs.append(d)

@@ -39,15 +39,11 @@ import numpy as np
 import pandas as pd
 
 from .classes import DeviceClasses, device_classes
-from .costs import Tables
+from .costs import InfeasibleError, Tables
 
 # Costs that agree to 12 significant digits are ties: the same real energy summed in another order (plan
 # evaluation vs. DP accumulation) differs in the last bits, and float noise must not override the tie rule.
 TIE_RTOL = 1e-12
-
-
-class InfeasibleError(RuntimeError):
-    """No plan satisfies the memory limits."""
 
 
 class SolverContext:
@@ -55,6 +51,7 @@ class SolverContext:
 
     def __init__(self, tb: Tables, cl: DeviceClasses | None = None):
         p = tb.p
+        tb.check_runnable()
         self.tb, self.p = tb, p
         self.cl = cl or device_classes(p)
         self.L = p.L
@@ -71,7 +68,8 @@ class SolverContext:
             self.st[t] = np.where(ok, tb.stage_time(t, j, k), np.inf)
             self.se[t] = np.where(ok, tb.stage_energy(t, j, k), np.inf)
         # least energy any completion still has to spend: units j.. on their cheapest present type
-        e_min = p.energy_j[np.unique(p.device_type)].min(axis=0)
+        types = np.unique(p.device_type)
+        e_min = np.where(p.allowed[types], p.energy_j[types], np.inf).min(axis=0)
         self.e_rest = np.concatenate([np.cumsum(e_min[::-1])[::-1], [0.0]])
         self._b_rest = None
 
@@ -161,7 +159,7 @@ def _dense_target(ctx: SolverContext, mode: str, thr: float, m: int, P, S, code,
         srcs = [a for a in range(K) if cs[a] > 0]
         devs_a = [ctx.device(a, cs[a]) for a in srcs]
         Psrc = P[src, srcs]                                   # (A, L1) over j
-        ct = tb.cut_bytes[None, :] / p.link_bw[devs_a, dev_b][:, None]
+        ct = tb.comm_time(np.array(devs_a)[:, None], dev_b, np.arange(L1)[None, :])
         if mode == "minmax":
             cand = np.maximum(np.maximum(Psrc, ct)[:, :, None], ctx.st[t][None])
             keys = [cand.reshape(-1, L1)]
@@ -231,7 +229,7 @@ def min_bottleneck_then_energy(tb: Tables, ctx: SolverContext | None = None):
     P, *_ = _dense(ctx, "minmax")
     finals = P[ctx.cl.n_used > 0][:, :, ctx.L]
     if not np.isfinite(finals).any():
-        raise InfeasibleError("no plan fits the devices' memory limits")
+        raise InfeasibleError("no plan fits the devices' memory limits and allowed units")
     thr = float(finals.min())
     E, S, code, pj, pa = _dense(ctx, "energy", thr)
     m, b = _best_final(ctx, [E], code)
@@ -244,7 +242,7 @@ def min_energy_then_bottleneck(tb: Tables, ctx: SolverContext | None = None):
     E, S, code, pj, pa = _dense(ctx, "energy_b")
     best = _best_final(ctx, [E, S], code)
     if best is None:
-        raise InfeasibleError("no plan fits the devices' memory limits")
+        raise InfeasibleError("no plan fits the devices' memory limits and allowed units")
     return _backtrack(ctx, best[0], best[1], ctx.L, pj, pa)
 
 
@@ -306,7 +304,7 @@ def pareto_labels(tb: Tables, ctx: SolverContext | None = None, bound=None):
             dev_b = np.array(cl.members[b] + (-1,))[cnt_next - 1]
             dev_a = cur["dev"][sel]
             jj = cur["j"][sel]
-            ct = ctx.tb.cut_bytes[jj] / p.link_bw[dev_a, dev_b]
+            ct = ctx.tb.comm_time(dev_a, dev_b, jj)
             ce = ctx.tb.bits[jj] * p.link_epb[dev_a, dev_b]
             t = p.device_type[cl.members[b][0]]
             stm, sem = ctx.st[t][jj], ctx.se[t][jj]            # (N, L1) over k
@@ -330,7 +328,7 @@ def pareto_labels(tb: Tables, ctx: SolverContext | None = None, bound=None):
         for i in f:
             fin.append((lv["B"][i], lv["E"][i], n + 1, int(lv["code"][i]), int(lv["pj"][i]), n, int(i)))
     if not fin:
-        raise InfeasibleError("no plan fits the devices' memory limits")
+        raise InfeasibleError("no plan fits the devices' memory limits and allowed units")
     fin.sort(key=lambda x: x[:5])
     front, best_e = [], np.inf
     for B, E, n, c, _, lv_i, i in fin:

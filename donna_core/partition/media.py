@@ -1,7 +1,8 @@
 """Communication media and the paper's Table I presets.
 
-A medium is a bandwidth in bytes per second and an energy per transmitted bit; transferring ``b`` bytes takes
-``b / bandwidth_Bps`` seconds (paper eq. 4) and ``8 * b * energy_J_per_bit`` joules (eq. 5).
+A medium is a bandwidth in bytes per second, an energy per transmitted bit and a per-message latency; sending
+one message of ``b`` bytes takes ``latency_s + b / bandwidth_Bps`` seconds (paper eq. 4, plus the latency the
+paper omits; 0 for the presets) and ``8 * b * energy_J_per_bit`` joules (eq. 5).
 """
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ class Medium:
     bandwidth_Bps: float
     energy_J_per_bit: float
     description: str = ""
+    latency_s: float = 0.0
 
     def transfer_time_s(self, nbytes):
-        return nbytes / self.bandwidth_Bps
+        return self.latency_s + nbytes / self.bandwidth_Bps
 
     def transfer_energy_j(self, nbytes):
         return nbytes * 8.0 * self.energy_J_per_bit

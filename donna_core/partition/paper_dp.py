@@ -14,15 +14,15 @@ bottleneck, because ``max`` absorbs the earlier advantage while the energy diffe
 
 Extensions beyond the paper, needed by the problem format: with a ``source`` the initial states
 ``h(0, {}, u)`` carry the cost of sending the input from the source to ``u`` (the paper starts them at 0); a
-stage that exceeds the device's memory is skipped. The normalisation constants are the project's
+stage that exceeds the device's memory, or holds a unit its type may not run, is skipped; a transfer takes the
+medium's latency plus bytes / bandwidth. The normalisation constants are the project's
 (:func:`donna_core.partition.costs.norm_constants`).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .costs import Tables, norm_constants
-from .exact import InfeasibleError
+from .costs import InfeasibleError, Tables, norm_constants
 
 MAX_TABLE_BYTES = 4e9   # refuse instead of exhausting memory: 2^D subsets make D > ~16 hopeless anyway
 
@@ -30,6 +30,7 @@ MAX_TABLE_BYTES = 4e9   # refuse instead of exhausting memory: 2^D subsets make 
 def paper_partition(tb: Tables, alpha: float, norm: dict | None = None) -> list[tuple[int, int, int]]:
     """Run Algorithm 1 and return the plan as ``[(device index, first, last), ...]``."""
     p = tb.p
+    tb.check_runnable()
     L, D = p.L, p.D
     norm = norm or norm_constants(p)
     tn, en = norm["time_s"], norm["energy_j"]
@@ -89,7 +90,7 @@ def paper_partition(tb: Tables, alpha: float, norm: dict | None = None) -> list[
                         prev_i[jb, s2, v] = i
                         prev_u[jb, s2, v] = u
     if index is None:
-        raise InfeasibleError("no plan fits the devices' memory limits")
+        raise InfeasibleError("no plan fits the devices' memory limits and allowed units")
     # lines 36-43: trace back
     i, s, u = index
     plan = [(u, i, L - 1)]

@@ -18,9 +18,9 @@ from ..atomic import write_json_atomic
 from .media import MEDIA_PRESETS, Medium, canonical_medium_name
 
 TOP_KEYS = {"name", "units", "input_bytes", "device_types", "devices", "media", "links", "source", "meta"}
-TYPE_KEYS = {"time_s", "energy_j", "memory_bytes", "meta"}
+TYPE_KEYS = {"time_s", "energy_j", "memory_bytes", "allowed", "meta"}
 DEVICE_KEYS = {"name", "type", "meta"}
-MEDIUM_KEYS = {"bandwidth_Bps", "energy_J_per_bit", "description"}
+MEDIUM_KEYS = {"bandwidth_Bps", "energy_J_per_bit", "latency_s", "description"}
 
 
 class ProblemError(ValueError):
@@ -33,7 +33,9 @@ class Problem:
 
     Arrays: ``time_s``/``energy_j`` have shape (T, L) over ``type_names``; ``device_type`` maps each of the D
     devices to its type row; ``link_bw``/``link_epb`` are (D, D) bandwidth (B/s) and energy per bit (J/b) of
-    the medium between two devices (diagonal unused); ``memory_bytes`` is (T,), ``inf`` where unlimited.
+    the medium between two devices (diagonal unused), ``link_lat`` (D, D) its per-message latency in seconds
+    (diagonal 0); ``memory_bytes`` is (T,), ``inf`` where unlimited; ``allowed`` (T, L) is True where a type may
+    run a unit (a stage is feasible only if all its units are allowed on its device's type).
     """
 
     name: str
@@ -50,6 +52,8 @@ class Problem:
     link_medium: tuple[tuple[str, ...], ...]
     link_bw: np.ndarray
     link_epb: np.ndarray
+    link_lat: np.ndarray
+    allowed: np.ndarray
     media: dict[str, Medium]
     source: int | None
     meta: dict = field(default_factory=dict)
@@ -96,6 +100,18 @@ def _vector(values: Any, path: str, length: int) -> np.ndarray:
     return np.array([_number(v, f"{path}[{i}]") for i, v in enumerate(values)], dtype=float)
 
 
+def _flags(values: Any, path: str, length: int) -> np.ndarray:
+    if not isinstance(values, list):
+        raise _where(path, f"must be a list of {length} booleans, got {type(values).__name__}")
+    if len(values) != length:
+        raise _where(path, f"has {len(values)} entries but there are {length} units")
+    for i, v in enumerate(values):
+        # 0/1 are refused on purpose: a list of numbers here is more likely a misplaced cost vector
+        if not isinstance(v, bool):
+            raise _where(f"{path}[{i}]", f"must be true or false, got {v!r}")
+    return np.array(values, dtype=bool)
+
+
 def _object(value: Any, path: str, allowed: set[str], required: set[str]) -> dict:
     if not isinstance(value, dict):
         raise _where(path, f"must be an object, got {type(value).__name__}")
@@ -120,6 +136,7 @@ def _parse_media(d: dict) -> dict[str, Medium]:
             _number(spec["bandwidth_Bps"], path + ".bandwidth_Bps", positive=True),
             _number(spec["energy_J_per_bit"], path + ".energy_J_per_bit"),
             str(spec.get("description", "")),
+            _number(spec.get("latency_s", 0.0), path + ".latency_s"),
         )
     return media
 
@@ -198,7 +215,7 @@ def problem_from_dict(d: Any) -> Problem:
     if not isinstance(types, dict) or not types:
         raise _where("device_types", "must be a non-empty object mapping type names to profiles")
     type_names = list(types)
-    time_rows, energy_rows, mem = [], [], []
+    time_rows, energy_rows, mem, allowed_rows = [], [], [], []
     for t in type_names:
         path = f'device_types["{t}"]'
         spec = _object(types[t], path, TYPE_KEYS, {"time_s", "energy_j"})
@@ -206,6 +223,8 @@ def problem_from_dict(d: Any) -> Problem:
         energy_rows.append(_vector(spec["energy_j"], path + ".energy_j", L))
         m = spec.get("memory_bytes")
         mem.append(math.inf if m is None else _number(m, path + ".memory_bytes", positive=True))
+        a = spec.get("allowed")
+        allowed_rows.append(np.ones(L, dtype=bool) if a is None else _flags(a, path + ".allowed", L))
 
     devices = d["devices"]
     if not isinstance(devices, list) or not devices:
@@ -228,11 +247,13 @@ def problem_from_dict(d: Any) -> Problem:
     D = len(names)
     bw = np.full((D, D), np.inf)
     epb = np.zeros((D, D))
+    lat = np.zeros((D, D))
     for i in range(D):
         for j in range(D):
             if i != j:
                 bw[i, j] = media[table[i][j]].bandwidth_Bps
                 epb[i, j] = media[table[i][j]].energy_J_per_bit
+                lat[i, j] = media[table[i][j]].latency_s
 
     source = None
     if d.get("source") is not None:
@@ -261,6 +282,8 @@ def problem_from_dict(d: Any) -> Problem:
         link_medium=tuple(tuple(r) for r in table),
         link_bw=bw,
         link_epb=epb,
+        link_lat=lat,
+        allowed=np.vstack(allowed_rows),
         media=media,
         source=source,
         meta=meta,
