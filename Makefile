@@ -7,7 +7,7 @@ VPY     := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 PIPQ    := $(VPY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: install test figures bench lab clean
+.PHONY: install test figures bench lab clean validate
 
 install: $(STAMP)
 
@@ -31,6 +31,10 @@ figures: $(STAMP)
 # The interactive explorer (α / device sliders, per-unit profile views).
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/05_explore.ipynb
+
+# Issue 9: run plans as real pipelines and compare with the cost model (measures: not part of `figures`).
+validate: $(STAMP)
+	$(VPY) scripts/validate.py
 
 bench: $(STAMP)
 	$(VPY) scripts/bench_solvers.py
