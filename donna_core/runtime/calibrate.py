@@ -98,7 +98,7 @@ def _pingpong(sizes: Sequence[int], repeats: int, rank: int) -> dict:
 
 
 def main(argv=None) -> int:
-    from .worker import _fatal, pin_to_core
+    from .worker import fatal, pin_to_core
 
     argv = sys.argv[1:] if argv is None else argv
     rank = int(os.environ.get("RANK", "0"))
@@ -120,7 +120,7 @@ def main(argv=None) -> int:
         dist.barrier()
         dist.destroy_process_group()
     except BaseException as exc:
-        _fatal(f"calibration rank {rank}", exc)
+        fatal(f"calibration rank {rank}", exc)
     return 0
 
 

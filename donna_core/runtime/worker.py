@@ -29,7 +29,7 @@ from typing import Any
 ERROR_MARK = "DONNA-STAGE-ERROR:"
 
 
-def _fatal(where: str, exc: BaseException) -> None:
+def fatal(where: str, exc: BaseException) -> None:
     # A full traceback goes to the stage's log for debugging; the marked line is what users see.
     traceback.print_exception(exc, file=sys.stderr)
     msg = str(exc).splitlines()[0] if str(exc) else ""
@@ -148,7 +148,7 @@ def run_stage(spec: dict, rank: int, world: int, local_rank: int, out_path: str,
                 recv_log.append((t0, time.time()))
                 q_in.put(buf)
         except BaseException as exc:
-            _fatal(where + " receiving", exc)
+            fatal(where + " receiving", exc)
 
     link = spec["links"][stage] if stage < S - 1 else None
     emulate = bool(spec["emulated"]) and link is not None
@@ -166,7 +166,7 @@ def run_stage(spec: dict, rank: int, world: int, local_rank: int, out_path: str,
                 dist.send(buf, dst=rank_of[stage + 1])
                 send_log.append((t_ready, release, t0, time.time()))
         except BaseException as exc:
-            _fatal(where + " sending", exc)
+            fatal(where + " sending", exc)
 
     threads = []
     if stage > 0:
@@ -300,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
             dev = f" ({spec['stages'][stage if stage is not None else rank]['device']})"
         except Exception:  # the spec itself may be what failed to load
             pass
-        _fatal(f"stage {stage if stage is not None else rank}{dev}", exc)
+        fatal(f"stage {stage if stage is not None else rank}{dev}", exc)
     return 0
 
 
