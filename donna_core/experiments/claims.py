@@ -597,4 +597,11 @@ def validation_markdown(validation_dir: str | Path) -> str:
                       f"{smp['max_abs_rel_error']:.0%} against the fitted statistic ({smp.get('statistic', 'median')}), "
                       f"{max(abs(e) for e in smp['fit_rel_error_vs_median']):.0%} against the median "
                       f"(target 10 %). Energy per bit of this medium: assumed, not measured."]
+    tr = vdir / "transfers.csv"
+    if tr.exists():
+        t = pd.read_csv(tr)
+        if len(t):
+            lines += ["", f"The same fitted model against the pipeline's own transfers on unshaped links ({len(t)} cuts, "
+                          f"{t['bytes'].min():.0f}–{t['bytes'].max():.0f} B, median wire time per cut): median "
+                          f"absolute error {t['rel_error'].abs().median():.0%}, worst {t['rel_error'].abs().max():.0%}."]
     return "\n".join(lines) + "\n"

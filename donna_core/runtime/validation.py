@@ -9,8 +9,9 @@ What ``make validate`` does (``run_validation``):
 3. for each link setting -- unshaped (the problem's medium is the calibrated ``loopback``) and emulated as
    PCIe-5 / HB-WCC / LB-WCC -- build a 2-CPU problem, solve it at each alpha, and run every distinct plan once
    (a one-stage plan has no link, so it runs once per model/granularity);
-4. write ``runs.json`` (every result record, raw timestamps dropped), ``summary.csv`` (one row per run) and
-   ``stages.csv`` (one row per stage) atomically under ``data/validation/``.
+4. write ``runs.json`` (every result record, raw timestamps dropped), ``summary.csv`` (one row per run),
+   ``stages.csv`` (one row per stage) and ``transfers.csv`` (the calibrated link model against the pipeline's own
+   unshaped transfers) atomically under ``data/validation/``.
 
 Energy per device is *modelled* for choosing plans at alpha < 1 (``POWER_W`` x measured time: this VM has no
 RAPL); the runs measure time only.
@@ -167,21 +168,36 @@ def run_validation(models: Iterable[str] = ("resnet152", "vgg19"), granularities
         tqdm.write(f"{m}/{g} {run['setting']:>8} {plan_string(plan)}: predicted {rows[-1]['pred_ips']:.3g}/s "
                    f"measured {rows[-1]['meas_ips']:.3g}/s ({100 * rows[-1]['rel_error']:+.1f} %)") if progress else None
     summary, stages = pd.DataFrame(rows), pd.DataFrame(srows)
+    write_text_atomic(out / "transfers.csv", transfer_check(stages, cal["medium"]).to_csv(index=False))
     write_json_atomic(out / "runs.json", {"format": 1, "calibration": cal["medium"], "runs": records})
     write_text_atomic(out / "summary.csv", summary.to_csv(index=False))
     write_text_atomic(out / "stages.csv", stages.to_csv(index=False))
     return summary
 
 
+def transfer_check(stages: pd.DataFrame, medium: dict) -> pd.DataFrame:
+    """The calibrated link model against the pipeline's own transfers on unshaped links (median wire time per
+    cut): does the ping-pong fit predict what the runtime's messages take?"""
+    if stages.empty or "wire_s" not in stages:
+        return pd.DataFrame(columns=["model", "granularity", "plan", "bytes", "wire_s", "model_s", "rel_error"])
+    t = stages[(stages["setting"] == "loopback") & stages["bytes_out"].notna()].copy()
+    t["bytes"] = t["bytes_out"].astype(float)
+    t["model_s"] = medium["latency_s"] + t["bytes"] / medium["bandwidth_Bps"]
+    t["rel_error"] = t["model_s"] / t["wire_s"] - 1.0
+    return t[["model", "granularity", "plan", "bytes", "wire_s", "model_s", "rel_error"]].reset_index(drop=True)
+
+
 def load_validation(path: str | os.PathLike = VALIDATION_DIR) -> dict | None:
-    """The cached results: ``{"summary", "stages": DataFrame, "runs": list, "calibration": dict}`` or None."""
+    """The cached results: ``{"summary", "stages", "transfers": DataFrame, "runs": list, "calibration": dict}``
+    or None when ``make validate`` has not run."""
     path = Path(path)
     if not (path / "summary.csv").exists():
         return None
     runs = json.loads((path / "runs.json").read_text()) if (path / "runs.json").exists() else {"runs": []}
     cal = json.loads((path / "calibration.json").read_text()) if (path / "calibration.json").exists() else None
+    tr = pd.read_csv(path / "transfers.csv") if (path / "transfers.csv").exists() else pd.DataFrame()
     return {"summary": pd.read_csv(path / "summary.csv"), "stages": pd.read_csv(path / "stages.csv"),
-            "runs": runs["runs"], "calibration": cal}
+            "runs": runs["runs"], "calibration": cal, "transfers": tr}
 
 
 def accuracy(summary: pd.DataFrame) -> pd.DataFrame:
