@@ -97,7 +97,7 @@ def _strip_raw(res: dict) -> dict:
 
 def run_validation(models: Iterable[str] = ("resnet152", "vgg19"), granularities: Iterable[str] = ("block", "layer"),
                    settings: Sequence[str] = LINK_SETTINGS, alphas: Sequence[float] = (0.0, 0.5, 1.0),
-                   inputs: int = 16, warmup: int = 3, check: int = 2, profile_repeats: int = 10,
+                   inputs: int = 10, warmup: int = 2, check: int = 2, profile_repeats: int = 10,
                    calib_repeats: int = 20, out_dir: str | os.PathLike = VALIDATION_DIR, timeout_s: float = 300.0,
                    shipped_profiles: str | os.PathLike | None = None, progress: bool = True) -> pd.DataFrame:
     """Measure and cache (see the module docstring); returns the summary table."""
