@@ -3,9 +3,10 @@
 Definitions (items ``warmup..N-1`` only, the steady state):
 
 * throughput = (n - 1) / (finish of the last item - finish of the first measured item) at the last stage;
-* stage compute = median time from an input being available to its outputs being computed;
+* stage compute = mean time from an input being available to its outputs being computed (the mean, because a
+  stage's rate is 1 / its mean cycle; the median is kept as ``compute_median_s``);
 * stage idle = mean time the compute loop waited for an input; blocked = mean time it waited for the send queue;
-* transfer = median of (emulated hold + wire time) per message: the hold is how long an emulated link kept
+* transfer = mean of (emulated hold + wire time) per message: the hold is how long an emulated link kept
   the message (``latency + bytes / bandwidth``; 0 unshaped), the wire time runs from both ends being ready
   (send called, receive posted) to the receive completing; bytes are exact;
 * end-to-end latency = median time from the first stage starting an item to the last stage finishing it
@@ -64,13 +65,15 @@ def summarise(raw: dict, spec: dict) -> dict:
     for r in ranks:
         comp = r["comp"][w:]
         st = {"device": r["stage"]["device"], "first": r["stage"]["first"], "last": r["stage"]["last"],
-              "host": r["host"], "core": r["core"], "compute_s": _median([c[2] - c[1] for c in comp]),
+              "host": r["host"], "core": r["core"], "compute_s": _mean([c[2] - c[1] for c in comp]),
+              "compute_median_s": _median([c[2] - c[1] for c in comp]),
               "pack_s": _median([c[3] - c[2] for c in comp]), "idle_s": _mean([c[1] - c[0] for c in comp]),
               "blocked_s": _mean([c[4] - c[3] for c in comp]), "setup_s": r["setup_s"]}
         if r["send"]:
             hold, wire = hold_times(r["send"]), wire_times(r["send"], ranks[r["rank"] + 1]["recv"])
             st["transfer"] = {"bytes": r["out_bytes"], "tensors": r["out_tensors"],
-                              "transfer_s": _median([h + x for h, x in zip(hold[w:], wire[w:])]),
+                              "transfer_s": _mean([h + x for h, x in zip(hold[w:], wire[w:])]),
+                              "transfer_median_s": _median([h + x for h, x in zip(hold[w:], wire[w:])]),
                               "emulated_hold_s": _median(hold[w:]), "wire_s": _median(wire[w:]),
                               "wire_s_all": wire[w:]}
         stages.append(st)

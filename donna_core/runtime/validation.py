@@ -9,7 +9,7 @@ What ``make validate`` does (``run_validation``):
 3. for each link setting -- unshaped (the problem's medium is the calibrated ``loopback``) and emulated as
    PCIe-5 / HB-WCC / LB-WCC -- build a 2-CPU problem, solve it at each alpha, and run every distinct plan once
    (a one-stage plan has no link, so it runs once per model/granularity);
-4. write ``runs.json`` (every result record, raw timestamps dropped), ``summary.csv`` (one row per run),
+4. write ``runs.json`` (every result record with its raw per-input timestamps), ``summary.csv`` (one row per run),
    ``stages.csv`` (one row per stage) and ``transfers.csv`` (the calibrated link model against the pipeline's own
    unshaped transfers) atomically under ``data/validation/``.
 
@@ -86,15 +86,6 @@ def stage_rows(model: str, gran: str, run: dict, res: dict) -> list[dict]:
     return rows
 
 
-def _strip_raw(res: dict) -> dict:
-    out = {k: v for k, v in res.items() if k != "raw"}
-    out["measured"] = {**res["measured"], "stages": [{k: v for k, v in s.items() if k != "transfer"}
-                                                     | ({"transfer": {k: v for k, v in s["transfer"].items()
-                                                                      if k != "wire_s_all"}} if "transfer" in s else {})
-                                                     for s in res["measured"]["stages"]]}
-    return out
-
-
 def run_validation(models: Iterable[str] = ("resnet152", "vgg19"), granularities: Iterable[str] = ("block", "layer"),
                    settings: Sequence[str] = LINK_SETTINGS, alphas: Sequence[float] = (0.0, 0.5, 1.0),
                    inputs: int = 10, warmup: int = 2, check: int = 2, profile_repeats: int = 10,
@@ -163,8 +154,7 @@ def run_validation(models: Iterable[str] = ("resnet152", "vgg19"), granularities
             pred_shipped = 1.0 / max(parts)
         rows.append(summary_row(m, g, run, res, pred_shipped))
         srows += stage_rows(m, g, run, res)
-        records.append({"model": m, "granularity": g, "setting": run["setting"], "alphas": run["alphas"],
-                        **_strip_raw(res)})
+        records.append({"model": m, "granularity": g, "setting": run["setting"], "alphas": run["alphas"], **res})
         tqdm.write(f"{m}/{g} {run['setting']:>8} {plan_string(plan)}: predicted {rows[-1]['pred_ips']:.3g}/s "
                    f"measured {rows[-1]['meas_ips']:.3g}/s ({100 * rows[-1]['rel_error']:+.1f} %)") if progress else None
     summary, stages = pd.DataFrame(rows), pd.DataFrame(srows)
