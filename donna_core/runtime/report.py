@@ -174,6 +174,9 @@ def format_comparison(res: dict) -> str:
     chk = meas["outputs_check"]
     lines.append(f"outputs: {len(chk['indices'])} checked against the single-process model: "
                  + ("exactly equal" if chk["exactly_equal"] else f"DIFFER (max abs diff {chk['max_abs_diff']})"))
+    if pred.get("input_s"):
+        lines.append(f"note: the input transfer from the problem's source ({pred['input_s']:.4g} s predicted) is not "
+                     "executed: stage 0 generates the inputs")
     for o in meas["more_stages_than_cores"]:
         lines.append(f"note: more stages than cores ({o}): stages share cores, measured times include contention")
     prov = res["provenance"]

@@ -120,6 +120,8 @@ def build_run_spec(problem: Problem, plan: Sequence[tuple[str, int, int]], model
                    in_flight: int = 2, threads: int = 1, seed: int = 0, check_outputs: int | None = None,
                    comm_timeout_s: float = 300.0, cuda_count: int = 0, fault: dict | None = None) -> dict:
     check_plan(problem, plan, unit_names)
+    if warmup < 0:
+        raise RunSpecError(f"--warmup must be >= 0, got {warmup}")
     if inputs < warmup + 2:
         raise RunSpecError(f"--inputs must be at least warm-up + 2 = {warmup + 2} to measure a steady rate, "
                            f"got {inputs}")
