@@ -576,14 +576,18 @@ def validation_markdown(validation_dir: str | Path) -> str:
     miss = ok[ok["abs_err"] > VALIDATION_TARGET_MAX]
     if len(miss):
         lines += ["", "Runs worse than the target, and which assumption failed (the larger part of the period "
-                  "error: compute = measured stage times differ from the profiled sums; communication/overlap = "
-                  "per-message cost or imperfect overlap):", ""]
+                  "error of the period: compute work vs the profile, waiting for a core, or communication/overlap "
+                  "= per-message cost or imperfect overlap):", ""]
         for r in miss.itertuples():
-            if abs(r.compute_part_s) >= abs(r.comm_overlap_part_s):
-                part = ("compute: stage times above the profile (contention)" if r.compute_part_s > 0 else
-                        "compute: stage times below the profile (the profile was taken under heavier load)")
+            parts = {"communication / overlap": r.comm_overlap_part_s}
+            if "work_part_s" in s.columns and pd.notna(r.work_part_s):
+                parts["compute work slower than profiled (shared caches / memory)" if r.work_part_s > 0 else
+                      "compute work faster than profiled (profile taken under heavier load)"] = r.work_part_s
+                parts["stage waiting for its core (other processes)"] = r.core_wait_part_s
             else:
-                part = "communication / overlap"
+                parts["compute (measured stage times vs profile)"] = r.compute_part_s
+            part = max(parts, key=lambda k: abs(parts[k]))
+            part += " (" + ", ".join(f"{k.split(' (')[0]} {v * 1e3:+.0f} ms" for k, v in parts.items()) + ")"
             lines.append(f"- {r.model}/{r.granularity}, {r.setting}, {r.plan}: {r.rel_error:+.1%} — {part}")
     cal = vdir / "calibration.json"
     if cal.exists():

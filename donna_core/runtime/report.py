@@ -5,6 +5,9 @@ Definitions (items ``warmup..N-1`` only, the steady state):
 * throughput = (n - 1) / (finish of the last item - finish of the first measured item) at the last stage;
 * stage compute = mean time from an input being available to its outputs being computed (the mean, because a
   stage's rate is 1 / its mean cycle; the median is kept as ``compute_median_s``);
+* stage compute CPU = mean CPU time of the compute thread over the same span (``time.thread_time``): where it is
+  below the wall time the stage was waiting for its core (other processes), where it is above the profile the
+  work itself got slower (shared caches / memory bandwidth);
 * stage idle = mean time the compute loop waited for an input; blocked = mean time it waited for the send queue;
 * transfer = mean of (emulated hold + wire time) per message: the hold is how long an emulated link kept
   the message (``latency + bytes / bandwidth``; 0 unshaped), the wire time runs from both ends being ready
@@ -15,8 +18,11 @@ Definitions (items ``warmup..N-1`` only, the steady state):
 
 Error split (``error_split``): P = predicted bottleneck, M = measured period (1 / throughput),
 Pc = the cost model's bottleneck with each stage's *measured* compute time put in. ``Pc - P`` is the error from
-compute (contention between stages, per-stage overheads); ``M - Pc`` is what is left: communication
-(per-message cost, serialisation) and imperfect overlap.
+compute (contention, per-stage overheads); ``M - Pc`` is what is left: communication (per-message cost,
+serialisation) and imperfect overlap. The compute part splits further with Pcpu (the bottleneck with each stage's
+compute *CPU* time): ``Pcpu - P`` = the work itself slower or faster than profiled (shared caches and memory
+bandwidth, profile noise), ``Pc - Pcpu`` = time the stage waited for its core (other processes, more stages
+than cores).
 """
 from __future__ import annotations
 
@@ -67,6 +73,7 @@ def summarise(raw: dict, spec: dict) -> dict:
         st = {"device": r["stage"]["device"], "first": r["stage"]["first"], "last": r["stage"]["last"],
               "host": r["host"], "core": r["core"], "compute_s": _mean([c[2] - c[1] for c in comp]),
               "compute_median_s": _median([c[2] - c[1] for c in comp]),
+              "compute_cpu_s": _mean([c[5] for c in comp]),
               "pack_s": _median([c[3] - c[2] for c in comp]), "idle_s": _mean([c[1] - c[0] for c in comp]),
               "blocked_s": _mean([c[4] - c[3] for c in comp]), "setup_s": r["setup_s"]}
         if r["send"]:
@@ -111,11 +118,16 @@ def error_split(pred: dict, meas: dict) -> dict:
     parts = [pred["input_s"]] + [s["comm_out_s"] for s in pred["stages"]]
     parts += [m["compute_s"] for m in meas["stages"]]
     Pc = max(parts)
+    # the same with each stage's compute CPU time: splits the compute part into slower work and core waiting
+    cpu = [m.get("compute_cpu_s") for m in meas["stages"]]
+    Pcpu = max(parts[:-len(cpu)] + cpu) if all(c is not None for c in cpu) else None
     comp, comm = Pc - P, M - Pc
     tot = abs(comp) + abs(comm)
     return {"period_error_s": M - P, "rel_error": (M - P) / P if P > 0 else None,
             "compute_part_s": comp, "comm_overlap_part_s": comm,
-            "compute_share": abs(comp) / tot if tot > 0 else None}
+            "compute_share": abs(comp) / tot if tot > 0 else None,
+            "work_part_s": None if Pcpu is None else Pcpu - P,
+            "core_wait_part_s": None if Pcpu is None else Pc - Pcpu}
 
 
 def provenance(spec: dict, load_before: Sequence[float]) -> dict:
@@ -156,17 +168,18 @@ def format_comparison(res: dict) -> str:
     pred, meas = res["predicted"], res["measured"]
     mode = "links emulated" if res["emulated"] else "links = real transport (not shaped to the problem's media)"
     lines = [f"{res['problem']}  [{res['model']}/{res['granularity']}, alpha={res['alpha']:g}, {mode}]",
-             f"{'stage':<8}{'units':>10}{'core':>6}{'pred comp s':>13}{'meas comp s':>13}{'idle s':>9}"
+             f"{'stage':<8}{'units':>10}{'core':>6}{'pred comp s':>13}{'meas comp s':>13}{'of it CPU':>11}{'idle s':>9}"
              f"{'bytes out':>11}{'pred xfer s':>13}{'meas xfer s':>13}"]
     for p, m in zip(pred["stages"], meas["stages"]):
         tr = m.get("transfer")
         xfer = (f"{tr['bytes']:>11}{p['comm_out_s']:>13.4g}{tr['transfer_s']:>13.4g}" if tr else f"{'-':>11}{'-':>13}{'-':>13}")
         units = f"{m['first']}..{m['last']}"
         lines.append(f"{m['device']:<8}{units:>10}{str(m['core']):>6}{p['compute_s']:>13.4g}"
-                     f"{m['compute_s']:>13.4g}{m['idle_s']:>9.3g}{xfer}")
+                     f"{m['compute_s']:>13.4g}{m['compute_cpu_s']:>11.4g}{m['idle_s']:>9.3g}{xfer}")
     err = res["error"]
     lines.append(f"throughput: predicted {pred['throughput_ips']:.4g}/s, measured {meas['throughput_ips']:.4g}/s "
-                 f"(period error {100 * err['rel_error']:+.1f} %: compute {err['compute_part_s'] * 1e3:+.2f} ms, "
+                 f"(period error {100 * err['rel_error']:+.1f} %: compute {err['compute_part_s'] * 1e3:+.2f} ms "
+                 f"[work {err['work_part_s'] * 1e3:+.2f}, waiting for a core {err['core_wait_part_s'] * 1e3:+.2f}], "
                  f"communication/overlap {err['comm_overlap_part_s'] * 1e3:+.2f} ms)")
     lines.append(f"end-to-end latency (median) {meas['latency_s'] * 1e3:.2f} ms; energy/inference: "
                  + (f"{meas['energy']['per_inference_j']:.4g} J ({meas['energy']['source']})"

@@ -66,7 +66,8 @@ def summary_row(model: str, gran: str, run: dict, res: dict, pred_shipped_ips: f
             "rel_error": meas["throughput_ips"] / pred["throughput_ips"] - 1.0,
             "pred_period_s": pred["bottleneck_s"], "meas_period_s": meas["period_s"],
             "compute_part_s": err["compute_part_s"], "comm_overlap_part_s": err["comm_overlap_part_s"],
-            "compute_share": err["compute_share"], "latency_s": meas["latency_s"],
+            "compute_share": err["compute_share"], "work_part_s": err["work_part_s"],
+            "core_wait_part_s": err["core_wait_part_s"], "latency_s": meas["latency_s"],
             "outputs_equal": meas["outputs_check"]["exactly_equal"], "pred_shipped_ips": pred_shipped_ips,
             "oversubscribed": bool(meas["more_stages_than_cores"]), "date": prov["date"],
             "load1_before": prov["load_avg_before"][0], "load1_after": prov["load_avg_after"][0]}
@@ -79,6 +80,7 @@ def stage_rows(model: str, gran: str, run: dict, res: dict) -> list[dict]:
         rows.append({"model": model, "granularity": gran, "setting": run["setting"], "plan": plan_string(run["plan"]),
                      "stage": k, "device": m["device"], "units": f"{m['first']}..{m['last']}", "core": m["core"],
                      "pred_compute_s": p["compute_s"], "meas_compute_s": m["compute_s"],
+                     "meas_compute_cpu_s": m.get("compute_cpu_s"),
                      "compute_rel_error": m["compute_s"] / p["compute_s"] - 1.0 if p["compute_s"] else None,
                      "idle_s": m["idle_s"], "blocked_s": m["blocked_s"], "bytes_out": tr.get("bytes"),
                      "pred_transfer_s": p["comm_out_s"] if tr else None, "meas_transfer_s": tr.get("transfer_s"),

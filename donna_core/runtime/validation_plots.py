@@ -62,20 +62,26 @@ def plot_predicted_vs_measured(summary: pd.DataFrame, title: str = ""):
 
 
 def plot_error_split(summary: pd.DataFrame):
-    """Per run: period error split into compute (contention) and communication/overlap parts, in ms."""
+    """Per run: period error split into compute work vs the profile, waiting for a core, and communication /
+    overlap (ms), stacked from 0 outwards by sign."""
     df = summary.reset_index(drop=True)
     labels = [f"{r.model}/{r.granularity}/{r.setting} ({r.stages} st)" for r in df.itertuples()]
-    fig, ax = plt.subplots(figsize=(7.0, 0.28 * len(df) + 1.2))
-    y = range(len(df))
-    comp, comm = df["compute_part_s"] * 1e3, df["comm_overlap_part_s"] * 1e3
-    ax.barh(y, comp, color="tab:purple", label="compute (measured stage time - profiled)")
-    ax.barh(y, comm, left=comp.where((comp >= 0) == (comm >= 0), 0), color="tab:cyan",
-            label="communication / overlap (rest)")
+    fig, ax = plt.subplots(figsize=(7.0, 0.28 * len(df) + 1.6))
+    parts = [("work_part_s", "tab:purple", "compute work vs profile (CPU time)"),
+             ("core_wait_part_s", "tab:pink", "waiting for a core (other processes)"),
+             ("comm_overlap_part_s", "tab:cyan", "communication / overlap")]
+    pos = pd.Series(0.0, index=df.index)
+    neg = pd.Series(0.0, index=df.index)
+    for col, colour, label in parts:
+        v = (df[col] if col in df else pd.Series(0.0, index=df.index)).fillna(0.0) * 1e3
+        left = pos.where(v >= 0, neg)
+        ax.barh(range(len(df)), v, left=left, color=colour, label=label)
+        pos, neg = pos + v.clip(lower=0), neg + v.clip(upper=0)
     ax.axvline(0, color="k", lw=0.8)
-    ax.set_yticks(list(y), labels, fontsize=7)
+    ax.set_yticks(list(range(len(df))), labels, fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel("measured - predicted period (ms)")
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12 - 1.5 / (0.28 * len(df) + 1.2) * 0.1),
-              ncol=2, frameon=False)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.08 - 0.6 / (0.28 * len(df) + 1.6)),
+              ncol=3, frameon=False)
     fig.tight_layout()
     return fig

@@ -135,7 +135,9 @@ def run_stage(spec: dict, rank: int, world: int, local_rank: int, out_path: str,
     q_out: queue.Queue = queue.Queue(maxsize=depth)
     recv_log: list[tuple[float, float]] = []
     send_log: list[tuple[float, float, float, float]] = []
-    comp_log: list[tuple[float, float, float, float, float]] = []
+    # per input: wait start, compute start, compute end, packed, queued (wall clock), compute CPU seconds of this
+    # thread -- CPU < wall means the stage was waiting for its core (other processes), not computing
+    comp_log: list[tuple[float, float, float, float, float, float]] = []
     outputs: dict[int, Any] = {}
 
     def receiver():
@@ -191,12 +193,14 @@ def run_stage(spec: dict, rank: int, world: int, local_rank: int, out_path: str,
                 if device.type != "cpu":
                     env = {k: v.to(device) for k, v in env.items()}
             tw1 = time.time()
+            cpu0 = time.thread_time()
             _inject(spec.get("fault"), stage, i)
             for j in range(first, last + 1):
                 env = plan.steps[j](env)
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             tc1 = time.time()
+            cpu = time.thread_time() - cpu0
             if stage < S - 1:
                 buf = pack(env, out_layout)
                 if device.type != "cpu":
@@ -207,7 +211,7 @@ def run_stage(spec: dict, rank: int, world: int, local_rank: int, out_path: str,
                 tp1 = tc1
                 if i in checked:
                     outputs[i] = _to_cpu(plan.output(env))
-            comp_log.append((tw0, tw1, tc1, tp1, time.time()))
+            comp_log.append((tw0, tw1, tc1, tp1, time.time(), cpu))
         for th in threads:
             th.join()
     t_end = time.time()
