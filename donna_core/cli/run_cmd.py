@@ -48,8 +48,16 @@ def cmd_run(args: argparse.Namespace) -> int:
               f"torchrun ... -m donna_core.runtime.worker {args.write_spec} result.json --first-stage K",
               file=sys.stderr)
         return 0
+    import tempfile
+
+    import torch
+
     try:
-        res = launch(spec, timeout_s=args.timeout)
+        with tempfile.TemporaryDirectory(prefix="donna-run-") as tmp:
+            # the stages load these weights instead of initialising the model again (see spec.freeze_model)
+            spec["weights"] = os.path.join(tmp, "model.pt")
+            torch.save({"ref": model, "state": m.state_dict(), "example": x}, spec["weights"])
+            res = launch(spec, timeout_s=args.timeout)
     except StageFailed as exc:
         print(f"donna: {exc}", file=sys.stderr)
         return 1

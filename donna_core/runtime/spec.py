@@ -5,13 +5,14 @@ A run spec is a plain JSON-able dict (written to a file every stage process read
 ``{"model", "granularity", "unit_names", "stages": [{"device", "type", "first", "last", "torch_device"}],
 "links": [{"medium", "bandwidth_Bps", "latency_s"} per cut], "emulated": bool, "inputs", "warmup",
 "in_flight", "threads", "seed", "check_outputs", "comm_timeout_s", "fault": null | {...}, "problem_name", "alpha",
-"predicted": the cost model's numbers for this plan, "print_result": bool}``
+"predicted": the cost model's numbers for this plan, "print_result": bool, "weights": null | freeze_model file}``
 
 Carrying the prediction makes the spec self-contained: under torchrun, stage 0 writes the whole comparison.
 """
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any, Sequence
 
 from ..partition.costs import Result
@@ -85,6 +86,40 @@ def resolve_model(ref: str):
         raise RunSpecError(f"model {ref!r}: cannot load ({exc})") from None
 
 
+def freeze_model(ref: str, path: str | os.PathLike) -> str:
+    """Build model ``ref`` once and save its weights and example input for the stage processes.
+
+    Initialising a large model's random weights takes seconds per process (VGG19: 143 M parameters on one
+    thread); a stage that loads this file builds the module on the ``meta`` device and assigns the saved tensors
+    instead (:func:`load_model`) -- the same values, so outputs stay exactly equal (checked every run).
+    """
+    import torch
+
+    model, x = resolve_model(ref)
+    torch.save({"ref": ref, "state": model.state_dict(), "example": x}, path)
+    return str(path)
+
+
+def load_model(ref: str, weights: str | None = None):
+    """``(model, example input)``: from the :func:`freeze_model` file where given and readable, else built."""
+    if not weights or not os.path.exists(weights):  # e.g. another host of a torchrun job: build it here
+        return resolve_model(ref)
+    import torch
+
+    d = torch.load(weights, mmap=True, weights_only=True)
+    if d.get("ref") != ref:
+        raise RunSpecError(f"weights file {weights} holds model {d.get('ref')!r}, not {ref!r}")
+    with torch.device("meta"):
+        model, _ = resolve_model(ref)
+    model.load_state_dict(d["state"], assign=True)
+    if any(t.is_meta for t in list(model.parameters()) + list(model.buffers())):
+        return resolve_model(ref)  # state outside the state_dict (non-persistent buffers): build normally
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model, d["example"]
+
+
 def check_plan(problem: Problem, plan: Sequence[tuple[str, int, int]], unit_names: Sequence[str]) -> None:
     """The plan's devices exist, it tiles the problem's units, and those are the model's units."""
     if tuple(unit_names) != tuple(problem.unit_names):
@@ -118,7 +153,8 @@ def link_latency(problem: Problem, u: int, v: int) -> float:
 def build_run_spec(problem: Problem, plan: Sequence[tuple[str, int, int]], model: str, granularity: str,
                    unit_names: Sequence[str], *, alpha: float, inputs: int, warmup: int, emulate_links: bool,
                    in_flight: int = 2, threads: int = 1, seed: int = 0, check_outputs: int | None = None,
-                   comm_timeout_s: float = 300.0, cuda_count: int = 0, fault: dict | None = None) -> dict:
+                   comm_timeout_s: float = 300.0, cuda_count: int = 0, fault: dict | None = None,
+                   weights: str | None = None) -> dict:
     check_plan(problem, plan, unit_names)
     if warmup < 0:
         raise RunSpecError(f"--warmup must be >= 0, got {warmup}")
@@ -145,7 +181,7 @@ def build_run_spec(problem: Problem, plan: Sequence[tuple[str, int, int]], model
             "links": links, "emulated": bool(emulate_links), "inputs": int(inputs), "warmup": int(warmup),
             "in_flight": int(in_flight), "threads": int(threads), "seed": int(seed),
             "check_outputs": inputs if check_outputs is None else int(min(check_outputs, inputs)),
-            "comm_timeout_s": float(comm_timeout_s), "fault": fault, "print_result": False}
+            "comm_timeout_s": float(comm_timeout_s), "fault": fault, "print_result": False, "weights": weights}
 
 
 def checked_indices(n_inputs: int, n_check: int) -> list[int]:

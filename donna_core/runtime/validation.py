@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -104,7 +105,7 @@ def run_validation(models: Iterable[str] = ("resnet152", "vgg19"), granularities
     from ..profiling.units import derive_model_units
     from .calibrate import calibrate
     from .launch import launch
-    from .spec import build_run_spec
+    from .spec import build_run_spec, freeze_model
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -140,14 +141,19 @@ def run_validation(models: Iterable[str] = ("resnet152", "vgg19"), granularities
 
     rows, srows, records = [], [], []
     names_cache: dict[tuple, list] = {}
+    weights: dict[str, str] = {}
+    wdir = tempfile.TemporaryDirectory(prefix="donna-validate-")
     for m, g, run, shipped in tqdm(todo, desc="pipeline runs", disable=not progress):
         if (m, g) not in names_cache:
             names_cache[(m, g)] = [u.name for u in derive_model_units(m, g)[2].units]
+        if m not in weights:  # built once, loaded by every stage process (see spec.freeze_model)
+            weights[m] = freeze_model(m, Path(wdir.name) / f"{m}.pt")
         p = problem_from_dict(run["problem"])
         plan = [tuple(s) for s in run["plan"]]
         emulate = run["setting"] not in ("loopback", "none")
         spec = build_run_spec(p, plan, m, g, names_cache[(m, g)], alpha=max(run["alphas"]), inputs=inputs,
-                              warmup=warmup, emulate_links=emulate, check_outputs=check, comm_timeout_s=timeout_s)
+                              warmup=warmup, emulate_links=emulate, check_outputs=check, comm_timeout_s=timeout_s,
+                              weights=weights[m])
         res = launch(spec, timeout_s=timeout_s)
         pred_shipped = None
         if shipped is not None:  # same plan and link model, compute from the shipped (other-VM) profile
@@ -159,6 +165,7 @@ def run_validation(models: Iterable[str] = ("resnet152", "vgg19"), granularities
         records.append({"model": m, "granularity": g, "setting": run["setting"], "alphas": run["alphas"], **res})
         tqdm.write(f"{m}/{g} {run['setting']:>8} {plan_string(plan)}: predicted {rows[-1]['pred_ips']:.3g}/s "
                    f"measured {rows[-1]['meas_ips']:.3g}/s ({100 * rows[-1]['rel_error']:+.1f} %)") if progress else None
+    wdir.cleanup()
     summary, stages = pd.DataFrame(rows), pd.DataFrame(srows)
     write_text_atomic(out / "transfers.csv", transfer_check(stages, cal["medium"]).to_csv(index=False))
     write_json_atomic(out / "runs.json", {"format": 1, "calibration": cal["medium"], "runs": records})

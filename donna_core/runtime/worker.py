@@ -85,7 +85,7 @@ def run_stage(spec: dict, rank: int, world: int, local_rank: int, out_path: str,
     from ..profiling.meters import make_meter
     from ..profiling.units import derive_units
     from .report import comparison, format_comparison
-    from .spec import checked_indices, resolve_model
+    from .spec import checked_indices, load_model
     from .wire import LinkShaper, layout_bytes, layout_of, pack, unpack
 
     S = len(spec["stages"])
@@ -110,7 +110,7 @@ def run_stage(spec: dict, rank: int, world: int, local_rank: int, out_path: str,
     device = torch.device(st["torch_device"])
     first, last, N = int(st["first"]), int(st["last"]), int(spec["inputs"])
 
-    model, example = resolve_model(spec["model"])
+    model, example = load_model(spec["model"], spec.get("weights"))
     plan = derive_units(model, example, spec["granularity"])
     names = [u.name for u in plan.units]
     if names != list(spec["unit_names"]):
