@@ -247,3 +247,17 @@ def test_donna_run_cli_with_emulated_link(tmp_path, capsys):
     assert main(["run", str(prob), "--plan", str(bad), "--inputs", "5"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "gpu9" in err
+
+
+def test_frozen_weights_load_to_the_same_model(tmp_path):
+    from donna_core.runtime.spec import freeze_model, load_model
+
+    path = freeze_model(TINY, tmp_path / "w.pt")
+    m1, x1 = tiny_resnet()
+    m2, x2 = load_model(TINY, path)
+    assert torch.equal(x1, x2) and not any(p.is_meta or p.requires_grad for p in m2.parameters())
+    with torch.no_grad():
+        assert torch.equal(m1(x1), m2(x2))
+    with pytest.raises(RunSpecError, match="holds model"):
+        load_model("vgg8", path)
+    assert load_model(TINY, str(tmp_path / "missing.pt"))[1].shape == x1.shape  # no file: built here
