@@ -73,7 +73,8 @@ def worker_env(rank: int, world: int, port: int, base: dict | None = None) -> di
 
 def launch(spec: dict, timeout_s: float = 600.0, workdir: str | os.PathLike | None = None,
            module: str = "donna_core.runtime.worker") -> dict:
-    """Run the stages of ``spec`` (see :mod:`donna_core.runtime.spec`); returns the raw record of rank 0.
+    """Run the stages of ``spec`` (see :mod:`donna_core.runtime.spec`); returns what stage 0 wrote (the run's
+    result record, :func:`donna_core.runtime.report.comparison` plus ``raw`` timestamps).
 
     ``module`` is the stage program (``python -m module SPEC OUT``); one process per ``spec["stages"]`` entry.
     """
@@ -97,7 +98,6 @@ def launch(spec: dict, timeout_s: float = 600.0, workdir: str | os.PathLike | No
                 codes = [p.poll() for p in procs]
                 failed = [r for r, c in enumerate(codes) if c not in (None, 0)]
                 if failed:
-                    # the first stage to fail is usually the cause; peers fail after it (broken connection)
                     msgs = [m for m in (_stage_error(logs[r]) for r in failed) if m]
                     # a stage whose peer died fails with a connection error; the other message is the cause
                     msgs.sort(key=_is_peer_error)
