@@ -104,7 +104,7 @@ def run_validation(models: Iterable[str] = ("resnet152", "vgg19"), granularities
     from ..profiling.profiles import load_profiles, profile_path, write_profile
     from ..profiling.units import derive_model_units
     from .calibrate import calibrate
-    from .launch import launch
+    from .launch import StageFailed, launch
     from .spec import build_run_spec, freeze_model
 
     out = Path(out_dir)
@@ -139,7 +139,7 @@ def run_validation(models: Iterable[str] = ("resnet152", "vgg19"), granularities
         for run in planned_runs(problems, alphas, lambda d, a: solve(problem_from_dict(d), a).plan()):
             todo.append((m, g, run, shipped))
 
-    rows, srows, records = [], [], []
+    rows, srows, records, failed = [], [], [], []
     names_cache: dict[tuple, list] = {}
     weights: dict[str, str] = {}
     wdir = tempfile.TemporaryDirectory(prefix="donna-validate-")
@@ -154,7 +154,13 @@ def run_validation(models: Iterable[str] = ("resnet152", "vgg19"), granularities
         spec = build_run_spec(p, plan, m, g, names_cache[(m, g)], alpha=max(run["alphas"]), inputs=inputs,
                               warmup=warmup, emulate_links=emulate, check_outputs=check, comm_timeout_s=timeout_s,
                               weights=weights[m])
-        res = launch(spec, timeout_s=timeout_s)
+        try:
+            res = launch(spec, timeout_s=timeout_s)
+        except StageFailed as exc:  # recorded and reported, the other runs still count
+            failed.append({"model": m, "granularity": g, "setting": run["setting"], "plan": plan_string(plan),
+                           "error": str(exc)})
+            tqdm.write(f"{m}/{g} {run['setting']} {plan_string(plan)}: FAILED: {exc}")
+            continue
         pred_shipped = None
         if shipped is not None:  # same plan and link model, compute from the shipped (other-VM) profile
             t = shipped.df["time_s"].to_numpy()
@@ -168,7 +174,8 @@ def run_validation(models: Iterable[str] = ("resnet152", "vgg19"), granularities
     wdir.cleanup()
     summary, stages = pd.DataFrame(rows), pd.DataFrame(srows)
     write_text_atomic(out / "transfers.csv", transfer_check(stages, cal["medium"]).to_csv(index=False))
-    write_json_atomic(out / "runs.json", {"format": 1, "calibration": cal["medium"], "runs": records})
+    write_json_atomic(out / "runs.json", {"format": 1, "calibration": cal["medium"], "runs": records,
+                                          "failed": failed})
     write_text_atomic(out / "summary.csv", summary.to_csv(index=False))
     write_text_atomic(out / "stages.csv", stages.to_csv(index=False))
     return summary
