@@ -589,9 +589,15 @@ def validation_markdown(validation_dir: str | Path) -> str:
             part = max(parts, key=lambda k: abs(parts[k]))
             part += " (" + ", ".join(f"{k.split(' (')[0]} {v * 1e3:+.0f} ms" for k, v in parts.items()) + ")"
             lines.append(f"- {r.model}/{r.granularity}, {r.setting}, {r.plan}: {r.rel_error:+.1%} — {part}")
+    import json
+
+    runs = vdir / "runs.json"
+    failed = json.loads(runs.read_text()).get("failed", []) if runs.exists() else []
+    if failed:
+        lines += ["", f"Runs that failed ({len(failed)}, not in the table): "
+                  + "; ".join(f"{f['model']}/{f['granularity']} {f['setting']} {f['plan']}: {f['error']}" for f in failed)]
     cal = vdir / "calibration.json"
     if cal.exists():
-        import json
 
         c = json.loads(cal.read_text())
         m, smp = c["medium"], c["samples"]
