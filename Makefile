@@ -38,6 +38,7 @@ validate: $(STAMP)
 
 bench: $(STAMP)
 	$(VPY) scripts/bench_solvers.py
+	$(VPY) scripts/bench_cli.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -248,3 +248,14 @@ def test_classes_never_merge_devices_whose_link_latencies_differ():
     assert device_classes(p).members == ((0,), (1,), (2,))
     d["media"]["slow"]["latency_s"] = 0.0
     assert device_classes(problem_from_dict(d)).members == ((0,), (1,), (2,))   # names still differ: kept apart
+
+
+def test_unit_too_heavy_for_every_eligible_type_is_named():
+    d = tiny(L=3, types=("a", "b"), counts=(1, 1))
+    d["units"][2]["weight_bytes"] = 500.0
+    d["device_types"]["a"]["memory_bytes"] = 1000.0
+    d["device_types"]["b"]["memory_bytes"] = 400.0
+    d["device_types"]["a"]["allowed"] = [True, True, False]
+    with pytest.raises(InfeasibleError, match=r"unit 'u2' \(index 2\).*weight_bytes 500 exceed the memory of every "
+                                              r"type allowed to run it \(\['b'\]\)"):
+        solve(problem_from_dict(d), 1.0)

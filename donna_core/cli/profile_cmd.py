@@ -1,11 +1,18 @@
-"""``donna profile`` (measure a per-unit profile) and ``donna problem`` (profiles -> problem file) sub-commands."""
+"""``donna profile`` (measure a per-unit profile) and ``donna problem`` (profiles -> problem file) sub-commands.
+
+:func:`register` imports nothing heavy (``donna --help`` must not load torch): the model name is checked when
+``donna profile`` runs.
+"""
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from pathlib import Path
 
-DEFAULT_PROFILE_ROOT = "data/profiles"
+# The repository's profiles, found next to the package, so `donna problem` works from any directory.
+DEFAULT_PROFILE_ROOT = str(Path(__file__).resolve().parents[2] / "data" / "profiles")
 
 
 class CliArgumentError(ValueError):
@@ -25,10 +32,30 @@ def _parse_types(items: list[str] | None) -> dict[str, str]:
     return out
 
 
+def _writable_dir(path: Path, flag: str) -> None:
+    """Create ``path`` (and parents) now, before a long run, and check we may write there."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise CliArgumentError(f"{flag}: {path} exists and is not a directory") from None
+    except OSError as exc:
+        raise CliArgumentError(f"{flag}: cannot create directory {exc.filename or path}: {exc.strerror}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise CliArgumentError(f"{flag}: directory {path} is not writable")
+
+
 def cmd_profile(args: argparse.Namespace) -> int:
+    from ..profiling.models import MODEL_NAMES
+
+    if args.model not in MODEL_NAMES:
+        raise CliArgumentError(f"--model: unknown model {args.model!r}; choose one of {list(MODEL_NAMES)}")
     from ..profiling.profiler import profile_model
     from ..profiling.profiles import profile_path, write_profile
 
+    # the output directory is checked before profiling (minutes), not after; the device type defaults as in
+    # profile_model
+    device_type = args.device_type or ("cpu-host" if args.device.startswith("cpu") else "gpu-host")
+    _writable_dir(profile_path(args.out, args.model, args.granularity, device_type).parent, "--out")
     prof = profile_model(args.model, device=args.device, granularity=args.granularity, repeats=args.repeats,
                          warmup=args.warmup, threads=args.threads, device_type=args.device_type,
                          progress=not args.quiet, whole_repeats=args.whole_repeats, notes=args.notes or "",
@@ -47,6 +74,8 @@ def cmd_problem(args: argparse.Namespace) -> int:
     from ..profiling.problem_builder import build_problem, parse_cluster, DEFAULT_ALIASES
     from ..profiling.profiles import load_profiles
 
+    if args.output not in (None, "-") and Path(args.output).is_dir():    # before reading any profile
+        raise CliArgumentError(f"-o/--output: {args.output} is a directory; give a file name")
     aliases = {**DEFAULT_ALIASES, **_parse_types(args.types)}
     cluster = parse_cluster(args.cluster, aliases)
     profiles = load_profiles(args.profiles, args.model, args.granularity)
@@ -54,8 +83,7 @@ def cmd_problem(args: argparse.Namespace) -> int:
                             memory_bytes=_parse_kv(args.memory, "--memory", "DEVICE_TYPE=BYTES"), name=args.name,
                             assume_power_w=_parse_kv(args.assume_power, "--assume-power", "DEVICE_TYPE=WATTS"))
     if args.output in (None, "-"):
-        json.dump(problem, sys.stdout, indent=2, allow_nan=False)
-        sys.stdout.write("\n")
+        sys.stdout.write(json.dumps(problem, indent=2, allow_nan=False) + "\n")   # all or nothing
     else:
         write_json_atomic(args.output, problem)
         print(f"wrote {args.output}: {problem['name']} ({len(problem['units'])} units, "
@@ -72,20 +100,22 @@ def _parse_kv(items: list[str] | None, flag: str, form: str) -> dict[str, float]
         if not sep or not key.strip():
             raise CliArgumentError(f"{flag} expects {form}, got {item!r}")
         try:
-            out[key.strip()] = float(val)
+            x = float(val)
         except ValueError:
             raise CliArgumentError(f"{flag} expects {form}, got {item!r}") from None
+        if not (x > 0 and x != float("inf")):
+            raise CliArgumentError(f"{flag} expects a finite positive number in {form}, got {item!r}")
+        out[key.strip()] = x
     return out
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``profile`` and ``problem`` sub-commands to the ``donna`` parser."""
-    from ..profiling.models import MODEL_NAMES
-
     p = subparsers.add_parser("profile", help="measure a per-unit time/energy profile of a model on this host",
                               description="Measure per-unit time (and energy where RAPL/NVML exist) of a model "
                                           "and write data/profiles/<model>/<granularity>/<device_type>.csv.")
-    p.add_argument("--model", required=True, choices=MODEL_NAMES)
+    p.add_argument("--model", required=True,
+                   help="model to profile: vgg8, vgg19, resnet152, vit_b_16, ... (profiling.models.MODEL_NAMES)")
     p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1 (default cpu)")
     p.add_argument("--device-type", default=None,
                    help="device-type name in the profile (default cpu-host / gpu-host)")
@@ -99,7 +129,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="blocked: all repeats of one unit, then the next (the paper's method; measures energy); "
                         "interleaved: round-robin over units and the whole model, robust to drifting background "
                         "load, time only (default blocked)")
-    p.add_argument("--out", default=DEFAULT_PROFILE_ROOT, help=f"profile root (default {DEFAULT_PROFILE_ROOT})")
+    p.add_argument("--out", default=DEFAULT_PROFILE_ROOT,
+                   help="profile root (default: the repository's data/profiles)")
     p.add_argument("--notes", default=None, help="free text stored in the metadata (e.g. machine was shared)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_profile)
@@ -118,7 +149,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("--assume-power", action="append", default=None,
                    help="DEVICE_TYPE=WATTS: model energy as WATTS x measured time for a profile without energy "
                         "(recorded as modelled in the problem's meta)")
-    q.add_argument("--profiles", default=DEFAULT_PROFILE_ROOT, help=f"profile root (default {DEFAULT_PROFILE_ROOT})")
+    q.add_argument("--profiles", default=DEFAULT_PROFILE_ROOT,
+                   help="profile root (default: the repository's data/profiles, whatever the working directory)")
     q.add_argument("--name", default=None)
     q.add_argument("-o", "--output", default=None, help="output JSON path (default stdout)")
     q.set_defaults(func=cmd_problem)

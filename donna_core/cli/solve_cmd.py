@@ -1,16 +1,17 @@
-"""``donna solve`` (best plan for one alpha) and ``donna pareto`` (exact front) sub-commands."""
+"""``donna solve`` (best plan for one alpha) and ``donna pareto`` (exact front) sub-commands.
+
+Nothing heavy is imported at module level: :func:`register` runs for every ``donna`` invocation, including
+``--help``; the solvers (numpy) are imported by the commands themselves.
+"""
 from __future__ import annotations
 
 import argparse
 import json
-
-from ..partition.costs import PlanError, Result
-from ..partition.exact import InfeasibleError
-from ..partition.problem import load_problem
-from ..partition.solve import SOLVERS, pareto_front, solve
+import math
 
 
-def format_result(r: Result, name: str) -> str:
+def format_result(r, name: str) -> str:
+    """Human-readable table of a :class:`~donna_core.partition.costs.Result`."""
     lines = [f"{name}  [solver={r.solver}, alpha={r.alpha:g}]",
              f"{'device':<12}{'units':>12}{'compute s':>13}{'compute J':>13}{'send s':>12}{'send J':>12}"]
     for s in r.stages:
@@ -24,6 +25,22 @@ def format_result(r: Result, name: str) -> str:
     return "\n".join(lines)
 
 
+def json_safe(obj):
+    """``obj`` with every non-finite float replaced by ``None`` (JSON ``null``): RFC 8259 has no Infinity/NaN, and
+    a throughput is infinite exactly when every cost is 0."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return obj
+
+
+def dumps_strict(obj) -> str:
+    return json.dumps(json_safe(obj), indent=2, allow_nan=False)
+
+
 def _alpha(text: str) -> float:
     try:
         a = float(text)
@@ -34,20 +51,45 @@ def _alpha(text: str) -> float:
     return a
 
 
+def _seconds(text: str) -> float:   # b-solvers
+    try:
+        t = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"time limit must be a number of seconds, got {text!r}") from None
+    if not (t > 0 and t < float("inf")):
+        raise argparse.ArgumentTypeError(f"time limit must be > 0 seconds, got {text}")
+    return t
+
+
 def cmd_solve(args) -> int:
+    from ..partition.problem import load_problem
+    from ..partition.solve import SOLVERS, solve
+
+    if args.solver not in SOLVERS:
+        raise ValueError(f"--solver: unknown solver {args.solver!r}; choose one of {list(SOLVERS)}")
     p = load_problem(args.problem)
-    r = solve(p, args.alpha, args.solver)
-    print(json.dumps(r.to_dict(), indent=2) if args.json else format_result(r, p.name))
+    # --- b-solvers: time limit, memory budget, certified gap ---
+    r = solve(p, args.alpha, args.solver, time_limit_s=args.time_limit, memory_budget=args.memory_budget)
+    print(dumps_strict(r.to_dict()) if args.json else format_result(r, p.name))
+    if not args.json and "lower_bound" in r.stats:
+        print(f"certified lower bound {r.stats['lower_bound']:.6g}, gap {100 * r.stats['gap']:.3g} % "
+              f"(stopped: {r.stats['stopped']}, {r.stats['solve_s']:.2f} s)")
+    if not args.json and "fallback" in r.stats:
+        print(r.stats["fallback"])
+    # --- end b-solvers ---
     return 0
 
 
 def cmd_pareto(args) -> int:
+    from ..partition.problem import load_problem
+    from ..partition.solve import pareto_front
+
     p = load_problem(args.problem)
-    front = pareto_front(p)
+    front = pareto_front(p, memory_budget=args.memory_budget)   # b-solvers: memory budget
     if args.json:
         out = {"front": [{"bottleneck_s": r.bottleneck_s, "throughput_ips": r.throughput_ips,
                           "energy_j": r.energy_j, "stages": r.to_dict()["stages"]} for r in front]}
-        print(json.dumps(out, indent=2))
+        print(dumps_strict(out))
     else:
         print(f"{p.name}: {len(front)} Pareto-optimal plans (bottleneck ascending)")
         print(f"{'bottleneck s':>14}{'throughput/s':>14}{'energy J':>12}  plan")
@@ -61,10 +103,24 @@ def register(sub) -> None:
     ps = sub.add_parser("solve", help="best plan for one alpha")
     ps.add_argument("problem", help="problem JSON file")
     ps.add_argument("--alpha", type=_alpha, default=1.0, help="weight of throughput vs energy, in [0, 1]")
-    ps.add_argument("--solver", choices=SOLVERS, default="exact")
-    ps.add_argument("--json", action="store_true", help="print one JSON object")
+    # checked against partition.solve.SOLVERS when the command runs, so --help never imports the solvers
+    ps.add_argument("--solver", default="exact", metavar="NAME",
+                    help="exact (default), paper (the paper's Algorithm 1), bounded (a plan and a certified "
+                         "lower bound within --time-limit) or auto (exact when it fits the memory budget, else "
+                         "bounded)")
+    ps.add_argument("--json", action="store_true",
+                    help="print one JSON object (strict RFC 8259: a non-finite number, e.g. the throughput of a "
+                         "plan that costs nothing, is null)")
+    # --- b-solvers: bounded solver and size guard ---
+    ps.add_argument("--time-limit", type=_seconds, default=60.0, metavar="S",
+                    help="time limit of --solver bounded (and auto when it falls back), seconds (default 60)")
+    ps.add_argument("--memory-budget", default=None, metavar="BYTES",
+                    help="refuse solves that need more (e.g. 4G, 512MiB; default: DONNA_MEMORY_BUDGET or half "
+                         "the available RAM)")
+    # --- end b-solvers ---
     ps.set_defaults(func=cmd_solve)
     pp = sub.add_parser("pareto", help="exact Pareto front of (bottleneck, energy)")
     pp.add_argument("problem", help="problem JSON file")
-    pp.add_argument("--json", action="store_true")
+    pp.add_argument("--json", action="store_true", help="print one JSON object (strict RFC 8259, as solve)")
+    pp.add_argument("--memory-budget", default=None, metavar="BYTES", help="as for solve")   # b-solvers
     pp.set_defaults(func=cmd_pareto)

@@ -9,4 +9,4 @@ __all__ = ["Problem", "ProblemError", "load_problem", "problem_from_dict", "save
 __getattr__, __dir__ = lazy_exports(__name__, {
     "Problem": "problem", "ProblemError": "problem", "load_problem": "problem", "problem_from_dict": "problem",
     "save_problem": "problem", "Result": "costs", "evaluate": "costs", "PlanError": "costs", "solve": "solve",
-    "pareto_front": "solve", "SOLVERS": "solve", "InfeasibleError": "exact", "MEDIA_PRESETS": "media"})
+    "pareto_front": "solve", "SOLVERS": "solve", "InfeasibleError": "errors", "MEDIA_PRESETS": "media"})

@@ -42,16 +42,11 @@ from typing import Sequence
 
 import numpy as np
 
-from .problem import Problem, ProblemError
+from .errors import InfeasibleError, PlanError, ProblemError
+from .problem import Problem
 
-
-class PlanError(ValueError):
-    """A hand-made plan is not a valid plan for the problem (not contiguous, a device twice, memory, a unit on
-    a device type that may not run it)."""
-
-
-class InfeasibleError(RuntimeError):
-    """No plan satisfies the memory limits and per-unit eligibility."""
+__all__ = ["InfeasibleError", "PlanError", "Result", "StageCost", "Tables", "evaluate", "norm_constants",
+           "objective", "check_alpha"]
 
 
 @dataclass(frozen=True)

@@ -36,10 +36,11 @@ limit on the number of devices.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from .classes import DeviceClasses, device_classes
-from .costs import InfeasibleError, Tables
+from .costs import Tables
+from .errors import InfeasibleError
+from .guard import check_labels
 
 # Costs that agree to 12 significant digits are ties: the same real energy summed in another order (plan
 # evaluation vs. DP accumulation) differs in the last bits, and float noise must not override the tie rule.
@@ -68,9 +69,13 @@ class SolverContext:
             self.st[t] = np.where(ok, tb.stage_time(t, j, k), np.inf)
             self.se[t] = np.where(ok, tb.stage_energy(t, j, k), np.inf)
         # least energy any completion still has to spend: units j.. on their cheapest present type
-        types = np.unique(p.device_type)
-        e_min = np.where(p.allowed[types], p.energy_j[types], np.inf).min(axis=0)
+        # (entries of units a type may not run are included: a min over more values is still a lower bound, and
+        # energy_j[t] >= e_min for every present t keeps h_energy below non-decreasing)
+        e_min = p.energy_j[np.unique(p.device_type)].min(axis=0)
         self.e_rest = np.concatenate([np.cumsum(e_min[::-1])[::-1], [0.0]])
+        # h_energy[t, k] - h_energy[t, j] = stage energy on t minus the cheapest types' energy over j..k-1:
+        # non-decreasing in k, so the energy window of a stage is one searchsorted (see _Bound.windows)
+        self.h_energy = tb.pe - np.concatenate([[0.0], np.cumsum(e_min)])[None, :]
         self._b_rest = None
 
     @property
@@ -246,7 +251,7 @@ def min_energy_then_bottleneck(tb: Tables, ctx: SolverContext | None = None):
     return _backtrack(ctx, best[0], best[1], ctx.L, pj, pa)
 
 
-def pareto_labels(tb: Tables, ctx: SolverContext | None = None, bound=None):
+def pareto_labels(tb: Tables, ctx: SolverContext | None = None, bound=None, budget: int | None = None):
     """Exact Pareto front: list of (bottleneck, energy, plan) with bottleneck ascending, energy strictly
     descending; each point's plan is the tie-rule winner among plans with exactly that (B, E).
 
@@ -254,11 +259,17 @@ def pareto_labels(tb: Tables, ctx: SolverContext | None = None, bound=None):
     bound on the energy of any completion (energy so far + the cheapest type's energy for every remaining
     unit). It must only drop labels that cannot reach the front (or the optimum sought); see
     :func:`front_bound` and :func:`objective_bound`.
+
+    ``budget`` (bytes, optional): before each level is allocated, the labels held plus the level's candidates
+    are checked against it (:func:`donna_core.partition.guard.check_labels` raises ``SolverSizeError``).
     """
     ctx = ctx or SolverContext(tb)
     p, cl, L = ctx.p, ctx.cl, ctx.L
     L1 = L + 1
     G = ctx.b_rest
+    G_mono = np.minimum.accumulate(G, axis=1)    # = G (already non-increasing in j); made sure for the search
+    # finite stages starting at unit j, per device (via its type)
+    n_fin = np.isfinite(ctx.st).sum(axis=2)[p.device_type]
 
     def keep_fn(lab):
         # Any completion's bottleneck is >= G(remaining devices, j), so labels whose bottleneck is below it are
@@ -295,6 +306,15 @@ def pareto_labels(tb: Tables, ctx: SolverContext | None = None, bound=None):
             break
         parts = []
         idx_live = np.nonzero(live)[0]
+        # _prune leaves each state's labels together, bottleneck ascending (energy descending). Appending a stage
+        # with part c = max(transfer, stage time) maps label i to (max(B_i, c), E_i + d): once c >= B_{i+1},
+        # the state's next label maps to the same bottleneck with less energy, so label i only needs the
+        # stages with c < B_{i+1} (its "shadow" limit; inf for a state's last label).
+        gcur = (cur["m"] * cl.K + cur["a"]) * L1 + cur["j"]
+        shadow = np.full(len(gcur), np.inf)
+        same = gcur[1:] == gcur[:-1]
+        shadow[:-1][same] = cur["B"][1:][same]
+        plans_b = []
         for b in range(cl.K):
             cnt_b = cl.counts[cur["m"][idx_live], b]
             sel = idx_live[cnt_b < cl.sizes[b]]
@@ -307,12 +327,43 @@ def pareto_labels(tb: Tables, ctx: SolverContext | None = None, bound=None):
             ct = ctx.tb.comm_time(dev_a, dev_b, jj)
             ce = ctx.tb.bits[jj] * p.link_epb[dev_a, dev_b]
             t = p.device_type[cl.members[b][0]]
-            stm, sem = ctx.st[t][jj], ctx.se[t][jj]            # (N, L1) over k
-            ok = np.isfinite(stm)
-            r, k = np.nonzero(ok)
-            Bn = np.maximum(np.maximum(cur["B"][sel][r], ct[r]), stm[r, k])
-            En = cur["E"][sel][r] + ce[r] + sem[r, k]
-            parts.append(dict(m=cur["m"][sel][r] + cl.strides[b], a=np.full(len(r), b), j=k, B=Bn, E=En,
+            # the stages j..k-1 worth building: finite ones (k <= j + n_fin) within the bound's windows, and
+            # k large enough that the remaining units' least bottleneck G (non-increasing in k) fits the cap
+            kmax = jj + n_fin[cl.members[b][0]][jj]
+            kmin = jj + 1
+            sh = shadow[sel]
+            pt = ctx.tb.pt[t]
+            with np.errstate(invalid="ignore"):
+                k_sh = np.searchsorted(pt, pt[jj] + sh * (1 + _WIN) + _WIN * pt[jj], side="right") - 1
+            kmax = np.where(ct < sh, np.minimum(kmax, k_sh), jj)
+            if bound is not None and hasattr(bound, "windows"):
+                Bl, El = np.maximum(cur["B"][sel], ct), cur["E"][sel] + ce + ctx.e_rest[jj]
+                kmax = np.minimum(kmax, bound.windows(ctx, t, jj, Bl, El))
+                b_cap = bound.caps(Bl, El)[0]
+                rows = cl.M - 1 - (cur["m"][sel] + cl.strides[b])
+                kmin = _first_at_most(G_mono, rows, kmin, kmax, b_cap * (1 + _WIN))
+            cnt = np.maximum(kmax - kmin + 1, 0)
+            plans_b.append((b, sel, dev_b, jj, ct, ce, t, cnt, kmin))
+        if budget is not None:
+            # this level's candidates, counted before any of them is allocated
+            check_labels(n_labels, int(sum(int(x[7].sum()) for x in plans_b)), budget)
+        for b, sel, dev_b, jj, ct, ce, t, cnt, kmin in plans_b:
+            tot = int(cnt.sum())
+            if tot == 0:
+                continue
+            r = np.repeat(np.arange(len(sel)), cnt)
+            k = kmin[r] + np.arange(tot) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+            Bn = np.maximum(np.maximum(cur["B"][sel][r], ct[r]), ctx.st[t][jj[r], k])
+            En = cur["E"][sel][r] + ce[r] + ctx.se[t][jj[r], k]
+            mn = cur["m"][sel][r] + cl.strides[b]
+            # filter before the other fields are built: the bound (keep_fn's test) and box dominance
+            Bn = np.maximum(Bn, G[cl.M - 1 - mn, k])
+            ok = np.isfinite(Bn)
+            if bound is not None:
+                ok &= bound(Bn, En + ctx.e_rest[k])
+            ok[ok] = ~_box_dominated(mn[ok] * L1 + k[ok], Bn[ok], En[ok])
+            r, k, Bn, En, mn = r[ok], k[ok], Bn[ok], En[ok], mn[ok]
+            parts.append(dict(m=mn, a=np.full(len(r), b), j=k, B=Bn, E=En,
                               code=cur["code"][sel][r] * ctx.base + dev_b[r] + 1, dev=dev_b[r], pj=jj[r],
                               parent=sel[r]))
         if not parts:
@@ -357,27 +408,99 @@ def known_staircase(ctx: SolverContext, b_lo: float, b_hi: float, n: int = 12) -
     return thr, np.minimum.accumulate(e)
 
 
+def _first_at_most(G: np.ndarray, rows, lo, hi, cap):
+    """Per label, the least ``k`` in ``[lo, hi]`` with ``G[row, k] <= cap`` (``G`` non-increasing along a row);
+    ``hi + 1`` where there is none. A vectorised binary search."""
+    lo, hi = lo.copy(), np.maximum(hi + 1, lo)
+    last = G.shape[1] - 1
+    while True:
+        act = lo < hi
+        if not act.any():
+            return lo
+        mid = (lo + hi) // 2
+        ok = G[rows, np.minimum(mid, last)] <= cap
+        hi = np.where(act & ok, mid, hi)
+        lo = np.where(act & ~ok, mid + 1, lo)
+
+
+_WIN = 1e-9    # windows are widened by this (relative) so they only ever skip stages the bound would drop
+
+
+class _Bound:
+    """A label filter ``keep(B, E_low) -> mask`` plus :meth:`windows`: for labels about to append a stage starting
+    at unit ``j``, the largest ``k`` worth building. Stage time ``st[j, k]`` grows with ``k``, and so does the
+    energy lower bound ``se[j, k] + e_rest[k]`` (the stage's type costs at least the cheapest type per unit);
+    a window ends where either passes the cap that :meth:`caps` derives from the label. Only a necessary
+    condition, so ``keep`` is still applied to every built label and results are unchanged."""
+
+    def caps(self, B, E_low):
+        raise NotImplementedError
+
+    def windows(self, ctx: "SolverContext", t: int, j, B, E_low):
+        b_cap, e_cap = self.caps(B, E_low)
+        pt, pe = ctx.tb.pt[t], ctx.h_energy[t]
+        with np.errstate(invalid="ignore"):
+            kb = np.searchsorted(pt, pt[j] + b_cap * (1 + _WIN) + _WIN * np.abs(pt[j]), side="right") - 1
+            ke = np.searchsorted(pe, pe[j] + (e_cap - E_low) + _WIN * (np.abs(e_cap) + np.abs(pe[j])),
+                                 side="right") - 1
+        k = np.minimum(kb, ke)
+        return np.where((B <= b_cap * (1 + _WIN)) & (E_low <= e_cap * (1 + _WIN) + _WIN * np.abs(E_low)), k, j)
+
+
+class _FrontBound(_Bound):
+    def __init__(self, b_max, e_max, staircase):
+        self.bm, self.em = b_max * (1 + _SLACK), e_max * (1 + _SLACK)
+        self.stairs = staircase
+
+    def __call__(self, B, E_low):
+        keep = (B <= self.bm) & (E_low <= self.em)
+        if self.stairs is not None:
+            thr, e_thr = self.stairs
+            i = np.searchsorted(thr, B, side="right") - 1          # largest threshold <= B
+            keep &= ~((i >= 0) & (E_low > e_thr[np.maximum(i, 0)] * (1 + _SLACK)))
+        return keep
+
+    def caps(self, B, E_low):
+        b_cap = np.full(np.shape(B), self.bm)
+        e_cap = np.full(np.shape(B), self.em)
+        if self.stairs is not None:
+            thr, e_thr = self.stairs
+            lim = e_thr * (1 + _SLACK)
+            # energy: a later B is >= this B, so its threshold's least energy is at most this one's
+            i = np.searchsorted(thr, B, side="right") - 1
+            e_cap = np.where(i >= 0, np.minimum(e_cap, lim[np.maximum(i, 0)]), e_cap)
+            # bottleneck: stay below the first threshold whose least energy is already beaten by E_low
+            first = np.searchsorted(-lim, -E_low, side="right")    # lim is non-increasing
+            b_cap = np.where(first < len(thr), np.minimum(b_cap, thr[np.minimum(first, len(thr) - 1)]), b_cap)
+        return b_cap, e_cap
+
+
+class _ObjectiveBound(_Bound):
+    def __init__(self, alpha, norm, ub):
+        self.alpha, self.tn, self.en, self.lim = alpha, norm["time_s"], norm["energy_j"], ub * (1 + _SLACK)
+
+    def __call__(self, B, E_low):
+        return self.alpha * B / self.tn + (1 - self.alpha) * E_low / self.en <= self.lim
+
+    def caps(self, B, E_low):
+        a = self.alpha
+        with np.errstate(divide="ignore", invalid="ignore"):
+            b_cap = (self.lim - (1 - a) * E_low / self.en) * self.tn / a if a > 0 else np.full(np.shape(B), np.inf)
+            e_cap = (self.lim - a * B / self.tn) * self.en / (1 - a) if a < 1 else np.full(np.shape(B), np.inf)
+        return b_cap, e_cap
+
+
 def front_bound(b_max: float, e_max: float, staircase=None):
     """Labels that can still reach the Pareto front. A plan with bottleneck above ``b_max`` (the bottleneck of
     the best least-energy plan) or energy above ``e_max`` (the energy of the best fastest plan) is dominated;
     so is one whose bottleneck is at least a staircase threshold and whose energy exceeds that threshold's
     least energy (a known plan is then at least as fast and strictly cheaper)."""
-    bm, em = b_max * (1 + _SLACK), e_max * (1 + _SLACK)
-    if staircase is None:
-        return lambda B, E_low: (B <= bm) & (E_low <= em)
-    thr, e_thr = staircase
-
-    def keep(B, E_low):
-        i = np.searchsorted(thr, B, side="right") - 1          # largest threshold <= B
-        beaten = (i >= 0) & (E_low > e_thr[np.maximum(i, 0)] * (1 + _SLACK))
-        return (B <= bm) & (E_low <= em) & ~beaten
-    return keep
+    return _FrontBound(b_max, e_max, staircase)
 
 
 def objective_bound(alpha: float, norm: dict, ub: float):
     """Labels whose objective lower bound does not exceed ``ub`` (the objective of a known plan)."""
-    tn, en, lim = norm["time_s"], norm["energy_j"], ub * (1 + _SLACK)
-    return lambda B, E_low: alpha * B / tn + (1 - alpha) * E_low / en <= lim
+    return _ObjectiveBound(alpha, norm, ub)
 
 
 def _label_plan(ctx: SolverContext, level, n: int, i: int):
@@ -394,6 +517,49 @@ def _label_plan(ctx: SolverContext, level, n: int, i: int):
     return plan[::-1]
 
 
+def _box_dominated(g, B, E) -> np.ndarray:
+    """Labels the dominance sort below would drop anyway, found in O(n) without sorting: per state, with Y1 the
+    least-energy label of least bottleneck among them and Y2 the least-bottleneck label of least energy among
+    them, a label with a larger bottleneck than Y1's (or equal and more energy), or with at least Y2's energy
+    and after Y2 in the sort order, is dominated by an earlier label whose energy it does not undercut (so the
+    running minimum the sort uses is unchanged by dropping it). Most candidates fall outside that box."""
+    if len(g) < 4096:
+        return np.zeros(len(g), dtype=bool)
+    grp, gi = np.unique(g, return_inverse=True) if g.max() >= 4 * len(g) else (None, g)
+    n = int(gi.max()) + 1
+    e_min = np.full(n, np.inf)
+    np.minimum.at(e_min, gi, E)
+    b1 = np.full(n, np.inf)
+    at = E == e_min[gi]
+    np.minimum.at(b1, gi[at], B[at])
+    b_min = np.full(n, np.inf)
+    np.minimum.at(b_min, gi, B)
+    e2 = np.full(n, np.inf)
+    at = B == b_min[gi]
+    np.minimum.at(e2, gi[at], E[at])
+    B1, Em, Bm, E2 = b1[gi], e_min[gi], b_min[gi], e2[gi]
+    by_y1 = (B > B1) | ((B == B1) & (E > Em))
+    by_y2 = (E >= E2) & ((B > Bm) | ((B == Bm) & (E > E2)))
+    return by_y1 | by_y2
+
+
+def _sort_labels(g, B, E, code, pj) -> np.ndarray:
+    """``np.lexsort((pj, code, E, B, g))``, faster: sort on (g, B, E) and re-sort only the runs that tie on all
+    three by (code, pj) (rare; every sort here is stable, so the result is the same permutation)."""
+    order = np.lexsort((E, B, g))
+    gs, bs, es = g[order], B[order], E[order]
+    tie = (gs[1:] == gs[:-1]) & (bs[1:] == bs[:-1]) & (es[1:] == es[:-1])
+    if tie.any():
+        in_run = np.zeros(len(order), dtype=bool)
+        in_run[1:] |= tie
+        in_run[:-1] |= tie
+        pos = np.nonzero(in_run)[0]
+        run = np.cumsum(np.concatenate([[True], ~tie]))[pos]      # run id of each tied position
+        sub = order[pos]
+        order[pos] = sub[np.lexsort((pj[sub], code[sub], run))]
+    return order
+
+
 def _prune(lab: dict, K: int, L1: int, keep_fn=None) -> dict:
     """Keep, per state (m, a, j), the non-dominated (B, E) labels; among equal labels the tie-rule winner."""
     if keep_fn is not None:
@@ -401,14 +567,22 @@ def _prune(lab: dict, K: int, L1: int, keep_fn=None) -> dict:
     if len(lab["B"]) == 0:
         return lab
     g = (lab["m"] * K + lab["a"]) * L1 + lab["j"]
-    order = np.lexsort((lab["pj"], lab["code"], lab["E"], lab["B"], g))
+    drop = _box_dominated(g, lab["B"], lab["E"])
+    if drop.any():
+        lab = {key: v[~drop] for key, v in lab.items()}
+        g = g[~drop]
+    order = _sort_labels(g, lab["B"], lab["E"], lab["code"], lab["pj"])
     gs = g[order]
     es = lab["E"][order]
     start = np.empty(len(gs), dtype=bool)
     start[0] = True
     start[1:] = gs[1:] != gs[:-1]
-    # within a group (sorted by B, then E) a label survives iff its E is below every earlier label's E
-    run = pd.Series(es).groupby(np.cumsum(start)).cummin().to_numpy()
+    # within a group (sorted by B, then E) a label survives iff its E is below every earlier label's E.
+    # Segmented running minimum without pandas: on dense ranks of E shifted by -group * n, earlier groups
+    # are all larger than later ones, so one running minimum never crosses a group boundary.
+    vals, rank = np.unique(es, return_inverse=True)
+    grp = np.cumsum(start) - 1
+    run = vals[np.minimum.accumulate(rank.reshape(-1).astype(np.int64) - grp * len(es)) + grp * len(es)]
     prev = np.empty_like(run)
     prev[0] = np.inf
     prev[1:] = run[:-1]

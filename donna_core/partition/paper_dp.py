@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .costs import InfeasibleError, Tables, norm_constants
+from .costs import Tables, norm_constants
+from .errors import InfeasibleError
 
 MAX_TABLE_BYTES = 4e9   # refuse instead of exhausting memory: 2^D subsets make D > ~16 hopeless anyway
 

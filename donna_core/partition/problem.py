@@ -15,16 +15,28 @@ from typing import Any
 import numpy as np
 
 from ..atomic import write_json_atomic
+from .errors import ProblemError
 from .media import MEDIA_PRESETS, Medium, canonical_medium_name
 
 TOP_KEYS = {"name", "units", "input_bytes", "device_types", "devices", "media", "links", "source", "meta"}
 TYPE_KEYS = {"time_s", "energy_j", "memory_bytes", "allowed", "meta"}
 DEVICE_KEYS = {"name", "type", "meta"}
+UNIT_KEYS = {"name", "out_bytes", "weight_bytes", "meta"}
+
+# More devices than this is a mistake (a runaway generator, a typo in a count), not a cluster: the D x D link
+# tables alone would take minutes to build, and no solver here can use them.
+MAX_DEVICES = 1024
+# The largest cost sum accepted. The solvers compare costs with relative tolerances (x * (1 + 1e-9),
+# x + 1e-12 * |x|) and add a few sums together; 1e300 leaves that arithmetic far from the float maximum (1.8e308),
+# so no intermediate value can overflow to inf, and no physical time, energy or size comes near it.
+MAX_COST_SUM = 1e300
+# The cost model sums a stage's units as a difference of prefix sums (costs.Tables), exact only to ~16
+# significant digits of the running total. A unit whose own cost the prefix sums cannot reproduce to this
+# relative precision (e.g. 3.0 after 1e150) would be costed wrongly, and the solvers' pruning bounds, which
+# allow a relative slack of 1e-9, would no longer be consistent with the costs; such files are refused. The
+# bundled problems reproduce every unit to 2e-12 or better.
+PREFIX_RTOL = 1e-9
 MEDIUM_KEYS = {"bandwidth_Bps", "energy_J_per_bit", "latency_s", "description"}
-
-
-class ProblemError(ValueError):
-    """A problem file (or dict) is malformed; the message names the field."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,10 +93,33 @@ def _where(path: str, msg: str) -> ProblemError:
     return ProblemError(f"{path}: {msg}")
 
 
+def _short(value: Any, limit: int = 60) -> str:
+    """``repr`` cut to one short line: an error message must stay one line even for a huge or nested value."""
+    try:
+        text = repr(value) if not isinstance(value, int) or value.bit_length() < 200 else \
+            f"<{value.bit_length()}-bit integer>"
+    except RecursionError:
+        return "<deeply nested value>"
+    text = text.replace("\n", " ")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _unicode(text: str, path: str) -> None:
+    """A name from a JSON escape such as "\\ud800" (half a surrogate pair) is not text: printing it fails later."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise _where(path, f"is not valid Unicode (unpaired surrogate {text[exc.start]!r} at position {exc.start})") \
+            from None
+
+
 def _number(value: Any, path: str, *, positive: bool = False, allow_inf: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _where(path, f"must be a number, got {value!r}")
-    x = float(value)
+        raise _where(path, f"must be a number, got {_short(value)}")
+    try:
+        x = float(value)
+    except OverflowError:   # an integer literal beyond the float range, e.g. 10**400
+        raise _where(path, f"is too large for a float ({len(str(value))}-digit integer)") from None
     if math.isnan(x) or (math.isinf(x) and not allow_inf):
         raise _where(path, f"must be finite, got {value!r}")
     if x < 0 or (positive and x == 0):
@@ -108,7 +143,7 @@ def _flags(values: Any, path: str, length: int) -> np.ndarray:
     for i, v in enumerate(values):
         # 0/1 are refused on purpose: a list of numbers here is more likely a misplaced cost vector
         if not isinstance(v, bool):
-            raise _where(f"{path}[{i}]", f"must be true or false, got {v!r}")
+            raise _where(f"{path}[{i}]", f"must be true or false, got {_short(v)}")
     return np.array(values, dtype=bool)
 
 
@@ -143,10 +178,10 @@ def _parse_media(d: dict) -> dict[str, Medium]:
 
 def _medium_name(name: Any, path: str, media: dict[str, Medium]) -> str:
     if not isinstance(name, str):
-        raise _where(path, f"must be a medium name, got {name!r}")
+        raise _where(path, f"must be a medium name, got {_short(name)}")
     key = canonical_medium_name(name)
     if key not in media:
-        raise _where(path, f"unknown medium {name!r}; known: {sorted(media)}")
+        raise _where(path, f"unknown medium {_short(name)}; known: {sorted(media)}")
     return key
 
 
@@ -166,11 +201,11 @@ def _parse_links(spec: Any, names: list[str], media: dict[str, Medium]) -> list[
     for k, pair in enumerate(pairs):
         path = f"links.pairs[{k}]"
         if not (isinstance(pair, list) and len(pair) == 3):
-            raise _where(path, f"must be [device, device, medium], got {pair!r}")
+            raise _where(path, f"must be [device, device, medium], got {_short(pair)}")
         a, b, m = pair
         for j, dev in enumerate((a, b)):
-            if dev not in index:
-                raise _where(f"{path}[{j}]", f"unknown device {dev!r}; devices are {names}")
+            if not isinstance(dev, str) or dev not in index:
+                raise _where(f"{path}[{j}]", f"unknown device {_short(dev)}; devices are {names}")
         if a == b:
             raise _where(path, f"links a device to itself ({a!r})")
         m = _medium_name(m, f"{path}[2]", media)
@@ -195,13 +230,9 @@ def problem_from_dict(d: Any) -> Problem:
     unit_names, out_b, w_b = [], [], []
     for i, u in enumerate(units):
         path = f"units[{i}]"
-        if not isinstance(u, dict):
-            raise _where(path, f"must be an object, got {type(u).__name__}")
-        for key in ("name", "out_bytes"):
-            if key not in u:
-                raise _where(path, f"missing required key {key!r}")
+        _object(u, path, UNIT_KEYS, {"name", "out_bytes"})
         if not isinstance(u["name"], str) or not u["name"]:
-            raise _where(path + ".name", f"must be a non-empty string, got {u['name']!r}")
+            raise _where(path + ".name", f"must be a non-empty string, got {_short(u['name'])}")
         unit_names.append(u["name"])
         out_b.append(_number(u["out_bytes"], path + ".out_bytes"))
         w_b.append(_number(u.get("weight_bytes", 0), path + ".weight_bytes"))
@@ -229,16 +260,18 @@ def problem_from_dict(d: Any) -> Problem:
     devices = d["devices"]
     if not isinstance(devices, list) or not devices:
         raise _where("devices", "must be a non-empty list of {name, type}")
+    if len(devices) > MAX_DEVICES:
+        raise _where("devices", f"has {len(devices)} entries; at most {MAX_DEVICES} devices are supported")
     names, dev_type = [], []
     for i, dev in enumerate(devices):
         path = f"devices[{i}]"
         _object(dev, path, DEVICE_KEYS, {"name", "type"})
         if not isinstance(dev["name"], str) or not dev["name"]:
-            raise _where(path + ".name", f"must be a non-empty string, got {dev['name']!r}")
+            raise _where(path + ".name", f"must be a non-empty string, got {_short(dev['name'])}")
         if dev["name"] in names:
             raise _where(path + ".name", f"duplicate device name {dev['name']!r}")
-        if dev["type"] not in types:
-            raise _where(path + ".type", f"unknown device type {dev['type']!r}; known: {type_names}")
+        if not isinstance(dev["type"], str) or dev["type"] not in types:
+            raise _where(path + ".type", f"unknown device type {_short(dev['type'])}; known: {type_names}")
         names.append(dev["name"])
         dev_type.append(type_names.index(dev["type"]))
 
@@ -255,17 +288,25 @@ def problem_from_dict(d: Any) -> Problem:
                 epb[i, j] = media[table[i][j]].energy_J_per_bit
                 lat[i, j] = media[table[i][j]].latency_s
 
+    _check_finite_sums(unit_names, np.array(out_b), np.array(w_b), input_bytes, type_names, time_rows,
+                       energy_rows, table, media)
+
     source = None
     if d.get("source") is not None:
-        if d["source"] not in names:
-            raise _where("source", f"unknown device {d['source']!r}; devices are {names}")
+        if not isinstance(d["source"], str) or d["source"] not in names:
+            raise _where("source", f"unknown device {_short(d['source'])}; devices are {names}")
         source = names.index(d["source"])
     meta = d.get("meta", {})
     if not isinstance(meta, dict):
         raise _where("meta", "must be an object")
     name = d.get("name", "unnamed problem")
     if not isinstance(name, str):
-        raise _where("name", f"must be a string, got {name!r}")
+        raise _where("name", f"must be a string, got {_short(name)}")
+
+    for path, text in [("name", name), *((f"units[{i}].name", n) for i, n in enumerate(unit_names)),
+                       *((f"devices[{i}].name", n) for i, n in enumerate(names)),
+                       *((f'device_types["{t}"]', t) for t in type_names), *((f'media["{m}"]', m) for m in media)]:
+        _unicode(text, path)
 
     return Problem(
         name=name,
@@ -291,6 +332,61 @@ def problem_from_dict(d: Any) -> Problem:
     )
 
 
+def _check_finite_sums(unit_names, out_b, w_b, input_bytes, type_names, time_rows, energy_rows, table, media):
+    """Every cost a solver can form is bounded by the sums checked here (all terms are >= 0); when one of them
+    exceeds :data:`MAX_COST_SUM` (or overflows to inf), plans can no longer be compared safely, so the file is
+    refused naming the field."""
+    with np.errstate(over="ignore"):     # the overflow is the finding, reported below, not a warning
+        _check_sums(unit_names, out_b, w_b, input_bytes, type_names, time_rows, energy_rows, table, media)
+
+
+def _check_sums(unit_names, out_b, w_b, input_bytes, type_names, time_rows, energy_rows, table, media):
+    def finite(x, path, what):
+        if not x <= MAX_COST_SUM:
+            raise _where(path, f"{what} is {float(x):.3g}, beyond {MAX_COST_SUM:.0e}: costs this large cannot be "
+                               "compared (rescale the units)")
+
+    finite(np.sum(w_b), "units[*].weight_bytes", "the sum of weight_bytes")
+    _check_prefix(w_b, "units[{}].weight_bytes")
+    for t, tr, er in zip(type_names, time_rows, energy_rows):
+        finite(np.sum(tr), f'device_types["{t}"].time_s', "the sum of the entries")
+        finite(np.sum(er), f'device_types["{t}"].energy_j', "the sum of the entries")
+        _check_prefix(tr, f'device_types["{t}"].time_s[{{}}]')
+        _check_prefix(er, f'device_types["{t}"].energy_j[{{}}]')
+    finite(sum(np.sum(tr) for tr in time_rows), "device_types[*].time_s", "the sum over all device types")
+    finite(sum(np.sum(er) for er in energy_rows), "device_types[*].energy_j", "the sum over all device types")
+    used = sorted({m for row in table for m in row if m})
+    cut = float(np.sum(out_b[:-1])) if len(out_b) > 1 else 0.0
+    biggest = max([float(np.max(out_b)), input_bytes])
+    for m in used:
+        med, path = media[m], f'media["{m}"]'
+        what = f"with the largest message ({biggest:.3g} bytes)"
+        finite(med.latency_s + biggest / med.bandwidth_Bps, path + ".bandwidth_Bps", f"a transfer time {what}")
+        finite(8.0 * biggest * med.energy_J_per_bit, path + ".energy_J_per_bit", f"a transfer energy {what}")
+        what = f"summed over all cuts and the input ({cut + input_bytes:.3g} bytes)"
+        finite(len(out_b) * med.latency_s + (cut + input_bytes) / med.bandwidth_Bps, path + ".bandwidth_Bps",
+               f"the transfer time {what}")
+        finite(8.0 * (cut + input_bytes) * med.energy_J_per_bit, path + ".energy_J_per_bit",
+               f"the transfer energy {what}")
+    finite(max(np.sum(tr) for tr in time_rows) + sum(
+        len(out_b) * media[m].latency_s + (cut + input_bytes) / media[m].bandwidth_Bps for m in used),
+        "device_types[*].time_s", "compute plus transfer time")
+    finite(sum(np.sum(er) for er in energy_rows) + sum(
+        8.0 * (cut + input_bytes) * media[m].energy_J_per_bit for m in used),
+        "device_types[*].energy_j", "compute plus transfer energy")
+
+
+def _check_prefix(x: np.ndarray, path: str) -> None:
+    """Refuse a unit cost that the prefix sums of its row cannot reproduce (see :data:`PREFIX_RTOL`)."""
+    pre = np.concatenate([[0.0], np.cumsum(x)])
+    bad = np.nonzero((x > 0) & (np.abs((pre[1:] - pre[:-1]) - x) > PREFIX_RTOL * x))[0]
+    if len(bad):
+        l = int(bad[0])
+        raise _where(path.format(l), f"{x[l]:.3g} is lost next to the sum of the entries before it ({pre[l]:.3g}): "
+                                     "the solvers add costs with ~16 significant digits; write 0 for a negligible "
+                                     "cost")
+
+
 def _reject_constant(name: str):
     raise ValueError(f"{name} is not allowed in a problem file")
 
@@ -302,12 +398,16 @@ def load_problem(path: str | os.PathLike) -> Problem:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ProblemError(f"{path}: cannot read problem file ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise ProblemError(f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})") from None
     try:
         d = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         raise ProblemError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    except ValueError as exc:
-        raise ProblemError(f"{path}: {exc}") from None
+    except RecursionError:
+        raise ProblemError(f"{path}: not a problem file: JSON nested too deeply") from None
+    except ValueError as exc:   # NaN/Infinity (see _reject_constant), integers with more than 4300 digits
+        raise ProblemError(f"{path}: {str(exc).splitlines()[0]}") from None
     try:
         return problem_from_dict(d)
     except ProblemError as exc:

@@ -13,7 +13,11 @@ from .profiles import Profile
 
 DEFAULT_ALIASES: dict[str, str] = {"cpu": "cpu-xeon-w3323", "gpu": "gpu-rtx3070ti", "cim": "cim"}
 
-_TERM = re.compile(r"^\s*(\d+)?\s*[x*]?\s*([A-Za-z][\w.\-]*)\s*$")
+# [count][multiplier]name; "x" is a multiplier only between a count and whitespace ("3x gpu", "3 x gpu"), so a
+# type named "xpu" stays usable ("2xpu" = two xpu); "*" may always follow a count ("3*gpu").
+_TERM = re.compile(r"^\s*(?:(\d+)\s*(?:\*\s*|x\s+)?)?([A-Za-z][\w.\-]*)\s*$")
+# Far beyond any cluster the solvers handle; without a limit "100000cpu" spends minutes building link tables.
+MAX_CLUSTER_DEVICES = 1024
 
 
 class ProblemBuildError(ValueError):
@@ -23,8 +27,9 @@ class ProblemBuildError(ValueError):
 def parse_cluster(spec: str, aliases: Mapping[str, str] | None = None) -> dict[str, int]:
     """``"2cpu+2gpu"`` -> ``{"cpu-xeon-w3323": 2, "gpu-rtx3070ti": 2}`` (device type -> count, in order).
 
-    Each ``+``-separated term is ``[count]name``; ``name`` is looked up in ``aliases`` (default
-    :data:`DEFAULT_ALIASES`) and otherwise taken as a device-type name as is.
+    Each ``+``-separated term is ``[count]name``, ``count x name`` or ``count*name``; ``name`` is looked up in
+    ``aliases`` (default :data:`DEFAULT_ALIASES`) and otherwise taken as a device-type name as is. At most
+    :data:`MAX_CLUSTER_DEVICES` devices in all.
     """
     aliases = DEFAULT_ALIASES if aliases is None else aliases
     if not isinstance(spec, str) or not spec.strip():
@@ -35,7 +40,8 @@ def parse_cluster(spec: str, aliases: Mapping[str, str] | None = None) -> dict[s
         if not m:
             raise ProblemBuildError(f"cluster spec {spec!r}: term {k + 1} ({term!r}) is not [count]name, "
                                     "e.g. 2cpu or 1gpu-rtx3070ti")
-        count = int(m.group(1)) if m.group(1) else 1
+        # a count longer than 9 digits is over the limit anyway; int() of thousands of digits would raise
+        count = (int(m.group(1)) if len(m.group(1)) <= 9 else 10 ** 9) if m.group(1) else 1
         if count < 1:
             raise ProblemBuildError(f"cluster spec {spec!r}: term {term.strip()!r} has count {count}; must be >= 1")
         dtype = aliases.get(m.group(2), m.group(2))
@@ -43,6 +49,9 @@ def parse_cluster(spec: str, aliases: Mapping[str, str] | None = None) -> dict[s
             raise ProblemBuildError(f"cluster spec {spec!r}: device type {dtype!r} appears twice; "
                                     "write the total count once")
         out[dtype] = count
+        if sum(out.values()) > MAX_CLUSTER_DEVICES:
+            raise ProblemBuildError(f"cluster spec {spec[:40]!r}: {sum(out.values())} devices; at most "
+                                    f"{MAX_CLUSTER_DEVICES} are supported")
     return out
 
 

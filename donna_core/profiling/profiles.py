@@ -5,6 +5,7 @@ CSV table with one row per unit.  Every read validates; every error names the fi
 """
 from __future__ import annotations
 
+import csv
 import io
 import json
 import math
@@ -203,6 +204,7 @@ def parse_profile(text: str, where: str = "<profile>") -> Profile:
         raise ProfileError(f"{where}:1: metadata must be a JSON object, got {type(meta).__name__}")
     if not rest.strip():
         raise ProfileError(f"{where}:2: no CSV table after the metadata line")
+    _check_complete_rows(rest, where)
     try:
         df = pd.read_csv(io.StringIO(rest), dtype={"unit": str, "kind": str}, keep_default_na=False,
                          na_values=[""])
@@ -211,12 +213,33 @@ def parse_profile(text: str, where: str = "<profile>") -> Profile:
     return validate_profile(Profile(meta, df), where)
 
 
+def _check_complete_rows(table: str, where: str) -> None:
+    """A file cut short (a copy or write interrupted) ends inside its last row: pandas would silently fill the
+    missing columns with NaN (or keep a number cut to fewer digits), so every row must have the header's
+    number of fields and the table must end with a line break, as :func:`format_profile` writes it."""
+    rows = csv.reader(io.StringIO(table))
+    header = next(rows)
+    for n, row in enumerate(rows):
+        if row and len(row) != len(header):
+            raise ProfileError(f"{where}:{n + 3}: row has {len(row)} field(s) but the header has {len(header)} "
+                               "(file truncated or a field missing)")
+    if not table.endswith("\n"):
+        raise ProfileError(f"{where}:{table.count(chr(10)) + 2}: the last row does not end with a line break "
+                           "(file truncated?)")
+
+
 def read_profile(path: str | os.PathLike) -> Profile:
     """Read and validate one profile file."""
     path = Path(path)
     if not path.is_file():
         raise ProfileError(f"profile file {path} does not exist")
-    prof = parse_profile(path.read_text(encoding="utf-8"), str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProfileError(f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})") from None
+    except OSError as exc:
+        raise ProfileError(f"{path}: cannot read profile ({exc.strerror or exc})") from None
+    prof = parse_profile(text, str(path))
     _check_path(prof.meta, path)
     return prof
 

@@ -1,0 +1,189 @@
+"""Size guard: how many states and bytes a solver would need, checked against a memory budget before allocating.
+
+The exact solver's state space is ``prod(class size + 1) x K x (L + 1)`` (:mod:`donna_core.partition.classes`);
+with devices that all differ (distinct links or types) every class has one member and the product is ``2^D``,
+which for D = 64 overflows int64. All counts here are Python ints, so they never overflow; the estimate is
+computed from the class *members* alone (:func:`class_members`), never from the count-vector table itself.
+
+Per solver (8-byte floats/ints; ``M`` count vectors, ``K`` classes, ``T`` types, ``L1 = L + 1``):
+
+* ``exact`` at alpha in {0, 1}: the scalar DPs keep five ``M x K x L1`` arrays plus one from the first pass
+  and about as much again in temporaries (ranks), so ``bytes ~ 8 * 8 * M*K*L1`` plus the ``T x L1 x L1`` stage
+  tables;
+* ``exact`` front and 0 < alpha < 1: the same dense DPs, the completion bound table ``M x L1``, and at least
+  one Pareto label (9 fields) per reachable state. The label count is only known while the search runs, so
+  the estimate is a floor and :func:`donna_core.partition.exact.pareto_labels` checks the budget again before
+  each level is allocated;
+* ``paper``: five ``(L+1) x 2^D x D`` tables;
+* ``bounded``: a few ``K x L1`` and ``T x L1 x L1`` arrays (always small).
+
+The budget is, in order: the ``memory_budget`` argument, the ``DONNA_MEMORY_BUDGET`` environment variable
+(bytes, optional suffix k/M/G/T = 10^3.., or KiB/MiB/GiB/TiB), else half of ``MemAvailable`` in
+``/proc/meminfo`` (8 GB where that file does not exist).
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass
+
+from .problem import Problem
+
+DEFAULT_FRACTION = 0.5          # of the available RAM: leaves room for the rest of the process and the OS
+FALLBACK_BUDGET = 8 * 10**9     # where /proc/meminfo is missing (not Linux)
+LABEL_BYTES = 9 * 8             # one Pareto label: m, a, j, B, E, code, dev, pj, parent
+ENV = "DONNA_MEMORY_BUDGET"
+
+_UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+class SolverSizeError(ValueError):
+    """A solve would exceed the memory budget; the message (one line) names the size and what to do."""
+
+
+@dataclass(frozen=True)
+class SizeEstimate:
+    states: int               # DP states (exact: count vectors x classes x (L+1); paper: (L+1) x 2^D x D)
+    bytes: int                # memory the solver would allocate (a floor for the exact front, see module doc)
+    feasible_in_budget: bool
+    message: str
+    budget: int = 0
+    solver: str = "exact"
+
+
+def parse_bytes(text: str, what: str = ENV) -> int:
+    """``"4G"`` -> 4_000_000_000; ``"512MiB"``, ``"1e9"`` and plain integers work too."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([a-zA-Z]*)\s*", str(text))
+    unit = m.group(2).lower().removesuffix("b") if m else ""
+    if unit in ("ki", "mi", "gi", "ti"):
+        unit += "b"
+    if not m or unit not in _UNITS:
+        raise ValueError(f"{what}: expected a byte count such as 4000000000, 4G or 512MiB, got {text!r}")
+    value = float(m.group(1)) * _UNITS[unit]
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{what}: must be a positive byte count, got {text!r}")
+    return int(value)
+
+
+def available_bytes() -> int | None:
+    """``MemAvailable`` from /proc/meminfo, or None where it cannot be read."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def memory_budget(budget: int | str | None = None) -> int:
+    """The budget in bytes (see the module docstring for the order of sources)."""
+    if budget is not None:
+        return parse_bytes(budget, "memory budget") if isinstance(budget, str) else _positive(budget)
+    env = os.environ.get(ENV)
+    if env:
+        return parse_bytes(env, ENV)
+    avail = available_bytes()
+    return int(avail * DEFAULT_FRACTION) if avail else FALLBACK_BUDGET
+
+
+def _positive(x) -> int:
+    if isinstance(x, bool) or not isinstance(x, (int, float)) or not x > 0 or not math.isfinite(x):
+        raise ValueError(f"memory budget: must be a positive number of bytes, got {x!r}")
+    return int(x)
+
+
+def _interchangeable(p: Problem, a: int, b: int) -> bool:
+    if p.device_type[a] != p.device_type[b] or p.source in (a, b):
+        return False
+    return all(p.link_medium[a][x] == p.link_medium[b][x] for x in range(p.D) if x not in (a, b))
+
+
+def class_members(p: Problem) -> tuple[tuple[int, ...], ...]:
+    """The device classes of :func:`donna_core.partition.classes.device_classes` (same rule, same order),
+    without building its count-vector table, whose size is what is being estimated (tested equal)."""
+    classes: list[list[int]] = []
+    for d in range(p.D):
+        for cls in classes:
+            if all(_interchangeable(p, d, m) for m in cls):
+                cls.append(d)
+                break
+        else:
+            classes.append([d])
+    return tuple(tuple(c) for c in classes)
+
+
+def count_vectors(p: Problem) -> int:
+    """Number of count vectors ``prod(class size + 1)`` as an exact Python int."""
+    return math.prod(len(c) + 1 for c in class_members(p))
+
+
+def _human(n: int) -> str:
+    for unit, scale in (("TB", 10**12), ("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n} B"
+
+
+def _count(n: int) -> str:
+    return f"{n:,}" if n < 10**15 else f"{float(n):.3g}"
+
+
+def estimate(p: Problem, alpha: float | None = None, solver: str = "exact",
+             budget: int | str | None = None) -> SizeEstimate:
+    """States and bytes ``solver`` would need for ``p`` at ``alpha`` (None = the exact Pareto front)."""
+    limit = memory_budget(budget)
+    L1, T = p.L + 1, int(p.time_s.shape[0])
+    tables = 2 * 8 * T * L1 * L1
+    members = class_members(p)
+    K = len(members)
+    M = math.prod(len(c) + 1 for c in members)
+    if solver == "paper":
+        states = L1 * 2**p.D * p.D
+        need = 5 * 8 * states
+    elif solver == "bounded":
+        states = K * L1
+        need = tables + 8 * 16 * K * K * L1
+    else:
+        states = M * K * L1
+        need = tables + 8 * 8 * states + 8 * (K + 1) * M
+        if alpha is None or 0.0 < alpha < 1.0:
+            need += 8 * M * L1 + 2 * LABEL_BYTES * states
+    ok = need <= limit
+    what = "the exact Pareto front" if alpha is None else f"alpha = {alpha:g}"
+    if solver == "paper":
+        shape = f"(L+1) x 2^D x D = {_count(states)} states for L={p.L}, D={p.D}"
+    else:
+        shape = (f"{_count(M)} count vectors over {K} device classes x (L+1) = {_count(states)} states"
+                 if solver != "bounded" else f"{K} classes x (L+1) = {states} states")
+    advice = ("use --solver bounded (a plan with a certified gap) or raise --memory-budget / "
+              f"{ENV}" if alpha is not None else
+              f"the front needs the exact solver: group devices into fewer classes (same type and links) or "
+              f"raise --memory-budget / {ENV}")
+    if solver == "paper" and not ok:
+        advice = "use the exact solver (--solver exact groups interchangeable devices) or --solver bounded"
+    msg = (f"{solver} solver for {what} needs about {_human(need)} ({shape}); budget {_human(limit)}"
+           + ("" if ok else f": {advice}"))
+    return SizeEstimate(states, need, ok, msg, limit, solver)
+
+
+def check(p: Problem, alpha: float | None, solver: str, budget: int | str | None = None) -> SizeEstimate:
+    """:func:`estimate`, raising :class:`SolverSizeError` when it does not fit the budget."""
+    est = estimate(p, alpha, solver, budget)
+    if not est.feasible_in_budget:
+        raise SolverSizeError(est.message)
+    return est
+
+
+def check_labels(n_labels: int, n_new: int, limit: int, extra_bytes: int = 0) -> None:
+    """Called by the front search before it allocates a level of ``n_new`` candidate labels (built, merged and
+    sorted: about three copies) while it holds ``n_labels``."""
+    need = LABEL_BYTES * (n_labels + 3 * n_new) + extra_bytes
+    if need > limit:
+        raise SolverSizeError(
+            f"exact Pareto search would hold {_count(n_labels + n_new)} labels (about {_human(need)}); "
+            f"budget {_human(limit)}: use --solver bounded (a plan with a certified gap) or raise "
+            f"--memory-budget / {ENV}")
