@@ -261,3 +261,39 @@ def test_frozen_weights_load_to_the_same_model(tmp_path):
     with pytest.raises(RunSpecError, match="holds model"):
         load_model("vgg8", path)
     assert load_model(TINY, str(tmp_path / "missing.pt"))[1].shape == x1.shape  # no file: built here
+
+
+def test_summarise_and_error_split_on_hand_made_timestamps():
+    from donna_core.runtime.report import error_split, summarise
+
+    # 2 stages, 5 inputs, warm-up 1. Stage 0 computes 1.0 s (CPU 0.5: it waited for its core half the time),
+    # the link holds 0.25 s, wire 0.05 s; stage 1 computes 0.5 s and finishes input i at 2.3 + 1.2 i.
+    N, w = 5, 1
+    s0_comp = [(1.2 * i, 1.2 * i, 1.2 * i + 1.0, 1.2 * i + 1.0, 1.2 * i + 1.0, 0.5) for i in range(N)]
+    send = [(1.2 * i + 1.0, 1.2 * i + 1.25, 1.2 * i + 1.25, 1.2 * i + 1.30) for i in range(N)]
+    recv = [(1.2 * i + 1.1, 1.2 * i + 1.30) for i in range(N)]
+    s1_comp = [(1.2 * i + 1.3 - 0.7, 1.2 * i + 1.3, 1.2 * i + 1.8, 1.2 * i + 1.8, 1.2 * i + 1.8, 0.5) for i in range(N)]
+    stage = lambda k, f, l: {"device": f"cpu{k}", "first": f, "last": l}
+    raw = {"ranks": [
+        {"rank": 0, "stage": stage(0, 0, 1), "host": "h", "core": 0, "setup_s": 1.0, "comp": s0_comp, "send": send,
+         "recv": [], "out_bytes": 100, "out_tensors": 2, "energy": None, "load_avg_end": [0, 0, 0]},
+        {"rank": 1, "stage": stage(1, 2, 3), "host": "h", "core": 1, "setup_s": 1.0, "comp": s1_comp, "send": [],
+         "recv": recv, "out_bytes": 0, "out_tensors": 0, "energy": None, "load_avg_end": [0, 0, 0]}],
+        "check": {"indices": [0], "exactly_equal": True, "max_abs_diff": 0.0}}
+    m = summarise(raw, {"warmup": w, "inputs": N})
+    assert m["period_s"] == pytest.approx(1.2) and m["throughput_ips"] == pytest.approx(1 / 1.2)
+    s0, s1 = m["stages"]
+    assert s0["compute_s"] == pytest.approx(1.0) and s0["compute_cpu_s"] == pytest.approx(0.5)
+    assert s1["idle_s"] == pytest.approx(0.7) and s1["compute_s"] == pytest.approx(0.5)
+    tr = s0["transfer"]
+    assert tr["emulated_hold_s"] == pytest.approx(0.25) and tr["wire_s"] == pytest.approx(0.05)
+    assert tr["transfer_s"] == pytest.approx(0.30) and tr["bytes"] == 100
+    assert m["latency_s"] == pytest.approx(1.8) and m["energy"]["source"] == "unavailable"
+    assert m["more_stages_than_cores"] == []
+    pred = {"bottleneck_s": 0.6, "input_s": 0.0, "stages": [{"compute_s": 0.6, "comm_out_s": 0.25},
+                                                             {"compute_s": 0.5, "comm_out_s": 0.0}]}
+    e = error_split(pred, m)
+    # Pc = 1.0 (stage 0's measured compute), Pcpu = 0.5 -> max(0.5, 0.25, 0.5) = 0.5
+    assert e["compute_part_s"] == pytest.approx(0.4) and e["comm_overlap_part_s"] == pytest.approx(0.2)
+    assert e["work_part_s"] == pytest.approx(-0.1) and e["core_wait_part_s"] == pytest.approx(0.5)
+    assert e["rel_error"] == pytest.approx(1.0)
