@@ -575,8 +575,8 @@ def validation_markdown(validation_dir: str | Path) -> str:
               f"{int(s['outputs_equal'].sum())} of {len(s)} runs."]
     miss = ok[ok["abs_err"] > VALIDATION_TARGET_MAX]
     if len(miss):
-        lines += ["", "Runs worse than the target, and which assumption failed (the larger part of the period "
-                  "error of the period: compute work vs the profile, waiting for a core, or communication/overlap "
+        lines += ["", "Runs worse than the target, and which assumption failed (the largest part of the period "
+                  "error: compute work vs the profile, waiting for a core, or communication/overlap "
                   "= per-message cost or imperfect overlap):", ""]
         for r in miss.itertuples():
             parts = {"communication / overlap": r.comm_overlap_part_s}
