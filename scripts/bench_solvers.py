@@ -97,7 +97,12 @@ def section_milp(milp_limit: float) -> None:
     print("| problem | α | exact s | exact objective | paper s | paper vs exact | MILP s | MILP objective | "
           "MILP bound | MILP status |")
     print("|---|---|---|---|---|---|---|---|---|---|")
-    cases = [("ResNet-152 blocks (52) x 8 dev", problem_from_dict(resnet152("block"))),
+    from donna_core.partition.problem import load_problem
+    cases = [("bundled vgg8_2cpu2cim_lb-wcc (8 units, 4 dev)",
+              load_problem(ROOT / "data/problems/vgg8_2cpu2cim_lb-wcc.json")),
+             ("bundled vgg19_2cpu1gpu1cim_pcie5 (19 units, 4 dev)",
+              load_problem(ROOT / "data/problems/vgg19_2cpu1gpu1cim_pcie5.json")),
+             ("ResNet-152 blocks (52) x 8 dev", problem_from_dict(resnet152("block"))),
              ("ResNet-152 layers (156) x 8 dev", problem_from_dict(resnet152("layer"))),
              ("random L=53 D=8 (3 types)", problem_from_dict(random_problem(53, 8, seed=53 * 100 + 8)))]
     for name, p in cases:

@@ -382,3 +382,15 @@ def test_unpaired_surrogate_in_a_name_is_refused(tmp_path, capsys):
     code, out, err = run_main(capsys, "solve", f)
     assert code == 2 and out == ""
     one_line_error(err, str(f), "devices[0].name", "not valid Unicode")
+
+
+def test_profiles_that_disagree_name_their_directory(tmp_path, capsys):
+    root, d = _copy_profiles(tmp_path)
+    f = d / "cim.csv"
+    lines = f.read_text().split("\n")
+    lines[3] = "renamed" + lines[3][lines[3].index(","):]       # unit 1 is named differently from the other profiles
+    f.write_text("\n".join(lines))
+    code, _, err = run_main(capsys, "problem", "--model", "vgg8", "--cluster", "2cpu+1cim", "--medium", "pcie5",
+                            "--profiles", root)
+    assert code == 2
+    one_line_error(err, str(d), "renamed")

@@ -15,13 +15,14 @@ from hypothesis import strategies as st
 from bruteforce import all_plans, brute_best_objective
 from donna_core.partition import guard
 from donna_core.partition.classes import device_classes
-from donna_core.partition.costs import Tables, evaluate
+from donna_core.partition.costs import InfeasibleError, Tables, evaluate
 from donna_core.partition.exact import SolverContext, pareto_labels
 from donna_core.partition.guard import SolverSizeError, estimate
 from donna_core.partition.problem import problem_from_dict
 from donna_core.partition.solve import pareto_front, solve
 from donna_core.partition.synthetic import random_problem, transformer_like
 from problems import tiny
+from test_latency_allowed import featured_problems
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -223,3 +224,52 @@ def test_cli_exact_json_gap_zero(tmp_path, capsys):
     code, out, err = _donna(capsys, "solve", str(f), "--alpha", "0.5", "--json")
     assert code == 0, err
     assert _strict(out)["gap"] == 0.0 and math.isfinite(_strict(out)["objective"])
+
+
+# ---------------------------------------------------------------- latency_s and allowed (branch a-partition)
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(featured_problems(), st.sampled_from([0.0, 0.5, 0.8, 1.0]))
+def test_bounded_with_latency_and_eligibility_against_brute_force(case, alpha):
+    _, p = case
+    if next(all_plans(p), None) is None:
+        with pytest.raises(InfeasibleError):
+            solve(p, alpha, "bounded", time_limit_s=5)
+        return
+    opt = brute_best_objective(p, alpha)
+    r = solve(p, alpha, "bounded", time_limit_s=10)
+    assert r.stats["lower_bound"] <= opt * (1 + 1e-12) + 1e-300
+    assert r.objective >= opt * (1 - 1e-12)
+    assert r.stats["stopped"] != "time"
+    assert guard.class_members(p) == device_classes(p).members
+
+
+# ---------------------------------------------------------------- MILP peer (benchmark only)
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(featured_problems(), st.sampled_from([0.0, 0.5, 1.0]))
+def test_milp_peer_agrees_with_exact_where_it_proves_optimality(case, alpha):
+    pytest.importorskip("highspy", reason="highspy (the optional 'bench' extra) is not installed")
+    from donna_core.partition.costs import norm_constants
+    from donna_core.partition.milp import milp_solve
+    _, p = case
+    if next(all_plans(p), None) is None:
+        return
+    tb, norm = Tables(p), norm_constants(p)
+    m = milp_solve(tb, alpha, norm, time_limit_s=20)
+    ex = solve(p, alpha)
+    assert m.plan is not None
+    ev = evaluate(p, m.plan, alpha, tables=tb, norm=norm).objective      # a valid plan (evaluate checks it)
+    assert ev >= ex.objective * (1 - 1e-9)
+    if m.proved:
+        assert ev == pytest.approx(ex.objective, rel=1e-6, abs=1e-12)
+        assert m.objective == pytest.approx(ex.objective, rel=1e-6, abs=1e-9)
+
+
+def test_gap_field_per_solver():
+    p = problem_from_dict(tiny(L=4, counts=(2, 1), seed=4))
+    assert solve(p, 0.5, "exact").to_dict()["gap"] == 0.0
+    assert solve(p, 0.5, "paper").to_dict()["gap"] is None        # no bound: the paper's DP certifies nothing
+    assert solve(p, 1.0, "paper").to_dict()["gap"] == 0.0         # exact at alpha in {0, 1}
+    r = solve(p, 0.5, "bounded", time_limit_s=5)
+    assert r.to_dict()["gap"] == r.stats["gap"] >= 0.0

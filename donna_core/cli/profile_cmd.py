@@ -71,7 +71,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 def cmd_problem(args: argparse.Namespace) -> int:
     from ..atomic import write_json_atomic
-    from ..profiling.problem_builder import build_problem, parse_cluster, DEFAULT_ALIASES
+    from ..profiling.problem_builder import DEFAULT_ALIASES, ProblemBuildError, build_problem, parse_cluster
     from ..profiling.profiles import load_profiles
 
     if args.output not in (None, "-") and Path(args.output).is_dir():    # before reading any profile
@@ -79,9 +79,14 @@ def cmd_problem(args: argparse.Namespace) -> int:
     aliases = {**DEFAULT_ALIASES, **_parse_types(args.types)}
     cluster = parse_cluster(args.cluster, aliases)
     profiles = load_profiles(args.profiles, args.model, args.granularity)
-    problem = build_problem(profiles, cluster, args.medium, source=args.source,
-                            memory_bytes=_parse_kv(args.memory, "--memory", "DEVICE_TYPE=BYTES"), name=args.name,
-                            assume_power_w=_parse_kv(args.assume_power, "--assume-power", "DEVICE_TYPE=WATTS"))
+    memory = _parse_kv(args.memory, "--memory", "DEVICE_TYPE=BYTES")
+    power = _parse_kv(args.assume_power, "--assume-power", "DEVICE_TYPE=WATTS")
+    try:
+        problem = build_problem(profiles, cluster, args.medium, source=args.source, memory_bytes=memory,
+                                name=args.name, assume_power_w=power)
+    except ProblemBuildError as exc:
+        # the profiles disagree with each other or with the arguments: say where they were read from
+        raise CliArgumentError(f"{Path(args.profiles) / args.model / args.granularity}: {exc}") from None
     if args.output in (None, "-"):
         sys.stdout.write(json.dumps(problem, indent=2, allow_nan=False) + "\n")   # all or nothing
     else:

@@ -106,8 +106,8 @@ def register(sub) -> None:
     # checked against partition.solve.SOLVERS when the command runs, so --help never imports the solvers
     ps.add_argument("--solver", default="exact", metavar="NAME",
                     help="exact (default), paper (the paper's Algorithm 1), bounded (a plan and a certified "
-                         "lower bound within --time-limit) or auto (exact when it fits the memory budget, else "
-                         "bounded)")
+                         "lower bound within --time-limit) or auto (exact, or bounded when exact exceeds the "
+                         "memory budget)")
     ps.add_argument("--json", action="store_true",
                     help="print one JSON object (strict RFC 8259: a non-finite number, e.g. the throughput of a "
                          "plan that costs nothing, is null)")

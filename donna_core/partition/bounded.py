@@ -17,26 +17,30 @@ with a Lagrange multiplier ``lambda_b >= 0`` instead. What is left is a shortest
 (stage and transfer times) are all ``<= theta`` is a path here, and ``sum_b lambda_b (use_b - size_b) <= 0``
 for it, so ``V(lambda, theta) - lambda . size <= w * E`` for every such plan (weak duality).
 
-**Bound.** Split the bottleneck axis into intervals ``[g_0, g_1), ..., [g_n, inf)`` with ``g_0`` the least
-bottleneck of the relaxation without prices (no plan is faster). A plan with bottleneck ``B`` in ``[g_i,
+**Bound.** A plan's bottleneck is one of finitely many part values (stage, transfer and input times). Split
+the sorted values from ``g_0``, the least bottleneck of the relaxation without prices (no plan is faster), into
+intervals ``[g_i, g_{i+1})``. A plan with bottleneck ``B`` in ``[g_i,
 g_{i+1})`` has every part ``<= g_{i+1}`` and ``alpha B / norm.time >= alpha g_i / norm.time``, hence::
 
     objective >= alpha * g_i / norm.time + V(lambda_i, g_{i+1}) - lambda_i . size        (any lambda_i >= 0)
 
-and the minimum of these interval bounds is a lower bound on the optimum (the last interval uses theta = inf).
+and the minimum of these interval bounds is a lower bound on the optimum (with lambda = 0 always among the
+multipliers tried). An interval holding a single value ``g`` uses theta = g.
 At alpha = 1 the energy weight is 0 and the multipliers alone prove an interval infeasible (the bound grows
 without limit).
 
 **Search (anytime).** Repeatedly take the interval with the least bound; improve its multipliers by projected
 subgradient steps (Polyak step towards the best plan's objective, ``use - size`` as the subgradient); when its
-bound stalls, split it at the geometric mean (children inherit the multipliers). Intervals whose bound
-reaches the best plan's objective are dropped. **Plans** come from the same recursion with hard capacities
-carried along (each state keeps one label with its count vector; a transition to ``b`` is allowed only while
-``count_b < size_b``), priced with the interval's multipliers and ``theta = g_{i+1}``: always a valid plan,
-evaluated with the shared cost model. A relaxed path that already respects the capacities is a plan too.
+bound stalls, split its candidate values in half (children inherit the multipliers; an interval of one value
+gets a few fresh starts instead). Intervals whose bound reaches the best plan's objective are dropped.
+**Plans** come from the same recursion with hard capacities carried along (each state keeps its few cheapest
+labels with distinct count vectors; a transition to ``b`` is allowed only while ``count_b < size_b``), priced
+with the interval's multipliers and its largest value as theta: always a valid plan, evaluated with the shared
+cost model. A relaxed path that already respects the capacities is a plan too.
 
-The search stops when the relative gap ``(plan - bound) / plan`` is at most ``gap_tol``, when no interval can
-improve (``stopped = "converged"``), after ``max_visits`` interval visits, or at ``time_limit_s``. Without the
+The search stops when the relative gap ``(plan - bound) / plan`` is at most ``gap_tol`` (``"gap"``), when every
+interval's bound has reached the best plan (``"proved"``), when no interval can improve (``"converged"``: the
+relaxation's own gap remains), after ``max_visits`` interval visits, or at ``time_limit_s``. Without the
 wall-clock stop the result is deterministic (fixed visit order, ties to the lowest class / earliest cut);
 ``stats["stopped"]`` says which rule ended it. The bound is reported with a relative slack of 1e-10 so that
 float rounding of a sum in another order can never put it above the optimum.
@@ -56,6 +60,7 @@ from .guard import class_members
 
 BOUND_SLACK = 1e-10     # relative; the certified bound is lowered by this much against float rounding
 OVERSHOOT = 0.05        # Polyak target = best plan's objective * (1 + this)
+LAMBDA_MAX = 1e100       # multipliers beyond this prove nothing more (objectives are normalised, ~1)
 ATOMIC_RETRIES = 4      # fresh starts (step factor reset) for an interval that cannot be split
 PRIMAL_EVERY = 4        # run the (costlier) capacitated plan search on every 4th visit of an interval
 _THR_SLACK = 1e-12      # parts equal to a threshold up to rounding count as within it (keeps it a relaxation)
@@ -178,13 +183,13 @@ class _Relaxation:
             b, k = int(arg_a[j, b]), j
         return v, use, seq[::-1]
 
-    def capacitated(self, thr: float, lam: np.ndarray):
+    def capacitated(self, thr: float, lam: np.ndarray, R: int | None = None):
         """A plan (class, first, last stages) from the recursion with capacities enforced per label, or None.
 
         Each state ``(k, b)`` keeps the ``R`` cheapest labels with distinct count vectors (``R`` shrinks with
         ``L^2 K^2`` so one call stays around a few million candidate evaluations)."""
         K, L = self.K, self.L
-        R = int(min(8, max(1, 2e6 // (L * L * K * K))))
+        R = R or int(min(8, max(1, 2e6 // (L * L * K * K))))
         w = max(1.0 - self.alpha, 1e-6) / self.en      # a little energy even at alpha = 1, to break ties sensibly
         se, ce, g0 = self.tables(thr, w)
         se_cls = se[self.ctype]
@@ -270,6 +275,7 @@ def bounded_solve(tb: Tables, alpha: float, norm: dict, time_limit_s: float = 60
     t0 = time.perf_counter()
     deadline = t0 + time_limit_s
     p = tb.p
+    tb.check_runnable()
     rx = _Relaxation(tb, alpha, norm, members or class_members(p))
     K = rx.K
     g0 = rx.least_bottleneck()
@@ -359,6 +365,11 @@ def bounded_solve(tb: Tables, alpha: float, norm: dict, time_limit_s: float = 60
         iv.stalled = not improved
         if math.isfinite(iv.bound):
             push(iv)
+    if stopped == "converged" and best["plan"] is not None:
+        _polish(rx, vals, i_lo, best, offer, deadline)
+        ub = best["obj"]
+        if heap and heap[0][0] >= ub * (1 - BOUND_SLACK):
+            lb, stopped = ub, "proved"
     if best["plan"] is None:
         raise InfeasibleError("no plan found that respects the device counts and memory limits within the "
                               f"time limit ({time_limit_s:g} s)")
@@ -370,6 +381,24 @@ def bounded_solve(tb: Tables, alpha: float, norm: dict, time_limit_s: float = 60
              "intervals_open": len(heap), "classes": K, "time_limit_s": time_limit_s,
              "bound_s": time.perf_counter() - t0}
     return best["plan"], stats
+
+
+def _polish(rx: _Relaxation, vals: np.ndarray, i_lo: int, best: dict, offer, deadline: float) -> None:
+    """The bound can no longer move; spend the time left on plans: bisect the threshold between the least
+    possible bottleneck and the best plan's, asking the capacity-respecting recursion (unpriced, with more
+    labels per state) for a plan at each threshold."""
+    K, L = rx.K, rx.L
+    R = int(min(16, max(2, 8e6 // (L * L * K * K))))
+    lo, hi = i_lo, int(np.searchsorted(vals, best["B"], side="right")) - 1
+    while lo < hi and time.perf_counter() < deadline:
+        mid = (lo + hi) // 2
+        seq = rx.capacitated(vals[mid], np.zeros(K), R)
+        fits = seq is not None and (np.bincount([b for b, _, _ in seq], minlength=K) <= rx.sizes).all()
+        if fits:
+            offer(seq)
+            hi = mid
+        else:
+            lo = mid + 1
 
 
 def _improve(rx: _Relaxation, iv: _Interval, vals: np.ndarray, best: dict, offer, n_steps: int) -> bool:
@@ -411,7 +440,8 @@ def _improve(rx: _Relaxation, iv: _Interval, vals: np.ndarray, best: dict, offer
         else:
             push = abs(val) + 1.0
         step = iv.mu * push / norm2
-        iv.lam = np.maximum(0.0, iv.lam + step * sub)
+        # capped far above any objective scale so that sums of multipliers never overflow
+        iv.lam = np.clip(iv.lam + step * sub, 0.0, LAMBDA_MAX)
     if iv.visits % PRIMAL_EVERY == 0:
         offer(rx.capacitated(thr, iv.lam))
     iv.visits += 1

@@ -17,13 +17,18 @@ with ``j = L``.
   one set of array operations. Three exact reductions keep the label sets small: a label's ``B`` is raised to
   the least bottleneck any completion must have (so labels below it merge); labels beyond the alpha = 0/1
   optima are dropped; and labels beaten by a known plan (a "staircase" of least-energy plans under a few
-  bottleneck thresholds, :func:`known_staircase`) are dropped.
+  bottleneck thresholds, :func:`known_staircase`) are dropped. Candidates are not even built outside each
+  label's window of stage ends (:class:`_Bound`, :func:`_first_at_most`, the "shadow" of a state's next label)
+  nor when an O(n) box test (:func:`_box_dominated`) shows the dominance sort would drop them; both skip only
+  labels the reductions above would remove, so the result is unchanged.
 * **alpha = 1** (:func:`min_bottleneck_then_energy`): a min-max DP gives the least bottleneck ``B*``; a second
   DP minimises energy over plans whose every stage and transfer is ``<= B*``. (A single DP on the pair
   ``(B, E)`` would not be exact: once ``max`` saturates, a partial plan with a worse ``B`` but less energy wins.)
 * **alpha = 0** (:func:`min_energy_then_bottleneck`): one DP on the pair ``(E, B)`` in lexicographic order,
   which is exact because ``+`` is strictly monotone.
-* **0 < alpha < 1**: the minimiser of ``alpha*B/Tn + (1-alpha)*E/En`` lies on the Pareto front; it is picked there.
+* **0 < alpha < 1**: the minimiser of ``alpha*B/Tn + (1-alpha)*E/En`` lies on the Pareto front; it is picked there,
+  searching only labels whose objective bound is within the best of the alpha = 0/1 plans and the plan of one
+  alpha-weighted scalar DP (:func:`weighted_plan`).
 
 Ties (documented rule, the same in every path): at alpha = 1 the least energy among the fastest plans; at
 alpha = 0 the fastest among the least-energy plans; otherwise the least objective; then fewer stages; then the
@@ -69,13 +74,15 @@ class SolverContext:
             self.st[t] = np.where(ok, tb.stage_time(t, j, k), np.inf)
             self.se[t] = np.where(ok, tb.stage_energy(t, j, k), np.inf)
         # least energy any completion still has to spend: units j.. on their cheapest present type
-        # (entries of units a type may not run are included: a min over more values is still a lower bound, and
-        # energy_j[t] >= e_min for every present t keeps h_energy below non-decreasing)
-        e_min = p.energy_j[np.unique(p.device_type)].min(axis=0)
+        types = np.unique(p.device_type)
+        e_min = np.where(p.allowed[types], p.energy_j[types], np.inf).min(axis=0)
         self.e_rest = np.concatenate([np.cumsum(e_min[::-1])[::-1], [0.0]])
         # h_energy[t, k] - h_energy[t, j] = stage energy on t minus the cheapest types' energy over j..k-1:
         # non-decreasing in k, so the energy window of a stage is one searchsorted (see _Bound.windows)
-        self.h_energy = tb.pe - np.concatenate([[0.0], np.cumsum(e_min)])[None, :]
+        # (units a type may not run never lie inside one of its stages: their increment is set to 0 so that the
+        # whole row stays sorted for searchsorted, while differences inside any feasible stage are unchanged)
+        inc = np.where(p.allowed, p.energy_j - e_min[None, :], 0.0)
+        self.h_energy = np.concatenate([np.zeros((len(inc), 1)), np.cumsum(np.maximum(inc, 0.0), axis=1)], axis=1)
         self._b_rest = None
 
     @property
@@ -116,8 +123,8 @@ def _lexmin(keys: list[np.ndarray]) -> np.ndarray:
 
 
 def _dense(ctx: SolverContext, mode: str, thr: float = np.inf):
-    """One scalar DP over all states; ``mode`` is 'minmax' (key B), 'energy' (key E, parts <= thr) or
-    'energy_b' (key (E, B)). Returns (P, S, code, prev_j, prev_a) arrays of shape (M, K, L+1)."""
+    """One scalar DP over all states; ``mode`` is 'minmax' (key B), 'energy' (key E, parts <= thr),
+    'energy_b' (key (E, B)) or 'weighted' (key ``w_b B + w_e E``, a heuristic, see :func:`weighted_plan`). Returns (P, S, code, prev_j, prev_a) arrays of shape (M, K, L+1)."""
     p, tb, cl, L = ctx.p, ctx.tb, ctx.cl, ctx.L
     M, K, L1 = cl.M, cl.K, L + 1
     P = np.full((M, K, L1), np.inf)
@@ -177,13 +184,15 @@ def _dense_target(ctx: SolverContext, mode: str, thr: float, m: int, P, S, code,
                 cand = np.where((ct <= thr)[:, :, None] & (ctx.st[t] <= thr)[None], cand, np.inf)
                 scand = np.where(np.isfinite(cand), scand, np.inf)
                 keys = [cand.reshape(-1, L1)]
+            elif mode == "weighted":
+                keys = [_weighted(ctx, scand, cand).reshape(-1, L1)]
             else:
                 keys = [cand.reshape(-1, L1), scand.reshape(-1, L1)]
             ccode = np.broadcast_to(code[src, srcs][:, :, None], cand.shape).reshape(-1, L1)
             keys.append(ccode)
         best = _lexmin(keys)                                  # (L1,) flat index a*L1 + j
         cols = np.arange(L1)
-        P[m, b] = keys[0][best, cols]
+        P[m, b] = (cand.reshape(-1, L1) if mode == "weighted" else keys[0])[best, cols]
         ai, jj = np.divmod(best, L1)
         if mode != "minmax":
             S[m, b] = scand.reshape(-1, L1)[best, cols]
@@ -239,6 +248,25 @@ def min_bottleneck_then_energy(tb: Tables, ctx: SolverContext | None = None):
     E, S, code, pj, pa = _dense(ctx, "energy", thr)
     m, b = _best_final(ctx, [E], code)
     return _backtrack(ctx, m, b, ctx.L, pj, pa)
+
+
+def _weighted(ctx: SolverContext, B, E):
+    """``w_b B + w_e E`` with unreachable entries (inf, or 0 * inf with a vanishing weight) as inf."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        w = ctx.w_b * B + ctx.w_e * E
+    return np.where(np.isfinite(B) & np.isfinite(E) & ~np.isnan(w), w, np.inf)
+
+
+def weighted_plan(tb: Tables, ctx: SolverContext, alpha: float, norm: dict):
+    """A good (not always optimal) plan for 0 < alpha < 1 from one scalar DP that keeps, per state, the least
+    alpha-weighted partial cost (the paper's rule, over count vectors). Only used as an upper bound that lets
+    the exact search drop more labels."""
+    ctx.w_b, ctx.w_e = alpha / norm["time_s"], (1.0 - alpha) / norm["energy_j"]
+    E, S, code, pj, pa = _dense(ctx, "weighted")
+    best = _best_final(ctx, [_weighted(ctx, S, E)], code)
+    if best is None:
+        raise InfeasibleError("no plan fits the devices' memory limits and allowed units")
+    return _backtrack(ctx, best[0], best[1], ctx.L, pj, pa)
 
 
 def min_energy_then_bottleneck(tb: Tables, ctx: SolverContext | None = None):
@@ -546,7 +574,12 @@ def _box_dominated(g, B, E) -> np.ndarray:
 def _sort_labels(g, B, E, code, pj) -> np.ndarray:
     """``np.lexsort((pj, code, E, B, g))``, faster: sort on (g, B, E) and re-sort only the runs that tie on all
     three by (code, pj) (rare; every sort here is stable, so the result is the same permutation)."""
-    order = np.lexsort((E, B, g))
+    # three stable passes (last key first) = lexsort; the state key g usually fits 16 bits, where numpy's
+    # stable sort is a radix sort
+    order = np.argsort(E, kind="stable")
+    order = order[np.argsort(B[order], kind="stable")]
+    gk = g[order]
+    order = order[np.argsort(gk.astype(np.uint16) if gk.max() < 65536 else gk, kind="stable")]
     gs, bs, es = g[order], B[order], E[order]
     tie = (gs[1:] == gs[:-1]) & (bs[1:] == bs[:-1]) & (es[1:] == es[:-1])
     if tie.any():
@@ -558,6 +591,16 @@ def _sort_labels(g, B, E, code, pj) -> np.ndarray:
         sub = order[pos]
         order[pos] = sub[np.lexsort((pj[sub], code[sub], run))]
     return order
+
+
+def _group_cummin(x: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """Running minimum of ``x`` restarted wherever ``start`` is True (contiguous groups), exactly, without pandas:
+    values become integer ranks, each group is offset above every later group, so one global running minimum
+    never carries a value across a group boundary; the ranks map back to the very same floats."""
+    u, rank = np.unique(x, return_inverse=True)
+    gid = np.cumsum(start) - 1
+    key = (gid[-1] - gid) * np.int64(len(u)) + rank.reshape(-1)
+    return u[np.minimum.accumulate(key) % len(u)]
 
 
 def _prune(lab: dict, K: int, L1: int, keep_fn=None) -> dict:
@@ -577,12 +620,8 @@ def _prune(lab: dict, K: int, L1: int, keep_fn=None) -> dict:
     start = np.empty(len(gs), dtype=bool)
     start[0] = True
     start[1:] = gs[1:] != gs[:-1]
-    # within a group (sorted by B, then E) a label survives iff its E is below every earlier label's E.
-    # Segmented running minimum without pandas: on dense ranks of E shifted by -group * n, earlier groups
-    # are all larger than later ones, so one running minimum never crosses a group boundary.
-    vals, rank = np.unique(es, return_inverse=True)
-    grp = np.cumsum(start) - 1
-    run = vals[np.minimum.accumulate(rank.reshape(-1).astype(np.int64) - grp * len(es)) + grp * len(es)]
+    # within a group (sorted by B, then E) a label survives iff its E is below every earlier label's E
+    run = _group_cummin(es, start)
     prev = np.empty_like(run)
     prev[0] = np.inf
     prev[1:] = run[:-1]

@@ -28,6 +28,8 @@ import os
 import re
 from dataclasses import dataclass
 
+import numpy as np
+
 from .problem import Problem
 
 DEFAULT_FRACTION = 0.5          # of the available RAM: leaves room for the rest of the process and the OS
@@ -99,7 +101,10 @@ def _positive(x) -> int:
 def _interchangeable(p: Problem, a: int, b: int) -> bool:
     if p.device_type[a] != p.device_type[b] or p.source in (a, b):
         return False
-    return all(p.link_medium[a][x] == p.link_medium[b][x] for x in range(p.D) if x not in (a, b))
+    others = [x for x in range(p.D) if x not in (a, b)]
+    return all(p.link_medium[a][x] == p.link_medium[b][x] for x in others) and all(
+        np.array_equal(arr[a, others], arr[b, others]) and np.array_equal(arr[others, a], arr[others, b])
+        for arr in (p.link_bw, p.link_epb, p.link_lat))
 
 
 def class_members(p: Problem) -> tuple[tuple[int, ...], ...]:

@@ -52,6 +52,23 @@ class _Rows:
         self.hi.append(hi)
 
 
+def _quiet_highs(highspy):
+    """A silent ``Highs`` object; its constructor prints a banner on the C level, so stdout is muted around it."""
+    import os
+    import sys
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            h = highspy.Highs()
+            h.silent()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+    return h
+
+
 def milp_solve(tb: Tables, alpha: float, norm: dict, time_limit_s: float = 30.0, threads: int = 1) -> MilpResult:
     import highspy   # optional dependency (extra "bench")
 
@@ -147,8 +164,7 @@ def milp_solve(tb: Tables, alpha: float, norm: dict, time_limit_s: float = 30.0,
                     r.add([Fv[s], *C[:, s], Q[s, u, v]], [1, *-ce[u, v], -me], lo=-me)
     r.add([Bv, *Y[0]], [1, *-in_t], lo=0)
 
-    h = highspy.Highs()
-    h.silent()
+    h = _quiet_highs(highspy)
     h.setOptionValue("time_limit", float(time_limit_s))
     h.setOptionValue("threads", int(threads))
     h.setOptionValue("random_seed", 0)
