@@ -7,7 +7,7 @@ VPY     := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 PIPQ    := $(VPY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: install test figures bench lab app clean
+.PHONY: install test figures bench lab app validate clean
 
 install: $(STAMP)
 
@@ -40,6 +40,10 @@ app: $(STAMP)
 	@port=$$($(VPY) -c "import socket; s = socket.socket(); s.bind(('$(APP_IP)', 0)); print(s.getsockname()[1])"); \
 	echo "donna explorer: http://$(APP_IP):$$port/  (Ctrl-C stops it)"; \
 	$(VENV)/bin/voila notebooks/05_explore.ipynb --no-browser --Voila.ip=$(APP_IP) --port=$$port
+
+# Issue 9: run plans as real pipelines and compare with the cost model (measures: not part of `figures`).
+validate: $(STAMP)
+	$(VPY) scripts/validate.py
 
 # bench: the solver benchmark also needs the optional `bench` extra (highspy, the MILP peer)
 bench: $(STAMP)

@@ -18,13 +18,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 from donna_core.experiments.notebook_runner import relative_to_notebook, run_notebook  # noqa: E402
+VALIDATION_NOTEBOOK = "06_pipeline_validation"  # run by `make validate`; `make figures` renders its cache
 
 NOTEBOOKS = ("01_profiles", "02_scenario_sweep", "03_single_gpu_comparison", "04_cim_edge_vs_cloud",
              "07_llm_partitioning")  # 07: decoder LLMs (issue 12)
 NOTEBOOKS_DIR = REPO / "notebooks"
 
 
-def write_report(outdir: Path, report: Path) -> Path:
+def write_report(outdir: Path, report: Path, validation_dir: Path | None = None) -> Path:
     """Build the claims report from the tables the notebooks wrote into ``outdir/data``."""
     from donna_core.atomic import write_text_atomic
     from donna_core.experiments.claims import build_claims, load_results, render_markdown
@@ -32,7 +33,12 @@ def write_report(outdir: Path, report: Path) -> Path:
     tables = load_results(outdir / "data")
     if not tables:
         raise FileNotFoundError(f"no result tables under {outdir / 'data'}; did the notebooks run?")
-    return write_text_atomic(report, render_markdown(build_claims(tables), tables))
+    text = render_markdown(build_claims(tables), tables)
+    if validation_dir is not None:  # issue 9: measured pipelines, from the cache of `make validate`
+        from donna_core.experiments.claims import validation_markdown
+
+        text += ("\n" + validation_markdown(validation_dir)) if validation_markdown(validation_dir) else ""
+    return write_text_atomic(report, text)
 
 
 def main(argv=None) -> int:
@@ -54,6 +60,8 @@ def main(argv=None) -> int:
               "outdir": relative_to_notebook(outdir, NOTEBOOKS_DIR),
               "profiles_dir": relative_to_notebook(args.profiles_dir, NOTEBOOKS_DIR)}
     todo = args.only or list(NOTEBOOKS)
+    if not args.only and (REPO / "data" / "validation" / "summary.csv").exists():
+        todo.append(VALIDATION_NOTEBOOK)  # issue 9: shows the cached measurements, measures nothing
     t0 = time.perf_counter()
     with tqdm(todo, desc="notebooks", unit="nb") as bar:
         for name in bar:
@@ -61,7 +69,7 @@ def main(argv=None) -> int:
             t = time.perf_counter()
             run_notebook(name, outdir, common, NOTEBOOKS_DIR)
             tqdm.write(f"{name}: {time.perf_counter() - t:.1f} s")
-    path = write_report(outdir, args.report.resolve())
+    path = write_report(outdir, args.report.resolve(), REPO / "data" / "validation")
     print(f"figures in {outdir}, claims report {path}; total {time.perf_counter() - t0:.1f} s")
     return 0
 

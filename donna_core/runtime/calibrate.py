@@ -1,0 +1,188 @@
+"""Fit the communication model ``time = latency_s + bytes / bandwidth_Bps`` to measured transfers.
+
+Measurements come from a two-process ping-pong over the runtime's own transport (gloo ``send``/``recv`` of
+one uint8 buffer, as a pipeline cut sends), one-way time = round trip / 2, median of the repeats per size;
+or from a pipeline run's per-message wire times (``report.summarise``). The fit minimises the *relative*
+error (weights 1 / t), because sizes span five orders of magnitude and the target is relative.
+
+Run as ``python -m donna_core.runtime.calibrate`` under the env:// variables (the launcher sets them).
+"""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import time
+from datetime import timedelta
+from typing import Sequence
+
+import numpy as np
+
+DEFAULT_SIZES = tuple(int(s) for s in (1e3, 1e4, 1e5, 1e6, 1e7, 1e8))
+
+# Loopback has no energy meter of its own: the medium's energy per bit is NOT measured. We write the paper's
+# PCIe-5 figure (Table I: 6.5 pJ/b, its ref. [16]) as a stand-in for an on-host copy and say so in the medium.
+ASSUMED_ENERGY_J_PER_BIT = 6.5e-12
+ENERGY_NOTE = ("energy_J_per_bit not measured (no meter on this transport); PCIe-5 value of the paper's "
+               "Table I (6.5 pJ/b) assumed")
+
+
+class CalibrationError(ValueError):
+    pass
+
+
+def fit_latency_bandwidth(nbytes: Sequence[float], seconds: Sequence[float]) -> tuple[float, float]:
+    """``(latency_s, bandwidth_Bps)`` minimising sum(((lat + b/bw) - t) / t)^2, with lat >= 0 and bw > 0."""
+    x, t = np.asarray(nbytes, float), np.asarray(seconds, float)
+    if len(x) < 2 or len(set(x.tolist())) < 2:
+        raise CalibrationError("need transfers of at least two different sizes to fit latency and bandwidth")
+    if np.any(t <= 0):
+        raise CalibrationError("transfer times must be > 0")
+    A = np.stack([np.ones_like(x), x], axis=1) / t[:, None]
+    y = np.ones_like(t)
+    lat, inv_bw = np.linalg.lstsq(A, y, rcond=None)[0]
+    if lat < 0:  # constrained optimum on the boundary lat = 0: bandwidth alone
+        lat, inv_bw = 0.0, float((x / t) @ np.ones_like(t) / ((x / t) @ (x / t)))
+    if inv_bw <= 0:  # times do not grow with size: all latency
+        inv_bw = 1e-15
+        lat = float(np.median(t))
+    return float(lat), float(1.0 / inv_bw)
+
+
+def relative_errors(nbytes, seconds, latency_s: float, bandwidth_Bps: float) -> list[float]:
+    return [((latency_s + b / bandwidth_Bps) - t) / t for b, t in zip(nbytes, seconds)]
+
+
+def medium_record(name: str, latency_s: float, bandwidth_Bps: float, samples: dict, provenance: dict) -> dict:
+    """A medium a problem can name (``media[name]``), plus the data and provenance of its fit."""
+    return {"name": name,
+            "medium": {"bandwidth_Bps": bandwidth_Bps, "energy_J_per_bit": ASSUMED_ENERGY_J_PER_BIT,
+                       "latency_s": latency_s,
+                       "description": f"fitted by donna calibrate-link on {provenance.get('host', '?')} "
+                                      f"{provenance.get('date', '')}: latency + bytes/bandwidth from measured "
+                                      f"gloo transfers; {ENERGY_NOTE}"},
+            "samples": samples, "provenance": provenance}
+
+
+def add_medium(problem: dict, name: str, medium: dict, use_for_links: bool = False) -> dict:
+    """A copy of a problem dict with the medium added under ``media[name]`` (and every link set to it)."""
+    out = dict(problem)
+    out["media"] = {**problem.get("media", {}), name: dict(medium)}
+    if use_for_links:
+        out["links"] = name
+    return out
+
+
+def _pingpong(sizes: Sequence[int], repeats: int, rank: int) -> dict:
+    import torch
+    import torch.distributed as dist
+
+    res = {}
+    for n in sizes:
+        buf = torch.zeros(int(n), dtype=torch.uint8)
+        times = []
+        for k in range(repeats + 1):  # first round trip of each size is a warm-up (buffer allocation)
+            if rank == 0:
+                t0 = time.perf_counter()
+                dist.send(buf, dst=1)
+                dist.recv(buf, src=1)
+                if k:
+                    times.append((time.perf_counter() - t0) / 2)
+            else:
+                dist.recv(buf, src=0)
+                dist.send(buf, dst=0)
+        if rank == 0:
+            res[int(n)] = times
+    return res
+
+
+def main(argv=None) -> int:
+    from .worker import fatal, pin_to_core
+
+    argv = sys.argv[1:] if argv is None else argv
+    rank = int(os.environ.get("RANK", "0"))
+    try:
+        import torch
+        import torch.distributed as dist
+
+        from ..atomic import write_json_atomic
+
+        with open(argv[0], encoding="utf-8") as fh:
+            spec = json.load(fh)
+        pin_to_core(int(os.environ.get("LOCAL_RANK", rank)))
+        torch.set_num_threads(1)
+        dist.init_process_group("gloo", timeout=timedelta(seconds=float(spec.get("comm_timeout_s", 300))))
+        dist.barrier()
+        res = _pingpong(spec["sizes"], int(spec["repeats"]), rank)
+        if rank == 0:
+            write_json_atomic(argv[1], {"one_way_s": {str(k): v for k, v in res.items()}})
+        dist.barrier()
+        dist.destroy_process_group()
+    except BaseException as exc:
+        fatal(f"calibration rank {rank}", exc)
+    return 0
+
+
+STATS = ("median", "p25", "min")
+
+
+def _stat(xs: Sequence[float], stat: str) -> float:
+    if stat == "median":
+        return float(statistics.median(xs))
+    if stat == "min":
+        return float(min(xs))
+    if stat == "p25":
+        return float(np.percentile(xs, 25))
+    raise CalibrationError(f"unknown statistic {stat!r}; choose one of {STATS}")
+
+
+def summarise_samples(one_way: dict, stat: str = "median") -> tuple[list[int], list[float]]:
+    """Sizes ascending and the chosen statistic of each size's one-way times."""
+    sizes = sorted(int(k) for k in one_way)
+    return sizes, [_stat(one_way[str(s)], stat) for s in sizes]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+def measure_link(sizes: Sequence[int] = DEFAULT_SIZES, repeats: int = 20, timeout_s: float = 300.0) -> dict:
+    """Ping-pong between two local processes; ``{"one_way_s": {size: [seconds, ...]}}``."""
+    from .launch import launch
+
+    if any(int(s) < 1 for s in sizes):
+        raise CalibrationError(f"sizes must be >= 1 byte, got {list(sizes)}")
+    spec = {"stages": [{"device": "rank0"}, {"device": "rank1"}], "sizes": [int(s) for s in sizes],
+            "repeats": int(repeats), "comm_timeout_s": timeout_s}
+    return launch(spec, timeout_s=timeout_s, module="donna_core.runtime.calibrate")
+
+
+def calibrate(name: str = "loopback", sizes: Sequence[int] = DEFAULT_SIZES, repeats: int = 20,
+              timeout_s: float = 300.0, stat: str = "p25") -> dict:
+    """Measure this host's transport and fit it: a :func:`medium_record` with the fit's per-size errors.
+
+    ``stat`` is the per-size statistic fitted. On a shared machine a receiver that sleeps in the kernel can wait
+    for a core for milliseconds, whatever the message size; the lower quartile (default) describes the transport
+    itself, the median what a loaded host delivers -- both are recorded, with the fit's error against each.
+    """
+    import platform
+
+    import torch
+
+    load_before = os.getloadavg()
+    raw = measure_link(sizes, repeats, timeout_s)
+    xs, ts = summarise_samples(raw["one_way_s"], stat)
+    _, med = summarise_samples(raw["one_way_s"], "median")
+    lat, bw = fit_latency_bandwidth(xs, ts)
+    errs = relative_errors(xs, ts, lat, bw)
+    prov = {"kind": "measured", "host": platform.node(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "method": f"gloo send/recv ping-pong between 2 local processes pinned to distinct cores, one-way = "
+                      f"round trip / 2, {repeats} repeats per size after 1 warm-up, fit on the per-size {stat}",
+            "torch": torch.__version__, "python": platform.python_version(),
+            "load_avg_before": [round(v, 2) for v in load_before],
+            "load_avg_after": [round(v, 2) for v in os.getloadavg()]}
+    samples = {"bytes": xs, "statistic": stat, "one_way_s": ts, "median_one_way_s": med, "fit_rel_error": errs,
+               "max_abs_rel_error": max(abs(e) for e in errs),
+               "fit_rel_error_vs_median": relative_errors(xs, med, lat, bw), "all_one_way_s": raw["one_way_s"]}
+    return medium_record(name, lat, bw, samples, prov)

@@ -1,0 +1,87 @@
+"""Figures of notebook 06: predicted vs measured throughput (y = x), and where the error comes from.
+
+They only draw columns of ``data/validation/summary.csv`` (see :mod:`donna_core.runtime.validation`).
+"""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)  # headless by default; a notebook's inline backend still takes over
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from ..atomic import write_bytes_atomic  # noqa: E402
+
+SETTING_STYLE = {"none": ("black", "1 stage (no link)"), "loopback": ("tab:blue", "unshaped (loopback)"),
+                 "pcie5": ("tab:green", "emulated PCIe-5"), "hb-wcc": ("tab:orange", "emulated HB-WCC"),
+                 "lb-wcc": ("tab:red", "emulated LB-WCC")}
+MARKERS = {("resnet152", "block"): "o", ("resnet152", "layer"): "s", ("vgg19", "block"): "^",
+           ("vgg19", "layer"): "D"}
+
+
+def save_figure(fig, outdir: str | Path, name: str) -> list[Path]:
+    """PNG and PDF, each written atomically (PDF without creation date, so reruns give identical files)."""
+    paths = []
+    for ext in ("png", "pdf"):
+        buf = io.BytesIO()
+        meta = {"CreationDate": None} if ext == "pdf" else {"Software": None}
+        fig.savefig(buf, format=ext, dpi=150, bbox_inches="tight", metadata=meta)
+        paths.append(write_bytes_atomic(Path(outdir) / f"{name}.{ext}", buf.getvalue()))
+    return paths
+
+
+def plot_predicted_vs_measured(summary: pd.DataFrame, title: str = ""):
+    fig, ax = plt.subplots(figsize=(5.6, 5.0))
+    lo = min(summary["pred_ips"].min(), summary["meas_ips"].min()) * 0.8
+    hi = max(summary["pred_ips"].max(), summary["meas_ips"].max()) * 1.2
+    ax.plot([lo, hi], [lo, hi], "k-", lw=0.8, label="y = x")
+    ax.fill_between([lo, hi], [lo * 0.9, hi * 0.9], [lo * 1.1, hi * 1.1], color="0.85", label="±10 %")
+    seen = set()
+    for r in summary.itertuples():
+        colour, label = SETTING_STYLE.get(r.setting, ("tab:gray", r.setting))
+        mk = MARKERS.get((r.model, r.granularity), "x")
+        ax.scatter(r.pred_ips, r.meas_ips, color=colour, marker=mk, s=36, edgecolor="k", linewidth=0.4,
+                   label=label if label not in seen else None, zorder=3)
+        seen.add(label)
+    for (m, g), mk in MARKERS.items():
+        if ((summary["model"] == m) & (summary["granularity"] == g)).any():
+            ax.scatter([], [], color="white", edgecolor="k", marker=mk, label=f"{m} / {g}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
+    ax.set_xlabel("predicted throughput (inferences/s, cost model)")
+    ax.set_ylabel("measured throughput (inferences/s)")
+    ax.set_title(title or "Cost model vs measured pipeline (2 stages max, 2 cores)")
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def plot_error_split(summary: pd.DataFrame):
+    """Per run: period error split into compute work vs the profile, waiting for a core, and communication /
+    overlap (ms), stacked from 0 outwards by sign."""
+    df = summary.reset_index(drop=True)
+    labels = [f"{r.model}/{r.granularity}/{r.setting} ({r.stages} st)" for r in df.itertuples()]
+    fig, ax = plt.subplots(figsize=(7.0, 0.28 * len(df) + 1.6))
+    parts = [("work_part_s", "tab:purple", "compute work vs profile (CPU time)"),
+             ("core_wait_part_s", "tab:pink", "waiting for a core (other processes)"),
+             ("comm_overlap_part_s", "tab:cyan", "communication / overlap")]
+    pos = pd.Series(0.0, index=df.index)
+    neg = pd.Series(0.0, index=df.index)
+    for col, colour, label in parts:
+        v = (df[col] if col in df else pd.Series(0.0, index=df.index)).fillna(0.0) * 1e3
+        left = pos.where(v >= 0, neg)
+        ax.barh(range(len(df)), v, left=left, color=colour, label=label)
+        pos, neg = pos + v.clip(lower=0), neg + v.clip(upper=0)
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_yticks(list(range(len(df))), labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("measured - predicted period (ms)")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.08 - 0.6 / (0.28 * len(df) + 1.6)),
+              ncol=3, frameon=False)
+    fig.tight_layout()
+    return fig

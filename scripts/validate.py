@@ -1,0 +1,66 @@
+#!/usr/bin/env python
+"""Measure the cost model against running pipelines (issue 9), then render notebook 06 from the cache.
+
+1. ``donna_core.runtime.validation.run_validation``: link calibration, fresh profiles of this host, every distinct
+   plan over alpha and link settings executed as a real pipeline (progress bars here, on the terminal);
+   results cached under ``data/validation/`` with provenance;
+2. ``notebooks/06_pipeline_validation.ipynb`` under papermill with ``measure=False`` (reads the cache), its figures
+   (PNG + PDF) and executed copy into ``--outdir`` (default ``figures/``).
+
+``--skip-measure`` only re-renders the notebook from the cache. Takes about 5-8 minutes on the 2-core VM.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+NOTEBOOK = "06_pipeline_validation"
+
+
+def _make_figures():
+    spec = importlib.util.spec_from_file_location("make_figures", REPO / "scripts" / "make_figures.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--outdir", type=Path, default=REPO / "figures")
+    ap.add_argument("--validation-dir", type=Path, default=REPO / "data" / "validation")
+    ap.add_argument("--models", nargs="*", default=["resnet152", "vgg19"])
+    ap.add_argument("--granularities", nargs="*", default=["block", "layer"])
+    ap.add_argument("--inputs", type=int, default=10, help="inputs per run (default 10)")
+    ap.add_argument("--warmup", type=int, default=2, help="inputs left out of the statistics (default 2)")
+    ap.add_argument("--profile-repeats", type=int, default=10)
+    ap.add_argument("--skip-measure", action="store_true", help="only render notebook 06 from the cache")
+    args = ap.parse_args(argv)
+    sys.path.insert(0, str(REPO))
+    from tqdm import tqdm
+
+    from donna_core.runtime.validation import accuracy, run_validation
+
+    t0 = time.perf_counter()
+    print(f"load average before: {[round(x, 2) for x in os.getloadavg()]} ({os.cpu_count()} logical CPUs)")
+    if not args.skip_measure:
+        summary = run_validation(models=args.models, granularities=args.granularities, inputs=args.inputs,
+                                 warmup=args.warmup, profile_repeats=args.profile_repeats,
+                                 out_dir=args.validation_dir, shipped_profiles=REPO / "data" / "profiles")
+        print(accuracy(summary).to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    mf = _make_figures()
+    with tqdm([NOTEBOOK], desc="notebook", unit="nb") as bar:
+        for name in bar:
+            mf.run_notebook(name, args.outdir.resolve(), {"measure": False, "outdir": str(args.outdir.resolve()),
+                                                          "validation_dir": str(args.validation_dir.resolve())})
+    print(f"load average after: {[round(x, 2) for x in os.getloadavg()]}; total {time.perf_counter() - t0:.0f} s; "
+          f"cache {args.validation_dir}, figures in {args.outdir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

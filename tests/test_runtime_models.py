@@ -1,0 +1,46 @@
+"""Small models for the runtime tests, importable by the stage processes as ``test_runtime_models:NAME``."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from donna_core.profiling.units import derive_units
+
+
+class TinyResNet(nn.Module):
+    """stem conv -> y; a residual block z = c3(relu(c2(y))); relu(z + y) -> fc. The cut after c2 carries the
+    block's inner tensor AND the skip tensor y, so a pipeline cut there must send both."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.c2 = nn.Conv2d(8, 8, 3, padding=1)
+        self.c3 = nn.Conv2d(8, 8, 3, padding=1)
+        self.fc = nn.Linear(8 * 16 * 16, 10)
+
+    def forward(self, x):
+        y = torch.relu(self.c1(x))
+        z = self.c3(torch.relu(self.c2(y)))
+        return self.fc(torch.flatten(torch.relu(z + y), 1))
+
+
+def tiny_resnet():
+    """(model, example input), deterministic: the same weights in every process."""
+    g = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(1)
+        model = TinyResNet().eval()
+        x = torch.randn(1, 3, 16, 16)
+    finally:
+        torch.random.set_rng_state(g)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model, x
+
+
+def test_tiny_resnet_has_a_cut_carrying_the_skip_tensor():
+    model, x = tiny_resnet()
+    units = derive_units(model, x, "layer").units
+    assert [u.name for u in units] == ["c1", "c2", "c3", "fc"]
+    assert len(units[1].live_out) == 2  # relu(c2(y)) and the skip y
+    assert units[1].out_bytes == 2 * 8 * 16 * 16 * 4
