@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import sys
 import time
@@ -20,13 +19,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOK = "06_pipeline_validation"
-
-
-def _make_figures():
-    spec = importlib.util.spec_from_file_location("make_figures", REPO / "scripts" / "make_figures.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def main(argv=None) -> int:
@@ -43,6 +35,7 @@ def main(argv=None) -> int:
     sys.path.insert(0, str(REPO))
     from tqdm import tqdm
 
+    from donna_core.experiments.notebook_runner import relative_to_notebook, run_notebook
     from donna_core.runtime.validation import accuracy, run_validation
 
     t0 = time.perf_counter()
@@ -52,11 +45,13 @@ def main(argv=None) -> int:
                                  warmup=args.warmup, profile_repeats=args.profile_repeats,
                                  out_dir=args.validation_dir, shipped_profiles=REPO / "data" / "profiles")
         print(accuracy(summary).to_string(index=False, float_format=lambda x: f"{x:.3f}"))
-    mf = _make_figures()
+    nb_dir = REPO / "notebooks"
     with tqdm([NOTEBOOK], desc="notebook", unit="nb") as bar:
-        for name in bar:
-            mf.run_notebook(name, args.outdir.resolve(), {"measure": False, "outdir": str(args.outdir.resolve()),
-                                                          "validation_dir": str(args.validation_dir.resolve())})
+        for name in bar:   # relative paths: the executed notebook is the same from any checkout
+            run_notebook(name, args.outdir.resolve(), {"measure": False,
+                                                       "outdir": relative_to_notebook(args.outdir, nb_dir),
+                                                       "validation_dir": relative_to_notebook(args.validation_dir, nb_dir)},
+                         nb_dir)
     print(f"load average after: {[round(x, 2) for x in os.getloadavg()]}; total {time.perf_counter() - t0:.0f} s; "
           f"cache {args.validation_dir}, figures in {args.outdir}")
     return 0

@@ -87,7 +87,7 @@ def test_notebook_06_renders_the_cache_and_claims_section(cache, tmp_path):
     spec.loader.exec_module(mf)
     figs = tmp_path / "figs"
     mf.run_notebook("06_pipeline_validation", figs, {"measure": False, "outdir": str(figs),
-                                                      "validation_dir": str(out)})
+                                                      "validation_dir": str(out)}, mf.NOTEBOOKS_DIR)
     for name in ("fig6a_pipeline_predicted_vs_measured", "fig6b_pipeline_error_split"):
         assert (figs / f"{name}.png").stat().st_size > 0 and (figs / f"{name}.pdf").stat().st_size > 0
     md = validation_markdown(out)

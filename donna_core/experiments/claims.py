@@ -574,7 +574,7 @@ def validation_markdown(validation_dir: str | Path) -> str:
              f"before. **Measured**: {len(s)} runs, {s['date'].min()} – {s['date'].max()}, 1-min load average "
              f"{s['load1_before'].min():.2f}–{s['load1_before'].max():.2f} (other processes shared the cores). "
              f"Figures: `fig6a_pipeline_predicted_vs_measured`, `fig6b_pipeline_error_split`; data: "
-             f"`{vdir.name}/summary.csv`, `stages.csv`.", "",
+             f"`data/{vdir.name}/summary.csv`, `stages.csv`, `transfers.csv`, `runs.json`.", "",
              "| links | runs | mean abs. throughput error | worst |", "|---|---|---|---|"]
     ok["link"] = ok["setting"].where(ok["stages"] > 1, "none (1 stage)")
     for link, g in ok.groupby("link"):
