@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import strategies as st
+
+# device counts per type (a, b, c) that the property tests draw from
+COUNT_CHOICES = ((1, 1, 1), (2, 1, 0), (2, 2, 0), (3, 1, 0), (1, 0, 0), (2, 1, 1), (1, 1, 0))
 
 
 def tiny(L=3, types=("a", "b"), counts=(2, 1), links="m1", source=None, seed=0, memory=None):
@@ -24,3 +28,27 @@ def tiny(L=3, types=("a", "b"), counts=(2, 1), links="m1", source=None, seed=0, 
         for t, m in memory.items():
             d["device_types"][t]["memory_bytes"] = m
     return d
+
+
+def draw_tiny(draw, counts_choices=COUNT_CHOICES, rng_offset=0):
+    """Inside a ``@st.composite``: a random tiny problem dict with up to 3 device types, one or two media (a
+    random pair on the slower one), an optional source and sometimes integer-valued costs (exact ties are then
+    common, which exercises the tie rules). Returns the dict and the rng the caller may use for more features."""
+    L = draw(st.integers(1, 5))
+    counts = draw(st.sampled_from(counts_choices))
+    types = [t for t, c in zip("abc", counts) if c]
+    counts = [c for c in counts if c]
+    seed = draw(st.integers(0, 10_000))
+    devices = [f"{t}{k}" for t, c in zip(types, counts) for k in range(c)]
+    links = "m1"
+    if draw(st.booleans()) and len(devices) > 1:
+        i, j = draw(st.sampled_from([(i, j) for i in range(len(devices)) for j in range(i + 1, len(devices))]))
+        links = {"default": "m1", "pairs": [[devices[i], devices[j], "m2"]]}
+    source = draw(st.sampled_from([None] + devices))
+    d = tiny(L=L, types=types, counts=counts, links=links, source=source, seed=seed)
+    rng = np.random.default_rng(seed + rng_offset)
+    if draw(st.booleans()):
+        for t in types:
+            d["device_types"][t]["time_s"] = rng.integers(1, 4, L).astype(float).tolist()
+            d["device_types"][t]["energy_j"] = rng.integers(1, 4, L).astype(float).tolist()
+    return d, rng

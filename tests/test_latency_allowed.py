@@ -13,7 +13,7 @@ from donna_core.partition.classes import device_classes
 from donna_core.partition.costs import InfeasibleError, PlanError, evaluate, norm_constants
 from donna_core.partition.problem import ProblemError, problem_from_dict
 from donna_core.partition.solve import pareto_front, solve
-from problems import tiny
+from problems import draw_tiny, tiny
 
 ALPHAS = [0.0, 0.2, 0.5, 0.8, 1.0]
 
@@ -34,23 +34,7 @@ def with_features(d, rng, latency=True, allowed=True):
 
 @st.composite
 def featured_problems(draw):
-    L = draw(st.integers(1, 5))
-    counts = draw(st.sampled_from([(1, 1, 1), (2, 1, 0), (2, 2, 0), (3, 1, 0), (1, 0, 0), (2, 1, 1), (1, 1, 0)]))
-    types = [t for t, c in zip("abc", counts) if c]
-    counts = [c for c in counts if c]
-    seed = draw(st.integers(0, 10_000))
-    devices = [f"{t}{k}" for t, c in zip(types, counts) for k in range(c)]
-    links = "m1"
-    if draw(st.booleans()) and len(devices) > 1:
-        i, j = draw(st.sampled_from([(i, j) for i in range(len(devices)) for j in range(i + 1, len(devices))]))
-        links = {"default": "m1", "pairs": [[devices[i], devices[j], "m2"]]}
-    source = draw(st.sampled_from([None] + devices))
-    d = tiny(L=L, types=types, counts=counts, links=links, source=source, seed=seed)
-    rng = np.random.default_rng(seed + 1)
-    if draw(st.booleans()):
-        for t in types:   # integer costs: ties
-            d["device_types"][t]["time_s"] = rng.integers(1, 4, L).astype(float).tolist()
-            d["device_types"][t]["energy_j"] = rng.integers(1, 4, L).astype(float).tolist()
+    d, rng = draw_tiny(draw, rng_offset=1)
     return d, problem_from_dict(with_features(d, rng, draw(st.booleans()), draw(st.booleans())))
 
 

@@ -13,7 +13,7 @@ from donna_core.partition.costs import evaluate, norm_constants
 from donna_core.partition.exact import InfeasibleError
 from donna_core.partition.problem import problem_from_dict
 from donna_core.partition.solve import pareto_front, solve
-from problems import tiny
+from problems import draw_tiny, tiny
 
 ALPHAS = [0.0, 0.2, 0.5, 0.8, 1.0]
 
@@ -21,24 +21,7 @@ ALPHAS = [0.0, 0.2, 0.5, 0.8, 1.0]
 @st.composite
 def small_problems(draw):
     """Random instances with up to 3 device classes, per-pair links and an optional source."""
-    L = draw(st.integers(1, 5))
-    counts = draw(st.sampled_from([(1, 1, 1), (2, 1, 0), (2, 2, 0), (3, 1, 0), (1, 0, 0), (2, 1, 1), (1, 1, 0)]))
-    types = [t for t, c in zip("abc", counts) if c]
-    counts = [c for c in counts if c]
-    seed = draw(st.integers(0, 10_000))
-    devices = [f"{t}{k}" for t, c in zip(types, counts) for k in range(c)]
-    links = "m1"
-    if draw(st.booleans()) and len(devices) > 1:
-        i, j = draw(st.sampled_from([(i, j) for i in range(len(devices)) for j in range(i + 1, len(devices))]))
-        links = {"default": "m1", "pairs": [[devices[i], devices[j], "m2"]]}
-    source = draw(st.sampled_from([None] + devices))
-    d = tiny(L=L, types=types, counts=counts, links=links, source=source, seed=seed)
-    if draw(st.booleans()):
-        # integer-valued costs make exact ties common, which exercises the tie rules
-        rng = np.random.default_rng(seed)
-        for t in types:
-            d["device_types"][t]["time_s"] = rng.integers(1, 4, L).astype(float).tolist()
-            d["device_types"][t]["energy_j"] = rng.integers(1, 4, L).astype(float).tolist()
+    d, _ = draw_tiny(draw)
     return problem_from_dict(d)
 
 

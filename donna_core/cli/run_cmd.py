@@ -7,6 +7,8 @@ import json
 import os
 import sys
 
+from .solve_cmd import alpha_arg
+
 
 def _load_json(path: str, what: str):
     try:
@@ -93,16 +95,6 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _alpha(text: str) -> float:
-    try:
-        a = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"alpha must be a number in [0, 1], got {text!r}") from None
-    if not 0.0 <= a <= 1.0:
-        raise argparse.ArgumentTypeError(f"alpha must be in [0, 1], got {text}")
-    return a
-
-
 def _positive_int(text: str) -> int:
     try:
         v = int(text)
@@ -118,7 +110,7 @@ def register(sub) -> None:
                        description="Run a plan for real: one process per stage (gloo), N inputs streamed through, "
                                    "predicted vs measured per stage and in total.")
     r.add_argument("problem", help="problem JSON (its meta names the model and granularity)")
-    r.add_argument("--alpha", type=_alpha, default=1.0, help="alpha for the solver (and the reported objective)")
+    r.add_argument("--alpha", type=alpha_arg, default=1.0, help="alpha for the solver (and the reported objective)")
     r.add_argument("--solver", default="exact", help="solver that picks the plan (default exact)")
     r.add_argument("--plan", default=None, help="run this plan instead (JSON of `donna solve --json`)")
     r.add_argument("--inputs", type=_positive_int, default=50, help="inputs streamed through (default 50)")

@@ -41,7 +41,8 @@ def dumps_strict(obj) -> str:
     return json.dumps(json_safe(obj), indent=2, allow_nan=False)
 
 
-def _alpha(text: str) -> float:
+def alpha_arg(text: str) -> float:
+    """argparse type for --alpha (shared by the sub-commands)."""
     try:
         a = float(text)
     except ValueError:
@@ -103,7 +104,7 @@ def cmd_pareto(args) -> int:
 def register(sub) -> None:
     ps = sub.add_parser("solve", help="best plan for one alpha")
     ps.add_argument("problem", help="problem JSON file")
-    ps.add_argument("--alpha", type=_alpha, default=1.0, help="weight of throughput vs energy, in [0, 1]")
+    ps.add_argument("--alpha", type=alpha_arg, default=1.0, help="weight of throughput vs energy, in [0, 1]")
     # checked against partition.solve.SOLVERS when the command runs, so --help never imports the solvers
     ps.add_argument("--solver", default="exact", metavar="NAME",
                     help="exact (default), paper (the paper's Algorithm 1), bounded (a plan and a certified "

@@ -314,17 +314,22 @@ def size_check(problem, solver: str = "exact", alpha: float | None = None,
 
 
 # ------------------------------------------------------------------------------------------------ inspector
-def profile_view(model: str, roles=("cpu", "gpu", "cim"), metric: str = "time_s", cpu: str = "paper",
-                 profiles_dir: str = DEFAULT_DIR, cpu_power_w: float | None = None) -> pd.DataFrame:
-    """Per-unit profile of ``model`` on the chosen device roles (long table, as for Fig. 2a-b)."""
-    if metric not in ("time_s", "energy_j"):
-        raise ExploreError(f"metric must be 'time_s' or 'energy_j', got {metric!r}")
+def _role_profiles(model: str, roles, cpu: str, profiles_dir, cpu_power_w) -> dict:
     profs = cached_profiles(model, cpu, str(profiles_dir), cpu_power_w)
     unknown = [r for r in roles if r not in profs]
     if unknown:
         raise ExploreError(f"unknown device role(s) {unknown}; available: {sorted(profs)}")
     if not roles:
         raise ExploreError("select at least one device type")
+    return profs
+
+
+def profile_view(model: str, roles=("cpu", "gpu", "cim"), metric: str = "time_s", cpu: str = "paper",
+                 profiles_dir: str = DEFAULT_DIR, cpu_power_w: float | None = None) -> pd.DataFrame:
+    """Per-unit profile of ``model`` on the chosen device roles (long table, as for Fig. 2a-b)."""
+    if metric not in ("time_s", "energy_j"):
+        raise ExploreError(f"metric must be 'time_s' or 'energy_j', got {metric!r}")
+    profs = _role_profiles(model, roles, cpu, profiles_dir, cpu_power_w)
     long = sc.profile_long_table({model: {r: profs[r] for r in roles}})
     return long[["model", "role", "label", "unit_index", "unit", "kind", metric]]
 
@@ -340,12 +345,7 @@ def unit_table(model: str, roles=("cpu", "gpu", "cim"), sort_by: str = "unit_ind
     """
     if sort_by not in UNIT_COLUMNS:
         raise ExploreError(f"sort_by must be one of {list(UNIT_COLUMNS)}, got {sort_by!r}")
-    profs = cached_profiles(model, cpu, str(profiles_dir), cpu_power_w)
-    unknown = [r for r in roles if r not in profs]
-    if unknown:
-        raise ExploreError(f"unknown device role(s) {unknown}; available: {sorted(profs)}")
-    if not roles:
-        raise ExploreError("select at least one device type")
+    profs = _role_profiles(model, roles, cpu, profiles_dir, cpu_power_w)
     frames = []
     for r in roles:
         t = profs[r].table

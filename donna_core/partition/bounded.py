@@ -2,7 +2,7 @@
 
 For problems whose exact state space (count vectors over device classes) is too large: many devices with
 distinct links, or many classes of many devices. Devices are grouped into the exact solver's classes
-(:func:`donna_core.partition.guard.class_members`); swapping members of a class never changes a cost.
+(:func:`donna_core.partition.classes.class_members`); swapping members of a class never changes a cost.
 
 **Relaxation.** Drop the rule "class ``b`` is used at most ``size_b`` times" and price each use of class ``b``
 with a Lagrange multiplier ``lambda_b >= 0`` instead. What is left is a shortest path over states ``(j, b)``
@@ -54,9 +54,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .classes import class_members
 from .costs import Tables, evaluate
 from .exact import InfeasibleError
-from .guard import class_members
 
 BOUND_SLACK = 1e-10     # relative; the certified bound is lowered by this much against float rounding
 OVERSHOOT = 0.05        # Polyak target = best plan's objective * (1 + this)

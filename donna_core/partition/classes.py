@@ -43,7 +43,9 @@ def _interchangeable(p: Problem, a: int, b: int) -> bool:
         for arr in (p.link_bw, p.link_epb, p.link_lat))
 
 
-def device_classes(p: Problem) -> DeviceClasses:
+def class_members(p: Problem) -> tuple[tuple[int, ...], ...]:
+    """Device indices of each class (ascending; classes ordered by first member), without the count-vector
+    table: the size guard estimates that table's size from these alone."""
     classes: list[list[int]] = []
     for d in range(p.D):
         for cls in classes:
@@ -53,9 +55,14 @@ def device_classes(p: Problem) -> DeviceClasses:
                 break
         else:
             classes.append([d])
+    return tuple(tuple(c) for c in classes)
+
+
+def device_classes(p: Problem) -> DeviceClasses:
+    classes = class_members(p)
     sizes = np.array([len(c) for c in classes], dtype=np.int64)
     strides = np.concatenate([[1], np.cumprod(sizes + 1)[:-1]]).astype(np.int64)
     M = int(np.prod(sizes + 1))
     codes = np.arange(M, dtype=np.int64)
     counts = (codes[:, None] // strides[None, :]) % (sizes + 1)[None, :]
-    return DeviceClasses(tuple(tuple(c) for c in classes), sizes, strides, counts, counts.sum(axis=1))
+    return DeviceClasses(classes, sizes, strides, counts, counts.sum(axis=1))

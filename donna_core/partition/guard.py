@@ -30,8 +30,7 @@ import os
 import re
 from dataclasses import dataclass
 
-import numpy as np
-
+from .classes import class_members
 from .problem import Problem
 
 DEFAULT_FRACTION = 0.5          # of the available RAM: leaves room for the rest of the process and the OS
@@ -102,29 +101,6 @@ def _positive(x) -> int:
     if isinstance(x, bool) or not isinstance(x, (int, float)) or not x > 0 or not math.isfinite(x):
         raise ValueError(f"memory budget: must be a positive number of bytes, got {x!r}")
     return int(x)
-
-
-def _interchangeable(p: Problem, a: int, b: int) -> bool:
-    if p.device_type[a] != p.device_type[b] or p.source in (a, b):
-        return False
-    others = [x for x in range(p.D) if x not in (a, b)]
-    return all(p.link_medium[a][x] == p.link_medium[b][x] for x in others) and all(
-        np.array_equal(arr[a, others], arr[b, others]) and np.array_equal(arr[others, a], arr[others, b])
-        for arr in (p.link_bw, p.link_epb, p.link_lat))
-
-
-def class_members(p: Problem) -> tuple[tuple[int, ...], ...]:
-    """The device classes of :func:`donna_core.partition.classes.device_classes` (same rule, same order),
-    without building its count-vector table, whose size is what is being estimated (tested equal)."""
-    classes: list[list[int]] = []
-    for d in range(p.D):
-        for cls in classes:
-            if all(_interchangeable(p, d, m) for m in cls):
-                cls.append(d)
-                break
-        else:
-            classes.append([d])
-    return tuple(tuple(c) for c in classes)
 
 
 def count_vectors(p: Problem) -> int:
