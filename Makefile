@@ -46,8 +46,12 @@ validate: $(STAMP)
 	$(VPY) scripts/validate.py
 
 # bench: the solver benchmark also needs the optional `bench` extra (highspy, the MILP peer)
-bench: $(STAMP)
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP)
 	$(PIPQ) -e '.[dev,bench]' 2>&1 | { grep -v "^WARNING: Location" || true; }
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
 	$(VPY) scripts/bench_solvers.py
 	$(VPY) scripts/bench_cli.py
 

@@ -25,6 +25,7 @@ from donna_core.devices import cim_estimator, llm_costs, neurosim, specmodel  # 
 from donna_core.devices import device_profiles as dp  # noqa: E402
 from donna_core.profiling import llm  # noqa: E402
 from donna_core.profiling.models import LLM_NAMES  # noqa: E402
+from donna_core.profiling.problem_builder import weight_stationary_units  # noqa: E402
 from donna_core.profiling.profiles import Profile, profile_path, read_profile, write_profile  # noqa: E402
 
 # This machine's copy bandwidth, measured 2026-11-27 04:45 UTC (numpy copyto 256 MB, best of 7, 1 thread, read +
@@ -64,14 +65,23 @@ def main(argv=None):
             table = llm.unit_frame(llm.unit_costs(llm.shape_of(llm.llm_config(m)), phase, int(host.meta["context"])))
             if list(table["unit"]) != list(host.df["unit"]) or list(table["out_bytes"]) != list(host.df["out_bytes"]):
                 raise SystemExit(f"{m}/{phase}: cpu-host profile units differ from llm.unit_costs")
+            # the peak comes from this machine's /proc/cpuinfo: refuse to calibrate on profiles of another CPU
+            measured_on = host.meta.get("host", {}).get("cpu_model")
+            if measured_on != host_spec["model"]:
+                raise SystemExit(f"{m}/{phase}: cpu-host profile measured on {measured_on!r}, but this machine is "
+                                 f"{host_spec['model']!r}: rebuild on the measurement host (or re-profile here)")
             hosts[(m, phase)] = host
             measured[(m, phase)] = (table, llm_costs.llm_op_counts(m, phase), float(host.meta["input_bytes"]),
                                     host.df["time_s"].to_numpy(float))
     fit, cal_rows = llm_costs.host_calibration(measured, host_spec)
     label = (f"fit on the fastest unit of each (model, phase, kind), {fit['fit_rows']} rows, of the measured "
              f"cpu-host LLM profiles ({host_spec['model']}, 1 thread)")
+    unresolved = [k for k in ("compute_eff", "mem_eff") if fit[k] is None]
+    if unresolved:   # say so in the provenance instead of presenting a default as a fitted number
+        label += f"; {' and '.join(unresolved)} not resolved by the fit, set to 1"
     xeon = specmodel.xeon_w3323(dispatch_s=fit["dispatch_s"], compute_eff=fit["compute_eff"] or 1.0,
-                                mem_eff=fit["mem_eff"] or 1.0, calibration=label)
+                                mem_eff=fit["mem_eff"] or 1.0, calibration=label,
+                                host=f"a {host_spec['clock_hz'] / 1e9:.2f} GHz {host_spec['model']} VM")
     gpu = specmodel.rtx3070ti()
     est = cim_estimator.CimEstimator.fit({m: neurosim.load_run(m) for m in neurosim.RUNS})
     cap = llm_costs.cim_weight_capacity()
@@ -80,7 +90,7 @@ def main(argv=None):
            "**modelled** = spec-sheet model (GPU, Xeon) and CIM estimator. Batch 1, FP32, context S from the "
            "cpu-host profile.", "",
            f"CIM capacity (modelled): {cap['how']}.", "",
-           f"CIM eligibility: {llm_costs.CIM_INELIGIBLE_ASSUMPTION}.", ""]
+           f"{llm_costs.CIM_INELIGIBLE_ASSUMPTION}.", ""]
     split_rows, total_rows = [], []
     written = []
     for m in LLM_NAMES:
@@ -97,9 +107,9 @@ def main(argv=None):
                 split_rows.append({"model": m, "phase": phase, "device": spec.name, "time_s": s["time_s"],
                                    "dispatch_s": s["dispatch_s"], "compute_s": s["compute_s"],
                                    "memory_s": s["memory_s"], "memory share": s["memory_share"]})
-            c, meta = llm_costs.cim_costs(shape, table, phase, est)
+            c, meta = llm_costs.cim_costs(shape, table, est)
             costs["cim"] = (c, meta)
-            allowed = llm_costs.cim_eligible(table)
+            allowed = weight_stationary_units(table)
             for dev, (c, meta) in costs.items():
                 meta = {**meta, "context": ctx, "phase": phase, "input_bytes": in_bytes}
                 if dev == "cim":

@@ -37,7 +37,8 @@ def write_report(outdir: Path, report: Path, validation_dir: Path | None = None)
     if validation_dir is not None:  # issue 9: measured pipelines, from the cache of `make validate`
         from donna_core.experiments.claims import validation_markdown
 
-        text += ("\n" + validation_markdown(validation_dir)) if validation_markdown(validation_dir) else ""
+        section = validation_markdown(validation_dir)   # reads the cache once
+        text += ("\n" + section) if section else ""
     return write_text_atomic(report, text)
 
 

@@ -3,7 +3,6 @@ envelope, background work never runs superseded jobs and survives blow-ups, and 
 (in this process and in a real kernel whose inline backend must survive importing the plotting module)."""
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import re
 from pathlib import Path
 
-import nbformat
 import pandas as pd
 import pytest
 
@@ -34,23 +32,6 @@ def test_accuracy_excludes_oversubscribed_runs():
     a = accuracy(s).set_index("link")
     assert a.loc["all", "runs"] == 2 and a.loc["all", "max_abs_error"] == pytest.approx(0.3)
     assert a.loc["all", "mean_abs_error"] == pytest.approx(0.2) and a.loc["none (1 stage)", "runs"] == 1
-
-
-def test_notebook_06_structure():
-    import papermill as pm
-
-    nb = nbformat.read(NB, as_version=4)
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    assert "parameters" in code[0].metadata.get("tags", []) and nb.cells[1] is code[0]
-    assert all(not c.get("outputs") for c in code)
-    for c in code:
-        for line in c.source.splitlines():
-            m = re.match(r"\s*(?:from|import)\s+([\w.]+)", line)
-            if m:
-                assert m.group(1).split(".")[0] in {"donna_core", "pathlib", "pandas", "IPython"}, line
-            assert not re.match(r"\s*(def|class|for|while)\s", line), line
-    assigned = {m.group(1) for m in re.finditer(r"^(\w+)\s*=", code[0].source, re.M)}
-    assert set(pm.inspect_notebook(str(NB))) == assigned
 
 
 @pytest.fixture(scope="module")

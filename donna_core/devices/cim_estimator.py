@@ -388,9 +388,6 @@ COMPONENT_COLUMNS = {"buffer": ("buffer_latency_s", "buffer_dynamic_energy_j"),
                      "ic": ("ic_latency_s", "ic_dynamic_energy_j"),
                      "adc": ("adc_latency_s", "adc_dynamic_energy_j"),
                      "accum": ("accum_latency_s", "accum_dynamic_energy_j")}
-# kept for callers of the issue-4 API: every term the estimator uses
-LATENCY_TERMS = [t for ex, fit in LATENCY_MODEL.values() for t in ex + fit]
-ENERGY_TERMS = list(dict.fromkeys(t for ts in ENERGY_MODEL.values() for t in ts))
 
 
 def component_targets(run: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:

@@ -21,7 +21,6 @@ import pandas as pd
 
 from . import cim_estimator, neurosim, specmodel
 from ..profiling import llm
-from ..profiling.problem_builder import weight_stationary_units
 
 # Units whose work is not a weight-stationary matrix-vector product (see module docstring).
 CIM_INELIGIBLE_ASSUMPTION = (
@@ -51,12 +50,6 @@ def cim_weight_capacity(model: str = "vgg19") -> dict:
                     f"{fp.total_tiles} tiles, {cells / 1e6:.1f} M 2-bit cells, {cim_estimator.COLS_PER_WEIGHT} "
                     f"cells per 8-bit weight -> {weights / 1e6:.1f} M weights = {weights * 4 / 1e6:.0f} MB in "
                     "FP32-equivalent bytes; mapping fragmentation ignored (upper bound)")}
-
-
-def cim_eligible(table: pd.DataFrame) -> list[bool]:
-    """True where a unit is only weight-stationary matrix work (rule in :data:`CIM_INELIGIBLE_ASSUMPTION`);
-    the problem builder applies the same rule (:func:`problem_builder.weight_stationary_units`)."""
-    return weight_stationary_units(table)
 
 
 # ------------------------------------------------------------------------------------------------ op counts
@@ -160,9 +153,10 @@ def spec_costs(spec: specmodel.DeviceSpec, table: pd.DataFrame, n_ops, input_byt
 
 
 # ---------------------------------------------------------------------------------------------------- CIM
-def cim_rows(shape: "llm.LLMShape", table: pd.DataFrame, phase: str) -> tuple[pd.DataFrame, list[int]]:
+def cim_rows(shape: "llm.LLMShape", table: pd.DataFrame) -> tuple[pd.DataFrame, list[int]]:
     """NeuroSim-style rows (a linear over T tokens = a 1×1 conv over a T×1 map) of every weight matrix, and
-    the unit each row belongs to.  Prefill's head projects only the last token."""
+    the unit each row belongs to.  A block's token count comes from its output size (S in prefill, 1 in decode);
+    the head projects only the last token in both phases."""
     rows, owner = [], []
     for i, r in enumerate(table.itertuples()):
         if r.kind == "decoder_block":
@@ -178,13 +172,14 @@ def cim_rows(shape: "llm.LLMShape", table: pd.DataFrame, phase: str) -> tuple[pd
     return pd.DataFrame(rows), owner
 
 
-def cim_costs(shape: "llm.LLMShape", table: pd.DataFrame, phase: str, estimator: cim_estimator.CimEstimator):
+def cim_costs(shape: "llm.LLMShape", table: pd.DataFrame, estimator: cim_estimator.CimEstimator):
     """CIM time/energy per unit: each unit estimated as its own chip (the floor plan of its matrices alone).
 
-    Only the head is allowed on CIM (see :func:`cim_eligible`); a chip holding just one unit's matrices is what
-    the memory limit (:func:`cim_weight_capacity`) admits, and it keeps other units' tiles out of its leakage.
+    Only the head is allowed on CIM (:func:`problem_builder.weight_stationary_units`); a chip holding just one
+    unit's matrices is what the memory limit (:func:`cim_weight_capacity`) admits, and it keeps other units'
+    tiles out of its leakage.
     """
-    rows, owner = cim_rows(shape, table, phase)
+    rows, owner = cim_rows(shape, table)
     t = np.zeros(len(table))
     e = np.zeros(len(table))
     owner = np.asarray(owner)

@@ -108,8 +108,11 @@ def rtx3070ti(dispatch_s: float = 8e-6, compute_eff: float = 0.5, mem_eff: float
         })
 
 
-def xeon_w3323(dispatch_s: float, compute_eff: float, mem_eff: float, calibration: str = "") -> DeviceSpec:
+def xeon_w3323(dispatch_s: float, compute_eff: float, mem_eff: float, calibration: str = "",
+               host: str = "a 2.45 GHz AMD EPYC VM") -> DeviceSpec:
     """Xeon W-3323 preset with the model factors carried over from the host calibration (:func:`calibrate`).
+
+    ``host`` names the CPU the calibration profiles were measured on (it goes into the provenance text).
 
     Assumes all 12 cores are used with the per-core efficiency measured on one host thread (optimistic for
     small batch-1 layers, whose parallel scaling is worse)."""
@@ -124,8 +127,8 @@ def xeon_w3323(dispatch_s: float, compute_eff: float, mem_eff: float, calibratio
             "mem_bw_Bps": "Intel ARK Xeon W-3323: 8 channels DDR4-3200 = 204.8 GB/s",
             "active_power_w": "Intel ARK Xeon W-3323: TDP 220 W",
             "idle_power_w": "not on the datasheet; not used",
-            "dispatch_s": f"calibrated on this project's host CPU profiles ({calibration}); host is a 2.45 GHz "
-                          "AMD EPYC VM, the Xeon runs at 3.5-3.9 GHz, so this is likely an overestimate",
+            "dispatch_s": f"calibrated on this project's host CPU profiles ({calibration}); host is {host}, "
+                          "the Xeon runs at 3.5-3.9 GHz, so this is likely an overestimate",
             "compute_eff": f"calibrated on this project's host CPU profiles ({calibration}) as a fraction of the "
                            "host's AVX2 peak and applied to the Xeon's AVX-512 peak on all 12 cores: assumes "
                            "PyTorch/oneDNN reach the same fraction of AVX-512 peak and perfect 12-core scaling at "

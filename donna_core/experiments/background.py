@@ -168,11 +168,6 @@ class LatestOnly:
                     self._running = False
                     self._cond.notify_all()
 
-    @property
-    def busy(self) -> bool:
-        with self._cond:
-            return self._running or self._pending is not None
-
     def wait_idle(self, timeout_s: float = 60.0) -> bool:
         """Block until no job is pending or running; False on timeout."""
         deadline = time.monotonic() + timeout_s

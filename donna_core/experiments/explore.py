@@ -21,13 +21,14 @@ import numpy as np
 import pandas as pd
 
 from . import scenarios as sc
+from .background import DEFAULT_MEMORY_BYTES
 
 DEFAULT_DIR = str(sc.DEFAULT_PROFILES_DIR)
 # Settings above this many exact-solver states (count vectors x classes x (L+1), donna_core.partition.guard) are
 # flagged as slow: ResNet-152 2cpu+1gpu+1cim (5 652) solves its front in < 1 s here, 3cpu+2gpu+2cim (16 956) in
 # 4-18 s, 4cpu+4gpu+4cim on PCIe-5 (58 875) in ~114 s (2-core VM at load ~5).
 LARGE_FRONT_STATES = 15000
-SOLVE_MEMORY_BYTES = 4 * 10**9
+SOLVE_MEMORY_BYTES = DEFAULT_MEMORY_BYTES   # the child process's address-space limit (background.py)
 SOLVE_TIMEOUT_S = 300.0
 BOUNDED_TIME_S = 10.0  # time limit of the bounded solver used when the exact front does not fit the budget
 PRERENDER_NEIGHBOURS = 24  # front points around the shown one drawn ahead (~0.1-0.3 s each on this machine)
@@ -93,13 +94,8 @@ def _paper_solve(model: str, medium: str, counts: tuple, alpha: float, cpu: str,
 
 
 # ------------------------------------------------------------------------------------------------ front maths
-def exact_from_front(front: list, alpha: float):
-    """The α-optimum among front Results, ties broken like ``solve(..., 'exact')``: fewer stages, device order."""
-    return front[exact_index(front, alpha)]
-
-
 def exact_index(front: list, alpha: float) -> int:
-    """Index into ``front`` of the α-optimum (same tie rule as :func:`exact_from_front`)."""
+    """Index into ``front`` of the α-optimum, ties broken like ``solve(..., 'exact')``: fewer stages, device order."""
     from ..partition.costs import objective
 
     if not front:
@@ -586,8 +582,10 @@ class Explorer:
         try:
             s = self._setting()
         except ExploreError as exc:
+            # bind the message now: Python unbinds ``exc`` when the except block ends, before the worker runs
+            message = str(exc)
             self._latest_key = None
-            self._planner_jobs.submit(lambda stale: self._clear_plan(str(exc)))
+            self._planner_jobs.submit(lambda stale: self._clear_plan(message))
             return
         s.update(alpha=float(self.alpha.value), solver=self.solver.value, mode=mode, point=point,
                  t0=time.perf_counter())

@@ -51,7 +51,8 @@ def context_of(problem: Mapping) -> int:
 def _row(model, phase, cluster, medium, kind, alpha, r, tokens) -> dict:
     return {"model": model, "phase": phase, "cluster": cluster, "medium": medium, "kind": kind, "alpha": alpha,
             "feasible": True, "bottleneck_s": r.bottleneck_s, "energy_j": r.energy_j,
-            "objective": r.objective, "tokens_per_s": tokens / r.bottleneck_s, "j_per_token": r.energy_j / tokens,
+            # a front point has no α: its objective (computed at α = 1 by pareto_front) would mislead
+            "objective": r.objective if kind != "front" else np.nan, "tokens_per_s": tokens / r.bottleneck_s, "j_per_token": r.energy_j / tokens,
             "stages": len(r.stages), "plan": plan_string(r.stages), "message": ""}
 
 

@@ -455,7 +455,8 @@ def pareto_labels(tb: Tables, ctx: SolverContext | None = None, bound=None, budg
         if not parts:
             break
         cat = {key: np.concatenate([q[key] for q in parts]) for key in parts[0]}
-        cur = _prune(cat, cl.K, L1, keep_fn)
+        # the candidates passed keep_fn's tests (G, finiteness, bound) above: only dominance is left to apply
+        cur = _prune(cat, cl.K, L1)
         level.append(cur)
         n_labels += len(cur["B"])
         _learn(bound, cur, L)

@@ -128,7 +128,6 @@ def milp_solve(tb: Tables, alpha: float, norm: dict, time_limit_s: float = 30.0,
         r.add([*Y[s], *X[L - 1, s:]], [*np.ones(D), *-np.ones(S - s)], 0, 0)
     for d in range(D):
         r.add(Y[:, d], np.ones(S), hi=1)
-    allowed = getattr(p, "allowed", None)
     for s in range(S):
         for t in types:
             devs = [d for d in range(D) if p.device_type[d] == t]
@@ -140,9 +139,8 @@ def milp_solve(tb: Tables, alpha: float, norm: dict, time_limit_s: float = 30.0,
             if math.isfinite(p.memory_bytes[t]) and m_w > p.memory_bytes[t]:
                 r.add([*X[:, s], *Y[s, devs]], [*p.weight_bytes, *m_w * np.ones(len(devs))],
                       hi=float(p.memory_bytes[t]) + m_w)
-            if allowed is not None:
-                for l in np.nonzero(~np.asarray(allowed[t], dtype=bool))[0]:
-                    r.add([X[l, s], *Y[s, devs]], np.ones(1 + len(devs)), hi=1)
+            for l in np.nonzero(~p.allowed[t])[0]:
+                r.add([X[l, s], *Y[s, devs]], np.ones(1 + len(devs)), hi=1)
     for l in range(L - 1):
         for s in range(S - 1):
             r.add([C[l, s], X[l, s], X[l + 1, s + 1]], [1, -1, -1], lo=-1)

@@ -25,8 +25,6 @@ import numpy as np
 from .costs import Tables, norm_constants
 from .errors import InfeasibleError
 
-MAX_TABLE_BYTES = 4e9   # refuse instead of exhausting memory: 2^D subsets make D > ~16 hopeless anyway
-
 
 def paper_partition(tb: Tables, alpha: float, norm: dict | None = None) -> list[tuple[int, int, int]]:
     """Run Algorithm 1 and return the plan as ``[(device index, first, last), ...]``."""
@@ -35,12 +33,7 @@ def paper_partition(tb: Tables, alpha: float, norm: dict | None = None) -> list[
     L, D = p.L, p.D
     norm = norm or norm_constants(p)
     tn, en = norm["time_s"], norm["energy_j"]
-    S = 1 << D
-    need = 5 * 8 * (L + 1) * S * D          # five (L+1) x 2^D x D tables of 8-byte entries
-    if need > MAX_TABLE_BYTES:
-        raise ValueError(f"the paper's DP keeps (L+1) x 2^D x D states: {need / 1e9:.1f} GB for L={L}, D={D} "
-                         f"(limit {MAX_TABLE_BYTES / 1e9:.0f} GB); use the exact solver, which groups "
-                         "interchangeable devices")
+    S = 1 << D                               # the size of these tables was checked by guard.estimate (solve)
     H = np.full((L + 1, S, D), np.inf)      # h_{t+e}
     Ht = np.full((L + 1, S, D), np.inf)     # h_t^norm
     He = np.full((L + 1, S, D), np.inf)     # h_e^norm

@@ -361,8 +361,8 @@ def _check_sums(unit_names, out_b, w_b, input_bytes, type_names, time_rows, ener
     for m in used:
         med, path = media[m], f'media["{m}"]'
         what = f"with the largest message ({biggest:.3g} bytes)"
-        finite(med.latency_s + biggest / med.bandwidth_Bps, path + ".bandwidth_Bps", f"a transfer time {what}")
-        finite(8.0 * biggest * med.energy_J_per_bit, path + ".energy_J_per_bit", f"a transfer energy {what}")
+        finite(med.transfer_time_s(biggest), path + ".bandwidth_Bps", f"a transfer time {what}")
+        finite(med.transfer_energy_j(biggest), path + ".energy_J_per_bit", f"a transfer energy {what}")
         what = f"summed over all cuts and the input ({cut + input_bytes:.3g} bytes)"
         finite(len(out_b) * med.latency_s + (cut + input_bytes) / med.bandwidth_Bps, path + ".bandwidth_Bps",
                f"the transfer time {what}")

@@ -19,11 +19,13 @@ from typing import Sequence
 
 import numpy as np
 
+from ..partition.media import MEDIA_PRESETS
+
 DEFAULT_SIZES = tuple(int(s) for s in (1e3, 1e4, 1e5, 1e6, 1e7, 1e8))
 
 # Loopback has no energy meter of its own: the medium's energy per bit is NOT measured. We write the paper's
 # PCIe-5 figure (Table I: 6.5 pJ/b, its ref. [16]) as a stand-in for an on-host copy and say so in the medium.
-ASSUMED_ENERGY_J_PER_BIT = 6.5e-12
+ASSUMED_ENERGY_J_PER_BIT = MEDIA_PRESETS["pcie5"].energy_J_per_bit
 ENERGY_NOTE = ("energy_J_per_bit not measured (no meter on this transport); PCIe-5 value of the paper's "
                "Table I (6.5 pJ/b) assumed")
 

@@ -15,7 +15,6 @@ import importlib
 import os
 from typing import Any, Sequence
 
-from ..partition.costs import Result
 from ..partition.problem import Problem
 
 
@@ -37,10 +36,6 @@ def plan_from_json(d: Any, where: str = "plan") -> list[tuple[str, int, int]]:
             raise RunSpecError(f"{where}.stages[{i}]: device must be a string, first/last integers")
         out.append((s["device"], s["first"], s["last"]))
     return out
-
-
-def plan_from_result(r: Result) -> list[tuple[str, int, int]]:
-    return list(r.plan())
 
 
 def torch_device_for(type_name: str, index: int, cuda_count: int) -> str:
@@ -144,12 +139,6 @@ def check_plan(problem: Problem, plan: Sequence[tuple[str, int, int]], unit_name
         raise RunSpecError(f"plan covers units 0..{expect - 1} but the model has {problem.L} units")
 
 
-def link_latency(problem: Problem, u: int, v: int) -> float:
-    """Per-message latency of the medium between devices u and v (0 where the problem format has none)."""
-    lat = getattr(problem, "link_lat", None)  # the latency_s medium key (agreed interface, branch a-partition)
-    return float(lat[u, v]) if lat is not None else 0.0
-
-
 def build_run_spec(problem: Problem, plan: Sequence[tuple[str, int, int]], model: str, granularity: str,
                    unit_names: Sequence[str], *, alpha: float, inputs: int, warmup: int, emulate_links: bool,
                    in_flight: int = 2, threads: int = 1, seed: int = 0, check_outputs: int | None = None,
@@ -173,7 +162,7 @@ def build_run_spec(problem: Problem, plan: Sequence[tuple[str, int, int]], model
     for a, b in zip(plan, plan[1:]):
         u, v = problem.device_index(a[0]), problem.device_index(b[0])
         links.append({"medium": problem.link_medium[u][v], "bandwidth_Bps": float(problem.link_bw[u, v]),
-                      "latency_s": link_latency(problem, u, v)})
+                      "latency_s": float(problem.link_lat[u, v])})
     from .report import predicted
 
     return {"problem_name": problem.name, "alpha": float(alpha), "predicted": predicted(problem, plan, alpha),

@@ -255,6 +255,8 @@ def _max_abs_diff(a, b) -> float:
         return float((a.double() - b.double()).abs().max()) if a.numel() else 0.0
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) and len(a) == len(b):
         return max((_max_abs_diff(x, y) for x, y in zip(a, b)), default=0.0)
+    if isinstance(a, dict) and isinstance(b, dict) and a.keys() == b.keys():   # _to_cpu keeps dict outputs
+        return max((_max_abs_diff(a[k], b[k]) for k in a), default=0.0)
     return 0.0 if a == b else float("inf")
 
 
@@ -265,6 +267,8 @@ def _equal(a, b) -> bool:
         return a.dtype == b.dtype and torch.equal(a, b)
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
         return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
     return a == b
 
 
@@ -279,8 +283,12 @@ def finish_records(records: list[dict]) -> dict:
     diffs = {i: _max_abs_diff(outs[i], refs[i]) for i in sorted(refs) if i in outs}
     equal = all(_equal(outs[i], refs[i]) for i in diffs) and set(diffs) == set(refs)
     worst = max(diffs.values(), default=0.0)
+    if any(d != d for d in diffs.values()):   # NaN in an output: strict JSON cannot hold it (and max skips it)
+        worst = "nan in the outputs"
+    elif worst == float("inf"):
+        worst = "shape/dtype mismatch"
     return {"ranks": records, "check": {"indices": sorted(refs), "exactly_equal": bool(equal),
-                                        "max_abs_diff": worst if worst != float("inf") else "shape/dtype mismatch"}}
+                                        "max_abs_diff": worst}}
 
 
 def main(argv: list[str] | None = None) -> int:

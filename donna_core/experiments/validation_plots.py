@@ -1,36 +1,22 @@
 """Figures of notebook 06: predicted vs measured throughput (y = x), and where the error comes from.
 
-They only draw columns of ``data/validation/summary.csv`` (see :mod:`donna_core.runtime.validation`).
+They only draw columns of ``data/validation/summary.csv`` (see :mod:`donna_core.runtime.validation`); they never switch matplotlib's backend, so
+they show inline in a notebook and save headless under papermill.
 """
 from __future__ import annotations
 
-import io
-from pathlib import Path
+import matplotlib.pyplot as plt
+import pandas as pd
 
-import matplotlib
+from .plotting import save_figure
 
-matplotlib.use("Agg", force=False)  # headless by default; a notebook's inline backend still takes over
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from ..atomic import write_bytes_atomic  # noqa: E402
+__all__ = ["plot_predicted_vs_measured", "plot_error_split", "save_figure"]
 
 SETTING_STYLE = {"none": ("black", "1 stage (no link)"), "loopback": ("tab:blue", "unshaped (loopback)"),
                  "pcie5": ("tab:green", "emulated PCIe-5"), "hb-wcc": ("tab:orange", "emulated HB-WCC"),
                  "lb-wcc": ("tab:red", "emulated LB-WCC")}
 MARKERS = {("resnet152", "block"): "o", ("resnet152", "layer"): "s", ("vgg19", "block"): "^",
            ("vgg19", "layer"): "D"}
-
-
-def save_figure(fig, outdir: str | Path, name: str) -> list[Path]:
-    """PNG and PDF, each written atomically (PDF without creation date, so reruns give identical files)."""
-    paths = []
-    for ext in ("png", "pdf"):
-        buf = io.BytesIO()
-        meta = {"CreationDate": None} if ext == "pdf" else {"Software": None}
-        fig.savefig(buf, format=ext, dpi=150, bbox_inches="tight", metadata=meta)
-        paths.append(write_bytes_atomic(Path(outdir) / f"{name}.{ext}", buf.getvalue()))
-    return paths
 
 
 def plot_predicted_vs_measured(summary: pd.DataFrame, title: str = ""):
