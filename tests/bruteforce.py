@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 from donna_core.partition.costs import PlanError, evaluate
 from donna_core.partition.media import MEDIA_PRESETS, canonical_medium_name
@@ -44,7 +45,7 @@ def brute_best_objective(p, alpha):
     return min(objective(alpha, r.bottleneck_s, r.energy_j, norm) for _, r in all_plans(p))
 
 
-def _medium(d, a, b):
+def _medium_spec(d, a, b):
     links = d["links"]
     name = links if isinstance(links, str) else links.get("default")
     if not isinstance(links, str):
@@ -54,23 +55,64 @@ def _medium(d, a, b):
     name = canonical_medium_name(name)
     given = {canonical_medium_name(k): v for k, v in d.get("media", {}).items()}
     if name in given:
-        m = given[name]
-        return m["bandwidth_Bps"], m["energy_J_per_bit"], m.get("latency_s", 0.0)
+        return name, given[name]
     m = MEDIA_PRESETS[name]
-    return m.bandwidth_Bps, m.energy_J_per_bit, m.latency_s
+    return name, {"bandwidth_Bps": m.bandwidth_Bps, "energy_J_per_bit": m.energy_J_per_bit,
+                  "latency_s": m.latency_s, "shared": m.shared}
+
+
+def _medium(d, a, b):
+    _, m = _medium_spec(d, a, b)
+    return m["bandwidth_Bps"], m["energy_J_per_bit"], m.get("latency_s", 0.0)
+
+
+def _time(spec, nbytes):
+    """Message time read from the medium spec: the line, or the time curve (log-log segments inside, the
+    line's slope anchored at the end points outside), written out independently of media.message_time."""
+    bw = spec["bandwidth_Bps"]
+    curve = spec.get("time_curve")
+    if curve is None:
+        return spec.get("latency_s", 0.0) + nbytes / bw
+    if nbytes > curve[-1][0]:
+        return curve[-1][1] + (nbytes - curve[-1][0]) / bw
+    if nbytes < curve[0][0]:
+        return max(0.0, curve[0][1] - (curve[0][0] - nbytes) / bw)
+    for (b0, t0), (b1, t1) in zip(curve, curve[1:]):
+        if b0 <= nbytes <= b1:
+            w = (math.log(nbytes) - math.log(b0)) / (math.log(b1) - math.log(b0))
+            return math.exp(math.log(t0) + w * (math.log(t1) - math.log(t0)))
+    raise AssertionError("unreachable")
+
+
+def _cpu(spec, dtype, end, nbytes):
+    c = spec.get("cpu", {}).get(dtype, {})
+    return c.get(f"{end}_s", 0.0) + nbytes * c.get(f"{end}_s_per_byte", 0.0)
 
 
 def reference_cost(d, plan):
     """(bottleneck, energy) of ``plan`` = [(device name, first, last), ...] read directly from the dict, or None
-    when a stage exceeds the memory or holds a unit its type may not run."""
+    when a stage exceeds the memory or holds a unit its type may not run. Shared media: one part per shared
+    medium, the sum of its messages' times; CPU costs: added to the sending and receiving stage's busy time."""
     types = {dev["name"]: dev["type"] for dev in d["devices"]}
     parts, energy = [], 0.0
+    busy = [0.0] * len(plan)
+    shared = {}
+
+    def send(a, b, nbytes):
+        name, spec = _medium_spec(d, a, b)
+        t = _time(spec, nbytes)
+        if spec.get("shared", False):
+            shared[name] = shared.get(name, 0.0) + t
+        else:
+            parts.append(t)
+        return 8 * nbytes * spec["energy_J_per_bit"], spec
+
     src = d.get("source")
     if src is not None and src != plan[0][0]:
-        bw, epb, lat = _medium(d, src, plan[0][0])
         nbytes = d.get("input_bytes", 0.0)
-        parts.append(lat + nbytes / bw)
-        energy += 8 * nbytes * epb
+        e, spec = send(src, plan[0][0], nbytes)
+        energy += e
+        busy[0] += _cpu(spec, types[plan[0][0]], "recv", nbytes)
     for n, (dev, first, last) in enumerate(plan):
         spec = d["device_types"][types[dev]]
         units = range(first, last + 1)
@@ -78,11 +120,36 @@ def reference_cost(d, plan):
             return None
         if sum(d["units"][l].get("weight_bytes", 0.0) for l in units) > spec.get("memory_bytes", float("inf")):
             return None
-        parts.append(sum(spec["time_s"][l] for l in units))
+        busy[n] += sum(spec["time_s"][l] for l in units)
         energy += sum(spec["energy_j"][l] for l in units)
         if n + 1 < len(plan):
-            bw, epb, lat = _medium(d, dev, plan[n + 1][0])
             nbytes = d["units"][last]["out_bytes"]
-            parts.append(lat + nbytes / bw)
-            energy += 8 * nbytes * epb
-    return max(parts), energy
+            e, mspec = send(dev, plan[n + 1][0], nbytes)
+            energy += e
+            busy[n] += _cpu(mspec, types[dev], "send", nbytes)
+            busy[n + 1] += _cpu(mspec, types[plan[n + 1][0]], "recv", nbytes)
+    return max(parts + busy + list(shared.values())), energy
+
+
+def reference_plans(d, p):
+    """Every valid plan of the problem dict ``d`` (parsed as ``p``) with its (bottleneck, energy) from
+    :func:`reference_cost`, so the solvers are checked against the dict, not against ``evaluate``."""
+    for plan, _ in all_plans(p):
+        named = [(p.device_names[dev], f, l) for dev, f, l in plan]
+        yield plan, reference_cost(d, named)
+
+
+def reference_best_objective(d, p, alpha):
+    from donna_core.partition.costs import norm_constants, objective
+    norm = norm_constants(p)
+    return min(objective(alpha, b, e, norm) for _, (b, e) in reference_plans(d, p))
+
+
+def reference_front(d, p):
+    pts = sorted({be for _, be in reference_plans(d, p)})
+    front, best = [], float("inf")
+    for b, e in pts:
+        if best == float("inf") or e < best - 1e-12 * abs(best):
+            front.append((b, e))
+            best = e
+    return front

@@ -43,9 +43,10 @@ from typing import Sequence
 import numpy as np
 
 from .errors import InfeasibleError, PlanError, ProblemError
+from .media import message_time
 from .problem import Problem
 
-__all__ = ["InfeasibleError", "PlanError", "Result", "StageCost", "Tables", "evaluate", "norm_constants",
+__all__ = ["InfeasibleError", "PlanError", "Result", "StageCost", "Tables", "evaluate", "extended_parts", "norm_constants",
            "objective", "check_alpha"]
 
 
@@ -72,6 +73,9 @@ class Result:
     input_s: float = 0.0
     input_j: float = 0.0
     stats: dict = field(default_factory=dict)
+    # shared media / CPU costs only (empty otherwise, so the paper model's output is unchanged):
+    # "stage_busy_s" (compute + message CPU time per stage), "shared_busy_s" (medium -> busy time)
+    extra: dict = field(default_factory=dict)
 
     @property
     def throughput_ips(self) -> float:
@@ -96,6 +100,7 @@ class Result:
             "norm": dict(self.norm),
             "input_s": self.input_s,
             "input_j": self.input_j,
+            **self.extra,
         }
 
 
@@ -119,6 +124,14 @@ class Tables:
         # cut_bytes[j] = bytes crossing cut j (j = 1..L-1); entries 0 and L are never used as transfers.
         self.cut_bytes = np.concatenate([[0.0], p.out_bytes])
         self.bits = 8.0 * self.cut_bytes
+        # media with a measured time curve: message times per (medium, cut) looked up from a table built with
+        # media.message_time; without curves the line below is evaluated directly (bit-identical to before)
+        names = sorted({m for row in p.link_medium for m in row if m})
+        self.curved = any(p.media[m].time_curve is not None for m in names)
+        if self.curved:
+            self.mid = np.array([[names.index(m) if m else 0 for m in row] for row in p.link_medium])
+            self.ct_table = np.array([message_time(p.media[m], self.cut_bytes) for m in names])
+            self.in_table = np.array([message_time(p.media[m], p.input_bytes) for m in names])
 
     def stage_time(self, t: int, j, k):
         return self.pt[t, k] - self.pt[t, j]
@@ -131,7 +144,25 @@ class Tables:
         return (self.pw[k] - self.pw[j] <= self.p.memory_bytes[t]) & (self.pn[t, k] == self.pn[t, j])
 
     def comm_time(self, u, v, j):
+        if self.curved:
+            return self.ct_table[self.mid[u, v], j]
         return self.p.link_lat[u, v] + self.cut_bytes[j] / self.p.link_bw[u, v]
+
+    def send_cpu(self, u, v, j):
+        """Busy time the sender ``u`` spends on the message of cut ``j`` to ``v`` (0 unless calibrated)."""
+        c = self.p.cpu_send
+        return c[u, v, 0] + self.cut_bytes[j] * c[u, v, 1]
+
+    def recv_cpu(self, u, v, j):
+        """Busy time the receiver ``v`` spends on the message of cut ``j`` from ``u``."""
+        c = self.p.cpu_recv
+        return c[u, v, 0] + self.cut_bytes[j] * c[u, v, 1]
+
+    def input_recv_cpu(self, v: int) -> float:
+        s = self.p.source
+        if s is None or s == v:
+            return 0.0
+        return float(self.p.cpu_recv[s, v, 0] + self.p.input_bytes * self.p.cpu_recv[s, v, 1])
 
     def comm_energy(self, u: int, v: int, j):
         return self.bits[j] * self.p.link_epb[u, v]
@@ -141,6 +172,8 @@ class Tables:
         s = self.p.source
         if s is None or s == v:
             return 0.0, 0.0
+        if self.curved:
+            return float(self.in_table[self.mid[s, v]]), 8.0 * self.p.input_bytes * self.p.link_epb[s, v]
         return (self.p.link_lat[s, v] + self.p.input_bytes / self.p.link_bw[s, v],
                 8.0 * self.p.input_bytes * self.p.link_epb[s, v])
 
@@ -179,7 +212,16 @@ def norm_constants(p: Problem) -> dict:
         # with zero latency this is cut_bytes / min(bw) exactly (division is monotone), as before latencies
         comm_t = float((n_cuts * p.link_lat[off] + cut_bytes / p.link_bw[off]).max())
         comm_e = float(8.0 * cut_bytes * p.link_epb[off].max())
-    if p.source is not None and D > 1:
+    curved = D > 1 and any(p.media[m].time_curve is not None for row in p.link_medium for m in row if m)
+    if curved:
+        # the same definition with each medium's own message times: max over media of the sum over all cuts
+        names = {m for row in p.link_medium for m in row if m}
+        comm_t = max(float(np.sum(message_time(p.media[m], p.out_bytes[:-1]))) for m in names) if n_cuts else 0.0
+    if p.source is not None and D > 1 and curved:
+        others = {p.link_medium[p.source][v] for v in range(D) if v != p.source}
+        comm_t += max(float(message_time(p.media[m], p.input_bytes)) for m in others)
+        comm_e += float(8.0 * p.input_bytes * p.link_epb[p.source, [v for v in range(D) if v != p.source]].max())
+    elif p.source is not None and D > 1:
         others = [v for v in range(D) if v != p.source]
         comm_t += float((p.link_lat[p.source, others] + p.input_bytes / p.link_bw[p.source, others]).max())
         comm_e += float(8.0 * p.input_bytes * p.link_epb[p.source, others].max())
@@ -242,6 +284,39 @@ def evaluate(p: Problem, plan: Sequence[tuple], alpha: float = 1.0, solver: str 
         stages.append(StageCost(p.device_names[d], int(first), int(last), cs, cj, os_, oj))
         parts_t += [cs, os_]
         total_e += cj + oj
+    extra = {}
+    if p.extended:
+        parts_t, extra = extended_parts(tb, devs, [(f, l) for _, f, l in plan], in_s)
     b = float(max(parts_t))
     return Result(solver, alpha, stages, b, float(total_e), objective(alpha, b, total_e, norm), norm,
-                  float(in_s), float(in_j))
+                  float(in_s), float(in_j), extra=extra)
+
+
+def extended_parts(tb: Tables, devs: list[int], spans: list[tuple[int, int]], in_s: float):
+    """The bottleneck's parts under shared media and CPU costs (README "Cost model"): each stage's busy time
+    (compute + CPU time of its receive and its send), each transfer over an independent link, and per shared
+    medium the sum of every message over it (the input included). Returns (parts, extra) with ``extra``
+    naming the stage busy times and the shared media's busy times."""
+    p = tb.p
+    busy = [float(tb.stage_time(p.device_type[d], f, l + 1)) for d, (f, l) in zip(devs, spans)]
+    shared = [0.0] * len(p.shared_media)
+    parts = []
+    if p.source is not None and p.source != devs[0]:
+        busy[0] += tb.input_recv_cpu(devs[0])
+        sid = p.link_shared[p.source, devs[0]]
+        if sid >= 0:
+            shared[sid] += float(in_s)
+        else:
+            parts.append(in_s)
+    for n in range(len(devs) - 1):
+        u, v, j = devs[n], devs[n + 1], spans[n][1] + 1
+        busy[n] += float(tb.send_cpu(u, v, j))
+        busy[n + 1] += float(tb.recv_cpu(u, v, j))
+        t = float(tb.comm_time(u, v, j))
+        sid = p.link_shared[u, v]
+        if sid >= 0:
+            shared[sid] += t
+        else:
+            parts.append(t)
+    parts += busy + shared
+    return parts, {"stage_busy_s": busy, "shared_busy_s": {m: float(x) for m, x in zip(p.shared_media, shared)}}

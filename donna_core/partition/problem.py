@@ -16,7 +16,7 @@ import numpy as np
 
 from ..atomic import write_json_atomic
 from .errors import ProblemError
-from .media import MEDIA_PRESETS, Medium, canonical_medium_name
+from .media import MEDIA_PRESETS, CpuCost, Medium, canonical_medium_name, check_time_curve
 
 TOP_KEYS = {"name", "units", "input_bytes", "device_types", "devices", "media", "links", "source", "meta"}
 TYPE_KEYS = {"time_s", "energy_j", "memory_bytes", "allowed", "meta"}
@@ -36,7 +36,8 @@ MAX_COST_SUM = 1e300
 # allow a relative slack of 1e-9, would no longer be consistent with the costs; such files are refused. The
 # bundled problems reproduce every unit to 2e-12 or better.
 PREFIX_RTOL = 1e-9
-MEDIUM_KEYS = {"bandwidth_Bps", "energy_J_per_bit", "latency_s", "description"}
+MEDIUM_KEYS = {"bandwidth_Bps", "energy_J_per_bit", "latency_s", "description", "time_curve", "shared", "cpu", "meta"}
+CPU_KEYS = {"send_s", "send_s_per_byte", "recv_s", "recv_s_per_byte"}
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,6 +71,28 @@ class Problem:
     source: int | None
     meta: dict = field(default_factory=dict)
     raw: dict = field(default_factory=dict, repr=False)
+    # shared media (see media.py): their names, and per device pair the index of the shared medium between
+    # them (-1: an independent link; diagonal -1)
+    shared_media: tuple[str, ...] = ()
+    link_shared: np.ndarray | None = None
+    # CPU cost of a message over the pair's medium (media.CpuCost of the sender's / receiver's type):
+    # cpu_send[u, v] = (seconds per message, seconds per byte) charged to u when it sends to v; cpu_recv[u, v]
+    # the same charged to v when it receives from u. Zero unless a medium gives "cpu".
+    cpu_send: np.ndarray | None = None
+    cpu_recv: np.ndarray | None = None
+
+    @property
+    def has_shared(self) -> bool:
+        return bool(self.shared_media)
+
+    @property
+    def has_cpu_cost(self) -> bool:
+        return self.cpu_send is not None and bool(self.cpu_send.any() or self.cpu_recv.any())
+
+    @property
+    def extended(self) -> bool:
+        """Shared media or CPU costs: the cost terms beyond the paper's independent-link model."""
+        return self.has_shared or self.has_cpu_cost
 
     @property
     def L(self) -> int:
@@ -159,7 +182,7 @@ def _object(value: Any, path: str, allowed: set[str], required: set[str]) -> dic
     return value
 
 
-def _parse_media(d: dict) -> dict[str, Medium]:
+def _parse_media(d: dict, type_names: list[str]) -> dict[str, Medium]:
     media = dict(MEDIA_PRESETS)
     given = d.get("media", {})
     if not isinstance(given, dict):
@@ -167,13 +190,39 @@ def _parse_media(d: dict) -> dict[str, Medium]:
     for name, spec in given.items():
         path = f'media["{name}"]'
         _object(spec, path, MEDIUM_KEYS, {"bandwidth_Bps", "energy_J_per_bit"})
+        curve = None
+        if spec.get("time_curve") is not None:
+            try:
+                curve = check_time_curve(spec["time_curve"], path + ".time_curve")
+            except ValueError as exc:
+                raise ProblemError(str(exc)) from None
+        shared = spec.get("shared", False)
+        if not isinstance(shared, bool):
+            raise _where(path + ".shared", f"must be true or false, got {_short(shared)}")
+        if "meta" in spec and not isinstance(spec["meta"], dict):
+            raise _where(path + ".meta", "must be an object")
         media[canonical_medium_name(name)] = Medium(
             _number(spec["bandwidth_Bps"], path + ".bandwidth_Bps", positive=True),
             _number(spec["energy_J_per_bit"], path + ".energy_J_per_bit"),
             str(spec.get("description", "")),
             _number(spec.get("latency_s", 0.0), path + ".latency_s"),
+            curve, shared, _parse_cpu(spec.get("cpu", {}), path + ".cpu", type_names),
         )
     return media
+
+
+def _parse_cpu(spec: Any, path: str, type_names: list[str]) -> dict[str, CpuCost]:
+    if not isinstance(spec, dict):
+        raise _where(path, "must be an object mapping device types to {send_s, send_s_per_byte, recv_s, "
+                           "recv_s_per_byte}")
+    out = {}
+    for t, c in spec.items():
+        if t not in type_names:
+            raise _where(f'{path}["{t}"]', f"unknown device type {_short(t)}; known: {type_names}")
+        _object(c, f'{path}["{t}"]', CPU_KEYS, set())
+        out[t] = CpuCost(*(_number(c.get(k, 0.0), f'{path}["{t}"].{k}') for k in
+                           ("send_s", "send_s_per_byte", "recv_s", "recv_s_per_byte")))
+    return out
 
 
 def _medium_name(name: Any, path: str, media: dict[str, Medium]) -> str:
@@ -275,7 +324,7 @@ def problem_from_dict(d: Any) -> Problem:
         names.append(dev["name"])
         dev_type.append(type_names.index(dev["type"]))
 
-    media = _parse_media(d)
+    media = _parse_media(d, type_names)
     table = _parse_links(d["links"], names, media)
     D = len(names)
     bw = np.full((D, D), np.inf)
@@ -287,6 +336,20 @@ def problem_from_dict(d: Any) -> Problem:
                 bw[i, j] = media[table[i][j]].bandwidth_Bps
                 epb[i, j] = media[table[i][j]].energy_J_per_bit
                 lat[i, j] = media[table[i][j]].latency_s
+    shared_media = tuple(sorted({m for row in table for m in row if m and media[m].shared}))
+    link_shared = np.full((D, D), -1, dtype=np.int64)
+    cpu_send, cpu_recv = np.zeros((D, D, 2)), np.zeros((D, D, 2))
+    for i in range(D):
+        for j in range(D):
+            if i != j:
+                med = media[table[i][j]]
+                if med.shared:
+                    link_shared[i, j] = shared_media.index(table[i][j])
+                cs, cr = med.cpu.get(type_names[dev_type[i]]), med.cpu.get(type_names[dev_type[j]])
+                if cs is not None:
+                    cpu_send[i, j] = cs.send_s, cs.send_s_per_byte
+                if cr is not None:
+                    cpu_recv[i, j] = cr.recv_s, cr.recv_s_per_byte
 
     _check_finite_sums(unit_names, np.array(out_b), np.array(w_b), input_bytes, type_names, time_rows,
                        energy_rows, table, media)
@@ -329,6 +392,10 @@ def problem_from_dict(d: Any) -> Problem:
         source=source,
         meta=meta,
         raw=d,
+        shared_media=shared_media,
+        link_shared=link_shared,
+        cpu_send=cpu_send,
+        cpu_recv=cpu_recv,
     )
 
 

@@ -24,6 +24,8 @@ from .bounded import bounded_solve
 from .costs import Result, Tables, check_alpha, evaluate, norm_constants, objective
 from .exact import (TIE_RTOL, InfeasibleError, SolverContext, front_bound, known_staircase, min_bottleneck_then_energy,
                     min_energy_then_bottleneck, objective_bound, pareto_labels, weighted_plan)
+from .errors import ProblemError
+from .exact_shared import extended_front, extended_optimum
 from .guard import SolverSizeError
 from .paper_dp import paper_partition
 from .problem import Problem
@@ -74,8 +76,10 @@ def solve(p: Problem, alpha: float, solver: str = "exact", *, time_limit_s: floa
     tb, norm = Tables(p), norm_constants(p)
     if solver == "paper":
         guard.check(p, alpha, "paper", budget)
-        # the paper's DP is exact at alpha in {0, 1} (tested against exact); otherwise it certifies nothing
-        gap = 0.0 if alpha in (0.0, 1.0) else None
+        # the paper's DP is exact at alpha in {0, 1} (tested against exact); otherwise it certifies nothing.
+        # It ignores shared media and CPU costs (its plan is evaluated under them): then only alpha = 0 stays
+        # exact, since neither changes the energy.
+        gap = 0.0 if alpha == 0.0 or (alpha == 1.0 and not p.extended) else None
         return _result(p, paper_partition(tb, alpha, norm), alpha, solver, tb, norm, t0, gap=gap)
     if solver == "bounded":
         guard.check(p, alpha, "bounded", budget)
@@ -93,12 +97,18 @@ def solve(p: Problem, alpha: float, solver: str = "exact", *, time_limit_s: floa
 
 
 def _bounded(p, alpha, tb, norm, t0, time_limit_s) -> SolverResult:
+    if p.extended:
+        # its Lagrangian bound is derived for independent links and stage times without message CPU costs
+        raise ProblemError("the bounded solver does not support shared media or message CPU costs (media "
+                           f"{list(p.shared_media) or 'with cpu costs'}); use --solver exact or paper")
     plan, stats = bounded_solve(tb, alpha, norm, time_limit_s=time_limit_s)
     return _result(p, plan, alpha, "bounded", tb, norm, t0, **stats)
 
 
 def _exact(p, alpha, tb, norm, t0, budget) -> SolverResult:
     ctx = SolverContext(tb)
+    if p.extended:
+        return _exact_extended(p, alpha, tb, norm, t0, budget, ctx)
     if alpha == 1.0:
         return _result(p, min_bottleneck_then_energy(tb, ctx), alpha, "exact", tb, norm, t0, gap=0.0)
     if alpha == 0.0:
@@ -126,6 +136,16 @@ def _exact(p, alpha, tb, norm, t0, budget) -> SolverResult:
                    gap=0.0)
 
 
+def _exact_extended(p, alpha, tb, norm, t0, budget, ctx) -> SolverResult:
+    # the independent-link solvers' plans, evaluated under the true model, give the bound the search must beat
+    plans = [min_bottleneck_then_energy(tb, ctx), min_energy_then_bottleneck(tb, ctx)]
+    if 0.0 < alpha < 1.0:
+        plans.append(weighted_plan(tb, ctx, alpha, norm))
+    ub = min(evaluate(p, plan, alpha, tables=tb, norm=norm).objective for plan in plans)
+    plan, n_labels = extended_optimum(tb, ctx, alpha, norm, ub, budget)
+    return _result(p, plan, alpha, "exact", tb, norm, t0, labels=n_labels, gap=0.0)
+
+
 def pareto_front(p: Problem, *, memory_budget: int | str | None = None) -> list[SolverResult]:
     """The exact Pareto front of (bottleneck, energy): bottleneck ascending, energy strictly descending.
     Refuses with :class:`SolverSizeError` above the memory budget (the front has no bounded mode)."""
@@ -134,6 +154,9 @@ def pareto_front(p: Problem, *, memory_budget: int | str | None = None) -> list[
     t0 = time.perf_counter()
     tb, norm = Tables(p), norm_constants(p)
     ctx = SolverContext(tb)
+    if p.extended:
+        return [_result(p, plan, 1.0, "exact-front", tb, norm, t0, gap=0.0)
+                for _, _, plan in extended_front(tb, ctx, budget=budget)]
     fast = evaluate(p, min_bottleneck_then_energy(tb, ctx), tables=tb, norm=norm)
     frugal = evaluate(p, min_energy_then_bottleneck(tb, ctx), tables=tb, norm=norm)
     stairs = known_staircase(ctx, fast.bottleneck_s, frugal.bottleneck_s)
