@@ -79,12 +79,20 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from ..runtime.calibrate import DEFAULT_SIZES, add_medium, calibrate
 
     sizes = [int(float(s)) for s in args.sizes] if args.sizes else list(DEFAULT_SIZES)
-    rec = calibrate(args.name, sizes, args.repeats, args.timeout, stat=args.stat)
+    rec = calibrate(args.name, sizes, args.repeats, args.timeout, stat=args.stat, cpu_type=args.cpu_type)
     write_json_atomic(args.output, rec)
     med = rec["medium"]
     print(f"{args.name}: latency {med['latency_s'] * 1e6:.1f} us, bandwidth {med['bandwidth_Bps'] / 1e9:.3f} GB/s "
           f"(fit on the per-size {args.stat}; worst relative error {100 * rec['samples']['max_abs_rel_error']:.1f} %); "
           f"energy per bit assumed, not measured; wrote {args.output}")
+    held = rec["samples"]["held_out"]
+    if held["bytes"]:
+        print(f"held-out sizes {held['bytes']}: worst error vs the median, curve "
+              f"{100 * held['curve_max_abs_rel_error']:.1f} %, line {100 * held['line_max_abs_rel_error']:.1f} %")
+    cpu = rec["samples"]["cpu"]
+    print("CPU per message (thread time): send {:.1f} us + {:.3f} ns/B, recv {:.1f} us + {:.3f} ns/B".format(
+        cpu["send"]["fit"][0] * 1e6, cpu["send"]["fit"][1] * 1e9, cpu["recv"]["fit"][0] * 1e6,
+        cpu["recv"]["fit"][1] * 1e9) + ("" if args.cpu_type else " (not written: give --cpu-type)"))
     if args.problem:
         d = _load_json(args.problem, "problem")
         new = add_medium(d, args.name, med, use_for_links=args.use_for_links)
@@ -132,7 +140,7 @@ def register(sub) -> None:
 
     c = sub.add_parser("calibrate-link", help="fit latency + bandwidth of this host's transport (gloo)",
                        description="Ping-pong between two local processes over the runtime's transport; fit "
-                                   "time = latency_s + bytes / bandwidth_Bps; write the medium.")
+                                   "time = latency_s + bytes / bandwidth_Bps and a measured time_curve; write the medium.")
     c.add_argument("--name", default="loopback", help="medium name (default loopback)")
     c.add_argument("--sizes", nargs="*", default=None, help="message sizes in bytes (default 1e3 .. 1e8)")
     c.add_argument("--repeats", type=_positive_int, default=20)
@@ -140,6 +148,8 @@ def register(sub) -> None:
                    help="per-size statistic fitted (default p25: the transport without scheduler wake-up delays "
                         "from other load; the median is recorded too)")
     c.add_argument("--timeout", type=float, default=300.0)
+    c.add_argument("--cpu-type", default=None, help="write the measured CPU cost of send/recv for this device type "
+                                                    "(the medium's \"cpu\"; default: recorded, not written)")
     c.add_argument("-o", "--output", default="link-calibration.json")
     c.add_argument("--problem", default=None, help="also add the medium to this problem JSON")
     c.add_argument("--into", default=None, help="write the extended problem here (default: in place)")

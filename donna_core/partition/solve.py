@@ -138,10 +138,12 @@ def _exact(p, alpha, tb, norm, t0, budget) -> SolverResult:
 
 def _exact_extended(p, alpha, tb, norm, t0, budget, ctx) -> SolverResult:
     # the independent-link solvers' plans, evaluated under the true model, give the bound the search must beat
-    plans = [min_bottleneck_then_energy(tb, ctx), min_energy_then_bottleneck(tb, ctx)]
-    if 0.0 < alpha < 1.0:
-        plans.append(weighted_plan(tb, ctx, alpha, norm))
-    ub = min(evaluate(p, plan, alpha, tables=tb, norm=norm).objective for plan in plans)
+    # (alpha > 0: the least-bottleneck plan; alpha < 1: single-device plans, cheap and often near the least
+    # energy); the search lowers the bound itself as it completes plans
+    plans = [min_bottleneck_then_energy(tb, ctx)] if alpha > 0.0 else []
+    if alpha < 1.0:
+        plans += [[(d, 0, p.L - 1)] for d in range(p.D) if np.isfinite(ctx.st[p.device_type[d], 0, p.L])]
+    ub = min([evaluate(p, plan, alpha, tables=tb, norm=norm).objective for plan in plans] + [np.inf])
     plan, n_labels = extended_optimum(tb, ctx, alpha, norm, ub, budget)
     return _result(p, plan, alpha, "exact", tb, norm, t0, labels=n_labels, gap=0.0)
 

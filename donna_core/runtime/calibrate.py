@@ -10,6 +10,7 @@ Run as ``python -m donna_core.runtime.calibrate`` under the env:// variables (th
 from __future__ import annotations
 
 import json
+import math
 import os
 import statistics
 import sys
@@ -21,7 +22,9 @@ import numpy as np
 
 from ..partition.media import MEDIA_PRESETS
 
-DEFAULT_SIZES = tuple(int(s) for s in (1e3, 1e4, 1e5, 1e6, 1e7, 1e8))
+# two sizes per decade: the decades build the curve and the line, the half-decades are held out to measure how
+# well each predicts sizes it was not fitted on
+DEFAULT_SIZES = tuple(int(round(10 ** (3 + k / 2))) for k in range(11))
 
 # Loopback has no energy meter of its own: the medium's energy per bit is NOT measured. We write the paper's
 # PCIe-5 figure (Table I: 6.5 pJ/b, its ref. [16]) as a stand-in for an on-host copy and say so in the medium.
@@ -76,27 +79,35 @@ def add_medium(problem: dict, name: str, medium: dict, use_for_links: bool = Fal
     return out
 
 
-def _pingpong(sizes: Sequence[int], repeats: int, rank: int) -> dict:
+def _pingpong(sizes: Sequence[int], repeats: int, rank: int) -> tuple[dict, dict]:
+    """One-way times per size on rank 0, and rank 0's thread CPU seconds spent inside send and inside recv
+    (``time.thread_time``: what a stage's own thread loses to a message, waiting excluded)."""
     import torch
     import torch.distributed as dist
 
-    res = {}
+    res, cpu = {}, {}
     for n in sizes:
         buf = torch.zeros(int(n), dtype=torch.uint8)
-        times = []
+        times, c_send, c_recv = [], [], []
         for k in range(repeats + 1):  # first round trip of each size is a warm-up (buffer allocation)
             if rank == 0:
                 t0 = time.perf_counter()
+                c0 = time.thread_time()
                 dist.send(buf, dst=1)
+                c1 = time.thread_time()
                 dist.recv(buf, src=1)
+                c2 = time.thread_time()
                 if k:
                     times.append((time.perf_counter() - t0) / 2)
+                    c_send.append(c1 - c0)
+                    c_recv.append(c2 - c1)
             else:
                 dist.recv(buf, src=0)
                 dist.send(buf, dst=0)
         if rank == 0:
             res[int(n)] = times
-    return res
+            cpu[int(n)] = {"send": c_send, "recv": c_recv}
+    return res, cpu
 
 
 def main(argv=None) -> int:
@@ -116,9 +127,10 @@ def main(argv=None) -> int:
         torch.set_num_threads(1)
         dist.init_process_group("gloo", timeout=timedelta(seconds=float(spec.get("comm_timeout_s", 300))))
         dist.barrier()
-        res = _pingpong(spec["sizes"], int(spec["repeats"]), rank)
+        res, cpu = _pingpong(spec["sizes"], int(spec["repeats"]), rank)
         if rank == 0:
-            write_json_atomic(argv[1], {"one_way_s": {str(k): v for k, v in res.items()}})
+            write_json_atomic(argv[1], {"one_way_s": {str(k): v for k, v in res.items()},
+                                        "cpu_s": {str(k): v for k, v in cpu.items()}})
         dist.barrier()
         dist.destroy_process_group()
     except BaseException as exc:
@@ -160,13 +172,56 @@ def measure_link(sizes: Sequence[int] = DEFAULT_SIZES, repeats: int = 20, timeou
     return launch(spec, timeout_s=timeout_s, module="donna_core.runtime.calibrate")
 
 
-def calibrate(name: str = "loopback", sizes: Sequence[int] = DEFAULT_SIZES, repeats: int = 20,
-              timeout_s: float = 300.0, stat: str = "p25") -> dict:
-    """Measure this host's transport and fit it: a :func:`medium_record` with the fit's per-size errors.
+def split_sizes(sizes: Sequence[int]) -> tuple[list[int], list[int]]:
+    """Sizes the curve and line are fitted on (every other size, ends included) and sizes held out."""
+    sizes = sorted(int(x) for x in sizes)
+    if len(sizes) < 4:
+        return sizes, []
+    fit = sizes[::2] if len(sizes) % 2 else sizes[::2] + [sizes[-1]]
+    return fit, [x for x in sizes if x not in fit]
 
-    ``stat`` is the per-size statistic fitted. On a shared machine a receiver that sleeps in the kernel can wait
-    for a core for milliseconds, whatever the message size; the lower quartile (default) describes the transport
-    itself, the median what a loaded host delivers -- both are recorded, with the fit's error against each.
+
+def curve_from(nbytes: Sequence[float], seconds: Sequence[float]) -> list[list[float]]:
+    """A valid ``time_curve`` from measured points: sizes ascending, times made non-decreasing by isotonic
+    regression of log time (pool adjacent violators: a larger message measured faster than a smaller one is
+    noise, and the pooled mean moves the fewest points, unlike a running maximum that lets one slow outlier at
+    a small size lift every size after it)."""
+    pts = sorted(zip(nbytes, seconds))
+    blocks: list[list[float]] = []          # [mean of log t, count]
+    for _, t in pts:
+        blocks.append([math.log(t), 1.0])
+        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
+            (m2, n2), (m1, n1) = blocks.pop(), blocks.pop()
+            blocks.append([(m1 * n1 + m2 * n2) / (n1 + n2), n1 + n2])
+    logs = [m for m, n in blocks for _ in range(int(n))]
+    return [[float(b), float(math.exp(x))] for (b, _), x in zip(pts, logs)]
+
+
+def curve_errors(curve, bandwidth_Bps: float, nbytes, seconds) -> list[float]:
+    from ..partition.media import Medium, message_time
+
+    m = Medium(bandwidth_Bps, 0.0, time_curve=tuple(map(tuple, curve)))
+    return [(float(message_time(m, b)) - t) / t for b, t in zip(nbytes, seconds)]
+
+
+def fit_cpu(nbytes: Sequence[float], seconds: Sequence[float]) -> tuple[float, float]:
+    """``(s_per_message, s_per_byte)`` >= 0, least squares in relative error like the link fit (a CPU time that
+    does not grow with size is all per-message)."""
+    lat, bw = fit_latency_bandwidth(nbytes, np.maximum(np.asarray(seconds, float), 1e-9))
+    return lat, (0.0 if bw >= 1e15 else 1.0 / bw)
+
+
+def calibrate(name: str = "loopback", sizes: Sequence[int] = DEFAULT_SIZES, repeats: int = 20,
+              timeout_s: float = 300.0, stat: str = "p25", cpu_type: str | None = None) -> dict:
+    """Measure this host's transport: a :func:`medium_record` with a measured ``time_curve`` (per-size medians
+    of the fit sizes) and the fitted line, each one's error at the held-out sizes (:func:`split_sizes`), and
+    the CPU time of a send and a receive (rank 0's thread CPU time; written as the medium's ``cpu`` cost for
+    device type ``cpu_type`` when given).
+
+    ``stat`` is the per-size statistic the *line* is fitted to. On a shared machine a receiver that sleeps in
+    the kernel can wait for a core for milliseconds, whatever the message size; the lower quartile (default)
+    describes the transport itself, the median what a loaded host delivers -- both are recorded, with the fit's
+    error against each. The curve uses the medians (its target is the median).
     """
     import platform
 
@@ -176,15 +231,39 @@ def calibrate(name: str = "loopback", sizes: Sequence[int] = DEFAULT_SIZES, repe
     raw = measure_link(sizes, repeats, timeout_s)
     xs, ts = summarise_samples(raw["one_way_s"], stat)
     _, med = summarise_samples(raw["one_way_s"], "median")
-    lat, bw = fit_latency_bandwidth(xs, ts)
+    fit_x, hold_x = split_sizes(xs)
+    fi = [xs.index(x) for x in fit_x]
+    hi = [xs.index(x) for x in hold_x]
+    lat, bw = fit_latency_bandwidth(fit_x, [ts[i] for i in fi])
     errs = relative_errors(xs, ts, lat, bw)
+    curve = curve_from(fit_x, [med[i] for i in fi])
+    held = {"bytes": hold_x, "median_one_way_s": [med[i] for i in hi],
+            "curve_rel_error": curve_errors(curve, bw, hold_x, [med[i] for i in hi]),
+            "line_rel_error": relative_errors(hold_x, [med[i] for i in hi], lat, bw)}
+    for k in ("curve", "line"):
+        e = held[f"{k}_rel_error"]
+        held[f"{k}_max_abs_rel_error"] = max(map(abs, e)) if e else None
+    cpu = {}
+    for end in ("send", "recv"):
+        per_size = [float(statistics.median(raw["cpu_s"][str(x)][end])) for x in xs]
+        cpu[end] = {"median_thread_cpu_s": per_size, "fit": fit_cpu(xs, per_size)}
     prov = {"kind": "measured", "host": platform.node(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "method": f"gloo send/recv ping-pong between 2 local processes pinned to distinct cores, one-way = "
-                      f"round trip / 2, {repeats} repeats per size after 1 warm-up, fit on the per-size {stat}",
+                      f"round trip / 2, {repeats} repeats per size after 1 warm-up; line fitted on the per-size "
+                      f"{stat} of sizes {fit_x}, time_curve = per-size medians of the same sizes (isotonic in log time), "
+                      f"held out: {hold_x}; CPU cost = median time.thread_time() of rank 0 inside send / recv, "
+                      "fitted as seconds per message + seconds per byte",
             "torch": torch.__version__, "python": platform.python_version(),
             "load_avg_before": [round(v, 2) for v in load_before],
             "load_avg_after": [round(v, 2) for v in os.getloadavg()]}
     samples = {"bytes": xs, "statistic": stat, "one_way_s": ts, "median_one_way_s": med, "fit_rel_error": errs,
                "max_abs_rel_error": max(abs(e) for e in errs),
-               "fit_rel_error_vs_median": relative_errors(xs, med, lat, bw), "all_one_way_s": raw["one_way_s"]}
-    return medium_record(name, lat, bw, samples, prov)
+               "fit_rel_error_vs_median": relative_errors(xs, med, lat, bw), "held_out": held, "cpu": cpu,
+               "all_one_way_s": raw["one_way_s"], "all_cpu_s": raw["cpu_s"]}
+    rec = medium_record(name, lat, bw, samples, prov)
+    rec["medium"]["time_curve"] = curve
+    if cpu_type:
+        (ss, sb), (rs, rb) = cpu["send"]["fit"], cpu["recv"]["fit"]
+        rec["medium"]["cpu"] = {cpu_type: {"send_s": ss, "send_s_per_byte": sb, "recv_s": rs, "recv_s_per_byte": rb}}
+    rec["medium"]["meta"] = {"provenance": prov, "line": {"latency_s": lat, "bandwidth_Bps": bw}}
+    return rec

@@ -161,8 +161,10 @@ def build_run_spec(problem: Problem, plan: Sequence[tuple[str, int, int]], model
     links = []
     for a, b in zip(plan, plan[1:]):
         u, v = problem.device_index(a[0]), problem.device_index(b[0])
+        med = problem.media[problem.link_medium[u][v]]
         links.append({"medium": problem.link_medium[u][v], "bandwidth_Bps": float(problem.link_bw[u, v]),
-                      "latency_s": float(problem.link_lat[u, v])})
+                      "latency_s": float(problem.link_lat[u, v]),
+                      **({"time_curve": [list(pt) for pt in med.time_curve]} if med.time_curve else {})})
     from .report import predicted
 
     return {"problem_name": problem.name, "alpha": float(alpha), "predicted": predicted(problem, plan, alpha),

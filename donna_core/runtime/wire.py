@@ -11,6 +11,8 @@ from typing import Any, Sequence
 
 import torch
 
+from ..partition.media import Medium, message_time
+
 
 class WireError(ValueError):
     """A value live across a cut cannot be sent (not a tensor) or a buffer does not match its layout."""
@@ -65,9 +67,13 @@ def unpack(buf: torch.Tensor, layout: Sequence[Slot]) -> dict[str, torch.Tensor]
     return out
 
 
-def emulated_seconds(nbytes: float, bandwidth_Bps: float, latency_s: float = 0.0) -> float:
-    """Time one message occupies an emulated link: the cost model's ``latency_s + bytes / bandwidth``."""
-    return latency_s + nbytes / bandwidth_Bps
+def emulated_seconds(nbytes: float, bandwidth_Bps: float, latency_s: float = 0.0, time_curve=None) -> float:
+    """Time one message occupies an emulated link: the cost model's own rule (``media.message_time``: the
+    line ``latency_s + bytes / bandwidth``, or the medium's measured ``time_curve``)."""
+    if time_curve is None:
+        return latency_s + nbytes / bandwidth_Bps
+    return float(message_time(Medium(bandwidth_Bps, 0.0, latency_s=latency_s,
+                                     time_curve=tuple(map(tuple, time_curve))), nbytes))
 
 
 class LinkShaper:
@@ -78,14 +84,15 @@ class LinkShaper:
     ``bandwidth_Bps`` None = unshaped (released immediately).
     """
 
-    def __init__(self, bandwidth_Bps: float | None, latency_s: float = 0.0):
+    def __init__(self, bandwidth_Bps: float | None, latency_s: float = 0.0, time_curve=None):
         self.bandwidth_Bps = bandwidth_Bps
         self.latency_s = latency_s
+        self.time_curve = time_curve
         self._free_at = float("-inf")
 
     def release_time(self, ready_t: float, nbytes: int) -> float:
         if self.bandwidth_Bps is None:
             return ready_t
         start = max(ready_t, self._free_at)
-        self._free_at = start + emulated_seconds(nbytes, self.bandwidth_Bps, self.latency_s)
+        self._free_at = start + emulated_seconds(nbytes, self.bandwidth_Bps, self.latency_s, self.time_curve)
         return self._free_at

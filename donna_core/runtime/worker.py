@@ -157,7 +157,8 @@ def run_stage(spec: dict, rank: int, world: int, local_rank: int, out_path: str,
 
     def sender():
         try:
-            shaper = LinkShaper(link["bandwidth_Bps"] if emulate else None, link["latency_s"] if emulate else 0.0)
+            shaper = LinkShaper(link["bandwidth_Bps"] if emulate else None, link["latency_s"] if emulate else 0.0,
+                                link.get("time_curve") if emulate else None)
             for _ in range(N):
                 buf, t_ready = q_out.get()
                 release = shaper.release_time(t_ready, buf.numel())

@@ -1,0 +1,45 @@
+"""calibrate-link's curve construction and the link emulation's use of the medium's time curve."""
+from __future__ import annotations
+
+import pytest
+
+from donna_core.partition.media import Medium, check_time_curve, message_time
+from donna_core.runtime.calibrate import DEFAULT_SIZES, curve_errors, curve_from, fit_cpu, split_sizes
+from donna_core.runtime.wire import LinkShaper, emulated_seconds
+
+
+def test_split_sizes_holds_out_every_other_size():
+    fit, held = split_sizes(DEFAULT_SIZES)
+    assert fit == [1000, 10000, 100000, 1000000, 10000000, 100000000]
+    assert held and not set(fit) & set(held) and sorted(fit + held) == sorted(DEFAULT_SIZES)
+    assert split_sizes([1, 2, 3]) == ([1, 2, 3], [])
+
+
+def test_curve_from_is_a_valid_monotone_curve():
+    # a slow outlier at the smallest size must not lift the whole curve (isotonic, not a running maximum)
+    c = curve_from([1e3, 1e4, 1e5, 1e6], [4e-3, 1e-4, 2e-4, 1e-3])
+    check_time_curve(c, "c")
+    assert c[-1][1] == pytest.approx(1e-3) and c[0][1] == pytest.approx(c[1][1]) and c[1][1] < 4e-3
+    assert curve_from([1, 2, 3], [1.0, 2.0, 3.0]) == [[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]]
+
+
+def test_curve_errors_zero_at_the_points_and_interpolates_power_laws():
+    c = [[1e3, 1e-5], [1e5, 1e-3]]     # t = 1e-8 * b: a power law, so log-log interpolation is exact
+    assert curve_errors(c, 1e9, [1e3, 1e4, 1e5], [1e-5, 1e-4, 1e-3]) == pytest.approx([0, 0, 0], abs=1e-12)
+
+
+def test_fit_cpu_recovers_a_line():
+    b = [1e3, 1e5, 1e7]
+    per_msg, per_byte = fit_cpu(b, [2e-5 + x * 1e-10 for x in b])
+    assert per_msg == pytest.approx(2e-5, rel=1e-6) and per_byte == pytest.approx(1e-10, rel=1e-6)
+
+
+def test_emulation_uses_the_cost_models_message_time():
+    curve = [[1e3, 1e-4], [1e6, 1e-3]]
+    m = Medium(1e9, 0.0, latency_s=5e-5, time_curve=tuple(map(tuple, curve)))
+    for b in (10, 1e3, 3e4, 1e6, 5e7):
+        assert emulated_seconds(b, 1e9, 5e-5, curve) == message_time(m, b)
+    assert emulated_seconds(1e6, 1e9, 5e-5) == 5e-5 + 1e6 / 1e9
+    sh = LinkShaper(1e9, 5e-5, curve)
+    assert sh.release_time(0.0, int(1e6)) == pytest.approx(1e-3)
+    assert sh.release_time(0.0, int(1e6)) == pytest.approx(2e-3)     # queued behind the first message
