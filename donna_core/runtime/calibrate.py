@@ -193,8 +193,9 @@ def curve_from(nbytes: Sequence[float], seconds: Sequence[float]) -> list[list[f
         while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
             (m2, n2), (m1, n1) = blocks.pop(), blocks.pop()
             blocks.append([(m1 * n1 + m2 * n2) / (n1 + n2), n1 + n2])
-    logs = [m for m, n in blocks for _ in range(int(n))]
-    return [[float(b), float(math.exp(x))] for (b, _), x in zip(pts, logs)]
+    logs = [(m, n) for m, n in blocks for _ in range(int(n))]
+    # a point left alone keeps its measured value exactly (exp(log t) may differ in the last bit)
+    return [[float(b), float(t if n == 1 else math.exp(m))] for (b, t), (m, n) in zip(pts, logs)]
 
 
 def curve_errors(curve, bandwidth_Bps: float, nbytes, seconds) -> list[float]:
