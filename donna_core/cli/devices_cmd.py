@@ -7,11 +7,12 @@ from .profile_cmd import DEFAULT_PROFILE_ROOT
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
-    from ..devices.model_profiles import build_for_model
     from ..profiling.models import resolve_model
+
+    ref = resolve_model(args.model, args.input_shape)     # a typo fails before torch or pandas are imported
+    from ..devices.model_profiles import build_for_model
     from ..profiling.profiles import read_profile
 
-    ref = resolve_model(args.model, args.input_shape)     # a typo fails before torch is imported
     written = build_for_model(ref.name, args.granularity, args.out, force=args.force,
                               input_shape=ref.input_shape, progress=not args.quiet)
     for p in written:
