@@ -119,7 +119,7 @@ def test_cli_problem_and_errors(tmp_path, capsys):
 
 def test_cli_profile_writes_file(tmp_path, capsys):
     rc = _cli(["profile", "--model", "vgg8", "--repeats", "2", "--warmup", "0", "--whole-repeats", "2",
-               "--granularity", "block", "--out", str(tmp_path), "--quiet"])
+               "--granularity", "block", "--out", str(tmp_path), "--quiet", "--device-type", "cpu-host"])
     assert rc == 0
     path = profile_path(tmp_path, "vgg8", "block", "cpu-host")
     assert path.is_file() and "ratio" in capsys.readouterr().out

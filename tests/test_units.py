@@ -254,8 +254,8 @@ def test_errors_are_clear():
         derive_units(Untraceable(), x)
     with pytest.raises(UnitError, match="granularity"):
         derive_units(nn.Linear(2, 2), x, "stage")
-    with pytest.raises(UnknownModelError, match="resnet50"):
-        build_model("resnet50")
+    with pytest.raises(UnknownModelError, match="resnet50"):  # a typo gets the closest names suggested
+        build_model("resnet5")
     assert issubclass(UnitError, ValueError) and issubclass(UnknownModelError, ValueError)
 
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
-# The repository's profiles, found next to the package, so `donna problem` works from any directory.
-DEFAULT_PROFILE_ROOT = str(Path(__file__).resolve().parents[2] / "data" / "profiles")
+# The repository's profiles, found next to the package, so `donna problem` works from any directory;
+# $DONNA_PROFILES points every command at another profile root.
+DEFAULT_PROFILE_ROOT = os.environ.get("DONNA_PROFILES") or str(Path(__file__).resolve().parents[2] / "data" / "profiles")
 
 
 class CliArgumentError(ValueError):
@@ -57,24 +59,67 @@ def _writable_dir(path: Path, flag: str) -> None:
         raise CliArgumentError(f"{flag}: directory {path} is not writable")
 
 
+def _slug(text: str) -> str:
+    words = re.sub(r"\((R|TM|tm|r)\)|\bCPU\b|\bProcessor\b|@.*$|\b\d+-Core\b", " ", text)
+    return "-".join(re.findall(r"[a-z0-9]+", words.lower()))[:40].strip("-")
+
+
+def host_cpu_name() -> str:
+    """This host's CPU model from /proc/cpuinfo ('' when unknown); read without importing torch."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor()
+
+
+def default_device_type(device: str, hardware_name: str) -> str:
+    """``cpu-<this CPU's model>`` / ``gpu-<this GPU's name>``: a profile of your hardware gets its own file and never
+    lands on the shipped ``cpu-host`` (the measurement the modelled Xeon is calibrated on)."""
+    kind = "cpu" if device.startswith("cpu") else "gpu"
+    slug = _slug(hardware_name) or "unknown"
+    name = f"{kind}-{slug}"
+    return f"{name}-mine" if name in SHIPPED_MEASURED_TYPES else name
+
+
+# Measured device types shipped with the repository: never a default target of `donna profile`.
+SHIPPED_MEASURED_TYPES = ("cpu-host", "gpu-host")
+
+
 def cmd_profile(args: argparse.Namespace) -> int:
-    from ..profiling.models import ALL_MODEL_NAMES
+    from ..profiling.models import resolve_model
 
-    if args.model not in ALL_MODEL_NAMES:
-        raise CliArgumentError(f"--model: unknown model {args.model!r}; choose one of {list(ALL_MODEL_NAMES)}")
-    from ..profiling.profiler import profile_model
-    from ..profiling.profiles import profile_path, write_profile
-
+    ref = resolve_model(args.model, args.input_shape)     # before torch is imported: a typo fails at once
     gran = _granularity(args)
-    # the output directory is checked before profiling (minutes), not after; the device type defaults as in
-    # profile_model
-    device_type = args.device_type or ("cpu-host" if args.device.startswith("cpu") else "gpu-host")
-    _writable_dir(profile_path(args.out, args.model, gran, device_type).parent, "--out")
-    prof = profile_model(args.model, device=args.device, granularity=gran, repeats=args.repeats,
-                         warmup=args.warmup, threads=args.threads, device_type=args.device_type,
+    from ..profiling.profiles import profile_path
+
+    if args.device_type:
+        device_type = args.device_type
+    elif args.device.startswith("cpu"):
+        device_type = default_device_type(args.device, host_cpu_name())
+    else:
+        import torch
+
+        name = torch.cuda.get_device_name(args.device) if torch.cuda.is_available() else "unknown"
+        device_type = default_device_type(args.device, name)
+    path = profile_path(args.out, ref.name, gran, device_type)
+    # checked before profiling (minutes), not after
+    if path.exists() and not args.force:
+        raise CliArgumentError(f"{path} exists; pass --force to replace it, or --device-type/--out to write "
+                               "another profile")
+    _writable_dir(path.parent, "--out")
+    from ..profiling.profiler import profile_model
+    from ..profiling.profiles import write_profile
+
+    prof = profile_model(ref.name, device=args.device, granularity=gran, repeats=args.repeats,
+                         warmup=args.warmup, threads=args.threads, device_type=device_type,
                          progress=not args.quiet, whole_repeats=args.whole_repeats, notes=args.notes or "",
-                         order=args.order, context=args.context)
-    path = profile_path(args.out, args.model, gran, prof.device_type)
+                         order=args.order, context=args.context, input_shape=ref.input_shape)
     write_profile(prof, path)
     m = prof.meta
     energy = "energy unavailable" if m["energy_source"] == "unavailable" else f"energy via {m['energy_source']}"
@@ -88,17 +133,37 @@ def cmd_problem(args: argparse.Namespace) -> int:
     from ..profiling.problem_builder import DEFAULT_ALIASES, ProblemBuildError, build_problem, parse_cluster
     from ..profiling.profiles import load_profiles
 
+    if args.list_types:
+        from ..profiling.catalog import format_catalog, profile_catalog
+
+        entries = [e for e in profile_catalog(args.profiles, args.model)
+                   if e.granularity == (args.phase or args.granularity)]
+        if not entries:
+            raise CliArgumentError(f"--profiles: no profiles of {args.model!r} at {args.phase or args.granularity} "
+                                   f"under {args.profiles}")
+        print(format_catalog(entries))
+        return 0
+    if not args.cluster or not args.medium:
+        raise CliArgumentError("--cluster and --medium are required (or --list-types)")
     if args.output not in (None, "-") and Path(args.output).is_dir():    # before reading any profile
         raise CliArgumentError(f"-o/--output: {args.output} is a directory; give a file name")
+    from ..profiling.models import UnknownModelError, resolve_model
+
+    try:  # "torchvision.models.resnet50" names the folder "resnet50"; an unknown name may still be a folder
+        args.model = resolve_model(args.model).name
+    except UnknownModelError:
+        pass
     aliases = {**DEFAULT_ALIASES, **_parse_types(args.types)}
     cluster = parse_cluster(args.cluster, aliases)
     # an LLM's profiles sit under its phase; no model lookup here (it would import torch into `donna problem`)
     gran = args.phase or args.granularity
     profiles = load_profiles(args.profiles, args.model, gran)
-    memory = "realistic" if args.memory == ["realistic"] else _parse_kv(args.memory, "--memory", "DEVICE_TYPE=BYTES")
+    presets = [m for m in (args.memory or []) if m == "realistic"]
+    overrides = _parse_kv([m for m in (args.memory or []) if m != "realistic"], "--memory", "DEVICE_TYPE=BYTES")
     power = _parse_kv(args.assume_power, "--assume-power", "DEVICE_TYPE=WATTS")
     try:
-        problem = build_problem(profiles, cluster, args.medium, source=args.source, memory_bytes=memory,
+        problem = build_problem(profiles, cluster, args.medium, source=args.source,
+                                memory_bytes="realistic" if presets else overrides, memory_overrides=overrides,
                                 name=args.name, assume_power_w=power)
     except ProblemBuildError as exc:
         # the profiles disagree with each other or with the arguments: say where they were read from
@@ -136,11 +201,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description="Measure per-unit time (and energy where RAPL/NVML exist) of a model "
                                           "and write data/profiles/<model>/<granularity>/<device_type>.csv.")
     p.add_argument("--model", required=True,
-                   help="model to profile: vgg8, vgg19, resnet152, vit_b_16, ... (profiling.models.MODEL_NAMES), "
-                        "or a decoder LLM with --phase: gpt2, tinyllama (profiling.models.LLM_NAMES)")
+                   help="model to profile: a shipped one (vgg8, vgg19, resnet152, vit_b_16), any torchvision "
+                        "classification model (resnet50, mobilenet_v3_small, efficientnet_b0, ...), "
+                        "package.module:function returning an nn.Module, or a decoder LLM with --phase (gpt2, "
+                        "tinyllama); random weights, nothing is downloaded")
+    p.add_argument("--input-shape", default=None, metavar="1x3xHxW",
+                   help="example input shape (default: the model's own, e.g. 1x3x299x299 for inception_v3)")
+    p.add_argument("--force", action="store_true", help="replace an existing profile file")
     p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1 (default cpu)")
     p.add_argument("--device-type", default=None,
-                   help="device-type name in the profile (default cpu-host / gpu-host)")
+                   help="device-type name in the profile, e.g. cpu-mine (default: cpu-<this CPU's model>, "
+                        "gpu-<this GPU's name>; never the shipped cpu-host)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     p.add_argument("--repeats", type=int, default=100, help="timed runs per unit (default 100, as the paper)")
     p.add_argument("--warmup", type=int, default=10, help="untimed warm-up runs per unit (default 10)")
@@ -156,7 +227,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "interleaved: round-robin over units and the whole model, robust to drifting background "
                         "load, time only (default blocked)")
     p.add_argument("--out", default=DEFAULT_PROFILE_ROOT,
-                   help="profile root (default: the repository's data/profiles)")
+                   help="profile root (default: $DONNA_PROFILES or the repository's data/profiles)")
     p.add_argument("--notes", default=None, help="free text stored in the metadata (e.g. machine was shared)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_profile)
@@ -164,8 +235,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q = subparsers.add_parser("problem", help="build a problem file from profiles, a cluster and a medium",
                               description="Combine per-device-type profiles into a problem JSON for the solvers.")
     q.add_argument("--model", required=True)
-    q.add_argument("--cluster", required=True, help="e.g. 2cpu+2gpu, 4cim+1gpu")
-    q.add_argument("--medium", required=True, help="medium preset for all links: pcie5, hb-wcc, lb-wcc")
+    q.add_argument("--cluster", default=None, help="e.g. 2cpu+2gpu, 4cim+1gpu, 1cpu-mine+1cim (any device type "
+                                                   "with a profile: see --list-types)")
+    q.add_argument("--medium", default=None, help="medium preset for all links: pcie5, hb-wcc, lb-wcc")
+    q.add_argument("--list-types", action="store_true",
+                   help="list the device types with a profile for --model/--granularity (with provenance) and exit")
     q.add_argument("--types", action="append", default=None,
                    help="ALIAS=DEVICE_TYPE overrides, e.g. cpu=cpu-host (default cpu=cpu-xeon-w3323, "
                         "gpu=gpu-rtx3070ti, cim=cim)")
@@ -173,12 +247,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("--phase", choices=("prefill", "decode"), default=None, help="decoder LLMs: which phase")
     q.add_argument("--source", default=None, help="device holding the input (e.g. cim0)")
     q.add_argument("--memory", action="append", default=None,
-                   help="DEVICE_TYPE=BYTES memory capacity, or 'realistic' (8 GB CPU/GPU, CIM on-chip weights)")
+                   help="DEVICE_TYPE=BYTES memory capacity, or 'realistic' (8 GB CPU/GPU, CIM on-chip weights); "
+                        "repeatable, the preset first then per-type overrides: --memory realistic --memory "
+                        "gpu-rtx3070ti=2.5e9")
     q.add_argument("--assume-power", action="append", default=None,
                    help="DEVICE_TYPE=WATTS: model energy as WATTS x measured time for a profile without energy "
                         "(recorded as modelled in the problem's meta)")
     q.add_argument("--profiles", default=DEFAULT_PROFILE_ROOT,
-                   help="profile root (default: the repository's data/profiles, whatever the working directory)")
+                   help="profile root (default: $DONNA_PROFILES or the repository's data/profiles, whatever the "
+                        "working directory)")
     q.add_argument("--name", default=None)
     q.add_argument("-o", "--output", default=None, help="output JSON path (default stdout)")
     q.set_defaults(func=cmd_problem)

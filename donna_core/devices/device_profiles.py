@@ -319,3 +319,101 @@ def describe_facts(f: dict) -> str:
         + ("holds" if f["cim_slowest_except_last_two"] and tail else "does NOT hold"),
     ]
     return "; ".join(parts) + "."
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Device profiles for any model (``donna devices``)
+# ---------------------------------------------------------------------------------------------------------
+GROUPED_CONV_REASON = (
+    "grouped/depthwise convolution (groups > 1): not run on CIM. A crossbar column sums the products of one "
+    "input vector (rows = K*K*in_c of the layer) with one filter; a depthwise KxK filter reads only its own "
+    "channel's K*K inputs, so mapped as a dense layer it would occupy K*K*C rows x C columns with 1/C of the "
+    "cells used (block-diagonal), and packed block-diagonally (K*K rows x 1 column per channel) it needs "
+    "per-block partial-sum routing NeuroSim V1.3 does not simulate. The estimator is calibrated on dense "
+    "layers only, so no CIM cost is claimed for these units (allowed = 0; time/energy 0 are placeholders)")
+MODULE_UNIT_REASON = ("module-boundary unit (the model is not traceable by torch.fx): no layer geometry to map "
+                      "onto crossbars, so CIM may not run it (allowed = 0; time/energy 0 are placeholders)")
+# The shipped profile whose metadata holds the Xeon model's calibration (fitted on this project's measured host
+# profiles by scripts/build_device_profiles.py); new models reuse that calibration instead of refitting.
+XEON_CALIBRATION_PROFILE = ("resnet152", "layer", "cpu-xeon-w3323")
+
+
+def cim_blocked_units(table: pd.DataFrame) -> dict[int, str]:
+    """``{layer unit index: reason}`` for units CIM may not run: grouped convs, opaque module units."""
+    out = {}
+    groups = table["groups"] if "groups" in table.columns else [1] * len(table)
+    for i, (kind, g) in enumerate(zip(table["kind"], groups)):
+        if kind == "module":
+            out[i] = MODULE_UNIT_REASON
+        elif not pd.isna(g) and int(g) > 1:
+            out[i] = GROUPED_CONV_REASON
+    return out
+
+
+def cim_profile_any(model: str, table: pd.DataFrame, estimator, embed_dims: dict[int, int]):
+    """CIM costs per layer unit with an ``allowed`` column: simulated/estimated for dense units; 0 placeholders
+    and allowed = 0 for :func:`cim_blocked_units` (left out of the estimator's chip, so its floor plan and
+    leakage count only the layers it maps)."""
+    blocked = cim_blocked_units(table)
+    dense = table.copy()
+    for i in blocked:  # no geometry -> no NeuroSim row -> not part of the estimated chip
+        for c in GEOMETRY_COLUMNS:
+            dense.at[dense.index[i], c] = pd.NA
+    costs, meta = cim_layer_profile(model, dense, estimator, embed_dims)
+    costs = costs.reset_index(drop=True).copy()
+    allowed = np.ones(len(table), dtype=int)
+    for i in blocked:
+        allowed[i] = 0
+        costs.loc[i, ["time_s", "energy_j"]] = 0.0
+    costs["allowed"] = allowed
+    if blocked:
+        reasons = sorted(set(blocked.values()))
+        meta = {**meta, "not_allowed": {"units": [str(table["unit"].iloc[i]) for i in sorted(blocked)],
+                                        "reasons": reasons}}
+    return costs, meta
+
+
+def xeon_from_shipped(root) -> specmodel.DeviceSpec:
+    """The modelled Xeon W-3323 with the calibration stored in the shipped profile's metadata."""
+    from ..profiling.profiles import profile_path, read_profile
+
+    meta = read_profile(profile_path(root, *XEON_CALIBRATION_PROFILE)).meta
+    spec = dict(meta["model_params"]["spec"])
+    return specmodel.DeviceSpec(**spec)
+
+
+def model_device_profiles(model: str, layer_table: pd.DataFrame, block_table: pd.DataFrame | None, n_ops,
+                          input_bytes: int, embed_dims: dict[int, int], estimator, xeon: specmodel.DeviceSpec,
+                          granularity: str, date: str, extra_meta: dict | None = None) -> dict[str, Profile]:
+    """Device type -> modelled/simulated profile of one model at ``granularity`` (layer costs, summed to blocks).
+
+    Pure: the caller derives the unit tables and supplies the estimator and specs (see :func:`build_for_model`)."""
+    costs = {"cim": cim_profile_any(model, layer_table, estimator, embed_dims)}
+    for spec in (specmodel.rtx3070ti(), xeon):
+        c, meta = spec_layer_profile(spec, layer_table, n_ops, input_bytes)
+        if spec is xeon:
+            meta["host"] = "Intel Xeon W-3323 (modelled, not measured)"
+            meta["model_params"]["calibration"] = (f"reused from data/profiles/{'/'.join(XEON_CALIBRATION_PROFILE)}"
+                                                   ".csv (fitted on this project's measured cpu-host profiles)")
+        costs[spec.name] = (c, meta)
+    out = {}
+    for dev, (c, meta) in costs.items():
+        meta = {**meta, **(extra_meta or {})}
+        if granularity == "layer":
+            prof = make_profile(model, dev, "layer", layer_table, c, meta, date)
+            extra = {k: c[k].to_numpy() for k in ("allowed",) if k in c.columns}
+        else:
+            bc = sum_to_blocks(c.assign(unit=layer_table["unit"].to_numpy()), block_table)
+            prof = make_profile(model, dev, "block", block_table, bc, meta, date)
+            extra = {}
+            if "allowed" in c.columns:  # a block may run on CIM only if every layer in it may
+                a = c["allowed"].to_numpy()
+                extra["allowed"] = np.array([int(a[int(r.layer_first): int(r.layer_last) + 1].min())
+                                             for r in block_table.itertuples()])
+        table = layer_table if granularity == "layer" else block_table
+        if "groups" in table.columns:
+            prof.df["groups"] = table["groups"].to_numpy()
+        for k, v in extra.items():
+            prof.df[k] = v
+        out[dev] = prof
+    return out

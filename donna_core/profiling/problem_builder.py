@@ -114,12 +114,69 @@ def weight_stationary_units(df) -> list[bool]:
     return [not (str(k) in NON_WEIGHT_STATIONARY_KINDS or a > 0) for k, a in zip(df["kind"], act)]
 
 
+def profile_allowed(df) -> list[bool] | None:
+    """The profile's own ``allowed`` column (1 = this device type can run the unit), e.g. a CIM profile that
+    cannot cost grouped convolutions (reason in its metadata); ``None`` when the profile has none."""
+    if "allowed" not in df.columns:
+        return None
+    out = []
+    for i, v in enumerate(df["allowed"]):
+        if str(v).strip().lower() in ("1", "true", "1.0"):
+            out.append(True)
+        elif str(v).strip().lower() in ("0", "false", "0.0"):
+            out.append(False)
+        else:
+            raise ProblemBuildError(f"unit {i}: column allowed must be 0 or 1, got {v!r}")
+    return out
+
+
+def realistic_memory(device_type: str) -> tuple[float, str] | None:
+    """(bytes, source) of the ``realistic`` memory preset for a device type: a known type, else by its role
+    prefix for CPUs (any ``cpu-...``: the edge CPU board) and CIM types; ``None`` for an unknown GPU."""
+    if device_type in REALISTIC_MEMORY_BYTES:
+        return REALISTIC_MEMORY_BYTES[device_type], MEMORY_SOURCES[device_type]
+    for base in ("cpu-host", "cim"):
+        prefix = base.split("-")[0]
+        if device_type == prefix or device_type.startswith(prefix + "-"):
+            return REALISTIC_MEMORY_BYTES[base], MEMORY_SOURCES[base] + f" (preset of {base}, by name prefix)"
+    return None
+
+
+def resolve_memory(types: Sequence[str], preset: str | None, overrides: Mapping[str, float] | None
+                   ) -> tuple[dict[str, float], dict[str, str]]:
+    """Memory per device type: the preset (``realistic`` or none) first, then the per-type ``overrides``; returns
+    (bytes per type, source per type). A type the preset does not know needs an override."""
+    if preset not in (None, "realistic"):
+        raise ProblemBuildError(f"memory preset must be 'realistic', got {preset!r}")
+    overrides = dict(overrides or {})
+    mem: dict[str, float] = {}
+    notes: dict[str, str] = {}
+    if preset == "realistic":
+        unknown = []
+        for t in types:
+            if t in overrides:
+                continue
+            r = realistic_memory(t)
+            if r is None:
+                unknown.append(t)
+            else:
+                mem[t], notes[t] = r
+        if unknown:
+            raise ProblemBuildError(f"no realistic memory size known for device type(s) {unknown}; give it, e.g. "
+                                    f"--memory realistic --memory {unknown[0]}=8e9")
+    for t, v in overrides.items():
+        mem[t] = float(v)
+        notes[t] = "given by the user"
+    return mem, notes
+
+
 def build_problem(profiles: Mapping[str, Profile], cluster: Mapping[str, int] | Sequence[str],
                   links: str | Mapping[str, Any], source: str | None = None,
                   memory_bytes: Mapping[str, float] | str | None = None, name: str | None = None,
                   input_bytes: float | None = None, assume_power_w: Mapping[str, float] | None = None,
                   media: Mapping[str, Any] | None = None,
-                  allowed: Mapping[str, Sequence[bool]] | None = None) -> dict[str, Any]:
+                  allowed: Mapping[str, Sequence[bool]] | None = None,
+                  memory_overrides: Mapping[str, float] | None = None) -> dict[str, Any]:
     """Problem dict for ``cluster`` (device type -> count, or a list of device types, one per device).
 
     ``links`` is a medium name (all links) or a links spec ``{"default": m, "pairs": [[a, b, m], ...]}`` over
@@ -127,7 +184,8 @@ def build_problem(profiles: Mapping[str, Profile], cluster: Mapping[str, int] | 
     units (same names and out_bytes, in the same order).
 
     ``memory_bytes``: per device type, or ``"realistic"`` for :data:`REALISTIC_MEMORY_BYTES` (sources in the
-    problem's meta).  A unit's memory is its ``weight_bytes`` plus, for LLM profiles, its KV cache at the
+    problem's meta); ``memory_overrides`` (per type) then replace or add entries, so ``"realistic"`` plus
+    ``{"gpu-rtx3070ti": 2.5e9}`` keeps the preset for every other type.  A unit's memory is its ``weight_bytes`` plus, for LLM profiles, its KV cache at the
     profile's context (``kv_bytes``).  ``allowed``: per device type, which units it may run; by default CIM types
     (:func:`is_weight_stationary_type`) may run only :func:`weight_stationary_units`, every other type all.
     """
@@ -181,12 +239,9 @@ def build_problem(profiles: Mapping[str, Profile], cluster: Mapping[str, int] | 
     if isinstance(memory_bytes, str):
         if memory_bytes != "realistic":
             raise ProblemBuildError(f"memory_bytes must be a mapping or 'realistic', got {memory_bytes!r}")
-        unknown = [t for t in types if t not in REALISTIC_MEMORY_BYTES]
-        if unknown:
-            raise ProblemBuildError(f"no realistic memory size known for device type(s) {unknown}; known: "
-                                    f"{sorted(REALISTIC_MEMORY_BYTES)} (give memory_bytes per type instead)")
-        memory_bytes = {t: REALISTIC_MEMORY_BYTES[t] for t in types}
-        mem_note = {t: MEMORY_SOURCES[t] for t in types}
+        memory_bytes, mem_note = resolve_memory(types, "realistic", memory_overrides)
+    elif memory_overrides:
+        memory_bytes = {**dict(memory_bytes or {}), **dict(memory_overrides)}
     allowed_map = dict(allowed or {})
     unknown_allowed = sorted(set(allowed_map) - set(types))
     if unknown_allowed:
@@ -204,6 +259,9 @@ def build_problem(profiles: Mapping[str, Profile], cluster: Mapping[str, int] | 
         mask = allowed_map.get(t)
         if mask is None and is_weight_stationary_type(t):
             mask = weight_stationary_units(p.df)
+        own = profile_allowed(p.df) if t not in allowed_map else None
+        if own is not None:
+            mask = own if mask is None else [a and b for a, b in zip(mask, own)]
         if mask is not None:
             mask = [bool(v) for v in mask]
             if len(mask) != len(ref_units):
@@ -257,7 +315,8 @@ def build_problem(profiles: Mapping[str, Profile], cluster: Mapping[str, int] | 
     if any("allowed" in s for s in device_types.values()):
         problem["meta"]["allowed_rule"] = (
             "CIM types run only weight-stationary units: not attention (QK^T, AV, softmax), LLM decoder blocks "
-            "(contain attention) or embeddings (table gather), which NeuroSim does not model")
+            "(contain attention) or embeddings (table gather), which NeuroSim does not model; a profile's own "
+            "'allowed' column (reason in its meta 'not_allowed') is applied too")
     if media:
         problem["media"] = dict(media)
     if source is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import platform
+import sys
 import time
 from typing import Any, Callable, Optional
 
@@ -20,10 +21,11 @@ import torch
 from tqdm.auto import tqdm
 
 from .meters import Meter, make_meter
-from .models import LLM_NAMES, build_model
+from .models import LLM_NAMES, build_model, resolve_model
+from .module_units import derive_units_any
 from .profiles import Profile, validate_profile
 from .llm import unit_frame
-from .units import UnitPlan, derive_units, unit_table
+from .units import UnitPlan, unit_table
 
 
 class ProfilerError(ValueError):
@@ -228,8 +230,10 @@ def _profile_interleaved(model, x, plan, device, repeats, warmup, progress, whol
 def profile_model(model_name: str, device: str = "cpu", granularity: str = "layer", repeats: int = 100,
                   warmup: int = 10, threads: int = 1, device_type: Optional[str] = None,
                   meter: Optional[Meter] = None, progress: bool = True, whole_repeats: Optional[int] = None,
-                  notes: str = "", order: str = "blocked", context: Optional[int] = None) -> Profile:
-    """Measure a profile of zoo model ``model_name`` on torch device ``device`` (``cpu``, ``cuda[:i]``).
+                  notes: str = "", order: str = "blocked", context: Optional[int] = None,
+                  input_shape: Optional[tuple[int, ...]] = None) -> Profile:
+    """Measure a profile of model ``model_name`` (anything :func:`models.resolve_model` accepts; ``input_shape``
+    overrides its example input's shape) on torch device ``device`` (``cpu``, ``cuda[:i]``).
 
     Decoder LLMs (``models.LLM_NAMES``) take a phase as ``granularity`` (``prefill``/``decode``) and the context
     length ``context`` (default :data:`llm.DEFAULT_CONTEXT`); see :func:`_llm_target`.
@@ -255,6 +259,9 @@ def profile_model(model_name: str, device: str = "cpu", granularity: str = "laye
     if device_type is None:
         device_type = "cpu-host" if dev.type == "cpu" else "gpu-host"
 
+    ref = resolve_model(model_name, input_shape)
+    model_name = ref.name  # the profile folder name ("torchvision.models.resnet50" -> "resnet50")
+    units_note = None
     prev_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -265,10 +272,12 @@ def profile_model(model_name: str, device: str = "cpu", granularity: str = "laye
         else:
             if context is not None:
                 raise ProfilerError(f"--context applies to the decoder LLMs only, not {model_name!r}")
-            model, x = build_model(model_name)
+            model, x = build_model(ref)
             model = model.to(dev)
             x = x.to(dev)
-            plan = derive_units(model, x, granularity)
+            plan, units_note = derive_units_any(model, x, granularity)
+            if units_note:
+                print(f"{model_name}: {units_note}", file=sys.stderr)
             llm_meta = {}
         meter = meter if meter is not None else make_meter(str(dev))
         if order == "interleaved" and meter.source != "unavailable":
@@ -298,7 +307,7 @@ def profile_model(model_name: str, device: str = "cpu", granularity: str = "laye
         "source": (f"donna profile: per-unit fp32 forward, batch 1, on torch device '{dev}' with {threads} "
                    f"thread(s); time = median of {repeats} repeats after {warmup} warm-up runs, {order} order "
                    f"({'CUDA events' if dev.type == 'cuda' else 'time.perf_counter'}), spread = IQR; units "
-                   + (llm_meta.pop("units_how") if llm_meta else
+                   + (llm_meta.pop("units_how") if llm_meta else units_note if units_note else
                       "derived by torch.fx (donna_core.profiling.units)") + ", random weights (seed 0)"),
         "energy_source": energy_source, "energy_meter": meter.describe(),
         "date": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),

@@ -60,6 +60,7 @@ class Unit:
     k_w: int | None = None
     out_c: int | None = None
     stride: int | None = None
+    groups: int | None = None  # largest conv groups in the unit (depthwise: = in_c); 1: dense convs/linear only
     layer_first: int | None = None  # block units: first/last index into the same model's layer units
     layer_last: int | None = None
 
@@ -129,16 +130,22 @@ def value_nbytes(v: Any) -> int:
 
 
 class _Recorder(fx.Interpreter):
-    """Runs the graph once, keeping only each value's byte size and the input/output shapes of anchors."""
+    """Runs the graph once, keeping only each value's byte size and the input/output shapes of anchors (and the
+    MACs of the conv/linear modules inside an opaque module anchor)."""
 
-    def __init__(self, gm: fx.GraphModule, anchors: set[str]):
+    def __init__(self, gm: fx.GraphModule, anchors: set[str], opaque: set[str] = frozenset()):
         super().__init__(gm)
         self.nbytes: dict[str, int] = {}
         self.shapes: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {}
+        self.inner_macs: dict[str, int] = {}
         self.anchors = anchors
+        self.opaque = opaque
 
     def run_node(self, n: fx.Node) -> Any:
-        result = super().run_node(n)
+        if n.op == "call_module" and n.target in self.opaque:
+            result = self._run_counting(n)
+        else:
+            result = super().run_node(n)
         self.nbytes[n.name] = value_nbytes(result)
         if n.name in self.anchors:
             first = n.args[0] if n.args else next(iter(n.kwargs.values()))  # input passed by keyword
@@ -146,6 +153,34 @@ class _Recorder(fx.Interpreter):
             out = result[0] if isinstance(result, tuple) else result
             self.shapes[n.name] = (tuple(arg.shape), tuple(out.shape))
         return result
+
+    def _run_counting(self, n: fx.Node) -> Any:
+        total = [0]
+
+        def hook(mod, inp, out):
+            o = out[0] if isinstance(out, tuple) else out
+            total[0] += _anchor_macs(mod, tuple(inp[0].shape), tuple(o.shape))
+
+        handles = [m.register_forward_hook(hook) for m in self.module.get_submodule(n.target).modules()
+                   if isinstance(m, ANCHOR_MODULES)]
+        try:
+            result = super().run_node(n)
+        finally:
+            for h in handles:
+                h.remove()
+        self.inner_macs[n.name] = total[0]
+        return result
+
+
+class _LeafTracer(fx.Tracer):
+    """fx tracing that keeps the modules named in ``leaves`` as single opaque calls."""
+
+    def __init__(self, leaves: frozenset[str]):
+        super().__init__()
+        self.leaves = leaves
+
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        return qualname in self.leaves or super().is_leaf_module(m, qualname)
 
 
 def _module_bytes(m: nn.Module) -> int:
@@ -185,6 +220,12 @@ def _anchor_geometry(mod: nn.Module, in_shape: tuple[int, ...]) -> dict[str, int
     return None
 
 
+def _anchor_groups(mod: nn.Module) -> int | None:
+    if isinstance(mod, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+        return int(mod.groups)
+    return 1 if isinstance(mod, nn.Linear) else None
+
+
 def _anchor_kind(mod: nn.Module) -> str:
     if isinstance(mod, nn.Linear):
         return "linear"
@@ -218,13 +259,21 @@ def _common_prefix(names: Sequence[str]) -> str:
     return ".".join(out)
 
 
-def derive_units(model: nn.Module, example_inputs: Any, granularity: str = "layer") -> UnitPlan:
-    """Trace ``model`` with torch.fx and split it into units at ``granularity`` (``layer`` or ``block``)."""
+def derive_units(model: nn.Module, example_inputs: Any, granularity: str = "layer",
+                 opaque: frozenset[str] = frozenset()) -> UnitPlan:
+    """Trace ``model`` with torch.fx and split it into units at ``granularity`` (``layer`` or ``block``).
+
+    ``opaque``: qualified names of submodules fx must not trace into; each call of one is an anchor of kind
+    ``module`` (no geometry; MACs of the conv/linear modules inside it) -- the module-boundary fallback."""
     if granularity not in GRANULARITIES:
         raise UnitError(f"granularity must be one of {GRANULARITIES}, got {granularity!r}")
     inputs = example_inputs if isinstance(example_inputs, (tuple, list)) else (example_inputs,)
     try:
-        gm = fx.symbolic_trace(model)
+        if opaque:
+            tracer = _LeafTracer(frozenset(opaque))
+            gm = fx.GraphModule(model, tracer.trace(model), type(model).__name__)
+        else:
+            gm = fx.symbolic_trace(model)
     except Exception as exc:  # fx raises many kinds (TraceError, TypeError on data-dependent control flow, ...)
         raise UnitError(f"model {type(model).__name__} is not traceable by torch.fx: {exc}") from exc
     gm.eval()
@@ -236,11 +285,12 @@ def derive_units(model: nn.Module, example_inputs: Any, granularity: str = "laye
     # never live across a cut; their bytes count as weights.
     body = [n for n in all_nodes if n.op in ("call_module", "call_function", "call_method")]
     pos = {n: i for i, n in enumerate(body)}
-    anchors = [n for n in body if n.op == "call_module" and isinstance(gm.get_submodule(n.target), ANCHOR_MODULES)]
+    anchors = [n for n in body if n.op == "call_module" and (n.target in opaque or isinstance(
+        gm.get_submodule(n.target), ANCHOR_MODULES))]
     if not anchors:
         raise UnitError(f"model {type(model).__name__} has no conv/linear/attention module to anchor units on")
 
-    rec = _Recorder(gm, {a.name for a in anchors})
+    rec = _Recorder(gm, {a.name for a in anchors}, set(opaque))
     with torch.no_grad():
         rec.run(*inputs)
 
@@ -294,6 +344,7 @@ def derive_units(model: nn.Module, example_inputs: Any, granularity: str = "laye
         seen_attrs: set[str] = set()
         macs = 0
         geometry: dict[str, int] | None = None
+        groups: int | None = None
         for n in seg:
             if n.op == "call_module":
                 weight_modules[n.target] = gm.get_submodule(n.target)
@@ -304,25 +355,24 @@ def derive_units(model: nn.Module, example_inputs: Any, granularity: str = "laye
         for a in seg_anchors:
             mod = gm.get_submodule(a.target)
             in_shape, out_shape = rec.shapes[a.name]
-            macs += _anchor_macs(mod, in_shape, out_shape)
-            if geometry is None:
+            macs += rec.inner_macs[a.name] if a.target in opaque else _anchor_macs(mod, in_shape, out_shape)
+            if geometry is None and a.target not in opaque:
                 geometry = _anchor_geometry(mod, in_shape)
+            g = None if a.target in opaque else _anchor_groups(mod)
+            if g is not None:  # the largest groups of the unit's convs: a block is grouped if any conv in it is
+                groups = max(groups or 1, g)
         weight_bytes = sum(_module_bytes(m) for m in weight_modules.values()) + const_bytes
 
-        if granularity == "layer":
+        if granularity == "layer" or lf == ll:
             name = layer_names[lf]
-            kind = _anchor_kind(gm.get_submodule(anchors[lf].target))
+            kind = "module" if anchors[lf].target in opaque else _anchor_kind(gm.get_submodule(anchors[lf].target))
         else:
-            if lf == ll:
-                name = layer_names[lf]
-                kind = _anchor_kind(gm.get_submodule(anchors[lf].target))
-            else:
-                name = _common_prefix(layer_names[lf: ll + 1])
-                kind = "block"
+            name = _common_prefix(layer_names[lf: ll + 1])
+            kind = "block"
         units.append(Unit(
             index=ui, name=name, kind=kind, nodes=tuple(n.name for n in seg),
             live_out=tuple(n.name for n in live_out), out_bytes=sum(rec.nbytes[n.name] for n in live_out),
-            weight_bytes=int(weight_bytes), macs=int(macs), **(geometry or {}),
+            weight_bytes=int(weight_bytes), macs=int(macs), **(geometry or {}), groups=groups,
             layer_first=lf if granularity == "block" else None, layer_last=ll if granularity == "block" else None,
         ))
         steps.append(_build_step(gm, seg, seg_set, live_out))
@@ -393,14 +443,18 @@ def unit_table(units: Sequence[Unit]) -> pd.DataFrame:
     """One row per unit: name, kind, bytes, MACs, geometry (nullable ints) and, for blocks, layer_first/last."""
     rows = []
     has_layers = any(u.layer_first is not None for u in units)
+    # a ``groups`` column only for models with grouped/depthwise convs, so other models' tables stay as they were
+    grouped = any((u.groups or 1) > 1 for u in units)
     for u in units:
         row = {"unit": u.name, "kind": u.kind, "out_bytes": u.out_bytes, "weight_bytes": u.weight_bytes,
                "macs": u.macs, **u.geometry()}
         if has_layers:
             row["layer_first"] = u.layer_first
             row["layer_last"] = u.layer_last
+        if grouped:
+            row["groups"] = u.groups
         rows.append(row)
-    cols = list(UNIT_COLUMNS) + (["layer_first", "layer_last"] if has_layers else [])
+    cols = list(UNIT_COLUMNS) + (["layer_first", "layer_last"] if has_layers else []) + (["groups"] if grouped else [])
     df = pd.DataFrame(rows, columns=cols)
     for c in cols[2:]:
         df[c] = df[c].astype("Int64")

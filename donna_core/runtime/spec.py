@@ -11,7 +11,6 @@ Carrying the prediction makes the spec self-contained: under torchrun, stage 0 w
 """
 from __future__ import annotations
 
-import importlib
 import os
 from typing import Any, Sequence
 
@@ -67,18 +66,11 @@ def model_ref(problem: Problem, model: str | None, granularity: str | None) -> t
 
 
 def resolve_model(ref: str):
-    """``(model, example input)`` for a zoo name, or ``package.module:function`` returning that pair."""
-    from ..profiling.models import MODEL_NAMES, build_model
+    """``(model, example input)`` for anything ``profiling.models.resolve_model`` accepts (a shipped or torchvision
+    name, or ``package.module:function`` returning a module or a (module, input) pair)."""
+    from ..profiling.models import build_model
 
-    if ref in MODEL_NAMES:
-        return build_model(ref)
-    mod, sep, fn = ref.partition(":")
-    if not sep:
-        raise RunSpecError(f"unknown model {ref!r}; give a zoo model ({', '.join(MODEL_NAMES)}) or module:function")
-    try:
-        return getattr(importlib.import_module(mod), fn)()
-    except (ImportError, AttributeError) as exc:
-        raise RunSpecError(f"model {ref!r}: cannot load ({exc})") from None
+    return build_model(ref)
 
 
 def freeze_model(ref: str, path: str | os.PathLike) -> str:
