@@ -20,7 +20,7 @@ import numpy as np
 from dataclasses import fields
 
 from . import guard
-from .bounded import bounded_solve
+from .bounded import BoundError, bounded_solve
 from .costs import Result, Tables, check_alpha, evaluate, norm_constants, objective
 from .exact import (TIE_RTOL, InfeasibleError, SolverContext, front_bound, known_staircase, min_bottleneck_then_energy,
                     min_energy_then_bottleneck, objective_bound, pareto_labels, weighted_plan)
@@ -59,11 +59,13 @@ def _check_time_limit(t) -> float:
 
 
 def solve(p: Problem, alpha: float, solver: str = "exact", *, time_limit_s: float = 60.0,
-          memory_budget: int | str | None = None) -> SolverResult:
+          memory_budget: int | str | None = None, started: float | None = None) -> SolverResult:
     """Best plan for the alpha-weighted objective (see :mod:`donna_core.partition.costs` for the model and the norms).
 
     ``time_limit_s`` bounds the ``bounded`` solver (and ``auto`` when it falls back); ``memory_budget`` (bytes,
     or a string such as ``"4G"``) overrides the default budget of :func:`donna_core.partition.guard.memory_budget`.
+    ``started`` (a ``time.perf_counter()`` value, default: now) is when the time limit began, so that a caller
+    can count its own start-up (loading the problem) against it.
     """
     alpha = check_alpha(alpha)
     if solver not in SOLVERS:
@@ -71,6 +73,7 @@ def solve(p: Problem, alpha: float, solver: str = "exact", *, time_limit_s: floa
     time_limit_s = _check_time_limit(time_limit_s)
     budget = guard.memory_budget(memory_budget)
     t0 = time.perf_counter()
+    deadline = (t0 if started is None else started) + time_limit_s
     tb, norm = Tables(p), norm_constants(p)
     if solver == "paper":
         guard.check(p, alpha, "paper", budget)
@@ -79,22 +82,56 @@ def solve(p: Problem, alpha: float, solver: str = "exact", *, time_limit_s: floa
         return _result(p, paper_partition(tb, alpha, norm), alpha, solver, tb, norm, t0, gap=gap)
     if solver == "bounded":
         guard.check(p, alpha, "bounded", budget)
-        return _bounded(p, alpha, tb, norm, t0, time_limit_s)
+        return _bounded(p, alpha, tb, norm, t0, time_limit_s, deadline, budget)
     try:
         guard.check(p, alpha, "exact", budget)
         return _exact(p, alpha, tb, norm, t0, budget)
-    except SolverSizeError as exc:
+    except (SolverSizeError, MemoryError) as exc:
         if solver != "auto":
+            if isinstance(exc, MemoryError):
+                raise SolverOutOfMemory("exact solver ran out of memory (MemoryError): use --solver bounded or "
+                                        "--solver auto, or a smaller problem") from None
             raise
+        why = (f"exact refused ({exc})" if isinstance(exc, SolverSizeError) else
+               "exact ran out of memory (MemoryError, e.g. under an address-space limit)")
         guard.check(p, alpha, "bounded", budget)
-        r = _bounded(p, alpha, tb, norm, t0, time_limit_s)
-        r.stats["fallback"] = f"exact refused ({exc}); used bounded"
+        r = _bounded(p, alpha, tb, norm, t0, time_limit_s, deadline, budget)
+        r.stats["fallback"] = f"{why}; used bounded"
         return r
 
 
-def _bounded(p, alpha, tb, norm, t0, time_limit_s) -> SolverResult:
-    plan, stats = bounded_solve(tb, alpha, norm, time_limit_s=time_limit_s)
-    return _result(p, plan, alpha, "bounded", tb, norm, t0, **stats)
+class SolverOutOfMemory(MemoryError):
+    """A solver could not allocate what it needed; the message (one line) says what to do instead."""
+
+
+# paper DP seconds per (unit, subset, device, device) step, measured on an idle core; used only to decide
+# whether its plan is cheap enough to seed the bounded solver
+PAPER_STEP_S = 1e-5
+PAPER_SHARE = 0.25       # of the time limit the paper DP may take when it seeds the bounded solver
+
+
+def _paper_seed(p, tb, alpha, norm, time_limit_s, budget):
+    """The paper DP's plan when it is cheap (few devices): the bounded solver then never returns a worse plan,
+    and its bound is checked against this plan's objective (an upper bound on the optimum)."""
+    if p.D > 12 or p.L * 2**p.D * p.D * p.D * PAPER_STEP_S > PAPER_SHARE * time_limit_s:
+        return []
+    if not guard.estimate(p, alpha, "paper", budget).feasible_in_budget:
+        return []
+    return [paper_partition(tb, alpha, norm)]
+
+
+def _bounded(p, alpha, tb, norm, t0, time_limit_s, deadline, budget) -> SolverResult:
+    known = _paper_seed(p, tb, alpha, norm, time_limit_s, budget)
+    plan, stats = bounded_solve(tb, alpha, norm, time_limit_s=time_limit_s, known_plans=known, deadline=deadline)
+    r = _result(p, plan, alpha, "bounded", tb, norm, t0, **stats)
+    if known:
+        paper_obj = evaluate(p, known[0], alpha, tables=tb, norm=norm).objective
+        # the bounded solver already checks every plan it saw against its bound; this is the end-to-end check
+        if r.stats["lower_bound"] > paper_obj * (1 + 1e-9) or r.objective > paper_obj * (1 + 1e-12):
+            raise BoundError(f"bounded solver: bound {r.stats['lower_bound']!r} / plan {r.objective!r} against the "
+                             f"paper DP's objective {paper_obj!r}; this is a bug, please report it")
+        r.stats["paper_objective"] = paper_obj
+    return r
 
 
 def _exact(p, alpha, tb, norm, t0, budget) -> SolverResult:
