@@ -27,6 +27,7 @@ from .exact import (TIE_RTOL, InfeasibleError, SolverContext, front_bound, known
 from .guard import SolverSizeError
 from .paper_dp import paper_partition
 from .problem import Problem
+from .scaling import rescaled
 
 SOLVERS = ("exact", "paper", "bounded", "auto")
 
@@ -74,6 +75,16 @@ def solve(p: Problem, alpha: float, solver: str = "exact", *, time_limit_s: floa
     budget = guard.memory_budget(memory_budget)
     t0 = time.perf_counter()
     deadline = (t0 if started is None else started) + time_limit_s
+    ps = rescaled(p)
+    if ps is not p:     # costs near the ends of the float range: solve the exactly rescaled twin, report on p
+        r = solve(ps, alpha, solver, time_limit_s=time_limit_s, memory_budget=budget, started=started)
+        out = _result(p, r.plan(), alpha, r.solver, Tables(p), norm_constants(p), t0,
+                      **{k: v for k, v in r.stats.items() if k != "solve_s"})
+        if "lower_bound" in out.stats:
+            out.stats["lower_bound"] = _unscaled_bound(p, alpha, out.stats["lower_bound"], out.norm)
+            lb, ub = out.stats["lower_bound"], out.objective
+            out.stats["gap"] = 0.0 if ub <= 0 else max(0.0, (ub - lb) / ub)
+        return out
     tb, norm = Tables(p), norm_constants(p)
     if solver == "paper":
         guard.check(p, alpha, "paper", budget)
@@ -98,6 +109,15 @@ def solve(p: Problem, alpha: float, solver: str = "exact", *, time_limit_s: floa
         r = _bounded(p, alpha, tb, norm, t0, time_limit_s, deadline, budget)
         r.stats["fallback"] = f"{why}; used bounded"
         return r
+
+
+def _unscaled_bound(p: Problem, alpha: float, lb: float, norm: dict) -> float:
+    """A bound proved on the rescaled twin, made valid for objectives evaluated on ``p`` itself: there every time
+    (energy) is a sum or difference of at most ``2L + 4`` floats, each off by at most ``2^-1074`` in absolute
+    terms where it is subnormal (relative rounding is covered by the solvers' own slack), and a quotient
+    ``B / norm`` with ``B <= norm`` is then off by at most the two absolute errors over ``norm``."""
+    e = 2 * (2 * p.L + 4) * 2.0 ** -1074
+    return max(0.0, lb - alpha * e / norm["time_s"] - (1 - alpha) * e / norm["energy_j"])
 
 
 class SolverOutOfMemory(MemoryError):
@@ -169,6 +189,11 @@ def pareto_front(p: Problem, *, memory_budget: int | str | None = None) -> list[
     budget = guard.memory_budget(memory_budget)
     guard.check(p, None, "exact", budget)
     t0 = time.perf_counter()
+    ps = rescaled(p)
+    if ps is not p:
+        tb, norm = Tables(p), norm_constants(p)
+        return [_result(p, r.plan(), 1.0, "exact-front", tb, norm, t0, gap=0.0)
+                for r in pareto_front(ps, memory_budget=budget)]
     tb, norm = Tables(p), norm_constants(p)
     ctx = SolverContext(tb)
     fast = evaluate(p, min_bottleneck_then_energy(tb, ctx), tables=tb, norm=norm)
