@@ -8,6 +8,19 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
+import time
+
+# the time limit of `donna solve` counts from here (the command line's start-up, before the problem is read), so
+# that the whole process keeps it
+_STARTED = time.perf_counter()
+
+
+def _out_of_memory(exc: MemoryError) -> int:
+    msg = " ".join(str(exc).split()) or "out of memory (MemoryError)"
+    print(f"donna: error: {msg}; lower --memory-budget, raise the memory limit (ulimit -v) or use a smaller "
+          "problem", file=sys.stderr)
+    return 1
 
 
 def format_result(r, name: str) -> str:
@@ -68,8 +81,12 @@ def cmd_solve(args) -> int:
 
     if args.solver not in SOLVERS:
         raise ValueError(f"--solver: unknown solver {args.solver!r}; choose one of {list(SOLVERS)}")
-    p = load_problem(args.problem)
-    r = solve(p, args.alpha, args.solver, time_limit_s=args.time_limit, memory_budget=args.memory_budget)
+    try:
+        p = load_problem(args.problem)
+        r = solve(p, args.alpha, args.solver, time_limit_s=args.time_limit, memory_budget=args.memory_budget,
+                  started=_STARTED)
+    except MemoryError as exc:
+        return _out_of_memory(exc)
     print(dumps_strict(r.to_dict()) if args.json else format_result(r, p.name))
     if not args.json and "lower_bound" in r.stats:
         # a proof still reports the bound lowered by the solver's float slack (1e-10 relative): say so plainly
@@ -86,8 +103,11 @@ def cmd_pareto(args) -> int:
     from ..partition.problem import load_problem
     from ..partition.solve import pareto_front
 
-    p = load_problem(args.problem)
-    front = pareto_front(p, memory_budget=args.memory_budget)   # b-solvers: memory budget
+    try:
+        p = load_problem(args.problem)
+        front = pareto_front(p, memory_budget=args.memory_budget)   # b-solvers: memory budget
+    except MemoryError as exc:
+        return _out_of_memory(exc)
     if args.json:
         out = {"front": [{"bottleneck_s": r.bottleneck_s, "throughput_ips": r.throughput_ips,
                           "energy_j": r.energy_j, "stages": r.to_dict()["stages"]} for r in front]}

@@ -4,46 +4,56 @@ For problems whose exact state space (count vectors over device classes) is too 
 distinct links, or many classes of many devices. Devices are grouped into the exact solver's classes
 (:func:`donna_core.partition.classes.class_members`); swapping members of a class never changes a cost.
 
-**Relaxation.** Drop the rule "class ``b`` is used at most ``size_b`` times" and price each use of class ``b``
-with a Lagrange multiplier ``lambda_b >= 0`` instead. What is left is a shortest path over states ``(j, b)``
-(units ``0..j-1`` done, last stage on class ``b``), O(L^2 K + L K^2) per solve::
+**Relaxation** (:mod:`.relaxation`). Drop the rule "class ``b`` is used at most ``size_b`` times" and price each
+use of class ``b`` with a Lagrange multiplier ``lambda_b >= 0`` instead. What is left is a shortest path over
+states ``(j, b)`` (units ``0..j-1`` done, last stage on class ``b``)::
 
     G(0, b) = w * E_in(b)                                         if T_in(b) <= theta
     F(k, b) = lambda_b + min_{j<k} G(j, b) + w * E_comp(b, j..k-1)  over stages with T_comp <= theta (and fits)
     G(j, b) = min_a F(j, a) + w * E_comm(a -> b, cut j)           over transfers with T_comm <= theta
     V(lambda, theta) = min_b F(L, b),     w = (1 - alpha) / norm.energy
 
-(class ``a -> a`` pays the link between two members and needs ``size_a >= 2``). Every real plan whose parts
-(stage and transfer times) are all ``<= theta`` is a path here, and ``sum_b lambda_b (use_b - size_b) <= 0``
-for it, so ``V(lambda, theta) - lambda . size <= w * E`` for every such plan (weak duality).
+(class ``a -> a`` pays the link between two members and needs ``size_a >= 2``).
 
-**Bound.** A plan's bottleneck is one of finitely many part values (stage, transfer and input times). Split
-the sorted values from ``g_0``, the least bottleneck of the relaxation without prices (no plan is faster), into
-intervals ``[g_i, g_{i+1})``. A plan with bottleneck ``B`` in ``[g_i,
-g_{i+1})`` has every part ``<= g_{i+1}`` and ``alpha B / norm.time >= alpha g_i / norm.time``, hence::
+**Why the bound holds.** Take any plan P with bottleneck ``B`` and energy ``E``. (i) Every part of P (stage,
+transfer, input time) is ``<= B``, so P is a path of the recursion at every ``theta >= B``, and its path cost is
+``w E + lambda . use(P)``; since ``use(P) <= size`` and ``lambda >= 0``, ``V(lambda, theta) - lambda . size <=
+w E`` (weak duality). (ii) ``B`` is a part value; the search covers the part values from ``g_0`` (the least
+bottleneck of the unpriced relaxation: every plan is one of its paths, so ``B >= g_0``) up to ``hi_0`` (plans
+slower than ``best * norm.time / alpha`` cannot beat the best plan) by closed intervals ``[lo, hi]`` whose
+union holds every part value in that range. If ``B`` lies in ``[lo, hi]``, ``alpha B / norm.time >= alpha lo /
+norm.time`` and, by (i) at ``theta = hi``, the plan's objective is at least::
 
-    objective >= alpha * g_i / norm.time + V(lambda_i, g_{i+1}) - lambda_i . size        (any lambda_i >= 0)
+    bound(lo, hi, lambda) = alpha * lo / norm.time + V(lambda, hi) - lambda . size                 (any lambda >= 0)
 
-and the minimum of these interval bounds is a lower bound on the optimum (with lambda = 0 always among the
-multipliers tried). An interval holding a single value ``g`` uses theta = g.
-At alpha = 1 the energy weight is 0 and the multipliers alone prove an interval infeasible (the bound grows
-without limit).
+(iii) Before an interval is visited its bound is ``alpha lo / norm.time + w E_min`` with ``E_min`` the sum over
+units of their least energy on a type that may hold them (transfers cost >= 0): valid without any search, so
+stopping at any moment (time limit, visit cap) leaves a valid bound. (iv) An interval's bound only ever
+rises to the maximum of such values; children of a split inherit their parent's bound (they hold fewer
+plans). (v) The certified bound is ``min(open intervals' bounds, best plan's objective)``. (vi) Floats: the
+part values and thresholds are the very numbers :func:`evaluate` uses (the same prefix-sum expressions), so
+the theta test is exact; the sums (all terms >= 0) carry a relative error below ``(n+1) u`` (``n`` additions,
+``u = 2^-53``), so each computed bound is lowered by ``(8L + 2K + 32) u`` times the magnitudes it was formed
+from (which also covers the cancellation in ``V - lambda . size`` when the multipliers are large), and the
+final bound by a further relative ``1e-10``. A dual value computed from an unfinished recursion is never used.
+
+**Check.** Every plan seen (those the search finds and any known plan passed in, e.g. the paper DP's) is
+tested against the interval holding its bottleneck: a bound above the plan's objective would be a bug, and
+raises :class:`BoundError` instead of printing a false certificate.
 
 **Search (anytime).** Repeatedly take the interval with the least bound; improve its multipliers by projected
 subgradient steps (Polyak step towards the best plan's objective, ``use - size`` as the subgradient); when its
-bound stalls, split its candidate values in half (children inherit the multipliers; an interval of one value
-gets a few fresh starts instead). Intervals whose bound reaches the best plan's objective are dropped.
-**Plans** come from the same recursion with hard capacities carried along (each state keeps its few cheapest
-labels with distinct count vectors; a transition to ``b`` is allowed only while ``count_b < size_b``), priced
-with the interval's multipliers and its largest value as theta: always a valid plan, evaluated with the shared
-cost model. A relaxed path that already respects the capacities is a plan too.
+bound stalls, split it at the geometric middle (snapped to part values; children inherit the multipliers; an
+interval of one value gets a few fresh starts instead). Intervals whose bound reaches the best plan's
+objective are dropped. **Plans** come from the same recursion with hard capacities carried along (each state
+keeps its few cheapest labels with distinct count vectors), priced with the interval's multipliers and its
+largest value as theta: always a valid plan, evaluated with the shared cost model.
 
 The search stops when the relative gap ``(plan - bound) / plan`` is at most ``gap_tol`` (``"gap"``), when every
 interval's bound has reached the best plan (``"proved"``), when no interval can improve (``"converged"``: the
-relaxation's own gap remains), after ``max_visits`` interval visits, or at ``time_limit_s``. Without the
-wall-clock stop the result is deterministic (fixed visit order, ties to the lowest class / earliest cut);
-``stats["stopped"]`` says which rule ended it. The bound is reported with a relative slack of 1e-10 so that
-float rounding of a sum in another order can never put it above the optimum.
+relaxation's own gap remains), after ``max_visits`` interval visits (``"iterations"``), or at the deadline
+(``"time"``: every recursion looks at the clock every few hundred steps). Without the wall-clock stop the
+result is deterministic (fixed visit order, ties to the lowest class / earliest cut).
 """
 from __future__ import annotations
 
@@ -56,23 +66,29 @@ import numpy as np
 
 from .classes import class_members
 from .costs import Tables, evaluate
-from .exact import InfeasibleError
+from .errors import InfeasibleError
+from .relaxation import OutOfTime, Relaxation
 
-BOUND_SLACK = 1e-10     # relative; the certified bound is lowered by this much against float rounding
+BOUND_SLACK = 1e-10     # relative; the certified bound is lowered by this much on top of the rounding margin
 OVERSHOOT = 0.05        # Polyak target = best plan's objective * (1 + this)
-LAMBDA_MAX = 1e100       # multipliers beyond this prove nothing more (objectives are normalised, ~1)
+LAMBDA_MAX = 1e100      # multipliers beyond this prove nothing more (objectives are normalised, ~1)
 ATOMIC_RETRIES = 4      # fresh starts (step factor reset) for an interval that cannot be split
 PRIMAL_EVERY = 4        # run the (costlier) capacitated plan search on every 4th visit of an interval
-_THR_SLACK = 1e-12      # parts equal to a threshold up to rounding count as within it (keeps it a relaxation)
+CHECK_RTOL = 1e-9       # a bound above a known plan's objective by more than this (relative) is a bug
+_U = 2.0 ** -53
+
+
+class BoundError(RuntimeError):
+    """A computed lower bound exceeds the objective of a known plan: an internal error, never a result."""
 
 
 @dataclass
 class _Interval:
-    """Plans whose bottleneck is one of ``vals[i0..i1]`` (every bottleneck is one of the part values)."""
-    i0: int
-    i1: int
+    """Plans whose bottleneck lies in ``[lo, hi]`` (both part values; ``lo == hi``: one value)."""
+    lo: float
+    hi: float
     lam: np.ndarray
-    bound: float = -math.inf
+    bound: float
     mu: float = 1.0           # Polyak step factor, halved after 3 steps in a row that do not raise the bound
     miss: int = 0
     retries: int = 0          # an interval that cannot be split is given a few fresh starts before it is final
@@ -80,209 +96,36 @@ class _Interval:
     visits: int = 0
 
 
-class _Relaxation:
-    """Class-level tables of one problem, shared by the bound and plan recursions."""
-
-    def __init__(self, tb: Tables, alpha: float, norm: dict, members):
-        p = tb.p
-        self.tb, self.p, self.alpha, self.norm = tb, p, alpha, norm
-        self.members = members
-        self.K = K = len(members)
-        self.L = L = p.L
-        L1 = L + 1
-        self.sizes = np.array([len(m) for m in members], dtype=np.int64)
-        rep = [m[0] for m in members]
-        self.ctype = np.array([p.device_type[d] for d in rep])
-        j = np.arange(L1)[:, None]
-        k = np.arange(L1)[None, :]
-        T = p.time_s.shape[0]
-        self.st = np.full((T, L1, L1), np.inf)
-        self.se = np.full((T, L1, L1), np.inf)
-        for t in np.unique(self.ctype):
-            ok = (k > j) & tb.fits(t, j, k)
-            self.st[t] = np.where(ok, tb.stage_time(t, j, k), np.inf)
-            self.se[t] = np.where(ok, tb.stage_energy(t, j, k), np.inf)
-        cuts = np.arange(L1)
-        self.ct = np.full((K, K, L1), np.inf)
-        self.ce = np.full((K, K, L1), np.inf)
-        for a in range(K):
-            for b in range(K):
-                if a != b:
-                    u, v = rep[a], rep[b]
-                elif len(members[a]) >= 2:
-                    u, v = members[a][0], members[a][1]
-                else:
-                    continue
-                self.ct[a, b] = tb.comm_time(u, v, cuts)
-                self.ce[a, b] = tb.comm_energy(u, v, cuts)
-        ins = [tb.input_cost(d) for d in rep]
-        self.in_t = np.array([x[0] for x in ins])
-        self.in_e = np.array([x[1] for x in ins])
-        self.tn, self.en = norm["time_s"], norm["energy_j"]
-
-    def tables(self, thr: float, w: float):
-        """Energy tables (weighted by ``w``) with every part above ``thr`` removed."""
-        lim = thr * (1 + _THR_SLACK)
-        with np.errstate(invalid="ignore"):
-            se = np.where(self.st <= lim, w * self.se, np.inf)
-            ce = np.where(self.ct <= lim, w * self.ce, np.inf)
-            g0 = np.where(self.in_t <= lim, w * self.in_e, np.inf)
-        return se, ce, g0
-
-    def part_values(self) -> np.ndarray:
-        """Every value a plan's bottleneck can take (stage, transfer and input times), sorted, unique."""
-        v = np.concatenate([self.st[np.unique(self.ctype)].ravel(), self.ct.ravel(), self.in_t])
-        return np.unique(v[np.isfinite(v)])
-
-    def least_bottleneck(self) -> float:
-        """Least bottleneck with the capacities dropped: a lower bound on every plan's bottleneck."""
-        K, L = self.K, self.L
-        G = np.full((L + 1, K), np.inf)
-        G[0] = self.in_t
-        st_cls = self.st[self.ctype]                    # (K, L1, L1)
-        F = np.full((L + 1, K), np.inf)
-        for k in range(1, L + 1):
-            F[k] = np.maximum(G[:k], st_cls[:, :k, k].T).min(axis=0)
-            if k < L:
-                G[k] = np.maximum(F[k][:, None], self.ct[:, :, k]).min(axis=0)
-        return float(F[L].min())
-
-    def relaxed(self, thr: float, lam: np.ndarray):
-        """``V(lam, thr)`` and the class-use vector and stages of a minimising path (None if no path)."""
-        K, L = self.K, self.L
-        w = (1.0 - self.alpha) / self.en
-        se, ce, g0 = self.tables(thr, w)
-        se_cls = se[self.ctype]
-        G = np.full((L + 1, K), np.inf)
-        G[0] = g0
-        F = np.full((L + 1, K), np.inf)
-        arg_j = np.zeros((L + 1, K), dtype=np.int64)
-        arg_a = np.zeros((L + 1, K), dtype=np.int64)
-        for k in range(1, L + 1):
-            cand = G[:k] + se_cls[:, :k, k].T            # (k, K) over j
-            jb = cand.argmin(axis=0)
-            F[k] = lam + cand[jb, np.arange(K)]
-            arg_j[k] = jb
-            if k < L:
-                c2 = F[k][:, None] + ce[:, :, k]           # (a, b)
-                ab = c2.argmin(axis=0)
-                G[k] = c2[ab, np.arange(K)]
-                arg_a[k] = ab
-        b = int(F[L].argmin())
-        v = float(F[L, b])
-        if not math.isfinite(v):
-            return math.inf, None, None
-        use = np.zeros(K, dtype=np.int64)
-        seq, k = [], L
-        while True:
-            j = int(arg_j[k, b])
-            seq.append((b, j, k - 1))
-            use[b] += 1
-            if j == 0:
-                break
-            b, k = int(arg_a[j, b]), j
-        return v, use, seq[::-1]
-
-    def capacitated(self, thr: float, lam: np.ndarray, R: int | None = None):
-        """A plan (class, first, last stages) from the recursion with capacities enforced per label, or None.
-
-        Each state ``(k, b)`` keeps the ``R`` cheapest labels with distinct count vectors (``R`` shrinks with
-        ``L^2 K^2`` so one call stays around a few million candidate evaluations)."""
-        K, L = self.K, self.L
-        R = R or int(min(8, max(1, 2e6 // (L * L * K * K))))
-        w = max(1.0 - self.alpha, 1e-6) / self.en      # a little energy even at alpha = 1, to break ties sensibly
-        se, ce, g0 = self.tables(thr, w)
-        se_cls = se[self.ctype]
-        F = np.full((L + 1, K, R), np.inf)
-        cnt = np.zeros((L + 1, K, R, K), dtype=np.int32)   # count vector of each label
-        par = np.full((L + 1, K, R, 3), -1, dtype=np.int64)  # (j, a, r) of the predecessor; a = -1: first stage
-        cap = self.sizes
-        eye = np.eye(K, dtype=np.int32)
-        for k in range(1, L + 1):
-            start = g0 + se_cls[:, 0, k]                  # (K,): the first stage covers 0..k-1
-            if k > 1:
-                c = F[1:k, :, :, None] + (ce[:, :, 1:k].transpose(2, 0, 1)[:, :, None, :]
-                                          + se_cls[:, 1:k, k].T[:, None, None, :])
-                c = np.where(cnt[1:k] < cap, c, np.inf).reshape(-1, K)      # rows (j-1, a, r), columns b
-            else:
-                c = np.empty((0, K))
-            c = np.vstack([start[None, :], c])
-            if R == 1:
-                self._one_label(k, c, F, cnt, par, lam, eye)
-                continue
-            take = min(len(c), 4 * R)
-            idx = np.argsort(c, axis=0, kind="stable")[:take]
-            for b in range(K):
-                rows = idx[:, b]
-                vals = c[rows, b]
-                fin = np.isfinite(vals)
-                rows, vals = rows[fin], vals[fin]
-                if len(rows) == 0:
-                    continue
-                src = rows - 1                              # -1: the start
-                jj = np.where(src >= 0, src // (K * R) + 1, 0)
-                aa = np.where(src >= 0, (src // R) % K, -1)
-                rr = np.where(src >= 0, src % R, -1)
-                vecs = np.where((src >= 0)[:, None], cnt[jj, np.maximum(aa, 0), np.maximum(rr, 0)], 0) + eye[b]
-                if R > 1:
-                    _, first = np.unique(vecs, axis=0, return_index=True)
-                    keep = np.sort(first)[:R]                # cheapest label of each distinct count vector
-                else:
-                    keep = np.arange(1)
-                n = len(keep)
-                F[k, b, :n] = vals[keep] + lam[b]
-                cnt[k, b, :n] = vecs[keep]
-                par[k, b, :n, 0], par[k, b, :n, 1], par[k, b, :n, 2] = jj[keep], aa[keep], rr[keep]
-        if not np.isfinite(F[L]).any():
-            return None
-        flat = int(F[L].reshape(-1).argmin())
-        b, r, k, seq = flat // R, flat % R, L, []
-        while True:
-            j, a, rp = (int(x) for x in par[k, b, r])
-            seq.append((b, j, k - 1))
-            if a < 0:
-                break
-            b, r, k = a, rp, j
-        return seq[::-1]
-
-    def _one_label(self, k, c, F, cnt, par, lam, eye) -> None:
-        """:meth:`capacitated` with one label per state, vectorised over the classes."""
-        K = self.K
-        rows = c.argmin(axis=0)
-        vals = c[rows, np.arange(K)]
-        src = rows - 1
-        jj = np.where(src >= 0, src // K + 1, 0)
-        aa = np.where(src >= 0, src % K, -1)
-        fin = np.isfinite(vals)
-        F[k, :, 0] = np.where(fin, vals + lam, np.inf)
-        prev = np.where(((src >= 0) & fin)[:, None], cnt[jj, np.maximum(aa, 0), 0], 0)
-        cnt[k, :, 0] = np.where(fin[:, None], prev + eye, 0)
-        par[k, :, 0, 0], par[k, :, 0, 1], par[k, :, 0, 2] = jj, aa, np.where(aa >= 0, 0, -1)
-
-    def plan_devices(self, seq):
-        """Class stages -> device stages: the n-th use of a class takes its n-th member."""
-        used = [0] * self.K
-        plan = []
-        for b, first, last in seq:
-            plan.append((self.members[b][used[b]], first, last))
-            used[b] += 1
-        return plan
+def rounding_margin(L: int, K: int, *terms: float) -> float:
+    """An upper bound on the float error of a bound formed from ``terms`` (see (vi) in the module docstring)."""
+    return (8 * L + 2 * K + 32) * _U * sum(abs(t) for t in terms if math.isfinite(t))
 
 
 def bounded_solve(tb: Tables, alpha: float, norm: dict, time_limit_s: float = 60.0, gap_tol: float = 1e-9,
-                  max_visits: int = 100_000, members=None, n_grid: int = 8, steps_per_visit: int = 10):
-    """Plan and certified lower bound; returns ``(plan, stats)`` with ``stats["lower_bound"]`` and ``["gap"]``."""
+                  max_visits: int = 100_000, members=None, n_grid: int = 8, steps_per_visit: int = 10,
+                  known_plans=(), deadline: float | None = None):
+    """Plan and certified lower bound; returns ``(plan, stats)`` with ``stats["lower_bound"]`` and ``["gap"]``.
+
+    ``known_plans``: plans (device index, first, last) already found elsewhere; the result is never worse than
+    them and the bound is checked against them. ``deadline`` (``time.perf_counter()`` value) overrides
+    ``time_limit_s`` counted from now."""
     t0 = time.perf_counter()
-    deadline = t0 + time_limit_s
+    deadline = t0 + time_limit_s if deadline is None else deadline
     p = tb.p
     tb.check_runnable()
-    rx = _Relaxation(tb, alpha, norm, members or class_members(p))
-    K = rx.K
-    g0 = rx.least_bottleneck()
-    if not math.isfinite(g0):
-        raise InfeasibleError("no plan fits the devices' memory limits")
-    vals = rx.part_values()
-    best = {"obj": math.inf, "plan": None}
+    rx = Relaxation(tb, alpha, norm, members or class_members(p), deadline)
+    K, L, tn = rx.K, rx.L, rx.tn
+    w = (1.0 - alpha) / rx.en
+    b_floor, e_floor = rx.cheap_floors()
+    best = {"obj": math.inf, "plan": None, "B": math.inf}
+    seen: list[tuple[float, float]] = []          # (bottleneck, objective) of every plan evaluated
+
+    def offer_plan(plan):
+        r = evaluate(p, plan, alpha, tables=tb, norm=norm)
+        seen.append((r.bottleneck_s, r.objective))
+        # strictly better only: the first plan found keeps a tie (deterministic visit order)
+        if r.objective < best["obj"]:
+            best["obj"], best["plan"], best["B"] = r.objective, plan, r.bottleneck_s
 
     def offer(seq):
         if seq is None:
@@ -290,47 +133,48 @@ def bounded_solve(tb: Tables, alpha: float, norm: dict, time_limit_s: float = 60
         use = np.bincount([b for b, _, _ in seq], minlength=K)
         if (use > rx.sizes).any():
             return
-        plan = rx.plan_devices(seq)
-        r = evaluate(p, plan, alpha, tables=tb, norm=norm)
-        # strictly better only: the first plan found keeps a tie (deterministic visit order)
-        if r.objective < best["obj"]:
-            best["obj"], best["plan"], best["B"] = r.objective, plan, r.bottleneck_s
+        offer_plan(rx.plan_devices(seq))
 
+    for plan in known_plans:
+        offer_plan([(int(d), int(f), int(l)) for d, f, l in plan])
     zero = np.zeros(K)
-    offer(rx.capacitated(math.inf, zero))
-    i_lo = int(np.searchsorted(vals, g0 * (1 - _THR_SLACK), side="left"))
-    i_hi = len(vals) - 1
-    if alpha > 0 and math.isfinite(best["obj"]):
-        # a plan with bottleneck above UB * Tn / alpha cannot beat the best plan
-        i_hi = max(i_lo, min(i_hi, int(np.searchsorted(vals, best["obj"] * rx.tn / alpha, side="right"))))
-        i_hi = min(i_hi, len(vals) - 1)
-    if alpha == 0.0:
-        cuts = [i_lo]          # the bottleneck does not count: one interval, only its multipliers matter
-    else:
-        top = max(vals[i_hi], vals[i_lo])
-        grid = np.geomspace(vals[i_lo], top, n_grid + 1)[1:-1] if vals[i_lo] > 0 else \
-            np.geomspace(max(top, 1e-300) / 2**n_grid, top, n_grid)[:-1]
-        cuts = sorted({i_lo, *(int(np.searchsorted(vals, g)) for g in grid if g > vals[i_lo])})
-        cuts = [c for c in cuts if c <= i_hi]
+    stopped = None
+    try:
+        g0 = rx.least_bottleneck()
+        if not math.isfinite(g0):
+            raise InfeasibleError("no plan fits the devices' memory limits")
+        offer(rx.capacitated(math.inf, zero))
+    except OutOfTime:
+        g0, stopped = b_floor, "time"
+
+    def base_bound(lo):
+        v = alpha * lo / tn + w * e_floor
+        return v - rounding_margin(L, K, v)
+
     heap: list = []
+    closed: list[_Interval] = []          # intervals dropped (bound reached the best plan, or no path)
     counter = 0
 
     def push(iv):
         nonlocal counter
-        heapq.heappush(heap, (iv.bound, iv.i0, counter, iv))
+        heapq.heappush(heap, (iv.bound, iv.lo, counter, iv))
         counter += 1
 
-    for n, c in enumerate(cuts):
-        push(_Interval(c, (cuts[n + 1] - 1) if n + 1 < len(cuts) else i_hi, zero.copy()))
-    visits, steps, stopped = 0, 0, "converged"
-    lb = -math.inf
-    while heap:
+    lo0 = rx.least_part_gt(np.nextafter(g0, -math.inf)) if stopped is None else b_floor
+    hi0 = rx.largest_part_le(math.inf)
+    if alpha > 0 and math.isfinite(best["obj"]):
+        # a plan with bottleneck above UB * Tn / alpha cannot beat the best plan
+        hi0 = rx.largest_part_le(best["obj"] * tn / alpha * (1 + 1e-9))
+    for lo, hi in _initial_intervals(rx, lo0, max(hi0, lo0), alpha, n_grid):
+        push(_Interval(lo, hi, zero.copy(), base_bound(lo)))
+    visits, steps = 0, 0
+    while heap and stopped is None:
         ub = best["obj"]
         # drop intervals that cannot hold a better plan
         while heap and math.isfinite(ub) and heap[0][0] >= ub * (1 - BOUND_SLACK):
-            heapq.heappop(heap)
+            closed.append(heapq.heappop(heap)[3])
         if not heap:
-            lb, stopped = ub, "proved"      # every interval's bound reached the best plan
+            stopped = "proved"      # every interval's bound reached the best plan
             break
         lb = heap[0][0]
         if math.isfinite(ub) and ub - lb <= gap_tol * abs(ub):
@@ -345,7 +189,7 @@ def bounded_solve(tb: Tables, alpha: float, norm: dict, time_limit_s: float = 60
         _, _, _, iv = heapq.heappop(heap)
         visits += 1
         if iv.stalled:
-            if alpha == 0.0 or iv.i0 == iv.i1:
+            if alpha == 0.0 or iv.lo == iv.hi:
                 if iv.retries < ATOMIC_RETRIES:
                     iv.retries += 1
                     iv.stalled, iv.mu, iv.miss = False, 1.0, 0
@@ -354,28 +198,38 @@ def bounded_solve(tb: Tables, alpha: float, norm: dict, time_limit_s: float = 60
                 push(iv)          # cannot be split and the multipliers no longer move it: the bound is final
                 stopped = "converged"
                 break
-            m = (iv.i0 + iv.i1 + 1) // 2
-            for a, b in ((iv.i0, m - 1), (m, iv.i1)):
-                child = _Interval(a, b, iv.lam.copy())
-                child.bound = iv.bound       # valid for both halves; refined on their first visit
+            for a, b in _split(rx, iv.lo, iv.hi):
+                child = _Interval(a, b, iv.lam.copy(), max(iv.bound, base_bound(a)))   # (iv) above
                 push(child)
             continue
-        improved = _improve(rx, iv, vals, best, offer, steps_per_visit)
+        try:
+            improved = _improve(rx, iv, best, offer, steps_per_visit, w)
+        except OutOfTime:
+            push(iv)              # its bound is the last one completed: still valid
+            stopped = "time"
+            break
         steps += steps_per_visit
         iv.stalled = not improved
         if math.isfinite(iv.bound):
             push(iv)
+        else:
+            closed.append(iv)
+    stopped = stopped or "converged"
     if stopped == "converged" and best["plan"] is not None:
-        _polish(rx, vals, i_lo, best, offer, deadline)
-        ub = best["obj"]
-        if heap and heap[0][0] >= ub * (1 - BOUND_SLACK):
-            lb, stopped = ub, "proved"
+        try:
+            _polish(rx, lo0, best, offer)
+        except OutOfTime:
+            pass
+        if heap and heap[0][0] >= best["obj"] * (1 - BOUND_SLACK):
+            closed.extend(iv for *_, iv in heap)
+            heap, stopped = [], "proved"
     if best["plan"] is None:
         raise InfeasibleError("no plan found that respects the device counts and memory limits within the "
                               f"time limit ({time_limit_s:g} s)")
     ub = best["obj"]
-    lb = min(lb, ub) if math.isfinite(lb) else ub
+    lb = min(heap[0][0], ub) if heap else ub
     lb_cert = lb - BOUND_SLACK * abs(lb)
+    _check(seen, [iv for *_, iv in heap] + closed, lo0, lb_cert)
     gap = 0.0 if ub <= 0 else max(0.0, (ub - lb_cert) / abs(ub))
     stats = {"lower_bound": lb_cert, "gap": gap, "stopped": stopped, "visits": visits, "lagrange_steps": steps,
              "intervals_open": len(heap), "classes": K, "time_limit_s": time_limit_s,
@@ -383,42 +237,94 @@ def bounded_solve(tb: Tables, alpha: float, norm: dict, time_limit_s: float = 60
     return best["plan"], stats
 
 
-def _polish(rx: _Relaxation, vals: np.ndarray, i_lo: int, best: dict, offer, deadline: float) -> None:
+def _initial_intervals(rx: Relaxation, lo0: float, hi0: float, alpha: float, n_grid: int):
+    """``[lo, hi]`` pieces covering every part value in ``[lo0, hi0]``, cut at geometric grid points (alpha = 0:
+    the bottleneck does not count, one interval)."""
+    if alpha == 0.0 or lo0 >= hi0:
+        return [(lo0, hi0)]
+    grid = (np.geomspace(lo0, hi0, n_grid + 1)[1:-1] if lo0 > 0 else hi0 / 2.0 ** np.arange(n_grid - 1, 0, -1))
+    out, cur = [], lo0
+    for g in grid:
+        m = rx.largest_part_le(float(g))
+        if m >= cur:
+            out.append((cur, m))
+            cur = rx.least_part_gt(m)
+    if cur <= hi0:
+        out.append((cur, hi0))
+    return out
+
+
+def _split(rx: Relaxation, lo: float, hi: float):
+    """Two pieces of ``[lo, hi]`` (lo < hi) holding every part value of it, cut near its geometric middle."""
+    mid = math.sqrt(lo) * math.sqrt(hi) if lo > 0 else hi / 2
+    m = rx.largest_part_le(mid)
+    if m >= hi:
+        m = rx.largest_part_le(float(np.nextafter(hi, -math.inf)))
+    if m < lo:                           # no part value in [lo, mid]
+        return [(rx.least_part_gt(mid), hi)]
+    return [(lo, m), (rx.least_part_gt(m), hi)]
+
+
+def _check(seen, leaves, lo0: float, lb_cert: float) -> None:
+    """Raise :class:`BoundError` when a plan's objective is below the bound of the interval holding its
+    bottleneck, or below the certified bound."""
+    for B, obj in seen:
+        tol = CHECK_RTOL * abs(obj) + 1e-300
+        if lb_cert > obj + tol:
+            raise BoundError(f"bounded solver: certified bound {lb_cert!r} exceeds the objective {obj!r} of a "
+                             "known plan; this is a bug, please report it")
+        if B < lo0 * (1 - 1e-12):
+            raise BoundError(f"bounded solver: a plan has bottleneck {B!r} below the least bottleneck {lo0!r}")
+        for iv in leaves:
+            if iv.lo <= B <= iv.hi and iv.bound > obj + tol:
+                raise BoundError(f"bounded solver: interval [{iv.lo!r}, {iv.hi!r}] has bound {iv.bound!r} above "
+                                 f"the objective {obj!r} of a plan in it; this is a bug, please report it")
+
+
+def _polish(rx: Relaxation, lo0: float, best: dict, offer) -> None:
     """The bound can no longer move; spend the time left on plans: bisect the threshold between the least
     possible bottleneck and the best plan's, asking the capacity-respecting recursion (unpriced, with more
     labels per state) for a plan at each threshold."""
     K, L = rx.K, rx.L
     R = int(min(16, max(2, 8e6 // (L * L * K * K))))
-    lo, hi = i_lo, int(np.searchsorted(vals, best["B"], side="right")) - 1
-    while lo < hi and time.perf_counter() < deadline:
-        mid = (lo + hi) // 2
-        seq = rx.capacitated(vals[mid], np.zeros(K), R)
+    lo, hi = lo0, best["B"]
+    while lo < hi and time.perf_counter() < rx.deadline:
+        m = rx.largest_part_le(lo + (hi - lo) / 2)
+        if not lo <= m < hi:
+            m = lo
+        seq = rx.capacitated(m, np.zeros(K), R)
         fits = seq is not None and (np.bincount([b for b, _, _ in seq], minlength=K) <= rx.sizes).all()
         if fits:
             offer(seq)
-            hi = mid
+            hi = m
         else:
-            lo = mid + 1
+            lo = rx.least_part_gt(m)
 
 
-def _improve(rx: _Relaxation, iv: _Interval, vals: np.ndarray, best: dict, offer, n_steps: int) -> bool:
+def _improve(rx: Relaxation, iv: _Interval, best: dict, offer, n_steps: int, w: float) -> bool:
     """A few subgradient steps on one interval's multipliers; True when its bound rose."""
     start = iv.bound
-    floor = rx.alpha * vals[iv.i0] / rx.tn
-    thr = vals[iv.i1]
+    floor = rx.alpha * iv.lo / rx.tn
+    thr = iv.hi
+
+    def value(v, lam):
+        lam_size = float(lam @ rx.sizes)
+        val = floor + v - lam_size
+        return val - rounding_margin(rx.L, rx.K, floor, v, lam_size)
+
     if iv.visits == 0 and iv.lam.any():
         # inherited multipliers can be worse than none: lambda = 0 is always a valid bound
         v, use, _ = rx.relaxed(thr, np.zeros_like(iv.lam))
         if use is None:
             iv.bound = math.inf
             return True
-        iv.bound = max(iv.bound, floor + v)
+        iv.bound = max(iv.bound, value(v, np.zeros_like(iv.lam)))
     for _ in range(n_steps):
         v, use, seq = rx.relaxed(thr, iv.lam)
         if use is None:
             iv.bound = math.inf           # no path at all: the interval holds no plan
             return True
-        val = floor + v - float(iv.lam @ rx.sizes)
+        val = value(v, iv.lam)
         if val > iv.bound:
             iv.bound, iv.miss = val, 0
         else:

@@ -21,13 +21,20 @@ Per solver (8-byte floats/ints; ``M`` count vectors, ``K`` classes, ``T`` types,
 
 The budget is, in order: the ``memory_budget`` argument, the ``DONNA_MEMORY_BUDGET`` environment variable
 (bytes, optional suffix k/M/G/T = 10^3.., or KiB/MiB/GiB/TiB), else half of ``MemAvailable`` in
-``/proc/meminfo`` (8 GB where that file does not exist).
+``/proc/meminfo`` (8 GB where that file does not exist), and never more than half of what the address-space
+limit (``RLIMIT_AS``, ``ulimit -v``) leaves above the process's current size. Sizes can exceed any float
+(2^1024 states at 1,024 classes), so they are printed from their integer digits.
 """
 from __future__ import annotations
 
 import math
 import os
 import re
+
+try:
+    import resource
+except ImportError:          # not on every platform
+    resource = None
 from dataclasses import dataclass
 
 from .classes import class_members
@@ -94,7 +101,34 @@ def memory_budget(budget: int | str | None = None) -> int:
     if env:
         return parse_bytes(env, ENV)
     avail = available_bytes()
-    return int(avail * DEFAULT_FRACTION) if avail else FALLBACK_BUDGET
+    default = int(avail * DEFAULT_FRACTION) if avail else FALLBACK_BUDGET
+    room = address_space_room()
+    return default if room is None else max(1, min(default, int(room * DEFAULT_FRACTION)))
+
+
+def address_space_room() -> int | None:
+    """Bytes the address-space limit (``RLIMIT_AS``) still allows this process, or None without a limit."""
+    if resource is None:
+        return None
+    try:
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    except (OSError, ValueError):
+        return None
+    if soft == resource.RLIM_INFINITY or soft < 0:
+        return None
+    return max(0, soft - _mapped_bytes())
+
+
+def _mapped_bytes() -> int:
+    """The process's current virtual size (``VmSize``), 0 where it cannot be read."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return 0
+    return 0
 
 
 def _positive(x) -> int:
@@ -108,7 +142,23 @@ def count_vectors(p: Problem) -> int:
     return math.prod(len(c) + 1 for c in class_members(p))
 
 
+def _sci(n: int) -> str:
+    """A non-negative integer of any size in 3-digit scientific notation, without going through a float."""
+    digits = str(int(n))
+    if len(digits) <= 3:
+        return digits
+    lead = int(digits[:4])
+    lead = (lead + 5) // 10                     # round to 3 significant digits
+    exp = len(digits) - 1
+    if lead >= 1000:
+        lead, exp = lead // 10, exp + 1
+    d = str(lead)
+    return f"{d[0]}.{d[1:]}e+{exp:02d}"
+
+
 def _human(n: int) -> str:
+    if n >= 10**15:
+        return f"{_sci(n)} B"
     for unit, scale in (("TB", 10**12), ("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
         if n >= scale:
             return f"{n / scale:.3g} {unit}"
@@ -116,7 +166,7 @@ def _human(n: int) -> str:
 
 
 def _count(n: int) -> str:
-    return f"{n:,}" if n < 10**15 else f"{float(n):.3g}"
+    return f"{n:,}" if n < 10**15 else _sci(n)
 
 
 def estimate(p: Problem, alpha: float | None = None, solver: str = "exact",

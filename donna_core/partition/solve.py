@@ -20,7 +20,7 @@ import numpy as np
 from dataclasses import fields
 
 from . import guard
-from .bounded import bounded_solve
+from .bounded import BoundError, bounded_solve
 from .costs import Result, Tables, check_alpha, evaluate, norm_constants, objective
 from .exact import (TIE_RTOL, InfeasibleError, SolverContext, front_bound, known_staircase, min_bottleneck_then_energy,
                     min_energy_then_bottleneck, objective_bound, pareto_labels, weighted_plan)
@@ -29,6 +29,7 @@ from .exact_shared import extended_front, extended_optimum
 from .guard import SolverSizeError
 from .paper_dp import paper_partition
 from .problem import Problem
+from .scaling import rescaled
 
 SOLVERS = ("exact", "paper", "bounded", "auto")
 
@@ -61,11 +62,13 @@ def _check_time_limit(t) -> float:
 
 
 def solve(p: Problem, alpha: float, solver: str = "exact", *, time_limit_s: float = 60.0,
-          memory_budget: int | str | None = None) -> SolverResult:
+          memory_budget: int | str | None = None, started: float | None = None) -> SolverResult:
     """Best plan for the alpha-weighted objective (see :mod:`donna_core.partition.costs` for the model and the norms).
 
     ``time_limit_s`` bounds the ``bounded`` solver (and ``auto`` when it falls back); ``memory_budget`` (bytes,
     or a string such as ``"4G"``) overrides the default budget of :func:`donna_core.partition.guard.memory_budget`.
+    ``started`` (a ``time.perf_counter()`` value, default: now) is when the time limit began, so that a caller
+    can count its own start-up (loading the problem) against it.
     """
     alpha = check_alpha(alpha)
     if solver not in SOLVERS:
@@ -73,6 +76,17 @@ def solve(p: Problem, alpha: float, solver: str = "exact", *, time_limit_s: floa
     time_limit_s = _check_time_limit(time_limit_s)
     budget = guard.memory_budget(memory_budget)
     t0 = time.perf_counter()
+    deadline = (t0 if started is None else started) + time_limit_s
+    ps = rescaled(p)
+    if ps is not p:     # costs near the ends of the float range: solve the exactly rescaled twin, report on p
+        r = solve(ps, alpha, solver, time_limit_s=time_limit_s, memory_budget=budget, started=started)
+        out = _result(p, r.plan(), alpha, r.solver, Tables(p), norm_constants(p), t0,
+                      **{k: v for k, v in r.stats.items() if k != "solve_s"})
+        if "lower_bound" in out.stats:
+            out.stats["lower_bound"] = _unscaled_bound(p, alpha, out.stats["lower_bound"], out.norm)
+            lb, ub = out.stats["lower_bound"], out.objective
+            out.stats["gap"] = 0.0 if ub <= 0 else max(0.0, (ub - lb) / ub)
+        return out
     tb, norm = Tables(p), norm_constants(p)
     if solver == "paper":
         guard.check(p, alpha, "paper", budget)
@@ -83,26 +97,69 @@ def solve(p: Problem, alpha: float, solver: str = "exact", *, time_limit_s: floa
         return _result(p, paper_partition(tb, alpha, norm), alpha, solver, tb, norm, t0, gap=gap)
     if solver == "bounded":
         guard.check(p, alpha, "bounded", budget)
-        return _bounded(p, alpha, tb, norm, t0, time_limit_s)
+        return _bounded(p, alpha, tb, norm, t0, time_limit_s, deadline, budget)
     try:
         guard.check(p, alpha, "exact", budget)
         return _exact(p, alpha, tb, norm, t0, budget)
-    except SolverSizeError as exc:
+    except (SolverSizeError, MemoryError) as exc:
         if solver != "auto":
+            if isinstance(exc, MemoryError):
+                raise SolverOutOfMemory("exact solver ran out of memory (MemoryError): use --solver bounded or "
+                                        "--solver auto, or a smaller problem") from None
             raise
+        why = (f"exact refused ({exc})" if isinstance(exc, SolverSizeError) else
+               "exact ran out of memory (MemoryError, e.g. under an address-space limit)")
         guard.check(p, alpha, "bounded", budget)
-        r = _bounded(p, alpha, tb, norm, t0, time_limit_s)
-        r.stats["fallback"] = f"exact refused ({exc}); used bounded"
+        r = _bounded(p, alpha, tb, norm, t0, time_limit_s, deadline, budget)
+        r.stats["fallback"] = f"{why}; used bounded"
         return r
 
 
-def _bounded(p, alpha, tb, norm, t0, time_limit_s) -> SolverResult:
+def _unscaled_bound(p: Problem, alpha: float, lb: float, norm: dict) -> float:
+    """A bound proved on the rescaled twin, made valid for objectives evaluated on ``p`` itself: there every time
+    (energy) is a sum or difference of at most ``2L + 4`` floats, each off by at most ``2^-1074`` in absolute
+    terms where it is subnormal (relative rounding is covered by the solvers' own slack), and a quotient
+    ``B / norm`` with ``B <= norm`` is then off by at most the two absolute errors over ``norm``."""
+    e = 2 * (2 * p.L + 4) * 2.0 ** -1074
+    return max(0.0, lb - alpha * e / norm["time_s"] - (1 - alpha) * e / norm["energy_j"])
+
+
+class SolverOutOfMemory(MemoryError):
+    """A solver could not allocate what it needed; the message (one line) says what to do instead."""
+
+
+# paper DP seconds per (unit, subset, device, device) step, measured on an idle core; used only to decide
+# whether its plan is cheap enough to seed the bounded solver
+PAPER_STEP_S = 1e-5
+PAPER_SHARE = 0.25       # of the time limit the paper DP may take when it seeds the bounded solver
+
+
+def _paper_seed(p, tb, alpha, norm, time_limit_s, budget):
+    """The paper DP's plan when it is cheap (few devices): the bounded solver then never returns a worse plan,
+    and its bound is checked against this plan's objective (an upper bound on the optimum)."""
+    if p.D > 12 or p.L * 2**p.D * p.D * p.D * PAPER_STEP_S > PAPER_SHARE * time_limit_s:
+        return []
+    if not guard.estimate(p, alpha, "paper", budget).feasible_in_budget:
+        return []
+    return [paper_partition(tb, alpha, norm)]
+
+
+def _bounded(p, alpha, tb, norm, t0, time_limit_s, deadline, budget) -> SolverResult:
     if p.extended:
         # its Lagrangian bound is derived for independent links and stage times without message CPU costs
         raise ProblemError("the bounded solver does not support shared media or message CPU costs (media "
                            f"{list(p.shared_media) or 'with cpu costs'}); use --solver exact or paper")
-    plan, stats = bounded_solve(tb, alpha, norm, time_limit_s=time_limit_s)
-    return _result(p, plan, alpha, "bounded", tb, norm, t0, **stats)
+    known = _paper_seed(p, tb, alpha, norm, time_limit_s, budget)
+    plan, stats = bounded_solve(tb, alpha, norm, time_limit_s=time_limit_s, known_plans=known, deadline=deadline)
+    r = _result(p, plan, alpha, "bounded", tb, norm, t0, **stats)
+    if known:
+        paper_obj = evaluate(p, known[0], alpha, tables=tb, norm=norm).objective
+        # the bounded solver already checks every plan it saw against its bound; this is the end-to-end check
+        if r.stats["lower_bound"] > paper_obj * (1 + 1e-9) or r.objective > paper_obj * (1 + 1e-12):
+            raise BoundError(f"bounded solver: bound {r.stats['lower_bound']!r} / plan {r.objective!r} against the "
+                             f"paper DP's objective {paper_obj!r}; this is a bug, please report it")
+        r.stats["paper_objective"] = paper_obj
+    return r
 
 
 def _exact(p, alpha, tb, norm, t0, budget) -> SolverResult:
@@ -154,6 +211,11 @@ def pareto_front(p: Problem, *, memory_budget: int | str | None = None) -> list[
     budget = guard.memory_budget(memory_budget)
     guard.check(p, None, "exact", budget)
     t0 = time.perf_counter()
+    ps = rescaled(p)
+    if ps is not p:
+        tb, norm = Tables(p), norm_constants(p)
+        return [_result(p, r.plan(), 1.0, "exact-front", tb, norm, t0, gap=0.0)
+                for r in pareto_front(ps, memory_budget=budget)]
     tb, norm = Tables(p), norm_constants(p)
     ctx = SolverContext(tb)
     if p.extended:
