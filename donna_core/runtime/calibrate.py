@@ -100,15 +100,14 @@ def _pingpong(sizes: Sequence[int], repeats: int, rank: int) -> dict:
 
 
 def main(argv=None) -> int:
-    from .worker import fatal, pin_to_core
+    from .worker import end_with_parent, fatal, pin_to_core, write_result
 
     argv = sys.argv[1:] if argv is None else argv
     rank = int(os.environ.get("RANK", "0"))
     try:
+        end_with_parent()
         import torch
         import torch.distributed as dist
-
-        from ..atomic import write_json_atomic
 
         with open(argv[0], encoding="utf-8") as fh:
             spec = json.load(fh)
@@ -118,7 +117,7 @@ def main(argv=None) -> int:
         dist.barrier()
         res = _pingpong(spec["sizes"], int(spec["repeats"]), rank)
         if rank == 0:
-            write_json_atomic(argv[1], {"one_way_s": {str(k): v for k, v in res.items()}})
+            write_result(argv[1], {"one_way_s": {str(k): v for k, v in res.items()}})
         dist.barrier()
         dist.destroy_process_group()
     except BaseException as exc:
