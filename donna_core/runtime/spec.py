@@ -8,6 +8,7 @@ A run spec is a plain JSON-able dict (written to a file every stage process read
 "predicted": the cost model's numbers for this plan, "print_result": bool, "weights": null | freeze_model file}``
 
 Carrying the prediction makes the spec self-contained: under torchrun, stage 0 writes the whole comparison.
+A spec is data: its ``model`` selects code (``module:function``) only where a command line names it too.
 """
 from __future__ import annotations
 

@@ -1,13 +1,19 @@
-"""One pipeline stage: ``python -m donna_core.runtime.worker SPEC.json OUT.json``.
+"""One pipeline stage: ``python -P -m donna_core.runtime.worker SPEC.json OUT.json [--model MODULE:FUNCTION]``.
+
+The spec is data: its ``model`` is built only if it is a zoo name, or if this command line names the same
+``module:function`` (``--model``). Started as ``python -m`` without ``-P`` (torchrun), the module still drops the
+working directory from ``sys.path`` before importing anything else. A stage ends when its parent does
+(:func:`end_with_parent`).
 
 Started once per stage by :mod:`donna_core.runtime.launch` (one host) or by ``torchrun`` (several hosts); the
 rank comes from the environment (``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``/``MASTER_PORT``, ``LOCAL_RANK``),
 so both paths run this same code. Stage ``k`` = rank ``k`` unless ``--first-stage`` says otherwise.
 
-Three threads per stage so that communication overlaps compute, as the cost model assumes: a receive thread
-(blocking gloo ``recv`` into a queue of at most ``in_flight`` inputs), the compute loop, and a send thread (at
-most ``in_flight`` outputs queued; with emulation it holds each message until its link would have delivered
-it, see :class:`~donna_core.runtime.wire.LinkShaper`). Timestamps are ``time.time()`` (wall clock, comparable
+A :class:`Stage` has three parts so that communication overlaps compute, as the cost model assumes: a
+:class:`~donna_core.runtime.edges.Receiver` thread (blocking gloo ``recv`` into a queue of at most ``in_flight``
+inputs), the :class:`Compute` loop, and a :class:`~donna_core.runtime.edges.Sender` thread (at most ``in_flight``
+outputs queued; with emulation it holds each message until its link would have delivered it, see
+:class:`~donna_core.runtime.wire.LinkShaper`). Timestamps are ``time.time()`` (wall clock, comparable
 between processes of one host; across hosts only as well as their clocks are synchronised).
 
 Any error in any thread prints one ``DONNA-STAGE-ERROR: stage k (device): Type: message`` line on stderr and
