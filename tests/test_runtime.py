@@ -187,13 +187,13 @@ def test_two_torchrun_nodes_on_localhost(tmp_path):
     spec_path.write_text(json.dumps(spec))
     port = _free_port()
     torchrun = [sys.executable, "-m", "torch.distributed.run"]  # = the torchrun console script of this venv
-    env = worker_env(0, 1, port)
+    env = worker_env(0, 1, port, model=TINY)  # the tests' directory on PYTHONPATH, for TINY
     for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(k)
     procs = [subprocess.Popen(torchrun + ["--nnodes", "2", "--nproc-per-node", "1", "--node-rank", str(i),
                                           "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}",
                                           "--rdzv-id", "donna-test", "-m", "donna_core.runtime.worker",
-                                          str(spec_path), str(out), "--first-stage", str(i)],
+                                          str(spec_path), str(out), "--first-stage", str(i), "--model", TINY],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
              for i in range(2)]
     try:
@@ -223,7 +223,7 @@ def test_donna_run_cli_with_emulated_link(tmp_path, capsys):
                                            {"device": "cpu1", "first": 2, "last": 3}]}))
     out = tmp_path / "r.json"
     assert main(["run", str(prob), "--plan", str(plan), "--inputs", "6", "--warmup", "1", "-o", str(out),
-                 "--emulate-links"]) == 0
+                 "--emulate-links", "--model", TINY]) == 0
     text = capsys.readouterr().out
     assert "throughput: predicted" in text and "exactly equal" in text and "links emulated" in text
     res = json.loads(out.read_text())
@@ -247,7 +247,7 @@ def test_donna_run_cli_with_emulated_link(tmp_path, capsys):
 
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"stages": [{"device": "gpu9", "first": 0, "last": 3}]}))
-    assert main(["run", str(prob), "--plan", str(bad), "--inputs", "5"]) == 2
+    assert main(["run", str(prob), "--plan", str(bad), "--inputs", "5", "--model", TINY]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "gpu9" in err
 
@@ -255,15 +255,17 @@ def test_donna_run_cli_with_emulated_link(tmp_path, capsys):
 def test_frozen_weights_load_to_the_same_model(tmp_path):
     from donna_core.runtime.spec import freeze_model, load_model
 
-    path = freeze_model(TINY, tmp_path / "w.pt")
+    path = freeze_model(TINY, tmp_path / "w.pt", code_allowed=True)
     m1, x1 = tiny_resnet()
-    m2, x2 = load_model(TINY, path)
+    m2, x2 = load_model(TINY, path, code_allowed=True)
     assert torch.equal(x1, x2) and not any(p.is_meta or p.requires_grad for p in m2.parameters())
     with torch.no_grad():
         assert torch.equal(m1(x1), m2(x2))
     with pytest.raises(RunSpecError, match="holds model"):
         load_model("vgg8", path)
-    assert load_model(TINY, str(tmp_path / "missing.pt"))[1].shape == x1.shape  # no file: built here
+    assert load_model(TINY, str(tmp_path / "missing.pt"), code_allowed=True)[1].shape == x1.shape  # built here
+    with pytest.raises(RunSpecError, match="names code"):   # code only where a command line named it
+        load_model(TINY, path)
 
 
 def test_summarise_and_error_split_on_hand_made_timestamps():

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import signal
 import sys
+from pathlib import Path
 
+from ..atomic import json_safe
+from .profile_cmd import CliArgumentError
 from .solve_cmd import alpha_arg
 
 
@@ -18,69 +23,179 @@ def _load_json(path: str, what: str):
         raise ValueError(f"{path}: cannot read {what} ({exc.strerror or exc})") from None
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not UTF-8 text ({what} must be JSON)") from None
+    except RecursionError:
+        raise ValueError(f"{path}: JSON nested too deeply to be a {what}") from None
+
+
+def writable_output(path: str, flag: str) -> None:
+    """Check, before any measuring, that ``path`` can be written (its directory is created now): a bad path
+    found after minutes of measuring would lose the measurement."""
+    p = Path(path)
+    if p.is_dir():
+        raise CliArgumentError(f"{flag} {path}: is a directory")
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise CliArgumentError(f"{flag} {path}: {p.parent} exists and is not a directory") from None
+    except OSError as exc:
+        raise CliArgumentError(f"{flag} {path}: cannot create directory {p.parent} ({exc.strerror})") from None
+    if not os.access(p.parent, os.W_OK | os.X_OK):
+        raise CliArgumentError(f"{flag} {path}: directory {p.parent} is not writable")
+    if p.exists() and not p.is_file():
+        raise CliArgumentError(f"{flag} {path}: exists and is not a regular file")
+
+
+def _write_output(path: str, flag: str, obj) -> None:
+    from ..atomic import write_json_atomic
+
+    try:
+        write_json_atomic(path, json_safe(obj))
+    except OSError as exc:  # named by the user's path, never by the atomic write's temporary file
+        raise OSError(exc.errno, exc.strerror or str(exc), path) from None
+
+
+def _interrupted(exc: Terminated) -> int:
+    print(f"donna: terminated by {signal.Signals(exc.signum).name}", file=sys.stderr)
+    return exc.code
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from ..runtime.launch import Terminated, ending_on_signals
+
+    try:
+        with ending_on_signals():
+            return _run(args)
+    except Terminated as exc:
+        return _interrupted(exc)
+
+
+def _run(args: argparse.Namespace) -> int:
     from ..atomic import write_json_atomic
     from ..partition.problem import load_problem
     from ..partition.solve import solve
-    from ..profiling.units import derive_units
-    from ..runtime.launch import StageFailed, launch
-    from ..runtime.report import format_comparison
-    from ..runtime.spec import build_run_spec, model_ref, plan_from_json, resolve_model
+    from ..runtime.spec import (check_plan, host_cuda_count, is_code_ref, model_ref, needs_cuda, plan_from_json,
+                                torch_devices)
 
+    out = args.write_spec or args.output or "run-result.json"
+    writable_output(out, "--write-spec" if args.write_spec else "-o")
     p = load_problem(args.problem)
     plan = plan_from_json(_load_json(args.plan, "plan"), args.plan) if args.plan else solve(p, args.alpha,
                                                                                               args.solver).plan()
-    model, gran = model_ref(p, args.model, args.granularity)
-    m, x = resolve_model(model)
-    names = [u.name for u in derive_units(m, x, gran).units]
-    cuda = 0
-    if any(p.type_of(p.device_index(d)).lower().startswith(("gpu", "cuda")) for d, _, _ in plan):
-        import torch
+    # What this host cannot run is refused before torch is imported (that alone takes seconds).
+    check_plan(p, plan)
+    cuda = host_cuda_count() if needs_cuda(p, plan) else 0
+    torch_devices(p, plan, cuda)
+    model, gran = model_ref(p, args.model, args.granularity, where=args.problem)
 
-        cuda = torch.cuda.device_count()
+    from ..profiling.units import derive_units
+    from ..runtime.launch import StageFailed, launch, run_dir
+    from ..runtime.report import format_comparison
+    from ..runtime.spec import build_run_spec, resolve_model
+
+    # code is imported only from the command line (--model), never because the problem file names it
+    m, x = resolve_model(model, code_allowed=args.model is not None and is_code_ref(args.model))
+    names = [u.name for u in derive_units(m, x, gran).units]
     spec = build_run_spec(p, plan, model, gran, names, alpha=args.alpha, inputs=args.inputs, warmup=args.warmup,
                           emulate_links=args.emulate_links, in_flight=args.in_flight, threads=args.threads,
                           check_outputs=args.check, comm_timeout_s=args.timeout, cuda_count=cuda)
     if args.write_spec:
         spec["print_result"] = True
         write_json_atomic(args.write_spec, spec)
+        model_arg = f" --model {model}" if is_code_ref(model) else ""
         print(f"wrote {args.write_spec}: {len(spec['stages'])} stages; start one process per stage with "
-              f"torchrun ... -m donna_core.runtime.worker {args.write_spec} result.json --first-stage K",
+              f"torchrun ... -m donna_core.runtime.worker {args.write_spec} result.json --first-stage K{model_arg}",
               file=sys.stderr)
         return 0
-    import tempfile
-
     import torch
 
     try:
-        with tempfile.TemporaryDirectory(prefix="donna-run-") as tmp:
+        with run_dir() as tmp:
             # the stages load these weights instead of initialising the model again (see spec.freeze_model)
-            spec["weights"] = os.path.join(tmp, "model.pt")
+            spec["weights"] = str(tmp / "model.pt")
             torch.save({"ref": model, "state": m.state_dict(), "example": x}, spec["weights"])
             res = launch(spec, timeout_s=args.timeout)
     except StageFailed as exc:
         print(f"donna: {exc}", file=sys.stderr)
         return 1
-    out = args.output or "run-result.json"
-    write_json_atomic(out, res)
+    _write_output(out, "-o", res)
     if args.json:
-        print(json.dumps({k: v for k, v in res.items() if k != "raw"}, indent=2))
+        print(json.dumps(json_safe({k: v for k, v in res.items() if k != "raw"}), indent=2, allow_nan=False))
     else:
         print(format_comparison(res))
         print(f"result written to {out}")
     return 0 if res["measured"]["outputs_check"]["exactly_equal"] else 4
 
 
-def cmd_calibrate(args: argparse.Namespace) -> int:
-    from ..atomic import write_json_atomic
-    from ..partition.problem import problem_from_dict
-    from ..runtime.calibrate import DEFAULT_SIZES, add_medium, calibrate
+def _sizes(texts: list[str] | None) -> list[int]:
+    """``--sizes``: whole numbers of bytes (``1e6`` allowed), at least two distinct, each small enough that the two
+    processes' buffers fit in the memory this host has available."""
+    from ..runtime.calibrate import DEFAULT_SIZES
 
-    sizes = [int(float(s)) for s in args.sizes] if args.sizes else list(DEFAULT_SIZES)
-    rec = calibrate(args.name, sizes, args.repeats, args.timeout, stat=args.stat, cpu_type=args.cpu_type)
-    write_json_atomic(args.output, rec)
+    if not texts:
+        return list(DEFAULT_SIZES)
+    sizes = []
+    for t in texts:
+        try:
+            v = float(t)
+        except ValueError:
+            raise CliArgumentError(f"--sizes: {t!r} is not a number of bytes") from None
+        if not math.isfinite(v) or v < 1 or v != int(v):
+            raise CliArgumentError(f"--sizes: {t!r} is not a whole number of bytes >= 1")
+        sizes.append(int(v))
+    if len(set(sizes)) < 2:
+        raise CliArgumentError("--sizes: give at least two different sizes (the fit has two parameters)")
+    avail = _mem_available()
+    if avail is not None and 2 * max(sizes) > avail / 2:
+        raise CliArgumentError(f"--sizes: {max(sizes):g} bytes needs a buffer of that size in each of the two "
+                               f"processes; this host has {avail / 1e9:.2f} GB available (at most half is used)")
+    return sizes
+
+
+def _mem_available() -> int | None:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from ..runtime.launch import Terminated, ending_on_signals
+
+    try:
+        with ending_on_signals():
+            return _calibrate(args)
+    except Terminated as exc:
+        return _interrupted(exc)
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from ..partition.problem import load_problem, problem_from_dict
+    from ..runtime.calibrate import CalibrationError, add_medium, calibrate, medium_record
+    from ..runtime.launch import StageFailed
+
+    sizes = _sizes(args.sizes)
+    writable_output(args.output, "-o")
+    d = None
+    if args.problem:  # checked now: a problem the medium cannot be added to would lose the measurement
+        load_problem(args.problem)   # errors name the file and the field
+        d = _load_json(args.problem, "problem")
+        target = args.into or args.problem
+        writable_output(target, "--into" if args.into else "--problem")
+        add_medium(d, args.name, medium_record(args.name, 1e-6, 1e9, {}, {})["medium"])
+    try:
+        rec = calibrate(args.name, sizes, args.repeats, args.timeout, stat=args.stat, cpu_type=args.cpu_type)
+    except StageFailed as exc:
+        print(f"donna: calibrate-link: {exc}", file=sys.stderr)
+        return 1
+    except CalibrationError as exc:
+        raise CliArgumentError(f"calibrate-link: {exc}") from None
+    _write_output(args.output, "-o", rec)
     med = rec["medium"]
     print(f"{args.name}: latency {med['latency_s'] * 1e6:.1f} us, bandwidth {med['bandwidth_Bps'] / 1e9:.3f} GB/s "
           f"(fit on the per-size {args.stat}; worst relative error {100 * rec['samples']['max_abs_rel_error']:.1f} %); "
@@ -93,14 +208,22 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     print("CPU per message (thread time): send {:.1f} us + {:.3f} ns/B, recv {:.1f} us + {:.3f} ns/B".format(
         cpu["send"]["fit"][0] * 1e6, cpu["send"]["fit"][1] * 1e9, cpu["recv"]["fit"][0] * 1e6,
         cpu["recv"]["fit"][1] * 1e9) + ("" if args.cpu_type else " (not written: give --cpu-type)"))
-    if args.problem:
-        d = _load_json(args.problem, "problem")
+    if d is not None:
         new = add_medium(d, args.name, med, use_for_links=args.use_for_links)
         problem_from_dict(new)  # the medium must be one a problem accepts
-        target = args.into or args.problem
-        write_json_atomic(target, new)
+        _write_output(target, "--into" if args.into else "--problem", new)
         print(f"added medium {args.name!r} to {target}" + (" and set every link to it" if args.use_for_links else ""))
     return 0
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not (v > 0 and math.isfinite(v)):
+        raise argparse.ArgumentTypeError(f"expected a finite number of seconds > 0, got {text}")
+    return v
 
 
 def _positive_int(text: str) -> int:
@@ -129,8 +252,12 @@ def register(sub) -> None:
     r.add_argument("--threads", type=_positive_int, default=1, help="torch threads per stage (default 1)")
     r.add_argument("--check", type=int, default=None, help="outputs compared with the single-process model "
                                                             "(default all)")
-    r.add_argument("--timeout", type=float, default=600.0, help="stop the whole run after this many seconds")
-    r.add_argument("--model", default=None, help="zoo model or module:function (default: problem meta)")
+    r.add_argument("--timeout", type=_positive_seconds, default=600.0,
+                   help="stop the whole run after this many seconds")
+    r.add_argument("--model", default=None,
+                   help="zoo model (vgg8, vgg19, resnet152, vit_b_16) or package.module:function returning (model, "
+                        "example input); default: the zoo model named by the problem's meta.model (a problem file "
+                        "never selects code)")
     r.add_argument("--granularity", choices=("layer", "block"), default=None, help="default: problem meta")
     r.add_argument("-o", "--output", default=None, help="result JSON (default run-result.json)")
     r.add_argument("--write-spec", default=None, metavar="SPEC.json",
@@ -147,7 +274,7 @@ def register(sub) -> None:
     c.add_argument("--stat", choices=("median", "p25", "min"), default="p25",
                    help="per-size statistic fitted (default p25: the transport without scheduler wake-up delays "
                         "from other load; the median is recorded too)")
-    c.add_argument("--timeout", type=float, default=300.0)
+    c.add_argument("--timeout", type=_positive_seconds, default=300.0)
     c.add_argument("--cpu-type", default=None, help="write the measured CPU cost of send/recv for this device type "
                                                     "(the medium's \"cpu\"; default: recorded, not written)")
     c.add_argument("-o", "--output", default="link-calibration.json")

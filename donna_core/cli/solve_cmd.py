@@ -11,6 +11,8 @@ import math
 import sys
 import time
 
+from ..atomic import json_safe  # one home for strict JSON (non-finite -> null)
+
 # the time limit of `donna solve` counts from here (the command line's start-up, before the problem is read), so
 # that the whole process keeps it
 _STARTED = time.perf_counter()
@@ -36,18 +38,6 @@ def format_result(r, name: str) -> str:
                  f"energy {r.energy_j:.6g} J/inf  objective {r.objective:.6g}")
     lines.append(f"norms: time {r.norm['time_s']:.6g} s, energy {r.norm['energy_j']:.6g} J")
     return "\n".join(lines)
-
-
-def json_safe(obj):
-    """``obj`` with every non-finite float replaced by ``None`` (JSON ``null``): RFC 8259 has no Infinity/NaN, and
-    a throughput is infinite exactly when every cost is 0."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_safe(v) for v in obj]
-    return obj
 
 
 def dumps_strict(obj) -> str:

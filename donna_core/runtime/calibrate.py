@@ -111,15 +111,14 @@ def _pingpong(sizes: Sequence[int], repeats: int, rank: int) -> tuple[dict, dict
 
 
 def main(argv=None) -> int:
-    from .worker import fatal, pin_to_core
+    from .worker import end_with_parent, fatal, pin_to_core, write_result
 
     argv = sys.argv[1:] if argv is None else argv
     rank = int(os.environ.get("RANK", "0"))
     try:
+        end_with_parent()
         import torch
         import torch.distributed as dist
-
-        from ..atomic import write_json_atomic
 
         with open(argv[0], encoding="utf-8") as fh:
             spec = json.load(fh)
@@ -129,8 +128,8 @@ def main(argv=None) -> int:
         dist.barrier()
         res, cpu = _pingpong(spec["sizes"], int(spec["repeats"]), rank)
         if rank == 0:
-            write_json_atomic(argv[1], {"one_way_s": {str(k): v for k, v in res.items()},
-                                        "cpu_s": {str(k): v for k, v in cpu.items()}})
+            write_result(argv[1], {"one_way_s": {str(k): v for k, v in res.items()},
+                                   "cpu_s": {str(k): v for k, v in cpu.items()}})
         dist.barrier()
         dist.destroy_process_group()
     except BaseException as exc:

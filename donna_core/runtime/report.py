@@ -164,6 +164,11 @@ def comparison(spec: dict, raw: dict, load_before) -> dict[str, Any]:
             "error": error_split(pred, meas)}
 
 
+def _num(x, fmt: str = ".4g", scale: float = 1.0) -> str:
+    """A number for the table; ``n/a`` where the result holds none (a non-finite value is JSON ``null``)."""
+    return "n/a" if x is None else format(x * scale, fmt)
+
+
 def format_comparison(res: dict) -> str:
     pred, meas = res["predicted"], res["measured"]
     mode = "links emulated" if res["emulated"] else "links = real transport (not shaped to the problem's media)"
@@ -177,11 +182,12 @@ def format_comparison(res: dict) -> str:
         lines.append(f"{m['device']:<8}{units:>10}{str(m['core']):>6}{p['compute_s']:>13.4g}"
                      f"{m['compute_s']:>13.4g}{m['compute_cpu_s']:>11.4g}{m['idle_s']:>9.3g}{xfer}")
     err = res["error"]
-    lines.append(f"throughput: predicted {pred['throughput_ips']:.4g}/s, measured {meas['throughput_ips']:.4g}/s "
-                 f"(period error {100 * err['rel_error']:+.1f} %: compute {err['compute_part_s'] * 1e3:+.2f} ms "
-                 f"[work {err['work_part_s'] * 1e3:+.2f}, waiting for a core {err['core_wait_part_s'] * 1e3:+.2f}], "
-                 f"communication/overlap {err['comm_overlap_part_s'] * 1e3:+.2f} ms)")
-    lines.append(f"end-to-end latency (median) {meas['latency_s'] * 1e3:.2f} ms; energy/inference: "
+    lines.append(f"throughput: predicted {_num(pred['throughput_ips'])}/s, measured {_num(meas['throughput_ips'])}/s "
+                 f"(period error {_num(err['rel_error'], '+.1f', 100)} %: compute "
+                 f"{_num(err['compute_part_s'], '+.2f', 1e3)} ms [work {_num(err['work_part_s'], '+.2f', 1e3)}, "
+                 f"waiting for a core {_num(err['core_wait_part_s'], '+.2f', 1e3)}], communication/overlap "
+                 f"{_num(err['comm_overlap_part_s'], '+.2f', 1e3)} ms)")
+    lines.append(f"end-to-end latency (median) {_num(meas['latency_s'], '.2f', 1e3)} ms; energy/inference: "
                  + (f"{meas['energy']['per_inference_j']:.4g} J ({meas['energy']['source']})"
                     if meas['energy']['per_inference_j'] is not None else f"unavailable ({meas['energy']['note']})"))
     chk = meas["outputs_check"]

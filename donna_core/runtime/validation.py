@@ -27,6 +27,7 @@ from typing import Iterable, Sequence
 import pandas as pd
 
 from ..atomic import write_json_atomic, write_text_atomic
+from .records import FILES, STAGE_COLUMNS, SUMMARY_COLUMNS, TRANSFER_COLUMNS, check_columns
 
 DEVICE_TYPE = "cpu-run"
 POWER_W = 15.0  # modelled CPU power for alpha < 1 plan choice only (no RAPL here); README's example value
@@ -172,7 +173,8 @@ def run_validation(models: Iterable[str] = ("resnet152", "vgg19"), granularities
         tqdm.write(f"{m}/{g} {run['setting']:>8} {plan_string(plan)}: predicted {rows[-1]['pred_ips']:.3g}/s "
                    f"measured {rows[-1]['meas_ips']:.3g}/s ({100 * rows[-1]['rel_error']:+.1f} %)") if progress else None
     wdir.cleanup()
-    summary, stages = pd.DataFrame(rows), pd.DataFrame(srows)
+    summary = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+    stages = pd.DataFrame(srows, columns=list(STAGE_COLUMNS))
     write_text_atomic(out / "transfers.csv", transfer_check(stages, cal["medium"]).to_csv(index=False))
     write_json_atomic(out / "runs.json", {"format": 1, "calibration": cal["medium"], "runs": records,
                                           "failed": failed})
@@ -185,12 +187,12 @@ def transfer_check(stages: pd.DataFrame, medium: dict) -> pd.DataFrame:
     """The calibrated link model against the pipeline's own transfers on unshaped links (median wire time per
     cut): does the ping-pong fit predict what the runtime's messages take?"""
     if stages.empty or "wire_s" not in stages:
-        return pd.DataFrame(columns=["model", "granularity", "plan", "bytes", "wire_s", "model_s", "rel_error"])
+        return pd.DataFrame(columns=list(TRANSFER_COLUMNS))
     t = stages[(stages["setting"] == "loopback") & stages["bytes_out"].notna()].copy()
     t["bytes"] = t["bytes_out"].astype(float)
     t["model_s"] = medium["latency_s"] + t["bytes"] / medium["bandwidth_Bps"]
     t["rel_error"] = t["model_s"] / t["wire_s"] - 1.0
-    return t[["model", "granularity", "plan", "bytes", "wire_s", "model_s", "rel_error"]].reset_index(drop=True)
+    return t[list(TRANSFER_COLUMNS)].reset_index(drop=True)
 
 
 def load_validation(path: str | os.PathLike = VALIDATION_DIR) -> dict | None:
@@ -201,9 +203,15 @@ def load_validation(path: str | os.PathLike = VALIDATION_DIR) -> dict | None:
         return None
     runs = json.loads((path / "runs.json").read_text()) if (path / "runs.json").exists() else {"runs": []}
     cal = json.loads((path / "calibration.json").read_text()) if (path / "calibration.json").exists() else None
-    tr = pd.read_csv(path / "transfers.csv") if (path / "transfers.csv").exists() else pd.DataFrame()
-    return {"summary": pd.read_csv(path / "summary.csv"), "stages": pd.read_csv(path / "stages.csv"),
-            "runs": runs["runs"], "calibration": cal, "transfers": tr}
+    tables = {}
+    for name, columns in FILES.items():
+        if not (path / name).exists():
+            tables[name] = pd.DataFrame(columns=list(columns))
+            continue
+        tables[name] = pd.read_csv(path / name)
+        check_columns(tables[name].columns, columns, str(path / name))
+    return {"summary": tables["summary.csv"], "stages": tables["stages.csv"], "runs": runs["runs"],
+            "calibration": cal, "transfers": tables["transfers.csv"]}
 
 
 def accuracy(summary: pd.DataFrame) -> pd.DataFrame:
