@@ -132,10 +132,11 @@ def model_ref(problem: Problem, model: str | None, granularity: str | None,
 
 
 def _zoo() -> tuple[str, ...]:
-    """Model *names* (shipped, LLMs, torchvision classification models): data may name one, never import one."""
-    from ..profiling.models import known_names
+    """Model *names* a run can build (shipped CNNs/ViT, torchvision classification models; the decoder LLMs are
+    profiled, not run): data may name one, never import one."""
+    from ..profiling.models import LLM_NAMES, known_names
 
-    return known_names()
+    return tuple(n for n in known_names() if n not in LLM_NAMES)
 
 
 def resolve_model(ref: str, code_allowed: bool = False):
