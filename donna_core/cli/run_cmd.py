@@ -7,17 +7,13 @@ import json
 import os
 import sys
 
+from ..untrusted import parse_int, read_json, terminal_safe
 from .solve_cmd import alpha_arg
 
 
 def _load_json(path: str, what: str):
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot read {what} ({exc.strerror or exc})") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}") from None
+    """Bounded size and nesting, NaN refused: one error line naming the file (untrusted.read_json)."""
+    return read_json(path, what)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -68,7 +64,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({k: v for k, v in res.items() if k != "raw"}, indent=2))
     else:
-        print(format_comparison(res))
+        print(terminal_safe(format_comparison(res)))
         print(f"result written to {out}")
     return 0 if res["measured"]["outputs_check"]["exactly_equal"] else 4
 
@@ -82,7 +78,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     rec = calibrate(args.name, sizes, args.repeats, args.timeout, stat=args.stat)
     write_json_atomic(args.output, rec)
     med = rec["medium"]
-    print(f"{args.name}: latency {med['latency_s'] * 1e6:.1f} us, bandwidth {med['bandwidth_Bps'] / 1e9:.3f} GB/s "
+    print(f"{terminal_safe(args.name, keep='')}: latency {med['latency_s'] * 1e6:.1f} us, bandwidth {med['bandwidth_Bps'] / 1e9:.3f} GB/s "
           f"(fit on the per-size {args.stat}; worst relative error {100 * rec['samples']['max_abs_rel_error']:.1f} %); "
           f"energy per bit assumed, not measured; wrote {args.output}")
     if args.problem:
@@ -91,13 +87,13 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         problem_from_dict(new)  # the medium must be one a problem accepts
         target = args.into or args.problem
         write_json_atomic(target, new)
-        print(f"added medium {args.name!r} to {target}" + (" and set every link to it" if args.use_for_links else ""))
+        print(f"added medium {args.name!r} to {terminal_safe(target, keep='')}" + (" and set every link to it" if args.use_for_links else ""))
     return 0
 
 
 def _positive_int(text: str) -> int:
     try:
-        v = int(text)
+        v = parse_int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
     if v < 1:
@@ -119,7 +115,7 @@ def register(sub) -> None:
                    help="shape every link to its medium: hold each message latency + bytes/bandwidth")
     r.add_argument("--in-flight", type=_positive_int, default=2, help="queue depth per link (default 2)")
     r.add_argument("--threads", type=_positive_int, default=1, help="torch threads per stage (default 1)")
-    r.add_argument("--check", type=int, default=None, help="outputs compared with the single-process model "
+    r.add_argument("--check", type=_positive_int, default=None, help="outputs compared with the single-process model "
                                                             "(default all)")
     r.add_argument("--timeout", type=float, default=600.0, help="stop the whole run after this many seconds")
     r.add_argument("--model", default=None, help="zoo model or module:function (default: problem meta)")
