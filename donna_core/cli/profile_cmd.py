@@ -146,6 +146,7 @@ def cmd_problem(args: argparse.Namespace) -> int:
     for t, why in skipped.items():
         if t in cluster:    # the cluster needs it: say exactly what is wrong with the file
             raise CliArgumentError(why.replace("(skipped)", f"(needed for device type {t!r})"))
+    for why in skipped.values():
         print(terminal_safe(f"donna: note: {why}", keep=""), file=sys.stderr)
     memory = "realistic" if args.memory == ["realistic"] else _parse_kv(args.memory, "--memory", "DEVICE_TYPE=BYTES")
     power = _parse_kv(args.assume_power, "--assume-power", "DEVICE_TYPE=WATTS")
