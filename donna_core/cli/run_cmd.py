@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-from ..untrusted import parse_int, read_json, terminal_safe
+from ..untrusted import parse_float, parse_int, read_json, terminal_safe
 from .solve_cmd import alpha_arg
 
 
@@ -74,7 +74,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from ..partition.problem import problem_from_dict
     from ..runtime.calibrate import DEFAULT_SIZES, add_medium, calibrate
 
-    sizes = [int(float(s)) for s in args.sizes] if args.sizes else list(DEFAULT_SIZES)
+    sizes = list(args.sizes) if args.sizes else list(DEFAULT_SIZES)
     rec = calibrate(args.name, sizes, args.repeats, args.timeout, stat=args.stat)
     write_json_atomic(args.output, rec)
     med = rec["medium"]
@@ -99,6 +99,17 @@ def _positive_int(text: str) -> int:
     if v < 1:
         raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {v}")
     return v
+
+
+def _size(text: str) -> int:
+    """A message size in bytes: a plain decimal (1e6 allowed) with a whole, positive, finite value."""
+    try:
+        v = parse_float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a size in bytes, got {text!r}") from None
+    if not (1 <= v < float("inf")) or not v.is_integer():
+        raise argparse.ArgumentTypeError(f"expected a whole number of bytes >= 1, got {text!r}")
+    return int(v)
 
 
 def register(sub) -> None:
@@ -130,7 +141,7 @@ def register(sub) -> None:
                        description="Ping-pong between two local processes over the runtime's transport; fit "
                                    "time = latency_s + bytes / bandwidth_Bps; write the medium.")
     c.add_argument("--name", default="loopback", help="medium name (default loopback)")
-    c.add_argument("--sizes", nargs="*", default=None, help="message sizes in bytes (default 1e3 .. 1e8)")
+    c.add_argument("--sizes", nargs="*", type=_size, default=None, help="message sizes in bytes (default 1e3 .. 1e8)")
     c.add_argument("--repeats", type=_positive_int, default=20)
     c.add_argument("--stat", choices=("median", "p25", "min"), default="p25",
                    help="per-size statistic fitted (default p25: the transport without scheduler wake-up delays "
