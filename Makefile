@@ -7,7 +7,7 @@ VPY     := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 PIPQ    := $(VPY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: install test figures bench lab app validate clean
+.PHONY: install test figures bench lab app validate clean fuzz
 
 install: $(STAMP)
 
@@ -57,3 +57,11 @@ bench: $(BENCH_STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# Fuzz every sub-command over mutated inputs for DONNA_FUZZ_SECONDS (default 600; a random seed unless
+# DONNA_FUZZ_SEED is set). Findings (input files + command line) are copied to DONNA_FUZZ_FINDINGS.
+DONNA_FUZZ_SECONDS ?= 600
+DONNA_FUZZ_FINDINGS ?= fuzz-findings
+fuzz: $(STAMP)
+	DONNA_FUZZ_SECONDS=$(DONNA_FUZZ_SECONDS) DONNA_FUZZ_FINDINGS=$(abspath $(DONNA_FUZZ_FINDINGS)) \
+		$(VPY) -m pytest -q -s -p no:cacheprovider tests/test_fuzz.py

@@ -17,6 +17,7 @@ import os
 import sys
 
 from ..partition.errors import InfeasibleError
+from ..untrusted import terminal_safe
 
 # Sub-command modules; each defines ``register(subparsers)`` and sets ``func`` on its parsers.
 COMMAND_MODULES = ["donna_core.cli.solve_cmd", "donna_core.cli.profile_cmd",
@@ -61,7 +62,7 @@ def _os_error(exc: OSError) -> int:
     if exc.filename is None:    # the only file we touch without naming it is standard output
         _detach_stdout()
     target = exc.filename if exc.filename is not None else "standard output"
-    print(f"donna: error: {target}: {exc.strerror or exc}", file=sys.stderr)
+    print(terminal_safe(f"donna: error: {target}: {exc.strerror or exc}", keep=""), file=sys.stderr)
     return EXIT_OS_ERROR if exc.errno in _SYSTEM_ERRNOS else EXIT_BAD_INPUT
 
 
@@ -81,10 +82,11 @@ def main(argv=None) -> int:
         _detach_stdout()
         return EXIT_BROKEN_PIPE
     except InfeasibleError as exc:
-        print(f"donna: no feasible plan: {exc}", file=sys.stderr)
+        print(terminal_safe(f"donna: no feasible plan: {exc}".replace("\n", " "), keep=""), file=sys.stderr)
         return EXIT_INFEASIBLE
     except ValueError as exc:   # ProblemError, PlanError, ProfileError, ... : every user error
-        print(f"donna: error: {str(exc).strip()}".replace("\n", " "), file=sys.stderr)
+        # names from files reach messages; escaped so they cannot drive the terminal
+        print(terminal_safe(f"donna: error: {str(exc).strip()}".replace("\n", " "), keep=""), file=sys.stderr)
         return EXIT_BAD_INPUT
     except OSError as exc:      # a path that is a directory, a full disk, no permission
         return _os_error(exc)

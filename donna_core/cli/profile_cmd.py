@@ -6,11 +6,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
 import sys
 from pathlib import Path
+
+from ..untrusted import parse_float, parse_int, terminal_safe
 
 # The repository's profiles, found next to the package, so `donna problem` works from any directory;
 # $DONNA_PROFILES points every command at another profile root.
@@ -34,6 +37,48 @@ def _parse_types(items: list[str] | None) -> dict[str, str]:
     return out
 
 
+def _int_at_least(lo: int):
+    """argparse type: a plain integer >= ``lo`` (``1_0``, ``inf``, ``-5`` for a count are refused here)."""
+    def parse(text: str) -> int:
+        try:
+            v = parse_int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {lo}, got {text!r}") from None
+        if v < lo:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {lo}, got {v}")
+        return v
+    return parse
+
+
+@contextlib.contextmanager
+def _model_reference(name: str):
+    """A ``module:function`` --model must name a callable returning a ``torch.nn.Module``; whatever else it
+    names (``math:pi``, ``json:loads``) fails inside the resolver or the profiler with an arbitrary exception,
+    reported here as one line. Zoo names are not wrapped: their errors are the profiler's own."""
+    if ":" not in name:
+        yield
+        return
+    try:
+        yield
+    except (ImportError, AttributeError, TypeError) as exc:
+        first = (str(exc).splitlines() or [""])[0][:200]
+        raise CliArgumentError(f"--model {name!r}: not a reference to a callable returning a torch.nn.Module "
+                               f"({type(exc).__name__}: {first})") from None
+
+
+def _check_context(args: argparse.Namespace, phase: str) -> None:
+    """Before anything is built: a context beyond the model's positions would fail (or allocate terabytes)
+    deep inside the model."""
+    if args.context is None:
+        return
+    from ..profiling.llm import max_context
+
+    most = max_context(args.model, phase)
+    if args.context > most:
+        raise CliArgumentError(f"--context {args.context}: {args.model} takes at most {most} tokens of context "
+                               f"in {phase} (its configuration's maximum positions)")
+
+
 def _granularity(args: argparse.Namespace) -> str:
     """A decoder LLM is profiled per phase (--phase), the CNNs per --granularity; the phase names the folder."""
     from ..profiling.models import LLM_NAMES
@@ -41,6 +86,7 @@ def _granularity(args: argparse.Namespace) -> str:
     if args.model in LLM_NAMES:
         if args.phase is None:
             raise CliArgumentError(f"--model {args.model} is a decoder LLM: give --phase prefill or --phase decode")
+        _check_context(args, args.phase)
         return args.phase
     if args.phase is not None or getattr(args, "context", None) is not None:
         raise CliArgumentError(f"--phase/--context apply to the decoder LLMs only, not --model {args.model}")
@@ -116,14 +162,15 @@ def cmd_profile(args: argparse.Namespace) -> int:
     from ..profiling.profiler import profile_model
     from ..profiling.profiles import write_profile
 
-    prof = profile_model(ref.name, device=args.device, granularity=gran, repeats=args.repeats,
-                         warmup=args.warmup, threads=args.threads, device_type=device_type,
-                         progress=not args.quiet, whole_repeats=args.whole_repeats, notes=args.notes or "",
-                         order=args.order, context=args.context, input_shape=ref.input_shape)
+    with _model_reference(args.model):
+        prof = profile_model(ref.name, device=args.device, granularity=gran, repeats=args.repeats,
+                             warmup=args.warmup, threads=args.threads, device_type=device_type,
+                             progress=not args.quiet, whole_repeats=args.whole_repeats, notes=args.notes or "",
+                             order=args.order, context=args.context, input_shape=ref.input_shape)
     write_profile(prof, path)
     m = prof.meta
     energy = "energy unavailable" if m["energy_source"] == "unavailable" else f"energy via {m['energy_source']}"
-    print(f"wrote {path}: {m['n_units']} units, sum of unit medians {m['sum_unit_median_s'] * 1e3:.2f} ms, "
+    print(f"wrote {terminal_safe(path, keep='')}: {m['n_units']} units, sum of unit medians {m['sum_unit_median_s'] * 1e3:.2f} ms, "
           f"whole model {m['whole_model_median_s'] * 1e3:.2f} ms (ratio {m['sum_to_whole_ratio']:.3f}), {energy}")
     return 0
 
@@ -157,7 +204,13 @@ def cmd_problem(args: argparse.Namespace) -> int:
     cluster = parse_cluster(args.cluster, aliases)
     # an LLM's profiles sit under its phase; no model lookup here (it would import torch into `donna problem`)
     gran = args.phase or args.granularity
-    profiles = load_profiles(args.profiles, args.model, gran)
+    skipped: dict[str, str] = {}
+    profiles = load_profiles(args.profiles, args.model, gran, skipped)
+    for t, why in skipped.items():
+        if t in cluster:    # the cluster needs it: say exactly what is wrong with the file
+            raise CliArgumentError(why.replace("(skipped)", f"(needed for device type {t!r})"))
+    for why in skipped.values():
+        print(terminal_safe(f"donna: note: {why}", keep=""), file=sys.stderr)
     presets = [m for m in (args.memory or []) if m == "realistic"]
     overrides = _parse_kv([m for m in (args.memory or []) if m != "realistic"], "--memory", "DEVICE_TYPE=BYTES")
     power = _parse_kv(args.assume_power, "--assume-power", "DEVICE_TYPE=WATTS")
@@ -172,8 +225,8 @@ def cmd_problem(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(problem, indent=2, allow_nan=False) + "\n")   # all or nothing
     else:
         write_json_atomic(args.output, problem)
-        print(f"wrote {args.output}: {problem['name']} ({len(problem['units'])} units, "
-              f"{len(problem['devices'])} devices)", file=sys.stderr)
+        print(terminal_safe(f"wrote {args.output}: {problem['name']} ({len(problem['units'])} units, "
+                            f"{len(problem['devices'])} devices)", keep=""), file=sys.stderr)
     return 0
 
 
@@ -186,7 +239,7 @@ def _parse_kv(items: list[str] | None, flag: str, form: str) -> dict[str, float]
         if not sep or not key.strip():
             raise CliArgumentError(f"{flag} expects {form}, got {item!r}")
         try:
-            x = float(val)
+            x = parse_float(val.strip())
         except ValueError:
             raise CliArgumentError(f"{flag} expects {form}, got {item!r}") from None
         if not (x > 0 and x != float("inf")):
@@ -212,16 +265,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device-type", default=None,
                    help="device-type name in the profile, e.g. cpu-mine (default: cpu-<this CPU's model>, "
                         "gpu-<this GPU's name>; never the shipped cpu-host)")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
-    p.add_argument("--repeats", type=int, default=100, help="timed runs per unit (default 100, as the paper)")
-    p.add_argument("--warmup", type=int, default=10, help="untimed warm-up runs per unit (default 10)")
-    p.add_argument("--whole-repeats", type=int, default=None,
+    p.add_argument("--threads", type=_int_at_least(1), default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--repeats", type=_int_at_least(1), default=100,
+                   help="timed runs per unit (default 100, as the paper)")
+    p.add_argument("--warmup", type=_int_at_least(0), default=10, help="untimed warm-up runs per unit (default 10)")
+    p.add_argument("--whole-repeats", type=_int_at_least(1), default=None,
                    help="timed runs of the whole model (default: --repeats)")
     p.add_argument("--granularity", choices=("layer", "block"), default="layer")
     p.add_argument("--phase", choices=("prefill", "decode"), default=None,
                    help="decoder LLMs (gpt2, tinyllama): prefill of --context prompt tokens, or decode of one "
                         "token against a KV cache of --context tokens")
-    p.add_argument("--context", type=int, default=None, help="LLM context length S (default 128)")
+    p.add_argument("--context", type=_int_at_least(1), default=None,
+                   help="LLM context length S (default 128; at most the model's positions: gpt2 1024, "
+                        "tinyllama 2048, one less in decode)")
     p.add_argument("--order", choices=("blocked", "interleaved"), default="blocked",
                    help="blocked: all repeats of one unit, then the next (the paper's method; measures energy); "
                         "interleaved: round-robin over units and the whole model, robust to drifting background "

@@ -11,22 +11,14 @@ import sys
 from pathlib import Path
 
 from ..atomic import json_safe
+from ..untrusted import parse_float, parse_int, read_json, terminal_safe
 from .profile_cmd import CliArgumentError
 from .solve_cmd import alpha_arg
 
 
 def _load_json(path: str, what: str):
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot read {what} ({exc.strerror or exc})") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}") from None
-    except UnicodeDecodeError:
-        raise ValueError(f"{path}: not UTF-8 text ({what} must be JSON)") from None
-    except RecursionError:
-        raise ValueError(f"{path}: JSON nested too deeply to be a {what}") from None
+    """Bounded size and nesting, NaN refused: one error line naming the file (untrusted.read_json)."""
+    return read_json(path, what)
 
 
 def writable_output(path: str, flag: str) -> None:
@@ -123,7 +115,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(json_safe({k: v for k, v in res.items() if k != "raw"}), indent=2, allow_nan=False))
     else:
-        print(format_comparison(res))
+        print(terminal_safe(format_comparison(res)))
         print(f"result written to {out}")
     return 0 if res["measured"]["outputs_check"]["exactly_equal"] else 4
 
@@ -197,7 +189,7 @@ def _calibrate(args: argparse.Namespace) -> int:
         raise CliArgumentError(f"calibrate-link: {exc}") from None
     _write_output(args.output, "-o", rec)
     med = rec["medium"]
-    print(f"{args.name}: latency {med['latency_s'] * 1e6:.1f} us, bandwidth {med['bandwidth_Bps'] / 1e9:.3f} GB/s "
+    print(f"{terminal_safe(args.name, keep='')}: latency {med['latency_s'] * 1e6:.1f} us, bandwidth {med['bandwidth_Bps'] / 1e9:.3f} GB/s "
           f"(fit on the per-size {args.stat}; worst relative error {100 * rec['samples']['max_abs_rel_error']:.1f} %); "
           f"energy per bit assumed, not measured; wrote {args.output}")
     held = rec["samples"]["held_out"]
@@ -212,7 +204,7 @@ def _calibrate(args: argparse.Namespace) -> int:
         new = add_medium(d, args.name, med, use_for_links=args.use_for_links)
         problem_from_dict(new)  # the medium must be one a problem accepts
         _write_output(target, "--into" if args.into else "--problem", new)
-        print(f"added medium {args.name!r} to {target}" + (" and set every link to it" if args.use_for_links else ""))
+        print(f"added medium {args.name!r} to {terminal_safe(target, keep='')}" + (" and set every link to it" if args.use_for_links else ""))
     return 0
 
 
@@ -228,12 +220,23 @@ def _positive_seconds(text: str) -> float:
 
 def _positive_int(text: str) -> int:
     try:
-        v = int(text)
+        v = parse_int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
     if v < 1:
         raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {v}")
     return v
+
+
+def _size(text: str) -> int:
+    """A message size in bytes: a plain decimal (1e6 allowed) with a whole, positive, finite value."""
+    try:
+        v = parse_float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a size in bytes, got {text!r}") from None
+    if not (1 <= v < float("inf")) or not v.is_integer():
+        raise argparse.ArgumentTypeError(f"expected a whole number of bytes >= 1, got {text!r}")
+    return int(v)
 
 
 def register(sub) -> None:
@@ -250,7 +253,7 @@ def register(sub) -> None:
                    help="shape every link to its medium: hold each message latency + bytes/bandwidth")
     r.add_argument("--in-flight", type=_positive_int, default=2, help="queue depth per link (default 2)")
     r.add_argument("--threads", type=_positive_int, default=1, help="torch threads per stage (default 1)")
-    r.add_argument("--check", type=int, default=None, help="outputs compared with the single-process model "
+    r.add_argument("--check", type=_positive_int, default=None, help="outputs compared with the single-process model "
                                                             "(default all)")
     r.add_argument("--timeout", type=_positive_seconds, default=600.0,
                    help="stop the whole run after this many seconds")
@@ -269,7 +272,7 @@ def register(sub) -> None:
                        description="Ping-pong between two local processes over the runtime's transport; fit "
                                    "time = latency_s + bytes / bandwidth_Bps and a measured time_curve; write the medium.")
     c.add_argument("--name", default="loopback", help="medium name (default loopback)")
-    c.add_argument("--sizes", nargs="*", default=None, help="message sizes in bytes (default 1e3 .. 1e8)")
+    c.add_argument("--sizes", nargs="*", type=_size, default=None, help="message sizes in bytes (default 1e3 .. 1e8)")
     c.add_argument("--repeats", type=_positive_int, default=20)
     c.add_argument("--stat", choices=("median", "p25", "min"), default="p25",
                    help="per-size statistic fitted (default p25: the transport without scheduler wake-up delays "

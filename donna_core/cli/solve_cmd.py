@@ -24,13 +24,16 @@ def _out_of_memory(exc: MemoryError) -> int:
           "problem", file=sys.stderr)
     return 1
 
+from ..untrusted import parse_float, terminal_safe
+
 
 def format_result(r, name: str) -> str:
     """Human-readable table of a :class:`~donna_core.partition.costs.Result`."""
+    name = terminal_safe(name, keep="")
     lines = [f"{name}  [solver={r.solver}, alpha={r.alpha:g}]",
              f"{'device':<12}{'units':>12}{'compute s':>13}{'compute J':>13}{'send s':>12}{'send J':>12}"]
     for s in r.stages:
-        lines.append(f"{s.device:<12}{f'{s.first}..{s.last}':>12}{s.compute_s:>13.4g}{s.compute_j:>13.4g}"
+        lines.append(f"{terminal_safe(s.device, keep=''):<12}{f'{s.first}..{s.last}':>12}{s.compute_s:>13.4g}{s.compute_j:>13.4g}"
                      f"{s.comm_out_s:>12.4g}{s.comm_out_j:>12.4g}")
     if r.input_s or r.input_j:
         lines.append(f"input transfer from the source: {r.input_s:.4g} s, {r.input_j:.4g} J")
@@ -47,7 +50,7 @@ def dumps_strict(obj) -> str:
 def alpha_arg(text: str) -> float:
     """argparse type for --alpha (shared by the sub-commands)."""
     try:
-        a = float(text)
+        a = parse_float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"alpha must be a number in [0, 1], got {text!r}") from None
     if not 0.0 <= a <= 1.0:
@@ -57,7 +60,7 @@ def alpha_arg(text: str) -> float:
 
 def _seconds(text: str) -> float:   # b-solvers
     try:
-        t = float(text)
+        t = parse_float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"time limit must be a number of seconds, got {text!r}") from None
     if not (t > 0 and t < float("inf")):
@@ -85,7 +88,7 @@ def cmd_solve(args) -> int:
         print(f"certified lower bound {r.stats['lower_bound']:.6g}, gap {gap} "
               f"(stopped: {r.stats['stopped']}, {r.stats['solve_s']:.2f} s)")
     if not args.json and "fallback" in r.stats:
-        print(r.stats["fallback"])
+        print(terminal_safe(r.stats["fallback"]))
     return 0
 
 
@@ -103,10 +106,10 @@ def cmd_pareto(args) -> int:
                           "energy_j": r.energy_j, "stages": r.to_dict()["stages"]} for r in front]}
         print(dumps_strict(out))
     else:
-        print(f"{p.name}: {len(front)} Pareto-optimal plans (bottleneck ascending)")
+        print(f"{terminal_safe(p.name, keep='')}: {len(front)} Pareto-optimal plans (bottleneck ascending)")
         print(f"{'bottleneck s':>14}{'throughput/s':>14}{'energy J':>12}  plan")
         for r in front:
-            plan = " | ".join(f"{s.device}:{s.first}..{s.last}" for s in r.stages)
+            plan = " | ".join(f"{terminal_safe(s.device, keep='')}:{s.first}..{s.last}" for s in r.stages)
             print(f"{r.bottleneck_s:>14.6g}{r.throughput_ips:>14.6g}{r.energy_j:>12.6g}  {plan}")
     return 0
 

@@ -5,7 +5,6 @@ location (``device_types["gpu"].time_s[3]``), so the CLI can print one line and 
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..atomic import write_json_atomic
+from ..untrusted import read_json
 from .errors import ProblemError
 from .media import MEDIA_PRESETS, CpuCost, Medium, canonical_medium_name, check_time_curve
 
@@ -454,27 +454,14 @@ def _check_prefix(x: np.ndarray, path: str) -> None:
                                      "cost")
 
 
-def _reject_constant(name: str):
-    raise ValueError(f"{name} is not allowed in a problem file")
-
-
 def load_problem(path: str | os.PathLike) -> Problem:
-    """Read and validate a problem JSON file; errors name the file and the field."""
+    """Read and validate a problem JSON file (at most ``untrusted.MAX_INPUT_BYTES``); errors name the file and
+    the field."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ProblemError(f"{path}: cannot read problem file ({exc.strerror or exc})") from None
-    except UnicodeDecodeError as exc:
-        raise ProblemError(f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})") from None
-    try:
-        d = json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        raise ProblemError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    except RecursionError:
-        raise ProblemError(f"{path}: not a problem file: JSON nested too deeply") from None
-    except ValueError as exc:   # NaN/Infinity (see _reject_constant), integers with more than 4300 digits
-        raise ProblemError(f"{path}: {str(exc).splitlines()[0]}") from None
+        d = read_json(path, "problem file")
+    except ValueError as exc:
+        raise ProblemError(str(exc)) from None
     try:
         return problem_from_dict(d)
     except ProblemError as exc:

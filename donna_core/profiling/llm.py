@@ -170,6 +170,14 @@ def unit_costs(shape: LLMShape, phase: str, context: int, dtype_bytes: int = 4) 
     return units
 
 
+def max_context(name: str, phase: str) -> int:
+    """The longest context ``name`` takes in ``phase``: GPT-2 has a learned table of ``n_positions`` positions,
+    TinyLlama's config states ``max_position_embeddings``; a decode step adds one token to the cache."""
+    cfg = _CONFIGS[name]
+    positions = cfg.get("n_positions") or cfg["max_position_embeddings"]
+    return positions - (1 if phase == "decode" else 0)
+
+
 def check_phase(phase: str, context: int) -> None:
     if phase not in PHASES:
         raise LLMError(f"phase must be one of {', '.join(PHASES)}, got {phase!r}")

@@ -9,6 +9,8 @@ import math
 import re
 from typing import Any, Mapping, Sequence
 
+import pandas as pd
+
 from .profiles import Profile
 
 DEFAULT_ALIASES: dict[str, str] = {"cpu": "cpu-xeon-w3323", "gpu": "gpu-rtx3070ti", "cim": "cim"}
@@ -34,7 +36,7 @@ NON_WEIGHT_STATIONARY_KINDS = ("attention", "decoder_block", "embedding")
 
 # [count][multiplier]name; "x" is a multiplier only between a count and whitespace ("3x gpu", "3 x gpu"), so a
 # type named "xpu" stays usable ("2xpu" = two xpu); "*" may always follow a count ("3*gpu").
-_TERM = re.compile(r"^\s*(?:(\d+)\s*(?:\*\s*|x\s+)?)?([A-Za-z][\w.\-]*)\s*$")
+_TERM = re.compile(r"^\s*(?:([0-9]+)\s*(?:\*\s*|x\s+)?)?([A-Za-z][\w.\-]*)\s*$")
 # Far beyond any cluster the solvers handle; without a limit "100000cpu" spends minutes building link tables.
 MAX_CLUSTER_DEVICES = 1024
 
@@ -72,6 +74,46 @@ def parse_cluster(spec: str, aliases: Mapping[str, str] | None = None) -> dict[s
             raise ProblemBuildError(f"cluster spec {spec[:40]!r}: {sum(out.values())} devices; at most "
                                     f"{MAX_CLUSTER_DEVICES} are supported")
     return out
+
+
+# Columns that describe the model, not the device: every device type's profile must give the same values, or
+# the problem would depend on which type happens to come first in the cluster.
+MODEL_COLUMNS = ("unit", "out_bytes", "weight_bytes", "kv_bytes", "layer_first", "layer_last")
+
+
+def _label(t: str, prof: Profile | None) -> str:
+    """How a profile is named in a message: its file when it was read from one."""
+    path = getattr(prof, "path", None)
+    return f"{path} ({t})" if path else f"profile {t!r}"
+
+
+def _plain(v):
+    """A table cell as a plain int, or None when missing (pd.NA compares as neither equal nor unequal)."""
+    return None if v is None or v is pd.NA or v != v else int(v)
+
+
+def _check_agree(ref_t: str, ref: Profile, t: str, p: Profile) -> None:
+    """``p`` describes the same model as ``ref``: same model, granularity, units and :data:`MODEL_COLUMNS`."""
+    a, b = _label(ref_t, ref), _label(t, p)
+    for key in ("model", "granularity"):
+        if p.meta[key] != ref.meta[key]:
+            raise ProblemBuildError(f"{b} has {key} {p.meta[key]!r} but {a} has {ref.meta[key]!r}")
+    if len(p.df) != len(ref.df):
+        raise ProblemBuildError(f"{b} has {len(p.df)} units but {a} has {len(ref.df)}")
+    for col in MODEL_COLUMNS:
+        if (col in p.df.columns) != (col in ref.df.columns):
+            has, lacks = (b, a) if col in p.df.columns else (a, b)
+            raise ProblemBuildError(f"column {col}: {has} has it but {lacks} does not")
+        if col not in p.df.columns:
+            continue
+        for i, (x, r) in enumerate(zip(p.df[col], ref.df[col])):
+            x, r = (str(x), str(r)) if col == "unit" else (_plain(x), _plain(r))
+            if x != r and col == "unit":
+                raise ProblemBuildError(f"unit {i}: {b} calls it {x!r} but {a} calls it {r!r}")
+            if x != r:
+                raise ProblemBuildError(f"unit {i} ({ref.df['unit'].iat[i]!r}): {col} {x} in {b} but {r} in {a}; "
+                                        "the profiles of one model must agree (else the problem depends on the "
+                                        "order of the cluster)")
 
 
 def _device_prefixes(types: Sequence[str]) -> dict[str, str]:
@@ -209,22 +251,16 @@ def build_problem(profiles: Mapping[str, Profile], cluster: Mapping[str, int] | 
     ref = profiles[ref_t]
     ref_units, ref_out = list(ref.df["unit"]), [int(v) for v in ref.df["out_bytes"]]
     for t in types[1:]:
-        p = profiles[t]
-        for key in ("model", "granularity"):
-            if p.meta[key] != ref.meta[key]:
-                raise ProblemBuildError(f"profile {t!r} has {key} {p.meta[key]!r} but {ref_t!r} has {ref.meta[key]!r}")
-        units, outs = list(p.df["unit"]), [int(v) for v in p.df["out_bytes"]]
-        if len(units) != len(ref_units):
-            raise ProblemBuildError(f"profile {t!r} has {len(units)} units but {ref_t!r} has {len(ref_units)}")
-        for i, (u, r, o, ro) in enumerate(zip(units, ref_units, outs, ref_out)):
-            if u != r:
-                raise ProblemBuildError(f"unit {i}: profile {t!r} calls it {u!r} but {ref_t!r} calls it {r!r}")
-            if o != ro:
-                raise ProblemBuildError(f"unit {i} ({u!r}): out_bytes {o} in profile {t!r} but {ro} in {ref_t!r}")
+        _check_agree(ref_t, ref, t, profiles[t])
 
     model, gran = ref.meta["model"], ref.meta["granularity"]
     if input_bytes is None:
-        found = [profiles[t].meta["input_bytes"] for t in types if "input_bytes" in profiles[t].meta]
+        given = [(t, profiles[t].meta["input_bytes"]) for t in types if "input_bytes" in profiles[t].meta]
+        for t, v in given[1:]:
+            if v != given[0][1]:
+                raise ProblemBuildError(f"metadata input_bytes: {v!r} in {_label(t, profiles[t])} but {given[0][1]!r} "
+                                        f"in {_label(given[0][0], profiles[given[0][0]])}; the model has one input")
+        found = [v for _, v in given]
         if found:
             input_bytes = found[0]
         else:

@@ -10,6 +10,7 @@ import io
 import json
 import math
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from ..atomic import write_text_atomic
+from ..untrusted import file_kind, is_decimal, loads_json, parse_float, parse_int, read_text
 
 FORMAT_VERSION = 1
 HEADER_PREFIX = "# donna-profile "
@@ -30,7 +32,13 @@ GEOMETRY_COLUMNS = ("in_h", "in_w", "in_c", "k_h", "k_w", "out_c", "stride")
 BASE_COLUMNS = ("unit", "kind", "time_s", "time_spread_s", "energy_j", "out_bytes", "weight_bytes", "macs") \
     + GEOMETRY_COLUMNS
 BLOCK_COLUMNS = ("layer_first", "layer_last")
-INT_COLUMNS = ("out_bytes", "weight_bytes", "macs") + GEOMETRY_COLUMNS + BLOCK_COLUMNS
+# LLM profiles add the KV cache a block holds and its activation x activation MACs (validated when present).
+LLM_INT_COLUMNS = ("kv_bytes", "act_macs")
+INT_COLUMNS = ("out_bytes", "weight_bytes", "macs") + GEOMETRY_COLUMNS + BLOCK_COLUMNS + LLM_INT_COLUMNS
+# Integers a float holds exactly: the problem file and the solvers carry sizes as floats, and 2^53 bytes (9 PB)
+# is beyond any unit; larger values (2^63 overflows the table's int64) are refused, naming the cell.
+MAX_PROFILE_INT = 2**53
+_NUMBER = (int, float)
 FLOAT_COLUMNS = ("time_s", "time_spread_s", "energy_j")
 
 
@@ -44,6 +52,7 @@ class Profile:
 
     meta: dict[str, Any]
     df: pd.DataFrame
+    path: str | None = None     # the file it was read from (for messages naming two files), None if built
 
     @property
     def model(self) -> str:
@@ -78,6 +87,64 @@ def _is_missing(v: Any) -> bool:
     return v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
 
 
+def _short(v: Any, limit: int = 40) -> str:
+    try:
+        r = repr(v)
+    except (RecursionError, ValueError):    # a deeply nested value; an int beyond repr's digit limit
+        r = f"<{type(v).__name__}>"
+    return r if len(r) <= limit else r[: limit - 1] + "…"
+
+
+def _cell_float(v: Any) -> float | None:
+    """A table cell as a float: text must be a plain decimal (``1_0`` is not 10), numbers pass; else None."""
+    if isinstance(v, str):
+        return parse_float(v.strip()) if is_decimal(v.strip()) else None
+    if isinstance(v, bool) or not isinstance(v, (int, float)) and not hasattr(v, "__float__"):
+        return None
+    try:
+        return float(v)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _cell_int(v: Any) -> int | None:
+    """A table cell as an int: plain digits, or a decimal with an integral value (``5.24288e5``); else None."""
+    if isinstance(v, str):
+        v = v.strip()
+        try:
+            return parse_int(v)
+        except ValueError:
+            pass
+        if not is_decimal(v):
+            return None
+    x = _cell_float(v)
+    if x is None or not math.isfinite(x) or not x.is_integer():
+        return None
+    return int(x)
+
+
+def _numeric_if_all(col: pd.Series) -> pd.Series:
+    """An extra (free) column read as text becomes numbers when every filled cell is a plain decimal."""
+    filled = [v for v in col if isinstance(v, str) and v.strip()]
+    if not filled or not all(is_decimal(v.strip()) for v in filled):
+        return col
+    return pd.Series([float(v) if isinstance(v, str) and v.strip() else math.nan for v in col], dtype="float64",
+                     index=col.index)
+
+
+def _check_optional_meta(meta: dict[str, Any], where: str) -> None:
+    """Metadata keys the code reads besides the required ones must have the right type and range."""
+    if "input_bytes" in meta:
+        v = meta["input_bytes"]
+        if isinstance(v, bool) or not isinstance(v, _NUMBER) or not (0 <= v <= MAX_PROFILE_INT):
+            raise ProfileError(f"{where}:1: metadata 'input_bytes' must be a number of bytes in [0, 2^53], "
+                               f"got {_short(v)}")
+    if "context" in meta:
+        v = meta["context"]
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ProfileError(f"{where}:1: metadata 'context' must be a positive integer, got {_short(v)}")
+
+
 def validate_profile(profile: Profile, where: str = "<profile>") -> Profile:
     """Check metadata and table; return a normalised copy (typed columns).  Raises :class:`ProfileError`."""
     meta, df = profile.meta, profile.df
@@ -96,7 +163,8 @@ def validate_profile(profile: Profile, where: str = "<profile>") -> Profile:
         if not isinstance(meta[key], str) or not meta[key]:
             raise ProfileError(f"{where}:1: metadata '{key}' must be a non-empty string, got {meta[key]!r}")
     if isinstance(meta["n_units"], bool) or not isinstance(meta["n_units"], int) or meta["n_units"] < 1:
-        raise ProfileError(f"{where}:1: metadata 'n_units' must be a positive integer, got {meta['n_units']!r}")
+        raise ProfileError(f"{where}:1: metadata 'n_units' must be a positive integer, got {_short(meta['n_units'])}")
+    _check_optional_meta(meta, where)
 
     cols = expected_columns(meta["granularity"])
     absent = [c for c in cols if c not in df.columns]
@@ -134,12 +202,11 @@ def validate_profile(profile: Profile, where: str = "<profile>") -> Profile:
                                        "(use energy_source 'unavailable' for unknown energy)")
                 vals.append(math.nan)
                 continue
-            try:
-                x = float(v)
-            except (TypeError, ValueError):
-                raise fail(i, col, f"not a number: {v!r}") from None
+            x = _cell_float(v)
+            if x is None:
+                raise fail(i, col, f"not a number (plain decimal expected): {_short(v)}")
             if math.isnan(x) or math.isinf(x):
-                raise fail(i, col, f"not a finite number: {v!r}")
+                raise fail(i, col, f"not a finite number: {_short(v)}")
             if x < 0:
                 raise fail(i, col, f"negative value {x!r}")
             if col == "energy_j" and unavailable:
@@ -149,7 +216,8 @@ def validate_profile(profile: Profile, where: str = "<profile>") -> Profile:
 
     int_cols = [c for c in INT_COLUMNS if c in df.columns]
     for col in int_cols:
-        nullable = col in GEOMETRY_COLUMNS
+        nullable = col in GEOMETRY_COLUMNS + LLM_INT_COLUMNS
+        positive = col in GEOMETRY_COLUMNS
         vals = []
         for i, v in enumerate(df[col]):
             if _is_missing(v) or (isinstance(v, str) and v.strip() == ""):
@@ -157,16 +225,18 @@ def validate_profile(profile: Profile, where: str = "<profile>") -> Profile:
                     raise fail(i, col, "value is missing")
                 vals.append(pd.NA)
                 continue
-            try:
-                x = float(v)
-            except (TypeError, ValueError):
-                raise fail(i, col, f"not a number: {v!r}") from None
-            if not x.is_integer():
-                raise fail(i, col, f"not an integer: {v!r}")
-            if x < 0 or (nullable and x == 0):
-                raise fail(i, col, f"must be {'positive' if nullable else 'non-negative'}, got {v!r}")
-            vals.append(int(x))
+            x = _cell_int(v)
+            if x is None:
+                raise fail(i, col, f"not an integer: {_short(v)}")
+            if x < 0 or (positive and x == 0):
+                raise fail(i, col, f"must be {'positive' if positive else 'non-negative'}, got {_short(v)}")
+            if x > MAX_PROFILE_INT:
+                raise fail(i, col, f"{_short(v)} is beyond 2^53 (the largest integer a float holds exactly)")
+            vals.append(x)
         df[col] = pd.array(vals, dtype="Int64")
+    for col in df.columns:
+        if col not in expected_columns(meta["granularity"]) + LLM_INT_COLUMNS and df[col].dtype == object:
+            df[col] = _numeric_if_all(df[col])
 
     if meta["granularity"] == "block":
         expect = 0
@@ -177,7 +247,7 @@ def validate_profile(profile: Profile, where: str = "<profile>") -> Profile:
             if ll < lf:
                 raise fail(i, "layer_last", f"layer_last {ll} < layer_first {lf}")
             expect = int(ll) + 1
-    return Profile(dict(meta), df)
+    return Profile(dict(meta), df, profile.path)
 
 
 def _check_path(meta: dict[str, Any], path: Path) -> None:
@@ -197,18 +267,17 @@ def parse_profile(text: str, where: str = "<profile>") -> Profile:
         raise ProfileError(f"{where}:1: first line must start with {HEADER_PREFIX.strip()!r} followed by JSON "
                            f"metadata, got {first[:60]!r}")
     try:
-        meta = json.loads(first[len(HEADER_PREFIX):])
-    except json.JSONDecodeError as exc:
-        raise ProfileError(f"{where}:1: metadata is not valid JSON ({exc.msg} at column "
-                           f"{exc.colno + len(HEADER_PREFIX)})") from None
+        meta = loads_json(first[len(HEADER_PREFIX):], f"{where}:1", "metadata is ")
+    except ValueError as exc:
+        raise ProfileError(str(exc)) from None
     if not isinstance(meta, dict):
         raise ProfileError(f"{where}:1: metadata must be a JSON object, got {type(meta).__name__}")
     if not rest.strip():
         raise ProfileError(f"{where}:2: no CSV table after the metadata line")
     _check_complete_rows(rest, where)
     try:
-        df = pd.read_csv(io.StringIO(rest), dtype={"unit": str, "kind": str}, keep_default_na=False,
-                         na_values=[""])
+        # every cell as text: numbers are parsed by the strict rules of validate_profile, not pandas'
+        df = pd.read_csv(io.StringIO(rest), dtype=str, keep_default_na=False, na_values=[""])
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
         raise ProfileError(f"{where}: CSV table is malformed: {exc}") from None
     return validate_profile(Profile(meta, df), where)
@@ -232,17 +301,16 @@ def _check_complete_rows(table: str, where: str) -> None:
 def read_profile(path: str | os.PathLike) -> Profile:
     """Read and validate one profile file."""
     path = Path(path)
-    if not path.is_file():
+    if not os.path.lexists(path):
         raise ProfileError(f"profile file {path} does not exist")
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ProfileError(f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})") from None
-    except OSError as exc:
-        raise ProfileError(f"{path}: cannot read profile ({exc.strerror or exc})") from None
+        # regular files only: a FIFO named *.csv would block the open forever
+        text = read_text(path, "profile", regular_only=True)
+    except ValueError as exc:
+        raise ProfileError(str(exc)) from None
     prof = parse_profile(text, str(path))
     _check_path(prof.meta, path)
-    return prof
+    return Profile(prof.meta, prof.df, str(path))
 
 
 def format_profile(profile: Profile, where: str = "<profile>") -> str:
@@ -269,11 +337,38 @@ def write_profile(profile: Profile, path: str | os.PathLike) -> Path:
     return write_text_atomic(path, text)
 
 
-def load_profiles(root: str | os.PathLike, model: str, granularity: str) -> dict[str, Profile]:
-    """All profiles of ``model`` at ``granularity`` under ``root``, keyed by device type."""
+def not_a_profile(path: Path) -> str | None:
+    """Why ``path`` (a ``*.csv`` directory entry) cannot be a profile file, or None when it is a regular file
+    (directly or through a symlink). ``os.stat`` only: nothing is opened."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return "a broken symbolic link" if os.path.islink(path) else "gone"
+    except OSError as exc:
+        return f"not accessible ({exc.strerror or exc})"
+    return None if stat.S_ISREG(st.st_mode) else file_kind(st.st_mode)
+
+
+def load_profiles(root: str | os.PathLike, model: str, granularity: str,
+                  skipped: dict[str, str] | None = None) -> dict[str, Profile]:
+    """All profiles of ``model`` at ``granularity`` under ``root``, keyed by device type.
+
+    A ``*.csv`` entry that is not a regular file (a directory, FIFO, broken link) is skipped, so it cannot break
+    clusters that do not use it; when ``skipped`` is given, device type -> the reason is recorded there for the
+    caller to report."""
     d = Path(root) / model / granularity
     files = sorted(d.glob("*.csv")) if d.is_dir() else []
-    if not files:
+    out, why = {}, {}
+    for f in files:
+        reason = not_a_profile(f)
+        if reason is None:
+            out[f.stem] = read_profile(f)
+        else:
+            why[f.stem] = f"{f} is {reason}, not a profile file (skipped)"
+    if skipped is not None:
+        skipped.update(why)
+    if not out:
+        extra = f"; {'; '.join(why.values())}" if why else ""
         raise ProfileError(f"no profiles for model {model!r} at granularity {granularity!r}: {d} has no *.csv "
-                           f"(run `donna profile --model {model} --granularity {granularity}`)")
-    return {f.stem: read_profile(f) for f in files}
+                           f"(run `donna profile --model {model} --granularity {granularity}`){extra}")
+    return out
