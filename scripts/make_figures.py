@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Rerun the paper's figures from cached profiles: notebooks 01-04 under papermill, then the claims report.
+"""Rerun the paper's figures from cached profiles: notebooks 01-04, 07, 10 under papermill, then the claims report.
 
 Writes every figure (PNG + PDF), the executed notebooks and the result tables (``data/*.csv``) under
 ``--outdir`` (default ``figures/``) and the claims report to ``--report`` (default ``reports/claims.md``).
@@ -21,7 +21,7 @@ from donna_core.experiments.notebook_runner import relative_to_notebook, run_not
 VALIDATION_NOTEBOOK = "06_pipeline_validation"  # run by `make validate`; `make figures` renders its cache
 
 NOTEBOOKS = ("01_profiles", "02_scenario_sweep", "03_single_gpu_comparison", "04_cim_edge_vs_cloud",
-             "07_llm_partitioning")  # 07: decoder LLMs (issue 12)
+             "07_llm_partitioning", "10_communication_model")  # 07: decoder LLMs; 10: shared media, link curves
 NOTEBOOKS_DIR = REPO / "notebooks"
 
 
@@ -39,6 +39,10 @@ def write_report(outdir: Path, report: Path, validation_dir: Path | None = None)
 
         section = validation_markdown(validation_dir)   # reads the cache once
         text += ("\n" + section) if section else ""
+    from donna_core.experiments.shared_media_study import study_markdown
+
+    section = study_markdown(outdir / "data")  # notebook 10; appended last so the sections above stay unchanged
+    text += ("\n" + section) if section else ""
     return write_text_atomic(report, text)
 
 

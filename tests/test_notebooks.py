@@ -200,3 +200,49 @@ def test_explore_notebook_shows_a_plan(run):
     out, _, _ = run
     text = _text_outputs(out / "05_explore.ipynb")
     assert "vgg8, 2cpu+1gpu+1cim, HB-WCC, α=0.80, exact:" in text
+
+
+@pytest.fixture(scope="module")
+def run10(run, tmp_path_factory):
+    """Notebook 10 on the same synthetic profiles, into its own folder next to a copy of 01-04's tables."""
+    import shutil
+
+    from test_scenarios import write_synthetic_profiles
+
+    base = tmp_path_factory.mktemp("nb10")
+    root = write_synthetic_profiles(base / "profiles", models=("vgg8", "resnet152"), n_units=(5, 8), seed=3)
+    out = base / "figures"
+    shutil.copytree(run[0] / "data", out / "data")
+    params = {"profiles_dir": relative_to_notebook(root, NB_DIR), "outdir": relative_to_notebook(out, NB_DIR),
+              "cpu": "paper", "models": ["vgg8", "resnet152"], "clusters": ["2cpu+2cim", "2cpu+1gpu+1cim"],
+              "alphas": [0.0, 1.0], "fig3_alphas": [1.0], "n_edge": 2}
+    mf.run_notebook("10_communication_model", out, params, NB_DIR)
+    return out, root
+
+
+def test_communication_notebook_matches_direct_calls(run10):
+    from donna_core.experiments import shared_media_study as st
+
+    out, root = run10
+    for fig in ("fig10a_shared_throughput_ratio", "fig10b_shared_fronts", "fig10c_curve_vs_line"):
+        for ext in ("png", "pdf"):
+            assert (out / f"{fig}.{ext}").stat().st_size > 1000
+    profs = {m: sc.load_model_profiles(m, sc.device_files("paper"), profiles_dir=root) for m in ("vgg8", "resnet152")}
+    cl2 = {c: sc.parse_cluster(c) for c in ("2cpu+2cim", "2cpu+1gpu+1cim")}
+    study = st.run_worlds(profs, cl2, [0.0, 1.0], [1.0], 2, progress=False)
+    got = pd.read_csv(out / "data" / "shared_compare.csv")
+    want = st.compare_worlds(study["sweep"], profs, cl2)
+    cols = st.SCENARIO_KEY + ["plan_independent", "plan_shared", "throughput_ratio", "indep_plan_shared_bottleneck_s"]
+    pd.testing.assert_frame_equal(got[cols], want[cols].reset_index(drop=True), check_exact=True, check_dtype=False)
+    text = _text_outputs(out / "10_communication_model.ipynb")
+    assert "same plan, same energy: True" in text and "same plan, bottleneck never smaller: True" in text
+
+
+def test_report_appends_the_communication_section(run, run10, tmp_path):
+    """With notebook 10's tables the report gains a last section; every byte before it is unchanged."""
+    out, _ = run10
+    _, report, _ = run
+    text = mf.write_report(out, tmp_path / "claims.md").read_text()
+    before = report.read_text()
+    assert text.startswith(before) and len(text) > len(before)
+    assert "## Beyond the paper: shared wireless channels" in text[len(before):]

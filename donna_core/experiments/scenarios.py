@@ -506,13 +506,15 @@ def single_gpu_comparison(profiles: Mapping[str, TypeProfile], media: Sequence[s
 # --------------------------------------------------------------------------------------------- Fig. 4
 def edge_vs_cloud(profiles_by_model: Mapping[str, Mapping[str, TypeProfile]], n_edge: int = 4,
                   cloud: Sequence[str] = ("gpu", "cpu"), alpha: float = 1.0, solver: str = "paper",
-                  offload_to: str = "gpu", progress: bool = False) -> pd.DataFrame:
+                  offload_to: str = "gpu", progress: bool = False, edge_medium: str = "hb-wcc",
+                  cloud_medium: str = "lb-wcc") -> pd.DataFrame:
     """Fig. 4: DONNA's plan on the edge/cloud problem vs offloading the whole model to one cloud device.
 
     The offload baseline sends the raw input from the edge source over the cloud link and runs every unit
     on ``offload_to``; it is costed with donna_core.partition.costs.evaluate on the same problem, so both sides use
     one cost model. ``speedup`` = baseline bottleneck / DONNA bottleneck; ``energy_reduction`` = baseline
     energy / DONNA energy; ``all_on_edge`` says whether DONNA kept every unit on edge devices.
+    ``edge_medium`` / ``cloud_medium``: the media of :func:`edge_cloud_problem` (the paper's by default).
     """
     from donna_core.partition.costs import evaluate
     from donna_core.partition.problem import problem_from_dict
@@ -523,7 +525,7 @@ def edge_vs_cloud(profiles_by_model: Mapping[str, Mapping[str, TypeProfile]], n_
     rows = []
     for model in _progress(list(profiles_by_model), len(profiles_by_model), "edge vs cloud", progress):
         profs = profiles_by_model[model]
-        d = edge_cloud_problem(profs, n_edge, cloud=cloud)
+        d = edge_cloud_problem(profs, n_edge, cloud=cloud, edge_medium=edge_medium, cloud_medium=cloud_medium)
         p = problem_from_dict(d)
         r = result_row(solve(p, alpha=float(alpha), solver=solver), d)
         b = result_row(evaluate(p, [(f"{offload_to}0", 0, len(d["units"]) - 1)], alpha=float(alpha)), d)

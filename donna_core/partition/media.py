@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import numpy as np
 
@@ -101,6 +102,23 @@ def check_time_curve(curve, path: str) -> tuple[tuple[float, float], ...]:
             raise ValueError(f"{where}[1]: seconds must be non-decreasing, got {t:g} after {out[-1][1]:g}")
         out.append((b, t))
     return tuple(out)
+
+
+def curve_from(nbytes: Sequence[float], seconds: Sequence[float]) -> list[list[float]]:
+    """A valid ``time_curve`` from measured points: sizes ascending, times made non-decreasing by isotonic
+    regression of log time (pool adjacent violators: a larger message measured faster than a smaller one is
+    noise, and the pooled mean moves the fewest points, unlike a running maximum that lets one slow outlier at
+    a small size lift every size after it)."""
+    pts = sorted(zip(nbytes, seconds))
+    blocks: list[list[float]] = []          # [mean of log t, count]
+    for _, t in pts:
+        blocks.append([math.log(t), 1.0])
+        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
+            (m2, n2), (m1, n1) = blocks.pop(), blocks.pop()
+            blocks.append([(m1 * n1 + m2 * n2) / (n1 + n2), n1 + n2])
+    logs = [(m, n) for m, n in blocks for _ in range(int(n))]
+    # a point left alone keeps its measured value exactly (exp(log t) may differ in the last bit)
+    return [[float(b), float(t if n == 1 else math.exp(m))] for (b, t), (m, n) in zip(pts, logs)]
 
 
 # Table I of the paper (GB = 1e9 bytes, MB = 1e6 bytes); the paper's own sources are cited in its references

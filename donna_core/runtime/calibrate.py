@@ -20,7 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..partition.media import MEDIA_PRESETS
+from ..partition.media import MEDIA_PRESETS, curve_from
 
 # two sizes per decade: the decades build the curve and the line, the half-decades are held out to measure how
 # well each predicts sizes it was not fitted on
@@ -178,23 +178,6 @@ def split_sizes(sizes: Sequence[int]) -> tuple[list[int], list[int]]:
         return sizes, []
     fit = sizes[::2] if len(sizes) % 2 else sizes[::2] + [sizes[-1]]
     return fit, [x for x in sizes if x not in fit]
-
-
-def curve_from(nbytes: Sequence[float], seconds: Sequence[float]) -> list[list[float]]:
-    """A valid ``time_curve`` from measured points: sizes ascending, times made non-decreasing by isotonic
-    regression of log time (pool adjacent violators: a larger message measured faster than a smaller one is
-    noise, and the pooled mean moves the fewest points, unlike a running maximum that lets one slow outlier at
-    a small size lift every size after it)."""
-    pts = sorted(zip(nbytes, seconds))
-    blocks: list[list[float]] = []          # [mean of log t, count]
-    for _, t in pts:
-        blocks.append([math.log(t), 1.0])
-        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
-            (m2, n2), (m1, n1) = blocks.pop(), blocks.pop()
-            blocks.append([(m1 * n1 + m2 * n2) / (n1 + n2), n1 + n2])
-    logs = [(m, n) for m, n in blocks for _ in range(int(n))]
-    # a point left alone keeps its measured value exactly (exp(log t) may differ in the last bit)
-    return [[float(b), float(t if n == 1 else math.exp(m))] for (b, t), (m, n) in zip(pts, logs)]
 
 
 def curve_errors(curve, bandwidth_Bps: float, nbytes, seconds) -> list[float]:
