@@ -16,6 +16,7 @@ from donna_core.experiments import claims as cl
 from donna_core.experiments import scenarios as sc
 from donna_core.experiments.notebook_runner import relative_to_notebook, venv_kernel
 from donna_core.partition.costs import evaluate
+from donna_core.partition.plan_format import plan_string
 from donna_core.partition.problem import problem_from_dict
 from donna_core.partition.solve import solve
 
@@ -182,7 +183,7 @@ def test_fig4_matches_direct_calls(run):
         row = f4[f4.model == m].iloc[0]
         assert row["energy_reduction"] == pytest.approx(b.energy_j / r.energy_j, rel=1e-12)
         assert row["speedup"] == pytest.approx(b.bottleneck_s / r.bottleneck_s, rel=1e-12)
-        assert row["donna_plan"] == sc.plan_string(r.stages)
+        assert row["donna_plan"] == plan_string(r.stages)
 
 
 def test_claims_report_from_notebook_results(run):

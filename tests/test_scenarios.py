@@ -14,6 +14,7 @@ import pytest
 
 from donna_core.experiments import scenarios as sc
 from donna_core.partition.media import MEDIA_PRESETS
+from donna_core.partition.plan_format import plan_string
 from donna_core.partition.problem import problem_from_dict
 from donna_core.partition.solve import pareto_front, solve
 
@@ -183,7 +184,7 @@ def test_sweep_shape_and_solver_relations(small_sweep, synth):
              & (df.solver == "paper")].iloc[0]
     r = solve(problem_from_dict(sc.make_problem(profs["toyb"], {"cpu": 2, "cim": 2}, "lb-wcc")), 0.5, "paper")
     assert row["energy_j"] == r.energy_j and row["bottleneck_s"] == r.bottleneck_s
-    assert row["plan"] == sc.plan_string(r.stages)
+    assert row["plan"] == plan_string(r.stages)
     assert "cim=cim (simulated)" in row["provenance"]
 
 

@@ -17,12 +17,13 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ..partition.plan_format import plan_string
 from ..partition.problem import problem_from_dict
 from ..partition.solve import InfeasibleError, pareto_front, solve
 from ..profiling.models import LLM_NAMES
 from ..profiling.problem_builder import build_problem, parse_cluster
 from ..profiling.profiles import load_profiles
-from .scenarios import DEFAULT_PROFILES_DIR, plan_string
+from .scenarios import DEFAULT_PROFILES_DIR
 
 PHASES = ("prefill", "decode")
 CLUSTERS: dict[str, str] = {"4 CPU": "4cpu", "2 CPU + 2 GPU": "2cpu+2gpu", "2 CPU + 2 CIM": "2cpu+2cim",

@@ -21,6 +21,8 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ..partition.plan_format import plan_string
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PROFILES_DIR = REPO_ROOT / "data" / "profiles"
 
@@ -326,11 +328,6 @@ def device_roles(problem: Mapping) -> dict[str, str]:
     """Device name → role (cpu/gpu/cim), through ``meta.roles`` when the types are profile names."""
     roles = problem.get("meta", {}).get("roles", {})
     return {d["name"]: roles.get(d["type"], d["type"]) for d in problem["devices"]}
-
-
-def plan_string(stages) -> str:
-    """``cpu0:0-40|gpu0:41-155`` (0-based inclusive unit ranges, pipeline order)."""
-    return "|".join(f"{s.device}:{s.first}-{s.last}" for s in stages)
 
 
 def result_row(result, problem: Mapping) -> dict:
