@@ -34,12 +34,11 @@ ROOTFLAG = $(if $(filter 0,$(shell id -u)),--allow-root,)
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/05_explore.ipynb --config=scripts/jupyter_config.py $(ROOTFLAG)
 
-# The explorer as a standalone web app (Voilà: widgets only, no code) on a free port; prints the URL.
+# The explorer as a standalone web app (Voilà: widgets only, no code) on a free port; prints the URL once the
+# server answers (scripts/serve_app.py).
 APP_IP ?= 127.0.0.1
 app: $(STAMP)
-	@port=$$($(VPY) -c "import socket; s = socket.socket(); s.bind(('$(APP_IP)', 0)); print(s.getsockname()[1])"); \
-	echo "donna explorer: http://$(APP_IP):$$port/  (Ctrl-C stops it)"; \
-	$(VENV)/bin/voila notebooks/05_explore.ipynb --no-browser --Voila.ip=$(APP_IP) --port=$$port
+	@$(VPY) scripts/serve_app.py --ip $(APP_IP)
 
 # Issue 9: run plans as real pipelines and compare with the cost model (measures: not part of `figures`).
 validate: $(STAMP)

@@ -66,8 +66,11 @@ class Explorer:
                   .add_class(f"donna-n-{r}") for r, v in (("cpu", 2), ("gpu", 1), ("cim", 1))}
         self.alpha = w.FloatSlider(value=1.0, min=0.0, max=1.0, step=0.01, description="α", readout_format=".2f",
                                    continuous_update=True, layout=lay(width="600px")).add_class("donna-alpha")
+        # continuous_update=False: the browser's slider then reports only what the user does (drag end, click,
+        # keys); with True it also sends back every position the kernel sets, clamped to the range it had then —
+        # after a front change, a pick of a plan that is not α-optimal
         self.point = w.SelectionSlider(options=[("—", -1)], value=-1, description="front point",
-                                       continuous_update=True, layout=lay(width="600px")).add_class("donna-point")
+                                       continuous_update=False, layout=lay(width="600px")).add_class("donna-point")
         self.status = w.HTML(status_html("ok", "ready")).add_class("donna-status-box")
         self.summary = w.HTML().add_class("donna-summary-box")
         # widths = figure inches x plotting.EXPLORER_DPI, so the PNGs show at their native size
@@ -340,16 +343,18 @@ class Explorer:
 
     def _show_plan(self, key: tuple, front: list, view: dict, plan_png: bytes, front_png: bytes, s: dict) -> None:
         self._syncing = True
+        # one message with the new options and the new position (see the point slider's continuous_update)
         try:
-            if self._shown_front_key != key:
-                ftab = view["front"]
-                # slider runs from the most frugal (α = 0 end) to the fastest (α = 1 end), like the α slider
-                self.point.options = [(f"{i + 1}/{len(ftab)}: {r.throughput_ips:.4g}/s {r.energy_j:.3g} J", k)
-                                      for i, k in enumerate(range(len(ftab) - 1, -1, -1))
-                                      for r in [ftab.iloc[k]]]
-                self._shown_front_key = key
-            if view["index"] is not None:
-                self.point.value = view["index"]
+            with self.point.hold_sync():
+                if self._shown_front_key != key:
+                    ftab = view["front"]
+                    # slider runs from the most frugal (α = 0 end) to the fastest (α = 1 end), like the α slider
+                    self.point.options = [(f"{i + 1}/{len(ftab)}: {r.throughput_ips:.4g}/s {r.energy_j:.3g} J", k)
+                                          for i, k in enumerate(range(len(ftab) - 1, -1, -1))
+                                          for r in [ftab.iloc[k]]]
+                    self._shown_front_key = key
+                if view["index"] is not None:
+                    self.point.value = view["index"]
         finally:
             self._syncing = False
         profs = cached_profiles(s["model"], self.cpu, self.profiles_dir, self.cpu_power_w)
