@@ -207,6 +207,8 @@ def test_voila_app(tmp_path):
         s_llm = p.text("donna-summary-box")
         assert _summary_row(s_llm, "plan") == "exact optimum at α = 0.30", s_llm
         assert _summary_row(s_llm, "objective at α = 0.30").startswith(f"{want['summary']['objective']:.6f}")
+        p.select("donna-model", "vgg8")
+        p.wait_text("donna-status-box", "vgg8, 2cpu+1gpu+1cim, HB-WCC: exact front of")
 
         # inspector: shares the model, layer names in the table, sortable
         p.page.locator(".lm-TabBar-tabLabel", has_text="profile inspector").click()

@@ -39,8 +39,8 @@ def save_figure(fig, outdir: str | Path, name: str) -> list[Path]:
     paths = []
     for ext in ("png", "pdf"):
         buf = io.BytesIO()
-        # PDF metadata carries a creation date; drop it so reruns give identical files.
-        meta = {"CreationDate": None} if ext == "pdf" else {"Software": None}
+        # no volatile metadata (dates, the library version in PNGs), so reruns give identical files
+        meta = {"CreationDate": None, "ModDate": None} if ext == "pdf" else {"Software": None}
         fig.savefig(buf, format=ext, dpi=FIG_DPI, bbox_inches="tight", metadata=meta)
         paths.append(write_bytes_atomic(outdir / f"{name}.{ext}", buf.getvalue()))
     return paths

@@ -220,11 +220,18 @@ def _display_path(path) -> str:
         return str(path)
 
 
+# Significant digits of every float in a result table. Full precision (17) made reruns on another machine differ
+# in the last digits (summation order, libm); 12 digits hide that noise and still resolve the exact solver's
+# ties (partition.exact.TIE_RTOL = 1e-12 relative).
+TABLE_DIGITS = 12
+
+
 def write_table(df: pd.DataFrame, path: str | Path) -> Path:
-    """Write a result table as CSV atomically (full float precision, so re-read numbers compare exactly)."""
+    """Write a result table as CSV atomically, floats rounded to :data:`TABLE_DIGITS` significant digits: the one
+    writer of the tracked tables under ``figures/data/``, so a rerun anywhere gives the same bytes."""
     from donna_core.atomic import write_text_atomic
 
-    return write_text_atomic(path, df.to_csv(index=False, float_format="%.17g"))
+    return write_text_atomic(path, df.to_csv(index=False, float_format=f"%.{TABLE_DIGITS}g", lineterminator="\n"))
 
 
 def sources_label(profiles_by_model: Mapping[str, Mapping[str, TypeProfile]]) -> str:

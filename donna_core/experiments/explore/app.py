@@ -11,13 +11,14 @@ import time
 
 from .. import scenarios as sc
 from .child import bounded_in_child, front_in_child, paper_in_child
-from .data import (DEFAULT_DIR, SOLVE_MEMORY_BYTES, available_models, cached_problem, cached_profiles, profile_view,
-                   size_check, unit_table)
+from .data import (DEFAULT_DIR, INLINE_FRONT_STATES, SOLVE_MEMORY_BYTES, available_models, cached_problem,
+                   cached_profiles, front_states, profile_view, size_check, unit_table)
 from .render import stages_html, status_html, summary_html, table_html
 from .views import ExploreError, bounded_view, device_counts, front_table, make_view, nearest_point, setting_label
 
 SOLVE_TIMEOUT_S = 300.0
 BOUNDED_TIME_S = 10.0  # time limit of the bounded solver used when the exact front does not fit the budget
+FIRST_PLAN_WAIT_S = 30.0  # the inspector waits at most this long for the first plan
 PRERENDER_NEIGHBOURS = 24  # front points around the shown one drawn ahead (~0.1-0.3 s each on this machine)
 
 
@@ -47,6 +48,7 @@ class Explorer:
         self._front_imgs: collections.OrderedDict = collections.OrderedDict()  # key -> plotting.FrontImage
         self._render_lock = threading.Lock()  # matplotlib is not thread-safe across figures' text rendering
         self._syncing = False
+        self._first_plan = threading.Event()  # set once the first planner job has ended (shown or failed)
         self._latest_key = None
         self._shown_front_key = None
         self.timings: collections.deque = collections.deque(maxlen=200)  # (what, seconds) of recent jobs
@@ -167,7 +169,7 @@ class Explorer:
         self._latest_key = key
         if key not in self._fronts:
             self._set_status("busy", f"solving the exact front for {setting_label(s['model'], s['medium'], s['counts'])} …")
-        self._planner_jobs.submit(lambda stale: self._plan_job(s, stale))
+        self._planner_jobs.submit(lambda stale: self._plan_job_then_inspector(s, stale))
 
     def _point_moved(self, change) -> None:
         if not self._syncing and change["new"] is not None and change["new"] >= 0:
@@ -185,7 +187,14 @@ class Explorer:
     def _set_inspector_status(self, kind: str, text: str) -> None:
         self.i_status.value = status_html(kind, text) if text else ""
 
+    def _plan_job_then_inspector(self, s: dict, stale) -> None:
+        try:
+            self._plan_job(s, stale)
+        finally:
+            self._first_plan.set()
+
     def _clear_plan(self, message: str) -> None:
+        self._first_plan.set()
         self._set_status("error", message)
         self.plan_img.value = self.front_img.value = b""
         self.summary.value = self.stages.value = ""
@@ -209,8 +218,8 @@ class Explorer:
         self._set_status("busy", f"solving the exact front for {label} ({size_msg}) …")
         t0 = time.perf_counter()
         try:
-            if self.inline:
-                found = front_in_child(p, self.memory_bytes)
+            if self.inline or front_states(p) <= INLINE_FRONT_STATES:
+                found = front_in_child(p, int(self.memory_bytes * 0.8))
             else:
                 # the solver's own budget is below the child's hard limit, so it refuses before the OS would
                 found = run_isolated(front_in_child, p, int(self.memory_bytes * 0.8), memory_bytes=self.memory_bytes,
@@ -264,6 +273,7 @@ class Explorer:
         if stale():
             return
         self._show_plan(key, front, view, plan_png, front_png, s)
+        self._first_plan.set()
         self._prerender(key, d, front, label, stale, view["index"])
 
     def _show_bounded(self, key: tuple, s: dict, why: str, stale) -> None:
@@ -373,6 +383,10 @@ class Explorer:
 
     def _inspector_job(self, s: dict, stale) -> None:
         from .. import plotting
+
+        # the inspector's tab is hidden at start: let the first plan have the CPU (both draw with matplotlib)
+        if not self.inline:
+            self._first_plan.wait(FIRST_PLAN_WAIT_S)
 
         try:
             table = unit_table(s["model"], s["roles"], s["sort_by"], s["descending"], self.cpu, self.profiles_dir,

@@ -17,6 +17,10 @@ DEFAULT_DIR = str(sc.DEFAULT_PROFILES_DIR)
 # flagged as slow: ResNet-152 2cpu+1gpu+1cim (5 652) solves its front in < 1 s here, 3cpu+2gpu+2cim (16 956) in
 # 4-18 s, 4cpu+4gpu+4cim on PCIe-5 (58 875) in ~114 s (2-core VM at load ~5).
 LARGE_FRONT_STATES = 15000
+# Settings up to this many states are solved in the app's worker thread rather than the isolated child: the
+# child's fork server costs seconds to start (it imports the solver stack), the default ResNet-152 2+1+1 setting
+# (5 652 states, a few MB) solves in < 1 s, and the solver's own memory budget still applies.
+INLINE_FRONT_STATES = 8000
 SOLVE_MEMORY_BYTES = DEFAULT_MEMORY_BYTES   # the child process's address-space limit (background.py)
 
 
@@ -109,6 +113,13 @@ def size_check(problem, solver: str = "exact", alpha: float | None = None,
                       f"take from seconds to minutes (ResNet-152 with 4+4+4 devices on PCIe-5: ~2 min here) — "
                       f"fewer devices solve in seconds; changing any control cancels the solve")
     return True, str(est.message)
+
+
+def front_states(problem) -> int:
+    """Exact-solver states of ``problem``'s Pareto front (``donna_core.partition.guard.estimate``)."""
+    from ...partition import guard
+
+    return int(guard.estimate(problem, alpha=None, solver="exact").states)
 
 
 # ------------------------------------------------------------------------------------------------ inspector
