@@ -230,7 +230,7 @@ def test_single_gpu_comparison_columns(synth):
     gpu_clusters = df[df.cluster.isin(["2cpu+2gpu", "2cpu+1gpu+1cim"])]
     assert (gpu_clusters["speedup"] >= 1 - 1e-12).all()  # a single GPU is one of their plans
     r = df[df.cluster == "2cpu+2gpu"].iloc[0]
-    assert r["label"].startswith(f"({r['scenario']}, 2/0/2, ")
+    assert r["label"].startswith(f"{r['scenario']}: 2 GPU + 2 CPU → uses ")
 
 
 def test_profile_tables(synth):

@@ -46,7 +46,29 @@ def save_figure(fig, outdir: str | Path, name: str) -> list[Path]:
     return paths
 
 
-def _marker(cluster: str) -> str:
+def _plain(v: float) -> str:
+    """Tick text without scientific notation for the ranges these figures span (1e-4 .. 1e6): "3000", "0.02"."""
+    return f"{v:.6g}" if 1e-4 <= abs(v) < 1e6 else f"{v:.0e}"
+
+
+def readable_log_axis(axis, log: bool = True) -> None:
+    """Log ``axis`` with plain tick labels that never overlap: decades labelled; when the view spans less than
+    ~1.5 decades (one or no decade tick in sight) the minor ticks at 2× and 5× are labelled too."""
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    axis.set_major_formatter(FuncFormatter(lambda v, _: _plain(v)))
+    axis.set_minor_locator(LogLocator(base=10.0, subs=(2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0)))
+
+    def minor(v, _):
+        lo, hi = sorted(abs(x) for x in axis.get_view_interval())
+        narrow = lo > 0 and hi / lo < 10 ** 1.5
+        mant = v / 10 ** np.floor(np.log10(v) + 1e-9)
+        return _plain(v) if narrow and round(mant) in (2, 5) and abs(mant - round(mant)) < 1e-6 else ""
+
+    axis.set_minor_formatter(FuncFormatter(minor))
+
+
+def cluster_marker(cluster: str) -> str:
     return CLUSTER_MARKERS.get(cluster, "P")
 
 
@@ -82,7 +104,7 @@ def plot_sweep_panel(ax, points: pd.DataFrame, front: pd.DataFrame | None = None
     sc = None
     for cluster, g in points.groupby("cluster", sort=False):
         sc = ax.scatter(g["throughput_ips"], g["energy_j"], c=g["alpha"], cmap=cmap, norm=norm,
-                        marker=_marker(cluster), s=42, edgecolors="k", linewidths=0.4, zorder=3)
+                        marker=cluster_marker(cluster), s=42, edgecolors="k", linewidths=0.4, zorder=3)
         if front is not None and not front.empty:
             f = front[front["cluster"] == cluster].sort_values("throughput_ips")
             if not f.empty:
@@ -96,9 +118,8 @@ def plot_sweep_panel(ax, points: pd.DataFrame, front: pd.DataFrame | None = None
                        linewidths=1.4, zorder=4)
     ax.set_xscale("log")
     ax.set_yscale("log")
-    # minor-tick labels of narrow log ranges collide; keep only the major ones
-    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    readable_log_axis(ax.xaxis)
+    readable_log_axis(ax.yaxis)
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3, which="both")
     return sc
@@ -126,7 +147,7 @@ def plot_sweep(points: pd.DataFrame, fronts: pd.DataFrame | None, models: Sequen
             if j == 0:
                 ax.set_ylabel("energy per inference [J]")
     clusters = list(dict.fromkeys(points["cluster"]))
-    handles = [Line2D([], [], marker=_marker(c), ls=FRONT_STYLES.get(c, "--"), color="0.35", mfc="0.6", mec="k",
+    handles = [Line2D([], [], marker=cluster_marker(c), ls=FRONT_STYLES.get(c, "--"), color="0.35", mfc="0.6", mec="k",
                       label=f"D = {{{c}}} (line: its exact Pareto front)") for c in clusters]
     handles += [Line2D([], [], marker="o", ls="", mfc="none", mec="red", ms=10, label="paper DP worse than exact")]
     fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 3), fontsize=8,
@@ -150,19 +171,24 @@ def plot_single_gpu_comparison(df: pd.DataFrame, sources: str = ""):
     colours = [{"pcie5": "tab:blue", "hb-wcc": "tab:orange", "lb-wcc": "tab:purple"}.get(m, "0.5")
                for m in df["medium"]]
     for ax, (col, label) in zip(axes, panels):
-        # bars grow from the 1-GPU baseline (1×), so better and worse than the baseline point opposite ways
+        # bars grow from the 1-GPU baseline (1×), so better and worse than the baseline point opposite ways; a
+        # marker at every value keeps ratios of exactly 1 (zero-length bars) visible as data
         ax.barh(y, df[col] - 1.0, left=1.0, color=colours)
+        ax.scatter(df[col], y, marker="|", s=90, linewidths=1.6, color=colours, edgecolors="none", zorder=3)
         ax.axvline(1.0, color="k", lw=0.8, ls="--")
         ax.set_xscale("log")
+        readable_log_axis(ax.xaxis)
         ax.set_xlabel(label)
         ax.grid(alpha=0.3, axis="x", which="both")
     axes[0].set_yticks(y, df["label"], fontsize=7)
     axes[0].invert_yaxis()
-    axes[0].set_ylabel("(x, available GPU/CIM/CPU, participating GPU/CIM/CPU, α, medium)", fontsize=8)
+    axes[0].set_ylabel("scenario: devices available → devices the plan uses; α, medium", fontsize=8)
     from matplotlib.patches import Patch
     handles = [Patch(color=c, label=MEDIUM_LABELS[m]) for m, c in
                {"pcie5": "tab:blue", "hb-wcc": "tab:orange", "lb-wcc": "tab:purple"}.items() if m in set(df["medium"])]
-    handles.append(matplotlib.lines.Line2D([], [], color="k", ls="--", label="single GPU baseline"))
+    handles.append(matplotlib.lines.Line2D([], [], color="k", ls="--", label="single GPU baseline (1×)"))
+    handles.append(matplotlib.lines.Line2D([], [], color="0.3", marker="|", ls="", ms=9, mew=1.6,
+                                           label="the value (a mark on the baseline: exactly 1×)"))
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8,
                title=sources, title_fontsize=8, bbox_to_anchor=(0.5, -0.02))
     fig.tight_layout(rect=(0, 0.06, 1, 1))
@@ -286,6 +312,8 @@ def draw_front(ax, front: pd.DataFrame, current: Mapping | None = None) -> None:
         ax.plot([], [], **star)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    readable_log_axis(ax.xaxis)
+    readable_log_axis(ax.yaxis)
     ax.set_xlabel("throughput [inferences/s]", fontsize=8)
     ax.set_ylabel("energy per inference [J]", fontsize=8)
     ax.tick_params(labelsize=7, which="both")

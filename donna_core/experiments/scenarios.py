@@ -226,6 +226,11 @@ def _display_path(path) -> str:
 TABLE_DIGITS = 12
 
 
+def _devices_text(counts: Mapping[str, int]) -> str:
+    """``{"gpu": 2, "cim": 0, "cpu": 2}`` → ``"2 GPU + 2 CPU"`` (roles in the order given, zeros left out)."""
+    return " + ".join(f"{int(n)} {r.upper()}" for r, n in counts.items() if int(n)) or "none"
+
+
 def write_table(df: pd.DataFrame, path: str | Path) -> Path:
     """Write a result table as CSV atomically, floats rounded to :data:`TABLE_DIGITS` significant digits: the one
     writer of the tracked tables under ``figures/data/``, so a rerun anywhere gives the same bytes."""
@@ -472,8 +477,9 @@ def single_gpu_comparison(profiles: Mapping[str, TypeProfile], media: Sequence[s
 
     Returns one row per scenario, numbered from 1 as in the paper, with ``speedup`` (baseline bottleneck /
     plan bottleneck), ``energy_ratio`` (plan energy / baseline energy) and ``per_device_energy_ratio``
-    (plan energy / participating devices, over the baseline energy). ``label`` is the paper's tuple
-    ``(x, GPUs/CIMs/CPUs available, … participating, α, medium)``. The baseline is in ``df.attrs``.
+    (plan energy / participating devices, over the baseline energy). ``label`` says what the paper's
+    tuple ``(x, GPUs/CIMs/CPUs available, … participating, α, medium)`` says, in words:
+    ``"3: 2 GPU + 2 CPU → uses 2 GPU; α 0.8, PCIe-5"``. The baseline is in ``df.attrs``.
     """
     from donna_core.partition.problem import problem_from_dict
     from donna_core.partition.solve import solve
@@ -490,8 +496,8 @@ def single_gpu_comparison(profiles: Mapping[str, TypeProfile], media: Sequence[s
             for alpha in alphas:
                 x += 1
                 rr = result_row(solve(p, alpha=float(alpha), solver=solver), d)
-                avail = "/".join(str(counts.get(r, 0)) for r in ROLES)
-                part = "/".join(str(rr[f"used_{r}"]) for r in ROLES)
+                avail = _devices_text({r: counts.get(r, 0) for r in ROLES})
+                part = _devices_text({r: rr[f"used_{r}"] for r in ROLES})
                 rows.append({
                     "scenario": x, "medium": medium, "cluster": cname, "alpha": float(alpha), "solver": solver,
                     **rr,
@@ -499,7 +505,7 @@ def single_gpu_comparison(profiles: Mapping[str, TypeProfile], media: Sequence[s
                     "energy_ratio": rr["energy_j"] / base["energy_j"],
                     "per_device_energy_j": rr["energy_j"] / rr["n_stages"],
                     "per_device_energy_ratio": rr["energy_j"] / rr["n_stages"] / base["energy_j"],
-                    "label": f"({x}, {avail}, {part}, {alpha:g}, {MEDIUM_LABELS.get(medium, medium)})",
+                    "label": f"{x}: {avail} → uses {part}; α {alpha:g}, {MEDIUM_LABELS.get(medium, medium)}",
                     "provenance": _provenance(profiles, counts),
                 })
     df = pd.DataFrame(rows)

@@ -5,7 +5,8 @@ the energy E, so its minimiser lies on the front. Ties (objectives within :data:
 go to the plan with fewer stages, then to the lexicographically smaller device sequence compared by device
 *index* (the order of ``Problem.device_names``; not by name, since devices are built cpu, gpu, cim and
 ``"cim0" < "cpu0"``), then to the smaller bottleneck (front points have distinct bottlenecks, so this decides;
-the objective itself would not: its last bits depend on the order in which the costs were summed). ``solve(..., solver="exact")`` and the explorer both pick here.
+the objective itself would not: its last bits depend on the order in which the costs were summed).
+``solve(..., solver="exact")`` and the explorer both pick here.
 """
 from __future__ import annotations
 

@@ -168,7 +168,8 @@ class Explorer:
         key = self._key(s)
         self._latest_key = key
         if key not in self._fronts:
-            self._set_status("busy", f"solving the exact front for {setting_label(s['model'], s['medium'], s['counts'])} …")
+            label = setting_label(s["model"], s["medium"], s["counts"])
+            self._set_status("busy", f"solving the exact front for {label} …")
         self._planner_jobs.submit(lambda stale: self._plan_job_then_inspector(s, stale))
 
     def _point_moved(self, change) -> None:
