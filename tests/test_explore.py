@@ -496,3 +496,22 @@ def test_explorer_ties_follow_the_solver_device_index_rule():
     p = problem_from_dict(d)
     v = ex.make_view(d, pareto_front(p), 0.5)
     assert v["summary"]["plan"] == plan_string(solve(p, 0.5).stages) == "cpu0:0-0"
+
+
+def test_inspector_marks_units_a_role_may_not_run():
+    """gpt2 decode: CIM may run no attention block; the inspector plots those off the line, marked, and the table
+    says so in full (no fixed width cutting the source column off)."""
+    long = ex.profile_view("gpt2/decode")
+    cim = long[long.role == "cim"]
+    assert not cim["may_run"].all() and cim["may_run"].any()
+    assert long[long.role != "cim"]["may_run"].all()
+    from donna_core.experiments import plotting
+
+    fig = plotting.unit_profile_figure(long, "time_s")
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert any("may not run" in t for t in labels)
+    cim_line = next(l for l in fig.axes[0].get_lines() if l.get_label().startswith("cim"))
+    assert np.isnan(np.asarray(cim_line.get_ydata(), dtype=float)[~cim["may_run"].to_numpy()]).all()
+    ui = ex.build_ui(inline=True, model="gpt2/decode")
+    assert "no (not a plan option)" in ui.units.value and "source" in ui.units.value
+    assert ui.units.layout.width is None

@@ -392,9 +392,15 @@ def unit_profile_figure(long: pd.DataFrame, metric: str = "time_s", log: bool = 
     units = long.drop_duplicates("unit_index").sort_values("unit_index")
     fig = Figure(figsize=(6.6, 4.6))
     ax = fig.add_subplot(1, 1, 1)
+    barred = pd.Series(False, index=long.index) if "may_run" not in long.columns else ~long["may_run"].astype(bool)
     for role, g in long.groupby("role", sort=False):
-        ax.plot(g["unit_index"], g[metric], marker=".", ms=4, lw=1, color=ROLE_COLOURS.get(role),
-                label=g["label"].iloc[0])
+        # units the role may not run: off the line (their costs are placeholders), marked on their own
+        ax.plot(g["unit_index"], g[metric].where(~barred[g.index]), marker=".", ms=4, lw=1,
+                color=ROLE_COLOURS.get(role), label=g["label"].iloc[0])
+    if barred.any():
+        b = long[barred]
+        ax.plot(b["unit_index"], b[metric], ls="", marker="x", ms=5, color="0.55",
+                label=f"{'/'.join(dict.fromkeys(b['role']))} may not run this unit (placeholder cost)")
     if log:
         ax.set_yscale("log")
     step = max(1, int(np.ceil(len(units) / max_labels)))
@@ -406,6 +412,8 @@ def unit_profile_figure(long: pd.DataFrame, metric: str = "time_s", log: bool = 
     ax.set_ylabel({"time_s": "compute time per unit [s]", "energy_j": "compute energy per unit [J]"}[metric],
                   fontsize=8)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7, title="device (data source)", title_fontsize=7)
-    fig.subplots_adjust(left=0.12, right=0.99, top=0.97, bottom=0.33)
+    # above the axes: inside, it covers a curve
+    ax.legend(fontsize=7, title="device (data source)", title_fontsize=7, loc="lower left",
+              bbox_to_anchor=(0.0, 1.01), ncol=2, frameon=False)
+    fig.subplots_adjust(left=0.12, right=0.99, top=0.80, bottom=0.33)
     return fig

@@ -91,7 +91,8 @@ class Explorer:
                                   value="unit_index", description="sort by").add_class("donna-sort")
         self.descending = w.Checkbox(value=False, description="descending").add_class("donna-desc")
         self.unit_img = w.Image(format="png", layout=lay(width="594px")).add_class("donna-unit-image")
-        self.units = w.HTML(layout=lay(max_height="420px", overflow="auto", width="620px")).add_class("donna-units")
+        # natural width (every column visible): the row wraps the table below the figure when it does not fit
+        self.units = w.HTML(layout=lay(max_height="420px", overflow="auto")).add_class("donna-units")
         self.i_status = w.HTML().add_class("donna-inspector-status")
 
         self._planner_jobs = LatestOnly(self._job_failed, inline)
@@ -405,7 +406,8 @@ class Explorer:
         if stale():
             return
         shown = table.assign(time_ms=table["time_s"] * 1e3, energy_mj=table["energy_j"] * 1e3)
-        shown = shown[["unit_index", "unit", "kind", "role", "time_ms", "energy_mj", "out_bytes", "source"]]
+        shown = shown.assign(runs=shown["may_run"].map({True: "yes", False: "no (not a plan option)"}))
+        shown = shown[["unit_index", "unit", "kind", "role", "time_ms", "energy_mj", "out_bytes", "runs", "source"]]
         self.unit_img.value = png
         self.units.value = table_html(shown.rename(columns={"time_ms": "time [ms]", "energy_mj": "energy [mJ]"}),
                                       "donna-unit-table")

@@ -133,6 +133,17 @@ def _role_profiles(model: str, roles, cpu: str, profiles_dir, cpu_power_w) -> di
     return profs
 
 
+def may_run(profile) -> np.ndarray:
+    """Per unit of a role's profile: whether that role may run it (the problem builder's rule: CIM types run only
+    weight-stationary units; their cost rows for the others are placeholders no plan can pay)."""
+    from ...profiling.problem_builder import is_weight_stationary_type, weight_stationary_units
+
+    t = profile.table
+    if is_weight_stationary_type(profile.device_type) and "kind" in t.columns:
+        return np.asarray(weight_stationary_units(t), dtype=bool)
+    return np.ones(len(t), dtype=bool)
+
+
 def profile_view(model: str, roles=("cpu", "gpu", "cim"), metric: str = "time_s", cpu: str = "paper",
                  profiles_dir: str = DEFAULT_DIR, cpu_power_w: float | None = None) -> pd.DataFrame:
     """Per-unit profile of ``model`` on the chosen device roles (long table, as for Fig. 2a-b)."""
@@ -140,10 +151,11 @@ def profile_view(model: str, roles=("cpu", "gpu", "cim"), metric: str = "time_s"
         raise ExploreError(f"metric must be 'time_s' or 'energy_j', got {metric!r}")
     profs = _role_profiles(model, roles, cpu, profiles_dir, cpu_power_w)
     long = sc.profile_long_table({model: {r: profs[r] for r in roles}})
-    return long[["model", "role", "label", "unit_index", "unit", "kind", metric]]
+    long["may_run"] = np.concatenate([may_run(profs[r]) for r in roles])
+    return long[["model", "role", "label", "unit_index", "unit", "kind", metric, "may_run"]]
 
 
-UNIT_COLUMNS = ("unit_index", "unit", "kind", "role", "time_s", "energy_j", "out_bytes", "source")
+UNIT_COLUMNS = ("unit_index", "unit", "kind", "role", "time_s", "energy_j", "out_bytes", "may_run", "source")
 
 
 def unit_table(model: str, roles=("cpu", "gpu", "cim"), sort_by: str = "unit_index", descending: bool = False,
@@ -162,7 +174,7 @@ def unit_table(model: str, roles=("cpu", "gpu", "cim"), sort_by: str = "unit_ind
             "unit_index": np.arange(len(t)), "unit": t["unit"].astype(str),
             "kind": t["kind"].astype(str) if "kind" in t.columns else "", "role": r,
             "time_s": t["time_s"].astype(float), "energy_j": t["energy_j"].astype(float),
-            "out_bytes": t["out_bytes"].astype("int64"),
+            "out_bytes": t["out_bytes"].astype("int64"), "may_run": may_run(profs[r]),
             "source": f"{profs[r].device_type}, {profs[r].source_kind}"}))
     df = pd.concat(frames, ignore_index=True).sort_values(["unit_index"], kind="stable")
     return df.sort_values(sort_by, ascending=not descending, kind="stable").reset_index(drop=True)
