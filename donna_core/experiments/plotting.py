@@ -174,7 +174,8 @@ def plot_single_gpu_comparison(df: pd.DataFrame, sources: str = ""):
         # bars grow from the 1-GPU baseline (1×), so better and worse than the baseline point opposite ways; a
         # marker at every value keeps ratios of exactly 1 (zero-length bars) visible as data
         ax.barh(y, df[col] - 1.0, left=1.0, color=colours)
-        ax.scatter(df[col], y, marker="|", s=90, linewidths=1.6, color=colours, edgecolors="none", zorder=3)
+        ax.scatter(df[col], y, marker="o", s=22, c=colours, edgecolors="k", linewidths=0.7, zorder=3)
+        ax.set_axisbelow(True)  # grid lines behind the bars
         ax.axvline(1.0, color="k", lw=0.8, ls="--")
         ax.set_xscale("log")
         readable_log_axis(ax.xaxis)
@@ -187,8 +188,8 @@ def plot_single_gpu_comparison(df: pd.DataFrame, sources: str = ""):
     handles = [Patch(color=c, label=MEDIUM_LABELS[m]) for m, c in
                {"pcie5": "tab:blue", "hb-wcc": "tab:orange", "lb-wcc": "tab:purple"}.items() if m in set(df["medium"])]
     handles.append(matplotlib.lines.Line2D([], [], color="k", ls="--", label="single GPU baseline (1×)"))
-    handles.append(matplotlib.lines.Line2D([], [], color="0.3", marker="|", ls="", ms=9, mew=1.6,
-                                           label="the value (a mark on the baseline: exactly 1×)"))
+    handles.append(matplotlib.lines.Line2D([], [], marker="o", ls="", ms=5, mfc="0.6", mec="k", mew=0.7,
+                                           label="the value (a dot on the baseline: exactly 1×)"))
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8,
                title=sources, title_fontsize=8, bbox_to_anchor=(0.5, -0.02))
     fig.tight_layout(rect=(0, 0.06, 1, 1))
