@@ -7,9 +7,12 @@ VPY     := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 PIPQ    := $(VPY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: install test figures bench lab app validate clean fuzz
+.PHONY: help install test figures bench lab app validate clean fuzz
 
-install: $(STAMP)
+help: ## list the entry points (this text)
+	@awk -F ':.*## ' '/^[a-z]+:.*## / {printf "  make %-9s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+install: $(STAMP) ## create .venv and install donna with its dev tools (editable)
 
 # torch/torchvision are pinned in pyproject.toml (2.14.1 / 0.29.1); pip takes them from local wheels here.
 $(STAMP): pyproject.toml
@@ -19,30 +22,29 @@ $(STAMP): pyproject.toml
 	$(VPY) -c "import donna_core, torch, torchvision, pandas, papermill"
 	touch $(STAMP)
 
-test: $(STAMP)
+test: $(STAMP) ## run the test suite (pytest)
 	$(VPY) -m pytest -q
 
 # The main job: rerun the paper's figures (notebooks 01-04 under papermill, cached profiles only) into figures/
 # and write reports/claims.md.
-figures: $(STAMP)
+figures: $(STAMP) ## rerun notebooks 01-04 and 07 into figures/, write reports/claims.md, solve data/problems
 	$(VPY) scripts/make_figures.py
 	$(VPY) scripts/solve_examples.py
 
 # The interactive explorer (α / device sliders, front-point picking, per-unit profile views). Notebooks are saved
 # without outputs (scripts/jupyter_config.py); Jupyter refuses root unless told, so the flag is added only for root.
 ROOTFLAG = $(if $(filter 0,$(shell id -u)),--allow-root,)
-lab: $(STAMP)
+lab: $(STAMP) ## open the explorer notebook (05) in JupyterLab
 	$(VENV)/bin/jupyter lab notebooks/05_explore.ipynb --config=scripts/jupyter_config.py $(ROOTFLAG)
 
-# The explorer as a standalone web app (Voilà: widgets only, no code) on a free port; prints the URL.
+# The explorer as a standalone web app (Voilà: widgets only, no code) on a free port; prints the URL once the
+# server answers (scripts/serve_app.py).
 APP_IP ?= 127.0.0.1
-app: $(STAMP)
-	@port=$$($(VPY) -c "import socket; s = socket.socket(); s.bind(('$(APP_IP)', 0)); print(s.getsockname()[1])"); \
-	echo "donna explorer: http://$(APP_IP):$$port/  (Ctrl-C stops it)"; \
-	$(VENV)/bin/voila notebooks/05_explore.ipynb --no-browser --Voila.ip=$(APP_IP) --port=$$port
+app: $(STAMP) ## serve the explorer as a web app (Voila); prints the URL once it answers
+	@$(VPY) scripts/serve_app.py --ip $(APP_IP)
 
 # Issue 9: run plans as real pipelines and compare with the cost model (measures: not part of `figures`).
-validate: $(STAMP)
+validate: $(STAMP) ## run plans as real pipelines and compare with the cost model (measures)
 	$(VPY) scripts/validate.py
 
 # bench: the solver benchmark also needs the optional `bench` extra (highspy, the MILP peer)
@@ -51,17 +53,17 @@ $(BENCH_STAMP): $(STAMP)
 	$(PIPQ) -e '.[dev,bench]' 2>&1 | { grep -v "^WARNING: Location" || true; }
 	touch $(BENCH_STAMP)
 
-bench: $(BENCH_STAMP)
+bench: $(BENCH_STAMP) ## solver and CLI start-up benchmarks
 	$(VPY) scripts/bench_solvers.py
 	$(VPY) scripts/bench_cli.py
 
-clean:
+clean: ## remove .venv and pytest caches
 	rm -rf $(VENV) .pytest_cache
 
 # Fuzz every sub-command over mutated inputs for DONNA_FUZZ_SECONDS (default 600; a random seed unless
 # DONNA_FUZZ_SEED is set). Findings (input files + command line) are copied to DONNA_FUZZ_FINDINGS.
 DONNA_FUZZ_SECONDS ?= 600
 DONNA_FUZZ_FINDINGS ?= fuzz-findings
-fuzz: $(STAMP)
+fuzz: $(STAMP) ## fuzz every sub-command over mutated inputs (DONNA_FUZZ_SECONDS, default 600)
 	DONNA_FUZZ_SECONDS=$(DONNA_FUZZ_SECONDS) DONNA_FUZZ_FINDINGS=$(abspath $(DONNA_FUZZ_FINDINGS)) \
 		$(VPY) -m pytest -q -s -p no:cacheprovider tests/test_fuzz.py

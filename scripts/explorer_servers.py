@@ -21,6 +21,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOK = REPO / "notebooks" / "05_explore.ipynb"
+# the app's Voilà template (share/jupyter/voila/templates/donna: no CDN stylesheets) and the notebook cell tag it
+# leaves out (the notebook's static example, which is not part of the app)
+JUPYTER_SHARE = REPO / "share" / "jupyter"
+APP_TEMPLATE = "donna"
+APP_HIDDEN_TAG = "hide-in-app"
 CHROMIUM = os.environ.get("DONNA_CHROMIUM", "/usr/bin/chromium")
 # As root Chromium needs --no-sandbox; without the background-networking flags it keeps opening outbound
 # connections (component updates, sync) that this machine refuses.
@@ -83,8 +88,8 @@ def _server(argv: list[str], url: str, probe: str, workdir: Path, timeout_s: flo
     (kdir / "kernel.json").write_text(json.dumps({
         "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "Python 3 (ipykernel)", "language": "python"}))
-    env["JUPYTER_PATH"] = str(workdir / "jupyter") + (os.pathsep + env["JUPYTER_PATH"] if env.get("JUPYTER_PATH")
-                                                       else "")
+    env["JUPYTER_PATH"] = app_jupyter_path(str(workdir / "jupyter") + (os.pathsep + env["JUPYTER_PATH"]
+                                                                        if env.get("JUPYTER_PATH") else ""))
     log = workdir / "server.log"
     with open(log, "w") as out:
         proc = subprocess.Popen(argv, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT,
@@ -96,13 +101,24 @@ def _server(argv: list[str], url: str, probe: str, workdir: Path, timeout_s: flo
         _stop(proc)
 
 
+def voila_argv(notebook: Path, port: int, ip: str = "127.0.0.1") -> list[str]:
+    """The command serving ``notebook`` as the explorer app (``make app`` and the tests run this one)."""
+    return [sys.executable, "-m", "voila", str(notebook), "--no-browser", f"--port={port}", f"--Voila.ip={ip}",
+            "--Voila.open_browser=False", f"--template={APP_TEMPLATE}",
+            f"--TagRemovePreprocessor.remove_cell_tags={APP_HIDDEN_TAG}"]
+
+
+def app_jupyter_path(extra: str | None = None) -> str:
+    """JUPYTER_PATH with the app's template directory first (Voilà looks templates up there)."""
+    return os.pathsep.join([str(JUPYTER_SHARE)] + ([extra] if extra else []))
+
+
 @contextlib.contextmanager
 def voila_app(notebook: Path = NOTEBOOK, timeout_s: float = 90.0):
     """Serve ``notebook`` with Voilà; yields the app's URL."""
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="donna-voila-") as tmp:
-        argv = [sys.executable, "-m", "voila", str(notebook), "--no-browser", f"--port={port}",
-                "--Voila.ip=127.0.0.1", "--Voila.open_browser=False"]
+        argv = voila_argv(notebook, port)
         # probe a static file: requesting the app page itself would start a kernel
         with _server(argv, f"http://127.0.0.1:{port}/", f"http://127.0.0.1:{port}/voila/static/voila.js",
                      Path(tmp), timeout_s) as url:

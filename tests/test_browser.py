@@ -28,6 +28,8 @@ def _load_servers():
 
 es = _load_servers()
 pytestmark = pytest.mark.slow
+# target: first plot <= 10 s after the URL on an idle 2-core machine; on a busier one, scaled by the run queue
+FIRST_PLOT_S = float(os.environ.get("DONNA_FIRST_PLOT_S", "10")) * max(1.0, os.getloadavg()[0] / 2.0)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -49,17 +51,12 @@ class Page:
         self.offline: list[str] = []
         page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
-        # Voilà's page template links Font Awesome from a CDN (it also bundles it); this machine is offline, so
-        # answer that request with an empty stylesheet and record every other outside request as a failure.
-        page.route(re.compile(r"^https?://(?!127\.0\.0\.1)"), self._outside)
+        # no request may leave the machine: each one is recorded as a failure (and refused)
+        page.route(re.compile(r"^(?!https?://127\.0\.0\.1[:/])(?!data:|blob:|about:)"), self._outside)
 
     def _outside(self, route):
-        url = route.request.url
-        if url.startswith("https://cdn.jsdelivr.net/npm/@fortawesome/"):
-            route.fulfill(status=200, content_type="text/css", body="")
-        else:
-            self.offline.append(url)
-            route.abort()
+        self.offline.append(route.request.url)
+        route.abort()
 
     def wait_image(self, cls: str, timeout_s: float = 120) -> str:
         """Wait until ``img.<cls>`` shows a decoded image; return its src."""
@@ -122,12 +119,16 @@ def test_voila_app(tmp_path):
 
     vgg8 = explore.unit_table("vgg8", ("cpu", "gpu", "cim"))
     t0 = time.monotonic()
-    with es.voila_app() as url, es.chromium() as (_, context):
+    with es.chromium() as (_, context), es.voila_app() as url:
+        t_url = time.monotonic()  # when `make app` prints the URL: the server answers
         p = Page(context.new_page())
         p.page.goto(url, timeout=120_000)
         plan0, front0 = p.wait_image("donna-plan-image"), p.wait_image("donna-front-image")
+        first_plot_s = time.monotonic() - t_url
+        print(f"first plot {first_plot_s:.1f} s after the server answered")
         p.wait_text("donna-status-box", "exact front of")
         p.no_figure_text()
+        assert "Static example" not in p.page.inner_text("body"), "the app shows the notebook's static example"
         s0 = p.text("donna-summary-box")
         assert "exact optimum at α = 1.00" in s0 and "bottleneck" in s0 and "α interval" in s0
 
@@ -187,6 +188,29 @@ def test_voila_app(tmp_path):
         p.wait_changed("donna-plan-image", plan4)
         p.no_figure_text()
 
+        # a model switch keeps the α-optimum: α = 0.3 on ResNet-152 HB-WCC 2+1+1 (81 front points), a front point
+        # picked, then gpt2/decode (5 points) — not the point the browser's slider clamped its old position to
+        p.select("donna-medium", "HB-WCC")
+        p.set_readout("donna-n-gpu", "1")
+        p.select("donna-model", "resnet152")
+        p.wait_text("donna-status-box", "resnet152, 2cpu+1gpu+1cim, HB-WCC: exact front of")
+        p.set_readout("donna-alpha", "0.3")
+        p.wait_text("donna-summary-box", "exact optimum at α = 0.30")
+        p.page.locator(".donna-point .noUi-handle").focus()
+        p.page.keyboard.press("End")
+        p.wait_text("donna-summary-box", "picked on the front")
+        p.select("donna-model", "gpt2/decode")
+        p.wait_text("donna-status-box", "gpt2/decode, 2cpu+1gpu+1cim, HB-WCC: exact front of")
+        want = explore.plan_view("gpt2/decode", "hb-wcc", 2, 1, 1, 0.3)
+        n = len(want["front"])
+        s_llm = p.wait_front_point(n - want["index"], n)
+        time.sleep(1.0)  # a late echo of the slider would show up here
+        s_llm = p.text("donna-summary-box")
+        assert _summary_row(s_llm, "plan") == "exact optimum at α = 0.30", s_llm
+        assert _summary_row(s_llm, "objective at α = 0.30").startswith(f"{want['summary']['objective']:.6f}")
+        p.select("donna-model", "vgg8")
+        p.wait_text("donna-status-box", "vgg8, 2cpu+1gpu+1cim, HB-WCC: exact front of")
+
         # inspector: shares the model, layer names in the table, sortable
         p.page.locator(".lm-TabBar-tabLabel", has_text="profile inspector").click()
         p.wait_image("donna-unit-image")
@@ -207,7 +231,8 @@ def test_voila_app(tmp_path):
 
         assert p.errors == [], f"browser console errors: {p.errors}"
         assert p.offline == [], f"the app requested outside resources: {p.offline}"
-    assert time.monotonic() - t0 < 180
+    assert first_plot_s <= FIRST_PLOT_S, f"first plot {first_plot_s:.1f} s after the URL (target {FIRST_PLOT_S} s)"
+    assert time.monotonic() - t0 < 240
 
 
 def test_jupyterlab_run_all():

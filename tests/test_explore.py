@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from donna_core.experiments import explore as ex
 from donna_core.experiments import scenarios as sc
+from donna_core.partition.plan_format import plan_string
 from donna_core.partition.problem import problem_from_dict
 from donna_core.partition.solve import pareto_front, solve
 
@@ -50,7 +51,7 @@ def test_paper_view_and_front(root):
     v = ex.plan_view("toyb", "pcie5", 0, 2, 2, 0.5, "paper", profiles_dir=root)
     p = _problem(root, "toyb", {"gpu": 2, "cim": 2}, "pcie5")
     r = solve(p, 0.5, "paper")
-    assert v["summary"]["plan"] == sc.plan_string(r.stages)
+    assert v["summary"]["plan"] == plan_string(r.stages)
     front = pareto_front(p)
     assert len(v["front"]) == len(front)
     assert v["front"]["energy_j"].tolist() == [f.energy_j for f in front]
@@ -135,9 +136,11 @@ def test_alpha_intervals_are_the_lower_envelope(f):
 def test_exact_index_lies_in_its_interval(root):
     v = ex.plan_view("toya", "hb-wcc", 2, 1, 1, 0.5, profiles_dir=root)
     ft = v["front"]
-    front = ex.cached_front("toya", "hb-wcc", (("cpu", 2), ("gpu", 1), ("cim", 1)), "paper", root, None)
+    counts = (("cpu", 2), ("gpu", 1), ("cim", 1))
+    front = ex.cached_front("toya", "hb-wcc", counts, "paper", root, None)
+    names = ex.cached_problem("toya", "hb-wcc", counts, "paper", root, None)[1].device_names
     for a in np.linspace(0, 1, 21):
-        i = ex.exact_index(front, a)
+        i = ex.exact_index(front, a, names)
         assert ft["alpha_lo"][i] - 1e-9 <= a <= ft["alpha_hi"][i] + 1e-9
 
 
@@ -148,7 +151,7 @@ def test_every_front_point_is_reachable(root):
     assert len(base["front"]) == len(front) > 1
     for i, f in enumerate(front):
         v = ex.plan_view("toya", "pcie5", 2, 1, 1, 0.5, profiles_dir=root, point=i)
-        assert v["index"] == i and v["summary"]["plan"] == sc.plan_string(f.stages)
+        assert v["index"] == i and v["summary"]["plan"] == plan_string(f.stages)
         assert v["summary"]["energy_j"] == pytest.approx(f.energy_j, rel=1e-12)
         assert v["summary"]["how"] == "picked on the front"
     with pytest.raises(ex.ExploreError, match="does not exist"):
@@ -221,7 +224,7 @@ def test_nothing_fits_memory_is_an_answer(root):
     d = sc.make_problem(ex.cached_profiles("toya", "paper", root, None), {"cpu": 1, "gpu": 1}, "hb-wcc")
     for t in d["device_types"].values():
         t["memory_bytes"] = 1.0
-    status, msg = ex._front_in_child(problem_from_dict(d))
+    status, msg = ex.front_in_child(problem_from_dict(d))
     assert status == "infeasible" and msg
 
 
@@ -413,3 +416,13 @@ def test_nearest_point_and_click_picking(root):
     ui._front_clicked({"dataX": float(px[k, 0]) + 2, "dataY": float(px[k, 1]) - 2})
     assert "picked on the front" in ui.summary.value
     assert f"{len(front) - k} of {len(front)}" in ui.summary.value
+
+
+def test_explorer_ties_follow_the_solver_device_index_rule():
+    """Devices built cpu, gpu, cim: at an exact tie the solver takes cpu0 (index 0), not cim0 (first by name)."""
+    from test_front_select import _cpu_gpu_cim_tie
+
+    d = _cpu_gpu_cim_tie()
+    p = problem_from_dict(d)
+    v = ex.make_view(d, pareto_front(p), 0.5)
+    assert v["summary"]["plan"] == plan_string(solve(p, 0.5).stages) == "cpu0:0-0"

@@ -14,6 +14,7 @@ import pytest
 
 from donna_core.experiments import scenarios as sc
 from donna_core.partition.media import MEDIA_PRESETS
+from donna_core.partition.plan_format import plan_string
 from donna_core.partition.problem import problem_from_dict
 from donna_core.partition.solve import pareto_front, solve
 
@@ -183,7 +184,7 @@ def test_sweep_shape_and_solver_relations(small_sweep, synth):
              & (df.solver == "paper")].iloc[0]
     r = solve(problem_from_dict(sc.make_problem(profs["toyb"], {"cpu": 2, "cim": 2}, "lb-wcc")), 0.5, "paper")
     assert row["energy_j"] == r.energy_j and row["bottleneck_s"] == r.bottleneck_s
-    assert row["plan"] == sc.plan_string(r.stages)
+    assert row["plan"] == plan_string(r.stages)
     assert "cim=cim (simulated)" in row["provenance"]
 
 
@@ -229,7 +230,7 @@ def test_single_gpu_comparison_columns(synth):
     gpu_clusters = df[df.cluster.isin(["2cpu+2gpu", "2cpu+1gpu+1cim"])]
     assert (gpu_clusters["speedup"] >= 1 - 1e-12).all()  # a single GPU is one of their plans
     r = df[df.cluster == "2cpu+2gpu"].iloc[0]
-    assert r["label"].startswith(f"({r['scenario']}, 2/0/2, ")
+    assert r["label"].startswith(f"{r['scenario']}: 2 GPU + 2 CPU → uses ")
 
 
 def test_profile_tables(synth):
@@ -241,10 +242,19 @@ def test_profile_tables(synth):
     assert len(src) == 6 and set(src["role"]) == {"cpu", "gpu", "cim"}
 
 
-def test_write_table_round_trips_exactly(tmp_path, small_sweep):
+def test_write_table_rounds_and_rewrites_byte_identically(tmp_path, small_sweep):
     path = sc.write_table(small_sweep, tmp_path / "s.csv")
     back = pd.read_csv(path)
-    np.testing.assert_array_equal(back["energy_j"].to_numpy(), small_sweep["energy_j"].to_numpy())
+    want = [float(f"{x:.{sc.TABLE_DIGITS}g}") for x in small_sweep["energy_j"]]
+    np.testing.assert_array_equal(back["energy_j"].to_numpy(), want)
+    np.testing.assert_allclose(back["energy_j"], small_sweep["energy_j"], rtol=5 * 10.0 ** -sc.TABLE_DIGITS)
+    assert back["plan"].tolist() == small_sweep["plan"].tolist()
+    # what was read back is written as the same bytes, and last-bit noise (another machine) changes nothing
+    again = sc.write_table(back, tmp_path / "again.csv")
+    noisy = small_sweep.assign(energy_j=small_sweep["energy_j"] * (1 + 3e-16), bottleneck_s=small_sweep["bottleneck_s"]
+                               * (1 - 2e-16))
+    assert again.read_bytes() == path.read_bytes() == sc.write_table(noisy, tmp_path / "n.csv").read_bytes()
+    assert b"\r" not in path.read_bytes()
 
 
 @pytest.mark.parametrize("model", sc.PAPER_MODELS)

@@ -17,12 +17,13 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ..partition.plan_format import plan_string
 from ..partition.problem import problem_from_dict
 from ..partition.solve import InfeasibleError, pareto_front, solve
 from ..profiling.models import LLM_NAMES
 from ..profiling.problem_builder import build_problem, parse_cluster
 from ..profiling.profiles import load_profiles
-from .scenarios import DEFAULT_PROFILES_DIR, plan_string
+from .scenarios import DEFAULT_PROFILES_DIR
 
 PHASES = ("prefill", "decode")
 CLUSTERS: dict[str, str] = {"4 CPU": "4cpu", "2 CPU + 2 GPU": "2cpu+2gpu", "2 CPU + 2 CIM": "2cpu+2cim",
@@ -30,6 +31,9 @@ CLUSTERS: dict[str, str] = {"4 CPU": "4cpu", "2 CPU + 2 GPU": "2cpu+2gpu", "2 CP
 MEDIA = ("pcie5", "hb-wcc", "lb-wcc")
 ALPHAS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 CPU_TYPES = {"paper": "cpu-xeon-w3323", "host": "cpu-host"}
+# what the figure's title says about the CPU devices for each ``cpu`` choice
+CPU_NOTES = {"paper": "CPU devices: the paper's Xeon W-3323 (modelled)",
+             "host": "CPU devices: this host's CPU (measured)"}
 
 
 def llm_problem(model: str, phase: str, cluster: str, medium: str, cpu: str = "paper",
@@ -181,10 +185,20 @@ def llm_summary(sweep: pd.DataFrame, memory: pd.DataFrame | None = None,
 
 
 # ---------------------------------------------------------------------------------------------- figure
+def _groups(fronts: dict) -> list[list[str]]:
+    """Clusters grouped by identical fronts (insertion order kept)."""
+    out: dict = {}
+    for c, key in fronts.items():
+        out.setdefault(key, []).append(c)
+    return list(out.values())
+
+
 def plot_llm_fronts(sweep: pd.DataFrame, title_note: str = ""):
     """Rows = (model, phase), columns = media; per cluster the exact front (tokens/s vs J/token) and the
     paper's DP points."""
     import matplotlib.pyplot as plt
+
+    from .plotting import cluster_marker, readable_log_axis
 
     keys = list(dict.fromkeys(zip(sweep.model, sweep.phase)))
     media = [m for m in MEDIA if m in set(sweep.medium)]
@@ -194,28 +208,39 @@ def plot_llm_fronts(sweep: pd.DataFrame, title_note: str = ""):
         for j, md in enumerate(media):
             ax = axes[i][j]
             g = sweep[(sweep.model == m) & (sweep.phase == ph) & (sweep.medium == md)]
-            for c in dict.fromkeys(g.cluster):
+            fronts = {}
+            for k, c in enumerate(dict.fromkeys(g.cluster)):
                 gc = g[g.cluster == c]
                 col = colors.get(c)
                 f = gc[gc.kind == "front"].sort_values("tokens_per_s")
                 if not f.empty:
                     ax.step(f.tokens_per_s, f.j_per_token, where="post", color=col, lw=1.2, label=c)
-                    ax.plot(f.tokens_per_s, f.j_per_token, ".", color=col, ms=3)
+                    # hollow markers, smaller for each later cluster: fronts that coincide show as nested rings
+                    ax.plot(f.tokens_per_s, f.j_per_token, ls="", marker=cluster_marker(CLUSTERS.get(c, c)),
+                            mfc="none", mec=col, ms=max(3.0, 10.0 - 2.2 * k), mew=1.0)
+                    fronts[c] = tuple(np.round(np.log10(f[["tokens_per_s", "j_per_token"]].to_numpy()), 9).ravel())
                 dp = gc[gc.kind == "paper"]
                 if not dp.empty:
                     ax.plot(dp.tokens_per_s, dp.j_per_token, "x", color=col, ms=6)
                 if (gc.kind == "infeasible").any():
                     ax.text(0.02, 0.02, f"{c}: no plan fits", transform=ax.transAxes, fontsize=7, color=col)
+            same = [cs for cs in _groups(fronts) if len(cs) > 1]
+            if same:
+                ax.text(0.98, 0.98, "\n".join("same front: " + " = ".join(cs) for cs in same), ha="right", va="top",
+                        transform=ax.transAxes, fontsize=6.5, bbox=dict(fc="white", ec="0.7", lw=0.5, alpha=0.9))
             ax.set_xscale("log")
             ax.set_yscale("log")
+            readable_log_axis(ax.xaxis)
+            readable_log_axis(ax.yaxis)
             ax.set_title(f"{m} {ph} / {md}", fontsize=9)
             if i == len(keys) - 1:
                 ax.set_xlabel("tokens/s")
             if j == 0:
                 ax.set_ylabel("J/token")
             ax.grid(True, which="both", lw=0.3, alpha=0.5)
-    axes[0][0].legend(fontsize=7, title="line: exact front; x: paper DP", title_fontsize=7)
-    fig.suptitle("Decoder LLMs: exact Pareto fronts and the paper's DP points (modelled costs; cpu-host measured "
-                 "units)" + (f" — {title_note}" if title_note else ""), fontsize=10)
+    axes[0][0].legend(fontsize=7, title="line + rings: exact front; x: paper DP", title_fontsize=7,
+                      loc="lower left")
+    fig.suptitle("Decoder LLMs: exact Pareto fronts and the paper's DP points (units measured on this host's CPU, "
+                 "device costs modelled)" + (f"; {title_note}" if title_note else ""), fontsize=10)
     fig.tight_layout()
     return fig

@@ -39,14 +39,36 @@ def save_figure(fig, outdir: str | Path, name: str) -> list[Path]:
     paths = []
     for ext in ("png", "pdf"):
         buf = io.BytesIO()
-        # PDF metadata carries a creation date; drop it so reruns give identical files.
-        meta = {"CreationDate": None} if ext == "pdf" else {"Software": None}
+        # no volatile metadata (dates, the library version in PNGs), so reruns give identical files
+        meta = {"CreationDate": None, "ModDate": None} if ext == "pdf" else {"Software": None}
         fig.savefig(buf, format=ext, dpi=FIG_DPI, bbox_inches="tight", metadata=meta)
         paths.append(write_bytes_atomic(outdir / f"{name}.{ext}", buf.getvalue()))
     return paths
 
 
-def _marker(cluster: str) -> str:
+def _plain(v: float) -> str:
+    """Tick text without scientific notation for the ranges these figures span (1e-4 .. 1e6): "3000", "0.02"."""
+    return f"{v:.6g}" if 1e-4 <= abs(v) < 1e6 else f"{v:.0e}"
+
+
+def readable_log_axis(axis, log: bool = True) -> None:
+    """Log ``axis`` with plain tick labels that never overlap: decades labelled; when the view spans less than
+    ~1.5 decades (one or no decade tick in sight) the minor ticks at 2× and 5× are labelled too."""
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    axis.set_major_formatter(FuncFormatter(lambda v, _: _plain(v)))
+    axis.set_minor_locator(LogLocator(base=10.0, subs=(2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0)))
+
+    def minor(v, _):
+        lo, hi = sorted(abs(x) for x in axis.get_view_interval())
+        narrow = lo > 0 and hi / lo < 10 ** 1.5
+        mant = v / 10 ** np.floor(np.log10(v) + 1e-9)
+        return _plain(v) if narrow and round(mant) in (2, 5) and abs(mant - round(mant)) < 1e-6 else ""
+
+    axis.set_minor_formatter(FuncFormatter(minor))
+
+
+def cluster_marker(cluster: str) -> str:
     return CLUSTER_MARKERS.get(cluster, "P")
 
 
@@ -82,7 +104,7 @@ def plot_sweep_panel(ax, points: pd.DataFrame, front: pd.DataFrame | None = None
     sc = None
     for cluster, g in points.groupby("cluster", sort=False):
         sc = ax.scatter(g["throughput_ips"], g["energy_j"], c=g["alpha"], cmap=cmap, norm=norm,
-                        marker=_marker(cluster), s=42, edgecolors="k", linewidths=0.4, zorder=3)
+                        marker=cluster_marker(cluster), s=42, edgecolors="k", linewidths=0.4, zorder=3)
         if front is not None and not front.empty:
             f = front[front["cluster"] == cluster].sort_values("throughput_ips")
             if not f.empty:
@@ -96,9 +118,8 @@ def plot_sweep_panel(ax, points: pd.DataFrame, front: pd.DataFrame | None = None
                        linewidths=1.4, zorder=4)
     ax.set_xscale("log")
     ax.set_yscale("log")
-    # minor-tick labels of narrow log ranges collide; keep only the major ones
-    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    readable_log_axis(ax.xaxis)
+    readable_log_axis(ax.yaxis)
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3, which="both")
     return sc
@@ -126,7 +147,7 @@ def plot_sweep(points: pd.DataFrame, fronts: pd.DataFrame | None, models: Sequen
             if j == 0:
                 ax.set_ylabel("energy per inference [J]")
     clusters = list(dict.fromkeys(points["cluster"]))
-    handles = [Line2D([], [], marker=_marker(c), ls=FRONT_STYLES.get(c, "--"), color="0.35", mfc="0.6", mec="k",
+    handles = [Line2D([], [], marker=cluster_marker(c), ls=FRONT_STYLES.get(c, "--"), color="0.35", mfc="0.6", mec="k",
                       label=f"D = {{{c}}} (line: its exact Pareto front)") for c in clusters]
     handles += [Line2D([], [], marker="o", ls="", mfc="none", mec="red", ms=10, label="paper DP worse than exact")]
     fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 3), fontsize=8,
@@ -150,19 +171,25 @@ def plot_single_gpu_comparison(df: pd.DataFrame, sources: str = ""):
     colours = [{"pcie5": "tab:blue", "hb-wcc": "tab:orange", "lb-wcc": "tab:purple"}.get(m, "0.5")
                for m in df["medium"]]
     for ax, (col, label) in zip(axes, panels):
-        # bars grow from the 1-GPU baseline (1×), so better and worse than the baseline point opposite ways
+        # bars grow from the 1-GPU baseline (1×), so better and worse than the baseline point opposite ways; a
+        # marker at every value keeps ratios of exactly 1 (zero-length bars) visible as data
         ax.barh(y, df[col] - 1.0, left=1.0, color=colours)
+        ax.scatter(df[col], y, marker="o", s=22, c=colours, edgecolors="k", linewidths=0.7, zorder=3)
+        ax.set_axisbelow(True)  # grid lines behind the bars
         ax.axvline(1.0, color="k", lw=0.8, ls="--")
         ax.set_xscale("log")
+        readable_log_axis(ax.xaxis)
         ax.set_xlabel(label)
         ax.grid(alpha=0.3, axis="x", which="both")
     axes[0].set_yticks(y, df["label"], fontsize=7)
     axes[0].invert_yaxis()
-    axes[0].set_ylabel("(x, available GPU/CIM/CPU, participating GPU/CIM/CPU, α, medium)", fontsize=8)
+    axes[0].set_ylabel("scenario: devices available → devices the plan uses; α, medium", fontsize=8)
     from matplotlib.patches import Patch
     handles = [Patch(color=c, label=MEDIUM_LABELS[m]) for m, c in
                {"pcie5": "tab:blue", "hb-wcc": "tab:orange", "lb-wcc": "tab:purple"}.items() if m in set(df["medium"])]
-    handles.append(matplotlib.lines.Line2D([], [], color="k", ls="--", label="single GPU baseline"))
+    handles.append(matplotlib.lines.Line2D([], [], color="k", ls="--", label="single GPU baseline (1×)"))
+    handles.append(matplotlib.lines.Line2D([], [], marker="o", ls="", ms=5, mfc="0.6", mec="k", mew=0.7,
+                                           label="the value (a dot on the baseline: exactly 1×)"))
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8,
                title=sources, title_fontsize=8, bbox_to_anchor=(0.5, -0.02))
     fig.tight_layout(rect=(0, 0.06, 1, 1))
@@ -286,6 +313,8 @@ def draw_front(ax, front: pd.DataFrame, current: Mapping | None = None) -> None:
         ax.plot([], [], **star)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    readable_log_axis(ax.xaxis)
+    readable_log_axis(ax.yaxis)
     ax.set_xlabel("throughput [inferences/s]", fontsize=8)
     ax.set_ylabel("energy per inference [J]", fontsize=8)
     ax.tick_params(labelsize=7, which="both")
@@ -364,9 +393,15 @@ def unit_profile_figure(long: pd.DataFrame, metric: str = "time_s", log: bool = 
     units = long.drop_duplicates("unit_index").sort_values("unit_index")
     fig = Figure(figsize=(6.6, 4.6))
     ax = fig.add_subplot(1, 1, 1)
+    barred = pd.Series(False, index=long.index) if "may_run" not in long.columns else ~long["may_run"].astype(bool)
     for role, g in long.groupby("role", sort=False):
-        ax.plot(g["unit_index"], g[metric], marker=".", ms=4, lw=1, color=ROLE_COLOURS.get(role),
-                label=g["label"].iloc[0])
+        # units the role may not run: off the line (their costs are placeholders), marked on their own
+        ax.plot(g["unit_index"], g[metric].where(~barred[g.index]), marker=".", ms=4, lw=1,
+                color=ROLE_COLOURS.get(role), label=g["label"].iloc[0])
+    if barred.any():
+        b = long[barred]
+        ax.plot(b["unit_index"], b[metric], ls="", marker="x", ms=5, color="0.55",
+                label=f"{'/'.join(dict.fromkeys(b['role']))} may not run this unit (placeholder cost)")
     if log:
         ax.set_yscale("log")
     step = max(1, int(np.ceil(len(units) / max_labels)))
@@ -378,6 +413,8 @@ def unit_profile_figure(long: pd.DataFrame, metric: str = "time_s", log: bool = 
     ax.set_ylabel({"time_s": "compute time per unit [s]", "energy_j": "compute energy per unit [J]"}[metric],
                   fontsize=8)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7, title="device (data source)", title_fontsize=7)
-    fig.subplots_adjust(left=0.12, right=0.99, top=0.97, bottom=0.33)
+    # above the axes: inside, it covers a curve
+    ax.legend(fontsize=7, title="device (data source)", title_fontsize=7, loc="lower left",
+              bbox_to_anchor=(0.0, 1.01), ncol=2, frameon=False)
+    fig.subplots_adjust(left=0.12, right=0.99, top=0.80, bottom=0.33)
     return fig

@@ -21,6 +21,8 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ..partition.plan_format import plan_string
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PROFILES_DIR = REPO_ROOT / "data" / "profiles"
 
@@ -218,11 +220,23 @@ def _display_path(path) -> str:
         return str(path)
 
 
+# Significant digits of every float in a result table. Full precision (17) made reruns on another machine differ
+# in the last digits (summation order, libm); 12 digits hide that noise and stay far finer than any tolerance
+# applied to re-read tables (the claims report's same-point test: 1e-9 relative).
+TABLE_DIGITS = 12
+
+
+def _devices_text(counts: Mapping[str, int]) -> str:
+    """``{"gpu": 2, "cim": 0, "cpu": 2}`` → ``"2 GPU + 2 CPU"`` (roles in the order given, zeros left out)."""
+    return " + ".join(f"{int(n)} {r.upper()}" for r, n in counts.items() if int(n)) or "none"
+
+
 def write_table(df: pd.DataFrame, path: str | Path) -> Path:
-    """Write a result table as CSV atomically (full float precision, so re-read numbers compare exactly)."""
+    """Write a result table as CSV atomically, floats rounded to :data:`TABLE_DIGITS` significant digits: the one
+    writer of the tracked tables under ``figures/data/``, so a rerun anywhere gives the same bytes."""
     from donna_core.atomic import write_text_atomic
 
-    return write_text_atomic(path, df.to_csv(index=False, float_format="%.17g"))
+    return write_text_atomic(path, df.to_csv(index=False, float_format=f"%.{TABLE_DIGITS}g", lineterminator="\n"))
 
 
 def sources_label(profiles_by_model: Mapping[str, Mapping[str, TypeProfile]]) -> str:
@@ -326,11 +340,6 @@ def device_roles(problem: Mapping) -> dict[str, str]:
     """Device name → role (cpu/gpu/cim), through ``meta.roles`` when the types are profile names."""
     roles = problem.get("meta", {}).get("roles", {})
     return {d["name"]: roles.get(d["type"], d["type"]) for d in problem["devices"]}
-
-
-def plan_string(stages) -> str:
-    """``cpu0:0-40|gpu0:41-155`` (0-based inclusive unit ranges, pipeline order)."""
-    return "|".join(f"{s.device}:{s.first}-{s.last}" for s in stages)
 
 
 def result_row(result, problem: Mapping) -> dict:
@@ -468,8 +477,9 @@ def single_gpu_comparison(profiles: Mapping[str, TypeProfile], media: Sequence[s
 
     Returns one row per scenario, numbered from 1 as in the paper, with ``speedup`` (baseline bottleneck /
     plan bottleneck), ``energy_ratio`` (plan energy / baseline energy) and ``per_device_energy_ratio``
-    (plan energy / participating devices, over the baseline energy). ``label`` is the paper's tuple
-    ``(x, GPUs/CIMs/CPUs available, … participating, α, medium)``. The baseline is in ``df.attrs``.
+    (plan energy / participating devices, over the baseline energy). ``label`` says what the paper's
+    tuple ``(x, GPUs/CIMs/CPUs available, … participating, α, medium)`` says, in words:
+    ``"3: 2 GPU + 2 CPU → uses 2 GPU; α 0.8, PCIe-5"``. The baseline is in ``df.attrs``.
     """
     from donna_core.partition.problem import problem_from_dict
     from donna_core.partition.solve import solve
@@ -486,8 +496,8 @@ def single_gpu_comparison(profiles: Mapping[str, TypeProfile], media: Sequence[s
             for alpha in alphas:
                 x += 1
                 rr = result_row(solve(p, alpha=float(alpha), solver=solver), d)
-                avail = "/".join(str(counts.get(r, 0)) for r in ROLES)
-                part = "/".join(str(rr[f"used_{r}"]) for r in ROLES)
+                avail = _devices_text({r: counts.get(r, 0) for r in ROLES})
+                part = _devices_text({r: rr[f"used_{r}"] for r in ROLES})
                 rows.append({
                     "scenario": x, "medium": medium, "cluster": cname, "alpha": float(alpha), "solver": solver,
                     **rr,
@@ -495,7 +505,7 @@ def single_gpu_comparison(profiles: Mapping[str, TypeProfile], media: Sequence[s
                     "energy_ratio": rr["energy_j"] / base["energy_j"],
                     "per_device_energy_j": rr["energy_j"] / rr["n_stages"],
                     "per_device_energy_ratio": rr["energy_j"] / rr["n_stages"] / base["energy_j"],
-                    "label": f"({x}, {avail}, {part}, {alpha:g}, {MEDIUM_LABELS.get(medium, medium)})",
+                    "label": f"{x}: {avail} → uses {part}; α {alpha:g}, {MEDIUM_LABELS.get(medium, medium)}",
                     "provenance": _provenance(profiles, counts),
                 })
     df = pd.DataFrame(rows)

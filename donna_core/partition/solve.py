@@ -21,11 +21,12 @@ from dataclasses import fields
 
 from . import guard
 from .bounded import BoundError, bounded_solve
-from .costs import Result, Tables, check_alpha, evaluate, norm_constants, objective
-from .exact import (TIE_RTOL, InfeasibleError, SolverContext, front_bound, known_staircase, min_bottleneck_then_energy,
+from .costs import Result, Tables, check_alpha, evaluate, norm_constants
+from .exact import (InfeasibleError, SolverContext, front_bound, known_staircase, min_bottleneck_then_energy,
                     min_energy_then_bottleneck, objective_bound, pareto_labels, weighted_plan)
 from .errors import ProblemError
 from .exact_shared import extended_front, extended_optimum
+from .front_select import select_on_front
 from .guard import SolverSizeError
 from .paper_dp import paper_partition
 from .problem import Problem
@@ -185,10 +186,7 @@ def _exact(p, alpha, tb, norm, t0, budget) -> SolverResult:
         bound.set_completion(thetas, ctx.energy_under(thetas), ctx.e_rest_r)
     front, n_labels = pareto_labels(tb, ctx, bound, budget=budget)
     # front points have distinct (B, E); stage count and device order were settled inside each point
-    obj = [objective(alpha, b, e, norm) for b, e, _ in front]
-    lo = min(obj)
-    ties = [i for i in range(len(front)) if obj[i] <= lo + TIE_RTOL * abs(lo)]
-    best = min(ties, key=lambda i: (len(front[i][2]), [d for d, _, _ in front[i][2]], obj[i]))
+    best = select_on_front(front, alpha, norm)
     return _result(p, front[best][2], alpha, "exact", tb, norm, t0, front_size=len(front), labels=n_labels,
                    gap=0.0)
 

@@ -27,16 +27,13 @@ from typing import Iterable, Sequence
 import pandas as pd
 
 from ..atomic import write_json_atomic, write_text_atomic
+from ..partition.plan_format import plan_string
 from .records import FILES, STAGE_COLUMNS, SUMMARY_COLUMNS, TRANSFER_COLUMNS, check_columns
 
 DEVICE_TYPE = "cpu-run"
 POWER_W = 15.0  # modelled CPU power for alpha < 1 plan choice only (no RAPL here); README's example value
 LINK_SETTINGS = ("loopback", "pcie5", "hb-wcc", "lb-wcc")  # loopback = unshaped real transport, others emulated
 VALIDATION_DIR = Path(__file__).resolve().parents[2] / "data" / "validation"
-
-
-def plan_string(plan: Sequence[Sequence]) -> str:
-    return " | ".join(f"{d}:{f}..{l}" for d, f, l in plan)
 
 
 def planned_runs(problems: dict[str, dict], alphas: Sequence[float], solve_fn) -> list[dict]:
