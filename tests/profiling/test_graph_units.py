@@ -51,7 +51,9 @@ def test_graph_units_reproduce_the_model_in_any_topological_order(name):
         ref = model(x)
         assert torch.equal(plan.run(x), ref)
         order = latest_first_order(len(plan.units), plan.predecessors())
-        assert order != list(range(len(plan.units)))
+        # ResNet's downsample conv fuses with the residual add, so its units have skip edges but no two
+        # independent branches: only one topological order
+        assert (order != list(range(len(plan.units)))) == (name != "resnet50")
         assert torch.equal(plan.run(x, order=order), ref)
     check_graph_problem_edges(len(plan.units), plan.edges)
     # units without an incoming edge are exactly the ones reading the model input (the problem format's rule)
