@@ -2,7 +2,7 @@
 
 ``googlenet``, ``inception_v3``, ``resnet50`` come from ``torchvision.models.get_model(name, weights=None)``
 (auxiliary classifiers off: they only run in training; eval mode).  ``randwire_n<N>_s<seed>`` is a RandWire
-network (:mod:`.randwire`) with one random stage of N nodes, 32 channels, 64×64 input; ``randwire_tiny`` (8
+network (:mod:`.randwire`) with one random stage of N nodes, 64 channels, 64×64 input; ``randwire_tiny`` (8
 nodes, 8 channels, 32×32) is for tests.  Builds are deterministic (seed 0 for the torchvision models).
 """
 from __future__ import annotations
@@ -23,7 +23,9 @@ TORCHVISION_GRAPH_MODELS: dict[str, tuple[int, ...]] = {
 RANDWIRE_MODELS: tuple[str, ...] = ("randwire_n32_s0", "randwire_n32_s1", "randwire_n64_s0", "randwire_n64_s1")
 GRAPH_MODEL_NAMES: tuple[str, ...] = tuple(TORCHVISION_GRAPH_MODELS) + RANDWIRE_MODELS + ("randwire_tiny",)
 
-RANDWIRE_CHANNELS = 32
+# 64 channels: NeuroSim's floor plan (and so the CIM estimator) needs >= 64 output channels for 3x3 layers
+# mapped the "novel" way (4 columns per 8-bit weight x 64 = two 128-column sub-arrays).
+RANDWIRE_CHANNELS = 64
 RANDWIRE_IMAGE = 64
 _RANDWIRE = re.compile(r"^randwire_n(\d{1,3})_s(\d{1,6})$")
 # Extra constructor arguments: auxiliary heads off (eval-only models), explicit init (silences a warning).
