@@ -155,3 +155,22 @@ def run_graph_plan(spec: dict, timeout_s: float = 600.0) -> dict:
     from .launch import launch
 
     return launch(spec, timeout_s=timeout_s, module="donna_core.runtime.graph_worker")
+
+
+def format_graph_result(res: dict) -> str:
+    """Plain-text summary: measured vs predicted throughput and single-inference latency."""
+    m, p, r = res["measured"], res["predicted"], res["ratio"]
+    busy = ", ".join(f"{d} {m['device_busy_s'][d] * 1e3:.2f} ms wall, {m['device_busy_cpu_s'][d] * 1e3:.2f} ms CPU "
+                     f"(pred {p['device_busy_s'][d] * 1e3:.2f})"
+                     for d in res["devices"])
+    return "\n".join([
+        f"{res['problem_name']}: {len(res['assignment'])} units on {', '.join(res['devices'])}",
+        f"throughput: measured {m['throughput_ips']:.2f} inf/s, predicted {p['throughput_ips']:.2f} "
+        f"(ratio {r['throughput']:.3f})",
+        f"latency (one input at a time): measured {m['latency_s'] * 1e3:.2f} ms (median of {res['latency_inputs']}), "
+        f"predicted {p['latency_s'] * 1e3:.2f} ms (ratio {r['latency']:.3f})",
+        f"busy per input: {busy}",
+        f"messages per inference: {m['messages_per_inference']} ({m['message_bytes_per_inference']} bytes; "
+        f"cost model {p['messages_per_inference']}, {p['message_bytes_per_inference']} bytes)",
+        f"outputs equal to the single-process model: {m['outputs_check']['exactly_equal']} "
+        f"(inputs {m['outputs_check']['indices']}); load average {res['load_avg_before']}"])

@@ -116,7 +116,8 @@ def run_device(spec: dict, rank: int, world: int, out_path: str) -> None:
         except BaseException as exc:
             fatal(f"device {me} sending to {dst}", exc)
 
-    comp: list[tuple[int, int, float, float]] = []  # (input, unit, start, end)
+    # (input, unit, start, end, CPU seconds of this thread): CPU < wall = the core was busy with other processes
+    comp: list[tuple[int, int, float, float, float]] = []
     outputs: dict[int, dict[str, Any]] = {}
 
     def run_input(i: int) -> None:
@@ -128,9 +129,9 @@ def run_device(spec: dict, rank: int, world: int, out_path: str) -> None:
                         cond.wait()
                     for p in needs[u]:
                         env.update(store[(i, p)])
-            t0 = time.time()
+            t0, c0 = time.time(), time.thread_time()
             env.update(plan.steps[u](env))
-            comp.append((i, u, t0, time.time()))
+            comp.append((i, u, t0, time.time(), time.thread_time() - c0))
             for d in dests[u]:
                 send_q[d].put(pack(env, layouts[(u, d)]))
         with cond:
@@ -178,12 +179,15 @@ def summarize(spec: dict, records: list[dict], refs: dict, plan, load_before: li
     N = n_stream + n_lat
     end = np.full(N, -np.inf)
     busy: dict[str, list[float]] = {}
+    busy_cpu: dict[str, float] = {}
     for r in records:
-        per_input = np.zeros(N)
-        for i, _, t0, t1 in r["comp"]:
+        per_input, cpu = np.zeros(N), np.zeros(N)
+        for i, _, t0, t1, c in r["comp"]:
             end[i] = max(end[i], t1)
             per_input[i] += t1 - t0
+            cpu[i] += c
         busy[r["device"]] = per_input[warm:n_stream].tolist()
+        busy_cpu[r["device"]] = float(np.median(cpu[warm:n_stream]))
     thr = (n_stream - warm - 1) / (end[n_stream - 1] - end[warm])
     starts = np.array([r["lat_start"] for r in records])  # devices x latency inputs
     lat = (end[n_stream:] - starts.min(axis=0)).tolist()
@@ -195,6 +199,7 @@ def summarize(spec: dict, records: list[dict], refs: dict, plan, load_before: li
     pred = spec["predicted"]
     measured = {"throughput_ips": float(thr), "latency_s": float(np.median(lat)), "latency_each_s": lat,
                 "device_busy_s": {d: float(np.median(v)) for d, v in busy.items()},
+                "device_busy_cpu_s": busy_cpu,
                 "messages_per_inference": sum(r["sent_messages_per_input"] for r in records),
                 "message_bytes_per_inference": sum(r["sent_bytes_per_input"] for r in records),
                 "outputs_check": {"indices": sorted(refs), "exactly_equal": bool(equal)}}
