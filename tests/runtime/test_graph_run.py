@@ -96,3 +96,29 @@ def test_graph_plan_runs_on_two_processes_with_exact_outputs():
     assert res["devices"] == ["cpu0", "cpu1"]
     assert m["throughput_ips"] > 0 and m["latency_s"] > 0 and len(m["latency_each_s"]) == 3
     assert set(m["device_busy_s"]) == {"cpu0", "cpu1"}
+
+
+def test_donna_run_executes_a_graph_plan(tmp_path):
+    import subprocess
+    import sys
+
+    from donna_core.profiling.graph_units import derive_graph_model_units
+
+    _, _, plan = derive_graph_model_units("randwire_tiny")
+    names = [u.name for u in plan.units]
+    d = graph_problem(names, [1e-4] * len(names), plan.edges)
+    d["meta"] = {"model": "randwire_tiny", "granularity": "graph"}
+    (tmp_path / "p.json").write_text(json.dumps(d))
+    assignment = ["cpu0"] * 3 + ["cpu1"] * (len(names) - 3)
+    (tmp_path / "plan.json").write_text(json.dumps({"assignment": assignment}))
+    r = subprocess.run([sys.executable, "-m", "donna_core.cli", "run", str(tmp_path / "p.json"), "--plan",
+                        str(tmp_path / "plan.json"), "--inputs", "5", "--warmup", "1", "-o", str(tmp_path / "r.json")],
+                       capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "outputs equal to the single-process model: True" in r.stdout
+    res = json.loads((tmp_path / "r.json").read_text())
+    assert res["assignment"] == assignment and res["measured"]["outputs_check"]["exactly_equal"]
+    # a graph problem without a plan: one line, exit 2
+    r = subprocess.run([sys.executable, "-m", "donna_core.cli", "run", str(tmp_path / "p.json")],
+                       capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert r.returncode == 2 and "--plan" in r.stderr and "Traceback" not in r.stderr
