@@ -132,3 +132,18 @@ def test_randwire_graph_units_follow_the_wiring():
     # each node's weighted input sum runs in the node's own unit (consumer side): a node sends one tensor
     for i in node_unit.values():
         assert len(plan.units[i].produced) == 1
+
+
+@pytest.mark.parametrize("n,seed", [(8, s) for s in range(4)] + [(12, 5), (16, 6)])
+def test_random_wirings_give_valid_graph_units(n, seed):
+    """Many random DAGs (RandWire wirings): units reproduce the model, edges point forward, one unit per node."""
+    from donna_core.profiling.randwire import build_randwire
+
+    model, x = build_randwire(n, 8, seed, image=16)
+    plan = derive_graph_units(model, x)
+    assert len(plan.units) == n + 3  # stem, n nodes, head conv, fc
+    check_graph_problem_edges(len(plan.units), plan.edges)
+    with torch.no_grad():
+        ref = model(x)
+        assert torch.equal(plan.run(x), ref)
+        assert torch.equal(plan.run(x, order=latest_first_order(len(plan.units), plan.predecessors())), ref)
