@@ -120,7 +120,7 @@ def predict_graph_plan(problem: Problem, edges: Sequence[tuple[int, int, int]], 
 def build_graph_run_spec(problem: Problem, edges: Sequence[tuple[int, int, int]], assignment: Sequence[str],
                          model: str, unit_names: Sequence[str], *, inputs: int = 20, warmup: int = 3,
                          latency_inputs: int = 10, threads: int = 1, seed: int = 0, check_outputs: int = 4,
-                         comm_timeout_s: float = 300.0) -> dict:
+                         comm_timeout_s: float = 300.0, in_flight: int = 3) -> dict:
     from .spec import torch_device_for
 
     if len(assignment) != problem.L:
@@ -133,9 +133,9 @@ def build_graph_run_spec(problem: Problem, edges: Sequence[tuple[int, int, int]]
     if problem.source is not None:
         raise GraphRunError("graph runs with a 'source' device are not supported (the worker does not ship the "
                             "input); rebuild the problem without --source")
-    if inputs < warmup + 2 or latency_inputs < 1:
-        raise GraphRunError(f"need inputs >= warmup + 2 and latency_inputs >= 1, got {inputs}, {warmup}, "
-                            f"{latency_inputs}")
+    if inputs < warmup + 2 or latency_inputs < 1 or in_flight < 1:
+        raise GraphRunError(f"need inputs >= warmup + 2, latency_inputs >= 1, in_flight >= 1; got {inputs}, "
+                            f"{warmup}, {latency_inputs}, {in_flight}")
     used = list(dict.fromkeys(assignment))  # devices in order of their first unit
     stages, gpu_i = [], 0
     for dev in used:
@@ -146,7 +146,8 @@ def build_graph_run_spec(problem: Problem, edges: Sequence[tuple[int, int, int]]
     return {"problem_name": problem.name, "model": model, "unit_names": list(unit_names),
             "assignment": list(assignment), "edges": [list(e) for e in edges], "stages": stages,
             "predicted": predict_graph_plan(problem, edges, assignment), "inputs": int(inputs),
-            "warmup": int(warmup), "latency_inputs": int(latency_inputs), "threads": int(threads), "seed": int(seed),
+            "warmup": int(warmup), "latency_inputs": int(latency_inputs), "in_flight": int(in_flight),
+            "threads": int(threads), "seed": int(seed),
             "check_outputs": int(check_outputs), "comm_timeout_s": float(comm_timeout_s)}
 
 

@@ -1,10 +1,13 @@
 """One device of a graph plan: ``python -m donna_core.runtime.graph_worker SPEC.json OUT.json``.
 
-Started once per used device by :func:`graph_run.run_graph_plan` (rank k = ``spec["stages"][k]``).  The device
-runs its units in index order (a topological order) for every input; each message -- one per (producer unit,
-destination device), holding the values of that unit which the destination's units read -- is packed into one
-buffer and sent once (:mod:`.wire`).  Threads: one receiver per source device (messages arrive in the sender's
-unit order, so no header is needed), one sender per destination, and the compute loop.
+Started once per used device by :func:`graph_run.run_graph_plan` (rank k = ``spec["stages"][k]``).  Each
+message -- one per (producer unit, destination device), holding the values of that unit which the destination's
+units read -- is packed into one buffer and sent once (:mod:`.wire`), tagged with the producer unit.  Threads:
+one receiver per incoming stream (producer unit -> this device; a unit sees the inputs in order, so its
+messages arrive in input order and no header is needed), one sender per destination, and the compute loop.
+The compute loop keeps up to ``in_flight`` inputs open and always runs the first ready unit of the oldest input
+(each device's units in index order per input, a topological order; a unit handles input i before i+1), so a
+device waiting for a message of input i can work on input i+1, as the cost model's pipelined bottleneck assumes.
 
 Two phases: *stream* (``inputs`` inputs back to back, pipelined across devices: throughput over the inputs after
 ``warmup``), then *latency* (``latency_inputs`` inputs one at a time: all devices meet at a barrier on a separate
@@ -81,8 +84,6 @@ def run_device(spec: dict, rank: int, world: int, out_path: str) -> None:
             env.update(step(env))
     layouts = {k: layout_of(env, names) for k, names in msgs.items()}
     dests = {u: [d for (p, d) in msgs if p == u] for u in mine}
-    incoming = {s: [u for (u, d) in msgs if d == me and assignment[u] == s] for s in rank_of if s != me}
-    incoming = {s: us for s, us in incoming.items() if us}
     needs = {u: sorted({p for p, v, _ in plan.edges if v == u and assignment[p] != me}) for u in mine}
     out_names = set(plan.output_values())
     my_outputs = [n for u in mine for n in plan.units[u].produced if n in out_names]
@@ -95,24 +96,27 @@ def run_device(spec: dict, rank: int, world: int, out_path: str) -> None:
     cond = threading.Condition()
     send_q = {d: queue.Queue() for d in {d for ds in dests.values() for d in ds}}
 
-    def receiver(src: str):
+    def receiver(src: str, u: int):
+        # one thread per stream (source unit u -> this device): a unit handles inputs in order, so its messages
+        # arrive in input order; the tag (= u) keeps the streams of one source apart
         try:
+            lay = layouts[(u, me)]
             for i in range(N):
-                for u in incoming[src]:
-                    buf = torch.empty(layout_bytes(layouts[(u, me)]), dtype=torch.uint8)
-                    dist.recv(buf, src=rank_of[src])
-                    vals = unpack(buf, layouts[(u, me)])
-                    with cond:
-                        store[(i, u)] = vals
-                        cond.notify_all()
+                buf = torch.empty(layout_bytes(lay), dtype=torch.uint8)
+                dist.recv(buf, src=rank_of[src], tag=u)
+                vals = unpack(buf, lay)
+                with cond:
+                    store[(i, u)] = vals
+                    cond.notify_all()
         except BaseException as exc:
-            fatal(f"device {me} receiving from {src}", exc)
+            fatal(f"device {me} receiving unit {u} from {src}", exc)
 
     def sender(dst: str):
         try:
             count = N * sum(1 for u in mine if dst in dests[u])
             for _ in range(count):
-                dist.send(send_q[dst].get(), dst=rank_of[dst])
+                buf, tag = send_q[dst].get()
+                dist.send(buf, dst=rank_of[dst], tag=tag)
         except BaseException as exc:
             fatal(f"device {me} sending to {dst}", exc)
 
@@ -120,27 +124,50 @@ def run_device(spec: dict, rank: int, world: int, out_path: str) -> None:
     comp: list[tuple[int, int, float, float, float]] = []
     outputs: dict[int, dict[str, Any]] = {}
 
-    def run_input(i: int) -> None:
-        env = plan.initial_env(inputs[i])
-        for u in mine:
-            if needs[u]:
-                with cond:
-                    while not all((i, p) in store for p in needs[u]):
+    def process(first: int, last: int, window: int) -> None:
+        """Inputs first..last-1 with up to ``window`` in flight: run the first ready unit of the oldest input,
+        where input i may run its k-th unit only after input i-1 has (each unit sees inputs in order)."""
+        inflight: list[int] = []
+        envs: dict[int, dict] = {}
+        pos: dict[int, int] = {}
+        nxt = first
+        while inflight or nxt < last:
+            while nxt < last and len(inflight) < window:
+                envs[nxt], pos[nxt] = plan.initial_env(inputs[nxt]), 0
+                inflight.append(nxt)
+                nxt += 1
+            with cond:
+                pick = None
+                while pick is None:
+                    for idx, i in enumerate(inflight):
+                        k = pos[i]
+                        if idx > 0 and pos[inflight[idx - 1]] <= k:
+                            continue
+                        if all((i, p) in store for p in needs[mine[k]]):
+                            pick = i
+                            for p in needs[mine[k]]:
+                                envs[i].update(store[(i, p)])
+                            break
+                    if pick is None:
                         cond.wait()
-                    for p in needs[u]:
-                        env.update(store[(i, p)])
+            env, u = envs[pick], mine[pos[pick]]
             t0, c0 = time.time(), time.thread_time()
             env.update(plan.steps[u](env))
-            comp.append((i, u, t0, time.time(), time.thread_time() - c0))
+            comp.append((pick, u, t0, time.time(), time.thread_time() - c0))
             for d in dests[u]:
-                send_q[d].put(pack(env, layouts[(u, d)]))
-        with cond:
-            for key in [k for k in store if k[0] == i]:
-                del store[key]
-        if i in checked and my_outputs:
-            outputs[i] = {n: env[n].clone() for n in my_outputs}
+                send_q[d].put((pack(env, layouts[(u, d)]), u))
+            pos[pick] += 1
+            if pos[pick] == len(mine):  # inputs finish in order (see above)
+                inflight.remove(pick)
+                with cond:
+                    for key in [k for k in store if k[0] == pick]:
+                        del store[key]
+                if pick in checked and my_outputs:
+                    outputs[pick] = {n: env[n].clone() for n in my_outputs}
+                del envs[pick], pos[pick]
 
-    threads = [threading.Thread(target=receiver, args=(s,), daemon=True) for s in incoming]
+    threads = [threading.Thread(target=receiver, args=(assignment[u], u), daemon=True)
+               for (u, d) in msgs if d == me]
     threads += [threading.Thread(target=sender, args=(d,), daemon=True) for d in send_q]
     dist.barrier(group=ctl)
     for th in threads:
@@ -148,12 +175,11 @@ def run_device(spec: dict, rank: int, world: int, out_path: str) -> None:
     lat_start: list[float] = []
     with torch.no_grad():
         t_stream = time.time()
-        for i in range(n_stream):
-            run_input(i)
+        process(0, n_stream, int(spec["in_flight"]))
         for i in range(n_stream, N):
             dist.barrier(group=ctl)  # the previous input is finished on every device
             lat_start.append(time.time())
-            run_input(i)
+            process(i, i + 1, 1)
         for th in threads:
             th.join()
     record = {"device": me, "rank": rank, "core": core, "pid": os.getpid(), "t_stream": t_stream, "comp": comp,
