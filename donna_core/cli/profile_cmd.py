@@ -203,7 +203,7 @@ def cmd_problem(args: argparse.Namespace) -> int:
     aliases = {**DEFAULT_ALIASES, **_parse_types(args.types)}
     cluster = parse_cluster(args.cluster, aliases)
     # an LLM's profiles sit under its phase; no model lookup here (it would import torch into `donna problem`)
-    gran = args.phase or args.granularity
+    gran = "graph" if getattr(args, "graph", False) else args.phase or args.granularity
     skipped: dict[str, str] = {}
     profiles = load_profiles(args.profiles, args.model, gran, skipped)
     for t, why in skipped.items():
@@ -213,11 +213,14 @@ def cmd_problem(args: argparse.Namespace) -> int:
         print(terminal_safe(f"donna: note: {why}", keep=""), file=sys.stderr)
     presets = [m for m in (args.memory or []) if m == "realistic"]
     overrides = _parse_kv([m for m in (args.memory or []) if m != "realistic"], "--memory", "DEVICE_TYPE=BYTES")
+    memory = "realistic" if presets else overrides
     power = _parse_kv(args.assume_power, "--assume-power", "DEVICE_TYPE=WATTS")
     try:
-        problem = build_problem(profiles, cluster, args.medium, source=args.source,
-                                memory_bytes="realistic" if presets else overrides, memory_overrides=overrides,
-                                name=args.name, assume_power_w=power)
+        if gran == "graph":
+            problem = _graph_problem(args, profiles, cluster, memory, power)
+        else:
+            problem = build_problem(profiles, cluster, args.medium, source=args.source, memory_bytes=memory,
+                                    memory_overrides=overrides, name=args.name, assume_power_w=power)
     except ProblemBuildError as exc:
         # the profiles disagree with each other or with the arguments: say where they were read from
         raise CliArgumentError(f"{Path(args.profiles) / args.model / gran}: {exc}") from None
@@ -228,6 +231,17 @@ def cmd_problem(args: argparse.Namespace) -> int:
         print(terminal_safe(f"wrote {args.output}: {problem['name']} ({len(problem['units'])} units, "
                             f"{len(problem['devices'])} devices)", keep=""), file=sys.stderr)
     return 0
+
+
+def _graph_problem(args: argparse.Namespace, profiles, cluster, memory, power) -> dict:
+    """``donna problem --graph``: graph profiles + their edges file -> a graph problem (``"edges"``)."""
+    from ..profiling.graph_profiles import read_edges
+    from ..profiling.problem_builder import build_graph_problem
+    from ..profiling.profiles import EDGES_FILE
+
+    edges = read_edges(Path(args.profiles) / args.model / "graph" / EDGES_FILE)
+    return build_graph_problem(profiles, edges, cluster, args.medium, source=args.source, memory_bytes=memory,
+                               name=args.name, assume_power_w=power)
 
 
 def _parse_kv(items: list[str] | None, flag: str, form: str) -> dict[str, float] | None:
@@ -301,6 +315,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "gpu=gpu-rtx3070ti, cim=cim)")
     q.add_argument("--granularity", choices=("layer", "block"), default="layer")
     q.add_argument("--phase", choices=("prefill", "decode"), default=None, help="decoder LLMs: which phase")
+    q.add_argument("--graph", action="store_true",
+                   help="a graph problem: the model's graph units (data/profiles/<model>/graph/) and their data "
+                        "edges (\"edges\": [[u, v, bytes], ...]) instead of a chain")
     q.add_argument("--source", default=None, help="device holding the input (e.g. cim0)")
     q.add_argument("--memory", action="append", default=None,
                    help="DEVICE_TYPE=BYTES memory capacity, or 'realistic' (8 GB CPU/GPU, CIM on-chip weights); "

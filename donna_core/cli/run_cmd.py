@@ -64,6 +64,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    raw = _load_json(args.problem, "problem")
+    if isinstance(raw, dict) and "edges" in raw:
+        return _run_graph(args, raw)
     from ..atomic import write_json_atomic
     from ..partition.problem import load_problem
     from ..partition.solve import solve
@@ -218,6 +221,39 @@ def _positive_seconds(text: str) -> float:
     return v
 
 
+def _run_graph(args: argparse.Namespace, raw: dict) -> int:
+    """A graph problem: run the ``--plan``'s ``assignment`` (one process per used device, runtime/graph_run.py)."""
+    from ..runtime.graph_run import build_graph_run_spec, format_graph_result, run_graph_plan, split_graph_problem
+    from ..runtime.graph_worker import build_model_for
+    from ..runtime.launch import StageFailed
+    from ..profiling.graph_units import derive_graph_units
+
+    out = args.output or "run-result.json"
+    writable_output(out, "-o")     # before measuring
+    if not args.plan:
+        raise ValueError(f"{args.problem}: a graph problem needs --plan with an 'assignment' (device per unit)")
+    plan = _load_json(args.plan, "plan")
+    assignment = plan.get("assignment") if isinstance(plan, dict) else None
+    if not isinstance(assignment, list) or not all(isinstance(a, str) for a in assignment):
+        raise ValueError(f"{args.plan}: field 'assignment' must be a list of device names, one per unit")
+    p, edges = split_graph_problem(raw)
+    model = args.model or p.meta.get("model")
+    if not model:
+        raise ValueError(f"{args.problem}: meta has no model; pass --model")
+    m, x = build_model_for(model, code_allowed=args.model is not None)
+    names = [u.name for u in derive_graph_units(m, x).units]
+    spec = build_graph_run_spec(p, edges, assignment, model, names, inputs=args.inputs, warmup=args.warmup,
+                                threads=args.threads, check_outputs=args.check or 4, comm_timeout_s=args.timeout)
+    try:
+        res = run_graph_plan(spec, timeout_s=args.timeout)
+    except StageFailed as exc:
+        print(f"donna: {exc}", file=sys.stderr)
+        return 1
+    _write_output(out, "-o", res)
+    print(json.dumps(json_safe(res), indent=2, allow_nan=False) if args.json else terminal_safe(format_graph_result(res)))
+    return 0 if res["measured"]["outputs_check"]["exactly_equal"] else 4
+
+
 def _positive_int(text: str) -> int:
     try:
         v = parse_int(text)
@@ -246,7 +282,8 @@ def register(sub) -> None:
     r.add_argument("problem", help="problem JSON (its meta names the model and granularity)")
     r.add_argument("--alpha", type=alpha_arg, default=1.0, help="alpha for the solver (and the reported objective)")
     r.add_argument("--solver", default="exact", help="solver that picks the plan (default exact)")
-    r.add_argument("--plan", default=None, help="run this plan instead (JSON of `donna solve --json`)")
+    r.add_argument("--plan", default=None, help="run this plan instead (JSON of `donna solve --json`; for a graph "
+                                                "problem, an object with 'assignment': a device per unit)")
     r.add_argument("--inputs", type=_positive_int, default=50, help="inputs streamed through (default 50)")
     r.add_argument("--warmup", type=int, default=5, help="first inputs left out of the statistics (default 5)")
     r.add_argument("--emulate-links", action="store_true",

@@ -371,3 +371,32 @@ def _validate(problem: dict[str, Any]) -> None:
         problem_from_dict(problem)
     except ValueError as exc:
         raise ProblemBuildError(f"built problem is invalid: {exc}") from None
+
+
+def build_graph_problem(profiles: Mapping[str, Profile], edges: tuple[Mapping[str, Any], Sequence],
+                        cluster: Mapping[str, int] | Sequence[str], links: str | Mapping[str, Any],
+                        **kwargs: Any) -> dict[str, Any]:
+    """Graph problem dict: :func:`build_problem` on ``graph`` profiles, plus ``"edges": [[u, v, bytes], ...]``.
+
+    ``edges`` = ``(metadata, [(u, v, bytes), ...])`` as :func:`graph_profiles.read_edges` returns them; the
+    profiles' units must be the edges file's units.  ``units[].out_bytes`` is left out (a graph problem's
+    transfers are its edges).  Other keyword arguments as for :func:`build_problem`.
+    """
+    meta, edge_list = edges
+    first = next(iter(profiles.values()), None)
+    if first is not None and first.meta.get("granularity") != "graph":
+        raise ProblemBuildError(f"graph problems need 'graph' profiles, got granularity {first.meta.get('granularity')!r}")
+    if kwargs.get("input_bytes") is None and "input_bytes" in meta:
+        kwargs["input_bytes"] = meta["input_bytes"]
+    problem = build_problem(profiles, cluster, links, **kwargs)
+    names = [u["name"] for u in problem["units"]]
+    if names != list(meta.get("units", [])):
+        raise ProblemBuildError(f"edges file of {meta.get('model')!r} lists {len(meta.get('units', []))} units that "
+                                f"differ from the profiles' {len(names)} units (rebuild both)")
+    for u in problem["units"]:
+        u.pop("out_bytes", None)
+    problem["edges"] = [[int(u), int(v), int(b)] for u, v, b in edge_list]
+    problem["name"] = problem["name"].replace(f"{problem['meta']['model']} /", f"{problem['meta']['model']} graph /", 1)
+    problem["meta"]["edges"] = {"source": meta.get("source"), "input_units": meta.get("input_units"),
+                                "date": meta.get("date")}
+    return problem

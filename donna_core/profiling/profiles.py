@@ -25,7 +25,10 @@ HEADER_PREFIX = "# donna-profile "
 SOURCE_KINDS = ("measured", "simulated", "modelled")
 ENERGY_SOURCES = ("rapl", "nvml-energy", "nvml-power", "neurosim", "model", "unavailable")
 # LLMs are profiled per phase; the phase takes the granularity's place (data/profiles/gpt2/decode/...).
-GRANULARITIES = ("layer", "block", "prefill", "decode")
+# "graph": the units of a model's fx graph with their data edges (graph_units.py); the edges sit beside the
+# device profiles in EDGES_FILE (graph_profiles.py), which is not a device profile.
+GRANULARITIES = ("layer", "block", "prefill", "decode", "graph")
+EDGES_FILE = "edges.csv"
 REQUIRED_META = ("format", "model", "device_type", "granularity", "n_units", "source_kind", "source",
                  "energy_source", "date")
 GEOMETRY_COLUMNS = ("in_h", "in_w", "in_c", "k_h", "k_w", "out_c", "stride")
@@ -357,7 +360,7 @@ def load_profiles(root: str | os.PathLike, model: str, granularity: str,
     clusters that do not use it; when ``skipped`` is given, device type -> the reason is recorded there for the
     caller to report."""
     d = Path(root) / model / granularity
-    files = sorted(d.glob("*.csv")) if d.is_dir() else []
+    files = sorted(f for f in d.glob("*.csv") if f.name != EDGES_FILE) if d.is_dir() else []
     out, why = {}, {}
     for f in files:
         reason = not_a_profile(f)

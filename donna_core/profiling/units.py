@@ -467,3 +467,13 @@ def derive_model_units(name: str, granularity: str = "layer") -> tuple[nn.Module
 
     model, x = build_model(name)
     return model, x, derive_units(model, x, granularity)
+
+
+# The same rules under public names, for the graph units (graph_units.py): one home for each rule.
+ValueRecorder = _Recorder
+anchor_macs = _anchor_macs
+anchor_geometry = _anchor_geometry
+anchor_kind = _anchor_kind
+module_bytes = _module_bytes
+mutated_input = _mutates
+fetch_attr = _fetch_attr

@@ -1,0 +1,177 @@
+"""Graph plans on real processes: the run spec, the cost model's prediction for it, and the launcher hook.
+
+A graph plan assigns every unit of a graph problem (``"edges"``) to a device.  :func:`build_graph_run_spec`
+turns (problem, assignment) into a JSON-able spec for :mod:`.graph_worker` (one process per *used* device);
+:func:`run_graph_plan` starts them with :func:`launch.launch`.
+
+Prediction (:func:`predict_graph_plan`), the graph cost model for this plan, with this executor's order:
+
+* throughput: bottleneck = max(max device busy time, max link busy time); a device's busy time = sum of its
+  units' times; one message per (producer unit u, destination device d != device(u)) when d holds a successor
+  of u, of the largest ``bytes`` among u's edges into d; a link (unordered device pair) is busy for the sum of
+  its messages' times ``latency_s + bytes / bandwidth``;
+* single-inference latency: each device runs its units in index order (a topological order: what the worker
+  does), a unit starts when its device is free and all its inputs are on the device; a message starts when its
+  producer has finished and its link is free (FIFO by ready time, ties by unit index); the input is on every
+  device at t = 0 (runs with a ``source`` device are refused: the worker does not ship the input).
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..partition.problem import Problem, problem_from_dict
+
+
+class GraphRunError(ValueError):
+    """A graph plan the runtime cannot run or a malformed graph problem (one line)."""
+
+
+def split_graph_problem(d: dict[str, Any]) -> tuple[Problem, list[tuple[int, int, int]]]:
+    """(everything but the edges, parsed and validated as usual; the edges) of a graph problem dict.
+
+    The non-edge fields are parsed by the chain parser (units get ``out_bytes`` 0, unused here), so device
+    types, media, links and latencies have one reading.
+    """
+    if "edges" not in d:
+        raise GraphRunError("problem has no 'edges': not a graph problem (run chain problems with donna run)")
+    edges = d["edges"]
+    n = len(d.get("units", []))
+    if not isinstance(edges, list):
+        raise GraphRunError("problem.edges must be a list of [u, v, bytes]")
+    out, seen = [], set()
+    for k, e in enumerate(edges):
+        ok = isinstance(e, list) and len(e) == 3 and all(isinstance(x, int) and not isinstance(x, bool) for x in e[:2])
+        if not ok or not (0 <= e[0] < e[1] < n) or not isinstance(e[2], (int, float)) or not e[2] > 0 \
+                or (e[0], e[1]) in seen:
+            raise GraphRunError(f"problem.edges[{k}]: need [u, v, bytes] with 0 <= u < v < {n}, bytes > 0, no "
+                                f"duplicate, got {e!r}")
+        seen.add((e[0], e[1]))
+        out.append((int(e[0]), int(e[1]), int(e[2])))
+    chain = {k: v for k, v in d.items() if k != "edges"}
+    chain["units"] = [{**u, "out_bytes": 0} for u in d["units"]]
+    return problem_from_dict(chain), sorted(out)
+
+
+def messages(assignment: Sequence[str], edges: Sequence[tuple[int, int, int]]) -> list[tuple[int, str, int]]:
+    """``(u, destination device, bytes)`` of every message of the plan, sorted by (u, device)."""
+    size: dict[tuple[int, str], int] = {}
+    for u, v, b in edges:
+        d = assignment[v]
+        if d != assignment[u]:
+            size[(u, d)] = max(size.get((u, d), 0), b)
+    return [(u, d, b) for (u, d), b in sorted(size.items())]
+
+
+def _unit_times(problem: Problem, assignment: Sequence[str]) -> np.ndarray:
+    return np.array([problem.time_s[problem.device_type[problem.device_index(dev)], i]
+                     for i, dev in enumerate(assignment)], float)
+
+
+def predict_graph_plan(problem: Problem, edges: Sequence[tuple[int, int, int]], assignment: Sequence[str]) -> dict:
+    """Predicted bottleneck, throughput and single-inference latency (see module docstring)."""
+    L = problem.L
+    t = _unit_times(problem, assignment)
+    busy: dict[str, float] = {}
+    for i, dev in enumerate(assignment):
+        busy[dev] = busy.get(dev, 0.0) + float(t[i])
+    msgs = messages(assignment, edges)
+
+    def msg_time(a: str, b: str, nbytes: float) -> float:
+        ia, ib = problem.device_index(a), problem.device_index(b)
+        return float(problem.link_lat[ia, ib] + nbytes / problem.link_bw[ia, ib])
+
+    link_busy: dict[tuple[str, str], float] = {}
+    for u, d, b in msgs:
+        key = tuple(sorted((assignment[u], d)))
+        link_busy[key] = link_busy.get(key, 0.0) + msg_time(assignment[u], d, b)
+    bottleneck = max(list(busy.values()) + list(link_busy.values()))
+
+    # single inference: list schedule in index order per device
+    preds: list[list[int]] = [[] for _ in range(L)]
+    for u, v, _ in edges:
+        preds[v].append(u)
+    finish = np.zeros(L)
+    arrive: dict[tuple[int, str], float] = {}
+    dev_free: dict[str, float] = {}
+    link_free: dict[tuple[str, str], float] = {}
+    by_unit: dict[int, list[tuple[str, int]]] = {}
+    for u, d, b in msgs:
+        by_unit.setdefault(u, []).append((d, b))
+    for i in range(L):  # index order is topological, and each device's order is the index order
+        dev = assignment[i]
+        ready = max([finish[p] if assignment[p] == dev else arrive[(p, dev)] for p in preds[i]], default=0.0)
+        start = max(ready, dev_free.get(dev, 0.0))
+        finish[i] = start + t[i]
+        dev_free[dev] = finish[i]
+        for d, b in by_unit.get(i, []):
+            key = tuple(sorted((dev, d)))
+            s = max(finish[i], link_free.get(key, 0.0))
+            link_free[key] = arrive[(i, d)] = s + msg_time(dev, d, b)
+    latency = float(finish.max())
+    return {"bottleneck_s": float(bottleneck), "throughput_ips": 1.0 / bottleneck, "latency_s": latency,
+            "device_busy_s": busy, "link_busy_s": {f"{a}-{b}": v for (a, b), v in link_busy.items()},
+            "messages_per_inference": len(msgs), "message_bytes_per_inference": int(sum(b for _, _, b in msgs)),
+            "how": "graph cost model (runtime/graph_run.py): bottleneck = max(device busy, link busy); latency = "
+                   "list schedule of this plan with each device in unit index order"}
+
+
+def build_graph_run_spec(problem: Problem, edges: Sequence[tuple[int, int, int]], assignment: Sequence[str],
+                         model: str, unit_names: Sequence[str], *, inputs: int = 20, warmup: int = 3,
+                         latency_inputs: int = 10, threads: int = 1, seed: int = 0, check_outputs: int = 4,
+                         comm_timeout_s: float = 300.0, in_flight: int = 3) -> dict:
+    from .spec import torch_device_for
+
+    if len(assignment) != problem.L:
+        raise GraphRunError(f"plan assigns {len(assignment)} units but the problem has {problem.L}")
+    if tuple(unit_names) != tuple(problem.unit_names):
+        raise GraphRunError(f"model {model} has units that differ from the problem's (wrong model?)")
+    for i, dev in enumerate(assignment):
+        if dev not in problem.device_names:
+            raise GraphRunError(f"plan unit {i}: device {dev!r} is not in the problem")
+    if problem.source is not None:
+        raise GraphRunError("graph runs with a 'source' device are not supported (the worker does not ship the "
+                            "input); rebuild the problem without --source")
+    if inputs < warmup + 2 or latency_inputs < 1 or in_flight < 1:
+        raise GraphRunError(f"need inputs >= warmup + 2, latency_inputs >= 1, in_flight >= 1; got {inputs}, "
+                            f"{warmup}, {latency_inputs}, {in_flight}")
+    used = list(dict.fromkeys(assignment))  # devices in order of their first unit
+    stages, gpu_i = [], 0
+    for dev in used:
+        ty = problem.type_of(problem.device_index(dev))
+        td = torch_device_for(ty, gpu_i, 0)
+        gpu_i += td.startswith("cuda")
+        stages.append({"device": dev, "type": ty, "torch_device": td})
+    return {"problem_name": problem.name, "model": model, "unit_names": list(unit_names),
+            "assignment": list(assignment), "edges": [list(e) for e in edges], "stages": stages,
+            "predicted": predict_graph_plan(problem, edges, assignment), "inputs": int(inputs),
+            "warmup": int(warmup), "latency_inputs": int(latency_inputs), "in_flight": int(in_flight),
+            "threads": int(threads), "seed": int(seed),
+            "check_outputs": int(check_outputs), "comm_timeout_s": float(comm_timeout_s)}
+
+
+def run_graph_plan(spec: dict, timeout_s: float = 600.0) -> dict:
+    """Start one :mod:`.graph_worker` process per used device (the launcher of chain runs) and return the result."""
+    from .launch import launch
+
+    return launch(spec, timeout_s=timeout_s, module="donna_core.runtime.graph_worker")
+
+
+def format_graph_result(res: dict) -> str:
+    """Plain-text summary: measured vs predicted throughput and single-inference latency."""
+    m, p, r = res["measured"], res["predicted"], res["ratio"]
+    busy = ", ".join(f"{d} {m['device_busy_s'][d] * 1e3:.2f} ms wall, {m['device_busy_cpu_s'][d] * 1e3:.2f} ms CPU "
+                     f"(pred {p['device_busy_s'][d] * 1e3:.2f})"
+                     for d in res["devices"])
+    return "\n".join([
+        f"{res['problem_name']}: {len(res['assignment'])} units on {', '.join(res['devices'])}",
+        f"throughput: measured {m['throughput_ips']:.2f} inf/s, predicted {p['throughput_ips']:.2f} "
+        f"(ratio {r['throughput']:.3f})",
+        f"latency (one input at a time): measured {m['latency_s'] * 1e3:.2f} ms (median of {res['latency_inputs']}), "
+        f"predicted {p['latency_s'] * 1e3:.2f} ms (ratio {r['latency']:.3f})",
+        f"busy per input: {busy}",
+        f"messages per inference: {m['messages_per_inference']} ({m['message_bytes_per_inference']} bytes; "
+        f"cost model {p['messages_per_inference']}, {p['message_bytes_per_inference']} bytes)",
+        f"outputs equal to the single-process model: {m['outputs_check']['exactly_equal']} "
+        f"(inputs {m['outputs_check']['indices']}); load average {res['load_avg_before']}"])
