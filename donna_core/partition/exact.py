@@ -44,12 +44,15 @@ limit on the number of devices.
 """
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .classes import DeviceClasses, device_classes
 from .costs import Tables
 from .errors import InfeasibleError
+from .exact_sizes import CHUNK, exact_arrays
 from .guard import check_labels
 from .stage_windows import dense_tables, end_hi, stage_cost, start_lo
 
@@ -211,11 +214,12 @@ def _dense(ctx: SolverContext, mode: str, thr: float = np.inf):
     code, prev_j, prev_a) arrays of shape (M, K, L+1); ``S`` is filled in modes 'energy_b' and 'weighted'."""
     p, tb, cl, L = ctx.p, ctx.tb, ctx.cl, ctx.L
     M, K, L1 = cl.M, cl.K, L + 1
-    P = np.full((M, K, L1), np.inf)
-    S = np.full((M, K, L1), np.inf)
-    code = np.zeros((M, K, L1), dtype=np.int64)
-    pj = np.full((M, K, L1), -1, dtype=np.int64)
-    pa = np.full((M, K, L1), -1, dtype=np.int64)
+    shape = exact_arrays(M, K, p.time_s.shape[0], L, 1.0)["dp tables"][1]     # what the size guard counts
+    P = np.full(shape, np.inf)
+    S = np.full(shape, np.inf)
+    code = np.zeros(shape, dtype=np.int64)
+    pj = np.full(shape, -1, dtype=np.int64)
+    pa = np.full(shape, -1, dtype=np.int64)
     for b in range(K):
         dev = ctx.device(b, 1)
         t = p.device_type[dev]
@@ -235,94 +239,97 @@ def _dense(ctx: SolverContext, mode: str, thr: float = np.inf):
     if mode != "minmax":
         _rank_level(code, P, cl.n_used == 1)
     for n in range(2, int(cl.n_used.max()) + 1):
-        for m in np.nonzero(cl.n_used == n)[0]:
-            _dense_target(ctx, mode, thr, m, P, S, code, pj, pa)
+        at_n = cl.n_used == n
+        for b in range(K):
+            rows = np.nonzero(at_n & (cl.counts[:, b] > 0))[0]
+            if len(rows):
+                _dense_batch(ctx, mode, thr, rows, b, P, S, code, pj, pa)
         if mode != "minmax":
             _rank_level(code, P, cl.n_used == n)
     return P, S, code, pj, pa
 
 
-# candidate entries (source classes x starts x ends) built at once for one target; bounds the temporaries
-_CHUNK = 1 << 20
-
-
-def _dense_target(ctx: SolverContext, mode: str, thr: float, m: int, P, S, code, pj, pa) -> None:
-    """Fill the states ``(m, b, .)`` of one count vector from the previous level (see :func:`_dense`).
+def _dense_batch(ctx: SolverContext, mode: str, thr: float, rows: np.ndarray, b: int, P, S, code, pj, pa) -> None:
+    """Fill the states ``(m, b, .)`` for every count vector ``m`` in ``rows`` (one level, all using class
+    ``b``) from the previous level (see :func:`_dense`); all rows at once, every class as a source (a class
+    the source count vector does not use contributes ``inf``).
 
     For each end ``k`` only the feasible starts ``j`` in ``[lo(k), k-1]`` are built (:mod:`.stage_windows`),
     ``j`` ascending within each source class, so the flat candidate order (class, then ``j``) and with it the
     tie rule's last resort are those of the full ``(class, j)`` table; the rest of that table is ``inf``."""
     p, tb, cl, L = ctx.p, ctx.tb, ctx.cl, ctx.L
     K, L1 = cl.K, L + 1
-    cnt = cl.counts[m]
     kall = np.arange(L1)
-    for b in range(K):
-        if cnt[b] == 0:
-            continue
-        src = m - cl.strides[b]
-        cs = cl.counts[src]
-        dev_b = ctx.device(b, cnt[b])
-        t = p.device_type[dev_b]
-        srcs = np.array([a for a in range(K) if cs[a] > 0])
-        devs_a = np.array([ctx.device(a, cs[a]) for a in srcs])
+    t = p.device_type[cl.members[b][0]]
+    lo = ctx.start_lo(t, thr if mode in ("minmax", "energy") else np.inf)
+    width = kall - lo
+    W = int(width.max())
+    if W == 0:
+        return
+    pt, pe = tb.pt[t], tb.pe[t]
+    view = _start_view(W)
+    ptv, pev = view(pt), view(pe)
+    w_idx = np.arange(W)[None, :]
+    size_max = int(cl.sizes.max())
+    members = np.array([c + (c[0],) * (size_max - len(c)) for c in cl.members])     # (K, size_max), padded
+    block = max(1, CHUNK // (K * W * L1))
+    for r0 in range(0, len(rows), block):
+        ms = rows[r0:r0 + block]
+        R = len(ms)
+        src = ms - cl.strides[b]
+        srcs = np.nonzero((cl.counts[src] > 0).any(axis=0))[0]          # classes some row can come from
         A = len(srcs)
-        ct = tb.comm_time(devs_a[:, None], dev_b, kall[None, :])        # (A, L1) over j
-        lo = ctx.start_lo(t, thr if mode in ("minmax", "energy") else np.inf)
-        pt, pe = tb.pt[t], tb.pe[t]
+        cs = cl.counts[src][:, srcs]                                     # (R, A)
+        present = cs > 0
+        dev_b = members[b][cl.counts[ms, b] - 1]                         # (R,)
+        devs_a = members[srcs[None, :], np.maximum(cs - 1, 0)]           # (R, A); unused classes: a stand-in
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ct = tb.comm_time(devs_a[:, :, None], dev_b[:, None, None], kall[None, None, :])   # (R, A, L1)
+        Psrc = P[src[:, None], srcs[None, :]]                            # (R, A, L1) over j
         if mode == "minmax":
             # max(x_a, s) is monotone in x_a: the best class for a start j does not depend on the stage
-            f = np.maximum(P[src, srcs], ct).min(axis=0)
+            f = np.where(present[:, :, None], np.maximum(Psrc, ct), np.inf).min(axis=1)      # (R, L1)
+            fv = view(f)                                                 # (R, L1, W)
         else:
-            X = P[src, srcs] + tb.bits[None, :] * p.link_epb[devs_a, dev_b][:, None]
-            if mode == "energy":
-                X = np.where(ct <= thr, X, np.inf)
-            else:
-                part_b = np.maximum(S[src, srcs], ct)
-            csrc = code[src, srcs]
-        width = kall - lo
-        W = int(width.max())
-        if W == 0:
-            continue
-        # views [.., k, w] = x[.., k - W + w] (starts ascending in w; padding where k - W + w < 0): no gathers
-        view = _start_view(W)
-        ptv, pev = view(pt), view(pe)
-        if mode == "minmax":
-            fv = view(f)
-        else:
-            Xv, cv = view(X).transpose(1, 0, 2), view(csrc).transpose(1, 0, 2)       # (L1, A, W)
+            ce = tb.bits[None, None, :] * p.link_epb[devs_a, dev_b[:, None]][:, :, None]
+            ok = present[:, :, None] & ((ct <= thr) if mode == "energy" else True)
+            X = np.where(ok, Psrc + ce, np.inf)
+            Xv = view(X).transpose(0, 2, 1, 3)                           # (R, L1, K, W)
+            cv = view(code[src[:, None], srcs[None, :]]).transpose(0, 2, 1, 3)
             if mode != "energy":
-                Sv = view(part_b).transpose(1, 0, 2)
-        step = max(1, _CHUNK // (A * W))
-        w_idx = np.arange(W)[None, :]
+                Sv = view(np.where(present[:, :, None], np.maximum(S[src[:, None], srcs[None, :]], ct),
+                                   np.inf)).transpose(0, 2, 1, 3)
+        step = max(1, CHUNK // (R * A * W))
         for k0 in range(0, L1, step):
             ks = slice(k0, min(L1, k0 + step))
             valid = w_idx >= (lo[ks] - kall[ks] + W)[:, None]              # (C, W): j >= lo(k)
             st = np.where(valid, pt[ks][:, None] - ptv[ks], np.inf)       # = Tables.stage_time, inf outside
             if mode == "minmax":
-                P[m, b, ks] = np.maximum(fv[ks], st).min(axis=1)
+                P[ms, b, ks] = np.maximum(fv[:, ks], st[None]).min(axis=2)
                 continue
             se = np.where(valid, pe[ks][:, None] - pev[ks], np.inf)
-            cand = Xv[ks] + se[:, None, :]                                 # (C, A, W)
-            C = cand.shape[0]
+            cand = Xv[:, ks] + se[None, :, None, :]                       # (R, C, A, W)
+            C = cand.shape[1]
+            flat = (R * C, A * W)
             if mode == "energy":
-                keys = [cand.reshape(C, -1)]
+                keys = [cand.reshape(flat)]
             else:
-                scand = np.maximum(Sv[ks], st[:, None, :])
+                scand = np.maximum(Sv[:, ks], st[None, :, None, :])
                 if mode == "weighted":
-                    keys = [_weighted(ctx, scand, cand).reshape(C, -1)]
+                    keys = [_weighted(ctx, scand, cand).reshape(flat)]
                 else:
-                    keys = [cand.reshape(C, -1), scand.reshape(C, -1)]
-            keys.append(cv[ks].reshape(C, -1))
+                    keys = [cand.reshape(flat), scand.reshape(flat)]
+            keys.append(cv[:, ks].reshape(flat))
             best = _lexmin(keys, axis=1)                                   # flat index a*W + w
-            cols = np.arange(C)
-            P[m, b, ks] = cand.reshape(C, -1)[cols, best]
+            cols = np.arange(R * C)
+            P[ms, b, ks] = cand.reshape(flat)[cols, best].reshape(R, C)
             if mode != "energy":
-                S[m, b, ks] = scand.reshape(C, -1)[cols, best]
-            ai, w = np.divmod(best, W)
-            jj = np.maximum(kall[ks] - W + w, 0)
-            code[m, b, ks] = csrc[ai, jj] * ctx.base + dev_b + 1
-            pj[m, b, ks] = jj
-            pa[m, b, ks] = srcs[ai]
+                S[ms, b, ks] = scand.reshape(flat)[cols, best].reshape(R, C)
+            ai, w = np.divmod(best.reshape(R, C), W)
+            jj = np.maximum(kall[ks][None, :] - W + w, 0)
+            code[ms, b, ks] = code[src[:, None], srcs[ai], jj] * ctx.base + dev_b[:, None] + 1
+            pj[ms, b, ks] = jj
+            pa[ms, b, ks] = srcs[ai]
 
 
 def _start_view(W: int):
@@ -430,7 +437,8 @@ def min_energy_then_bottleneck(tb: Tables, ctx: SolverContext | None = None):
     return _backtrack(ctx, best[0], best[1], ctx.L, pj, pa)
 
 
-def pareto_labels(tb: Tables, ctx: SolverContext | None = None, bound=None, budget: int | None = None):
+def pareto_labels(tb: Tables, ctx: SolverContext | None = None, bound=None, budget: int | None = None,
+                  bar=None):
     """Exact Pareto front: list of (bottleneck, energy, plan) with bottleneck ascending, energy strictly
     descending; each point's plan is the tie-rule winner among plans with exactly that (B, E).
 
@@ -441,6 +449,7 @@ def pareto_labels(tb: Tables, ctx: SolverContext | None = None, bound=None, budg
 
     ``budget`` (bytes, optional): before each level is allocated, the labels held plus the level's candidates
     are checked against it (:func:`donna_core.partition.guard.check_labels` raises ``SolverSizeError``).
+    ``bar`` (optional, see :func:`progress_bar`): advanced once per level, with the label count shown.
     """
     ctx = ctx or SolverContext(tb)
     p, cl, L = ctx.p, ctx.cl, ctx.L
@@ -563,6 +572,9 @@ def pareto_labels(tb: Tables, ctx: SolverContext | None = None, bound=None, budg
         level.append(cur)
         n_labels += len(cur["B"])
         _learn(bound, cur, L)
+        if bar is not None:
+            bar.update()
+            bar.set_postfix_str(f"{n_labels:,} labels")
     # finals across all levels
     fin = []
     for n, lv in enumerate(level):
@@ -585,7 +597,33 @@ def pareto_labels(tb: Tables, ctx: SolverContext | None = None, bound=None, budg
 _SLACK = 1e-9
 
 
-def known_staircase(ctx: SolverContext, b_lo: float, b_hi: float, n: int = 12) -> tuple[np.ndarray, np.ndarray]:
+N_STAIRS = 12      # thresholds of the known staircase (scalar DPs run before the front search)
+
+
+def progress_bar(total: int, desc: str, enabled: bool | None = None):
+    """A tqdm bar on stderr, shown when ``enabled`` (None: when stderr is a terminal); otherwise a stand-in
+    whose ``update``/``close`` do nothing (tqdm is then not even imported)."""
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    if not enabled:
+        return _NoBar()
+    from tqdm import tqdm
+    return tqdm(total=total, desc=desc, unit="step", file=sys.stderr, leave=False)
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def set_postfix_str(self, s: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def known_staircase(ctx: SolverContext, b_lo: float, b_hi: float, n: int = N_STAIRS,
+                    bar=None) -> tuple[np.ndarray, np.ndarray]:
     """Achievable points ``(thr_i, E(thr_i))``: for ``n`` bottleneck thresholds spread geometrically over
     ``[b_lo, b_hi]``, the least energy of a plan whose every stage and transfer is ``<= thr_i``. Each costs one
     scalar DP; together they let the front search drop labels that a known plan already beats."""
@@ -596,6 +634,8 @@ def known_staircase(ctx: SolverContext, b_lo: float, b_hi: float, n: int = 12) -
     for i, t in enumerate(thr):
         E, *_ = _dense(ctx, "energy", float(t))
         e[i] = E[ctx.cl.n_used > 0][:, :, ctx.L].min()
+        if bar is not None:
+            bar.update()
     return thr, np.minimum.accumulate(e)
 
 
