@@ -44,12 +44,17 @@ limit on the number of devices.
 """
 from __future__ import annotations
 
+import sys
+
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from .classes import DeviceClasses, device_classes
 from .costs import Tables
 from .errors import InfeasibleError
+from .exact_sizes import CHUNK, exact_arrays
 from .guard import check_labels
+from .stage_windows import dense_tables, end_hi, stage_cost, start_lo
 
 # Costs that agree to 12 significant digits are ties: the same real energy summed in another order (plan
 # evaluation vs. DP accumulation) differs in the last bits, and float noise must not override the tie rule.
@@ -57,7 +62,9 @@ TIE_RTOL = 1e-12
 
 
 class SolverContext:
-    """Arrays shared by the DPs of one problem."""
+    """Arrays shared by the DPs of one problem. Stage costs come from the prefix sums of
+    :class:`~donna_core.partition.costs.Tables` (:mod:`.stage_windows`); the dense ``T x (L+1)^2`` stage tables
+    (:attr:`st`, :attr:`se`) are built only when a completion bound of the front search asks for them."""
 
     def __init__(self, tb: Tables, cl: DeviceClasses | None = None):
         p = tb.p
@@ -66,19 +73,9 @@ class SolverContext:
         self.cl = cl or device_classes(p)
         self.L = p.L
         self.base = p.D + 1
-        L1 = self.L + 1
-        j = np.arange(L1)[:, None]
-        k = np.arange(L1)[None, :]
-        T = p.time_s.shape[0]
-        # stage cost matrices [t, j, k] for units j..k-1; inf where empty/backwards or over the memory limit
-        self.st = np.full((T, L1, L1), np.inf)
-        self.se = np.full((T, L1, L1), np.inf)
-        for t in np.unique(p.device_type):
-            ok = (k > j) & tb.fits(t, j, k)
-            self.st[t] = np.where(ok, tb.stage_time(t, j, k), np.inf)
-            self.se[t] = np.where(ok, tb.stage_energy(t, j, k), np.inf)
+        self.types = np.unique(p.device_type)
         # least energy any completion still has to spend: units j.. on their cheapest present type
-        types = np.unique(p.device_type)
+        types = self.types
         e_min = np.where(p.allowed[types], p.energy_j[types], np.inf).min(axis=0)
         self.e_rest = np.concatenate([np.cumsum(e_min[::-1])[::-1], [0.0]])
         # h_energy[t, k] - h_energy[t, j] = stage energy on t minus the cheapest types' energy over j..k-1:
@@ -87,8 +84,46 @@ class SolverContext:
         # whole row stays sorted for searchsorted, while differences inside any feasible stage are unchanged)
         inc = np.where(p.allowed, p.energy_j - e_min[None, :], 0.0)
         self.h_energy = np.concatenate([np.zeros((len(inc), 1)), np.cumsum(np.maximum(inc, 0.0), axis=1)], axis=1)
+        self._dense = None
+        self._n_fin = None
+        self._lo = {}
         self._b_rest = None
         self._e_rest_r = self._e_rest_rb = None
+
+    @property
+    def st(self) -> np.ndarray:
+        """Dense stage times ``[t, j, k]`` (``inf`` where not feasible); built on first use."""
+        if self._dense is None:
+            self._dense = dense_tables(self.tb)
+        return self._dense[0]
+
+    @property
+    def se(self) -> np.ndarray:
+        """Dense stage energies ``[t, j, k]``, like :attr:`st`."""
+        self.st
+        return self._dense[1]
+
+    @property
+    def n_fin(self) -> np.ndarray:
+        """``n_fin[t, j]``: number of feasible stages starting at unit ``j`` on type ``t`` (ends ``j+1..j+n``)."""
+        if self._n_fin is None:
+            L1 = self.L + 1
+            self._n_fin = np.zeros((self.p.time_s.shape[0], L1), dtype=np.int64)
+            j = np.arange(L1)
+            for t in self.types:
+                self._n_fin[t] = end_hi(self.tb, t, j) - j
+        return self._n_fin
+
+    def start_lo(self, t: int, thr: float = np.inf) -> np.ndarray:
+        """``lo[k]``: least start of a feasible stage ending at ``k - 1`` on type ``t`` with time ``<= thr``."""
+        key = (int(t), float(thr))
+        if key not in self._lo:
+            self._lo[key] = start_lo(self.tb, t, np.arange(self.L + 1), thr)
+        return self._lo[key]
+
+    def stage(self, t: int, j, k) -> tuple[np.ndarray, np.ndarray]:
+        """(time, energy) of stages ``j..k-1`` on type ``t``; ``inf`` where not feasible."""
+        return stage_cost(self.tb, t, j, k)
 
     @property
     def b_rest(self) -> np.ndarray:
@@ -159,34 +194,37 @@ class SolverContext:
         return self.cl.members[cls][count - 1]
 
 
-def _lexmin(keys: list[np.ndarray]) -> np.ndarray:
-    """Row index (axis 0) of the lexicographic minimum of ``keys`` for every column."""
+def _lexmin(keys: list[np.ndarray], axis: int = 0) -> np.ndarray:
+    """Index along ``axis`` of the lexicographic minimum of ``keys`` (2-D) for every column (row)."""
     mask = None
     for key in keys:
         is_float = key.dtype.kind == "f"
         big = np.inf if is_float else np.iinfo(key.dtype).max
         kk = key if mask is None else np.where(mask, key, big)
-        lo = kk.min(axis=0)
+        lo = np.expand_dims(kk.min(axis=axis), axis)
         sel = (kk <= lo + TIE_RTOL * np.abs(lo)) if is_float else (kk == lo)
         mask = sel if mask is None else mask & sel
-    return mask.argmax(axis=0)
+    return mask.argmax(axis=axis)
 
 
 def _dense(ctx: SolverContext, mode: str, thr: float = np.inf):
-    """One scalar DP over all states; ``mode`` is 'minmax' (key B), 'energy' (key E, parts <= thr),
-    'energy_b' (key (E, B)) or 'weighted' (key ``w_b B + w_e E``, a heuristic, see :func:`weighted_plan`). Returns (P, S, code, prev_j, prev_a) arrays of shape (M, K, L+1)."""
+    """One scalar DP over all states; ``mode`` is 'minmax' (key B; only ``P`` is filled, and only stages no
+    slower than ``thr`` are tried: see :func:`least_bottleneck`), 'energy' (key E, parts <= thr), 'energy_b'
+    (key (E, B)) or 'weighted' (key ``w_b B + w_e E``, a heuristic, see :func:`weighted_plan`). Returns (P, S,
+    code, prev_j, prev_a) arrays of shape (M, K, L+1); ``S`` is filled in modes 'energy_b' and 'weighted'."""
     p, tb, cl, L = ctx.p, ctx.tb, ctx.cl, ctx.L
     M, K, L1 = cl.M, cl.K, L + 1
-    P = np.full((M, K, L1), np.inf)
-    S = np.full((M, K, L1), np.inf)
-    code = np.zeros((M, K, L1), dtype=np.int64)
-    pj = np.full((M, K, L1), -1, dtype=np.int64)
-    pa = np.full((M, K, L1), -1, dtype=np.int64)
+    shape = exact_arrays(M, K, p.time_s.shape[0], L, 1.0)["dp tables"][1]     # what the size guard counts
+    P = np.full(shape, np.inf)
+    S = np.full(shape, np.inf)
+    code = np.zeros(shape, dtype=np.int64)
+    pj = np.full(shape, -1, dtype=np.int64)
+    pa = np.full(shape, -1, dtype=np.int64)
     for b in range(K):
         dev = ctx.device(b, 1)
         t = p.device_type[dev]
         ins, ine = tb.input_cost(dev)
-        st, se = ctx.st[t, 0], ctx.se[t, 0]
+        st, se = ctx.stage(t, 0, np.arange(L1))
         m = cl.strides[b]
         if mode == "minmax":
             P[m, b] = np.maximum(st, ins)
@@ -198,57 +236,108 @@ def _dense(ctx: SolverContext, mode: str, thr: float = np.inf):
     # Device sequences are compared through per-level ranks: a sequence's key is (rank of its prefix among the
     # previous level's sequences, last device); after a level is done its keys are replaced by dense ranks.
     # Lexicographic order of equal-length sequences is kept and the integers stay small for any D.
-    _rank_level(code, P, cl.n_used == 1)
+    if mode != "minmax":
+        _rank_level(code, P, cl.n_used == 1)
     for n in range(2, int(cl.n_used.max()) + 1):
-        for m in np.nonzero(cl.n_used == n)[0]:
-            _dense_target(ctx, mode, thr, m, P, S, code, pj, pa)
-        _rank_level(code, P, cl.n_used == n)
+        at_n = cl.n_used == n
+        for b in range(K):
+            rows = np.nonzero(at_n & (cl.counts[:, b] > 0))[0]
+            if len(rows):
+                _dense_batch(ctx, mode, thr, rows, b, P, S, code, pj, pa)
+        if mode != "minmax":
+            _rank_level(code, P, cl.n_used == n)
     return P, S, code, pj, pa
 
 
-def _dense_target(ctx: SolverContext, mode: str, thr: float, m: int, P, S, code, pj, pa) -> None:
-    """Fill the states ``(m, b, .)`` of one count vector from the previous level (see :func:`_dense`)."""
+def _dense_batch(ctx: SolverContext, mode: str, thr: float, rows: np.ndarray, b: int, P, S, code, pj, pa) -> None:
+    """Fill the states ``(m, b, .)`` for every count vector ``m`` in ``rows`` (one level, all using class
+    ``b``) from the previous level (see :func:`_dense`); all rows at once, every class as a source (a class
+    the source count vector does not use contributes ``inf``).
+
+    For each end ``k`` only the feasible starts ``j`` in ``[lo(k), k-1]`` are built (:mod:`.stage_windows`),
+    ``j`` ascending within each source class, so the flat candidate order (class, then ``j``) and with it the
+    tie rule's last resort are those of the full ``(class, j)`` table; the rest of that table is ``inf``."""
     p, tb, cl, L = ctx.p, ctx.tb, ctx.cl, ctx.L
     K, L1 = cl.K, L + 1
-    cnt = cl.counts[m]
-    for b in range(K):
-        if cnt[b] == 0:
-            continue
-        src = m - cl.strides[b]
-        cs = cl.counts[src]
-        dev_b = ctx.device(b, cnt[b])
-        t = p.device_type[dev_b]
-        srcs = [a for a in range(K) if cs[a] > 0]
-        devs_a = [ctx.device(a, cs[a]) for a in srcs]
-        Psrc = P[src, srcs]                                   # (A, L1) over j
-        ct = tb.comm_time(np.array(devs_a)[:, None], dev_b, np.arange(L1)[None, :])
+    kall = np.arange(L1)
+    t = p.device_type[cl.members[b][0]]
+    lo = ctx.start_lo(t, thr if mode in ("minmax", "energy") else np.inf)
+    width = kall - lo
+    W = int(width.max())
+    if W == 0:
+        return
+    pt, pe = tb.pt[t], tb.pe[t]
+    view = _start_view(W)
+    ptv, pev = view(pt), view(pe)
+    w_idx = np.arange(W)[None, :]
+    size_max = int(cl.sizes.max())
+    members = np.array([c + (c[0],) * (size_max - len(c)) for c in cl.members])     # (K, size_max), padded
+    block = max(1, CHUNK // (K * W * L1))
+    for r0 in range(0, len(rows), block):
+        ms = rows[r0:r0 + block]
+        R = len(ms)
+        src = ms - cl.strides[b]
+        srcs = np.nonzero((cl.counts[src] > 0).any(axis=0))[0]          # classes some row can come from
+        A = len(srcs)
+        cs = cl.counts[src][:, srcs]                                     # (R, A)
+        present = cs > 0
+        dev_b = members[b][cl.counts[ms, b] - 1]                         # (R,)
+        devs_a = members[srcs[None, :], np.maximum(cs - 1, 0)]           # (R, A); unused classes: a stand-in
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ct = tb.comm_time(devs_a[:, :, None], dev_b[:, None, None], kall[None, None, :])   # (R, A, L1)
+        Psrc = P[src[:, None], srcs[None, :]]                            # (R, A, L1) over j
         if mode == "minmax":
-            cand = np.maximum(np.maximum(Psrc, ct)[:, :, None], ctx.st[t][None])
-            keys = [cand.reshape(-1, L1)]
+            # max(x_a, s) is monotone in x_a: the best class for a start j does not depend on the stage
+            f = np.where(present[:, :, None], np.maximum(Psrc, ct), np.inf).min(axis=1)      # (R, L1)
+            fv = view(f)                                                 # (R, L1, W)
         else:
-            ce = tb.bits[None, :] * p.link_epb[devs_a, dev_b][:, None]
-            part_b = np.maximum(S[src, srcs], ct)
-            cand = (Psrc + ce)[:, :, None] + ctx.se[t][None]
-            scand = np.maximum(part_b[:, :, None], ctx.st[t][None])
+            ce = tb.bits[None, None, :] * p.link_epb[devs_a, dev_b[:, None]][:, :, None]
+            ok = present[:, :, None] & ((ct <= thr) if mode == "energy" else True)
+            X = np.where(ok, Psrc + ce, np.inf)
+            Xv = view(X).transpose(0, 2, 1, 3)                           # (R, L1, K, W)
+            cv = view(code[src[:, None], srcs[None, :]]).transpose(0, 2, 1, 3)
+            if mode != "energy":
+                Sv = view(np.where(present[:, :, None], np.maximum(S[src[:, None], srcs[None, :]], ct),
+                                   np.inf)).transpose(0, 2, 1, 3)
+        step = max(1, CHUNK // (R * A * W))
+        for k0 in range(0, L1, step):
+            ks = slice(k0, min(L1, k0 + step))
+            valid = w_idx >= (lo[ks] - kall[ks] + W)[:, None]              # (C, W): j >= lo(k)
+            st = np.where(valid, pt[ks][:, None] - ptv[ks], np.inf)       # = Tables.stage_time, inf outside
+            if mode == "minmax":
+                P[ms, b, ks] = np.maximum(fv[:, ks], st[None]).min(axis=2)
+                continue
+            se = np.where(valid, pe[ks][:, None] - pev[ks], np.inf)
+            cand = Xv[:, ks] + se[None, :, None, :]                       # (R, C, A, W)
+            C = cand.shape[1]
+            flat = (R * C, A * W)
             if mode == "energy":
-                cand = np.where((ct <= thr)[:, :, None] & (ctx.st[t] <= thr)[None], cand, np.inf)
-                scand = np.where(np.isfinite(cand), scand, np.inf)
-                keys = [cand.reshape(-1, L1)]
-            elif mode == "weighted":
-                keys = [_weighted(ctx, scand, cand).reshape(-1, L1)]
+                keys = [cand.reshape(flat)]
             else:
-                keys = [cand.reshape(-1, L1), scand.reshape(-1, L1)]
-            ccode = np.broadcast_to(code[src, srcs][:, :, None], cand.shape).reshape(-1, L1)
-            keys.append(ccode)
-        best = _lexmin(keys)                                  # (L1,) flat index a*L1 + j
-        cols = np.arange(L1)
-        P[m, b] = (cand.reshape(-1, L1) if mode == "weighted" else keys[0])[best, cols]
-        ai, jj = np.divmod(best, L1)
-        if mode != "minmax":
-            S[m, b] = scand.reshape(-1, L1)[best, cols]
-        code[m, b] = code[src, np.array(srcs)[ai], jj] * ctx.base + dev_b + 1
-        pj[m, b] = jj
-        pa[m, b] = np.array(srcs)[ai]
+                scand = np.maximum(Sv[:, ks], st[None, :, None, :])
+                if mode == "weighted":
+                    keys = [_weighted(ctx, scand, cand).reshape(flat)]
+                else:
+                    keys = [cand.reshape(flat), scand.reshape(flat)]
+            keys.append(cv[:, ks].reshape(flat))
+            best = _lexmin(keys, axis=1)                                   # flat index a*W + w
+            cols = np.arange(R * C)
+            P[ms, b, ks] = cand.reshape(flat)[cols, best].reshape(R, C)
+            if mode != "energy":
+                S[ms, b, ks] = scand.reshape(flat)[cols, best].reshape(R, C)
+            ai, w = np.divmod(best.reshape(R, C), W)
+            jj = np.maximum(kall[ks][None, :] - W + w, 0)
+            code[ms, b, ks] = code[src[:, None], srcs[ai], jj] * ctx.base + dev_b[:, None] + 1
+            pj[ms, b, ks] = jj
+            pa[ms, b, ks] = srcs[ai]
+
+
+def _start_view(W: int):
+    """``x (.., L1) -> view (.., L1, W)`` with ``[.., k, w] = x[.., k - W + w]`` (zero-padded on the left)."""
+    def view(x):
+        pad = np.zeros(x.shape[:-1] + (W,), dtype=x.dtype)
+        return sliding_window_view(np.concatenate([pad, x], axis=-1), W, axis=-1)[..., : x.shape[-1], :]
+    return view
 
 
 def _rank_level(code: np.ndarray, P: np.ndarray, level_mask: np.ndarray) -> None:
@@ -287,14 +376,33 @@ def _best_final(ctx: SolverContext, keys: list[np.ndarray], code) -> tuple[int, 
     return int(ms[i]), int(bs[i])
 
 
+def least_bottleneck(ctx: SolverContext) -> float:
+    """The least bottleneck ``B*`` of any plan (``inf`` when none exists), from the min-max DP over stages no
+    slower than a guess ``U``: if the DP's answer is ``<= U`` it is ``B*`` (a plan reaching ``B*`` has every
+    part ``<= B* <= U``, so all of its stages were tried), otherwise ``U`` grows fourfold. The guess starts at
+    twice a lower bound (every unit runs somewhere; at most D devices share the work), so the stage windows
+    stay near the optimum's stage lengths instead of spanning the model."""
+    p, tb = ctx.p, ctx.tb
+    types = ctx.types
+    t_min = np.where(p.allowed[types], p.time_s[types], np.inf).min(axis=0)
+    lb = max(float(t_min.max()), float(t_min.sum()) / p.D) if p.L else 0.0
+    slowest = float(tb.pt[types, ctx.L].max())        # no stage takes longer
+    U = 2.0 * lb
+    while True:
+        full = not (0.0 < U < slowest)
+        P, *_ = _dense(ctx, "minmax", np.inf if full else U)
+        v = float(P[ctx.cl.n_used > 0][:, :, ctx.L].min())
+        if full or v <= U:
+            return v
+        U *= 4.0
+
+
 def min_bottleneck_then_energy(tb: Tables, ctx: SolverContext | None = None):
     """Exact alpha = 1 plan (device indices): least bottleneck, then least energy, then the tie rule."""
     ctx = ctx or SolverContext(tb)
-    P, *_ = _dense(ctx, "minmax")
-    finals = P[ctx.cl.n_used > 0][:, :, ctx.L]
-    if not np.isfinite(finals).any():
+    thr = least_bottleneck(ctx)
+    if not np.isfinite(thr):
         raise InfeasibleError("no plan fits the devices' memory limits and allowed units")
-    thr = float(finals.min())
     E, S, code, pj, pa = _dense(ctx, "energy", thr)
     m, b = _best_final(ctx, [E], code)
     return _backtrack(ctx, m, b, ctx.L, pj, pa)
@@ -329,7 +437,8 @@ def min_energy_then_bottleneck(tb: Tables, ctx: SolverContext | None = None):
     return _backtrack(ctx, best[0], best[1], ctx.L, pj, pa)
 
 
-def pareto_labels(tb: Tables, ctx: SolverContext | None = None, bound=None, budget: int | None = None):
+def pareto_labels(tb: Tables, ctx: SolverContext | None = None, bound=None, budget: int | None = None,
+                  bar=None):
     """Exact Pareto front: list of (bottleneck, energy, plan) with bottleneck ascending, energy strictly
     descending; each point's plan is the tie-rule winner among plans with exactly that (B, E).
 
@@ -340,6 +449,7 @@ def pareto_labels(tb: Tables, ctx: SolverContext | None = None, bound=None, budg
 
     ``budget`` (bytes, optional): before each level is allocated, the labels held plus the level's candidates
     are checked against it (:func:`donna_core.partition.guard.check_labels` raises ``SolverSizeError``).
+    ``bar`` (optional, see :func:`progress_bar`): advanced once per level, with the label count shown.
     """
     ctx = ctx or SolverContext(tb)
     p, cl, L = ctx.p, ctx.cl, ctx.L
@@ -349,7 +459,7 @@ def pareto_labels(tb: Tables, ctx: SolverContext | None = None, bound=None, budg
     Hb = ctx.e_rest_rb if bound is not None else None
     G_mono = np.minimum.accumulate(G, axis=1)    # = G (already non-increasing in j); made sure for the search
     # finite stages starting at unit j, per device (via its type)
-    n_fin = np.isfinite(ctx.st).sum(axis=2)[p.device_type]
+    n_fin = ctx.n_fin
 
     def keep_fn(lab):
         # Any completion's bottleneck is >= G(remaining devices, j), so labels whose bottleneck is below it are
@@ -366,12 +476,13 @@ def pareto_labels(tb: Tables, ctx: SolverContext | None = None, bound=None, budg
         dev = ctx.device(b, 1)
         t = p.device_type[dev]
         ins, ine = ctx.tb.input_cost(dev)
-        ks = np.nonzero(np.isfinite(ctx.st[t, 0]))[0]
+        st0, se0 = ctx.stage(t, 0, np.arange(L1))
+        ks = np.nonzero(np.isfinite(st0))[0]
         m0.append(np.full(len(ks), cl.strides[b]))
         a0.append(np.full(len(ks), b))
         j0.append(ks)
-        B0.append(np.maximum(ctx.st[t, 0, ks], ins))
-        E0.append(ctx.se[t, 0, ks] + ine)
+        B0.append(np.maximum(st0[ks], ins))
+        E0.append(se0[ks] + ine)
         c0.append(np.full(len(ks), dev + 1))
     cur = _prune(dict(m=np.concatenate(m0), a=np.concatenate(a0), j=np.concatenate(j0),
                       B=np.concatenate(B0), E=np.concatenate(E0), code=np.concatenate(c0).astype(np.int64),
@@ -410,7 +521,7 @@ def pareto_labels(tb: Tables, ctx: SolverContext | None = None, bound=None, budg
             t = p.device_type[cl.members[b][0]]
             # the stages j..k-1 worth building: finite ones (k <= j + n_fin) within the bound's windows, and
             # k large enough that the remaining units' least bottleneck G (non-increasing in k) fits the cap
-            kmax = jj + n_fin[cl.members[b][0]][jj]
+            kmax = jj + n_fin[t][jj]
             kmin = jj + 1
             sh = shadow[sel]
             pt = ctx.tb.pt[t]
@@ -437,8 +548,9 @@ def pareto_labels(tb: Tables, ctx: SolverContext | None = None, bound=None, budg
                 continue
             r = np.repeat(np.arange(len(sel)), cnt)
             k = kmin[r] + np.arange(tot) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-            Bn = np.maximum(np.maximum(cur["B"][sel][r], ct[r]), ctx.st[t][jj[r], k])
-            En = cur["E"][sel][r] + ce[r] + ctx.se[t][jj[r], k]
+            st_k, se_k = ctx.stage(t, jj[r], k)
+            Bn = np.maximum(np.maximum(cur["B"][sel][r], ct[r]), st_k)
+            En = cur["E"][sel][r] + ce[r] + se_k
             mn = cur["m"][sel][r] + cl.strides[b]
             # filter before the other fields are built: the bound (keep_fn's test) and box dominance
             Bn = np.maximum(Bn, G[cl.M - 1 - mn, k])
@@ -460,6 +572,9 @@ def pareto_labels(tb: Tables, ctx: SolverContext | None = None, bound=None, budg
         level.append(cur)
         n_labels += len(cur["B"])
         _learn(bound, cur, L)
+        if bar is not None:
+            bar.update()
+            bar.set_postfix_str(f"{n_labels:,} labels")
     # finals across all levels
     fin = []
     for n, lv in enumerate(level):
@@ -482,7 +597,33 @@ def pareto_labels(tb: Tables, ctx: SolverContext | None = None, bound=None, budg
 _SLACK = 1e-9
 
 
-def known_staircase(ctx: SolverContext, b_lo: float, b_hi: float, n: int = 12) -> tuple[np.ndarray, np.ndarray]:
+N_STAIRS = 12      # thresholds of the known staircase (scalar DPs run before the front search)
+
+
+def progress_bar(total: int, desc: str, enabled: bool | None = None):
+    """A tqdm bar on stderr, shown when ``enabled`` (None: when stderr is a terminal); otherwise a stand-in
+    whose ``update``/``close`` do nothing (tqdm is then not even imported)."""
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    if not enabled:
+        return _NoBar()
+    from tqdm import tqdm
+    return tqdm(total=total, desc=desc, unit="step", file=sys.stderr, leave=False)
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def set_postfix_str(self, s: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def known_staircase(ctx: SolverContext, b_lo: float, b_hi: float, n: int = N_STAIRS,
+                    bar=None) -> tuple[np.ndarray, np.ndarray]:
     """Achievable points ``(thr_i, E(thr_i))``: for ``n`` bottleneck thresholds spread geometrically over
     ``[b_lo, b_hi]``, the least energy of a plan whose every stage and transfer is ``<= thr_i``. Each costs one
     scalar DP; together they let the front search drop labels that a known plan already beats."""
@@ -493,6 +634,8 @@ def known_staircase(ctx: SolverContext, b_lo: float, b_hi: float, n: int = 12) -
     for i, t in enumerate(thr):
         E, *_ = _dense(ctx, "energy", float(t))
         e[i] = E[ctx.cl.n_used > 0][:, :, ctx.L].min()
+        if bar is not None:
+            bar.update()
     return thr, np.minimum.accumulate(e)
 
 

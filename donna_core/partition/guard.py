@@ -7,15 +7,12 @@ computed from the class *members* alone (:func:`class_members`), never from the 
 
 Per solver (8-byte floats/ints; ``M`` count vectors, ``K`` classes, ``T`` types, ``L1 = L + 1``):
 
-* ``exact`` at alpha in {0, 1}: the scalar DPs keep five ``M x K x L1`` arrays plus one from the first pass
-  and about as much again in temporaries (ranks), so ``bytes ~ 8 * 8 * M*K*L1`` plus the ``T x L1 x L1`` stage
-  tables;
-* ``exact`` front and 0 < alpha < 1: the same dense DPs, the two completion bound tables ``M x L1`` (least
-  bottleneck and least energy of the remaining units on the remaining devices), and at least
-  one Pareto label (9 fields) per reachable state. The label count is only known while the search runs, so
-  the estimate is a floor and :func:`donna_core.partition.exact.pareto_labels` checks the budget again before
-  each level is allocated; at 0 < alpha < 1 also ``N_THETAS`` masked ``T x L1 x L1`` stage tables and
-  ``N_THETAS`` tables ``M x L1`` (the joint bound of :meth:`donna_core.partition.exact.SolverContext.energy_under`);
+* ``exact``: the arrays listed by :func:`donna_core.partition.exact_sizes.exact_arrays` (the same list the
+  solver allocates from): at alpha in {0, 1} the scalar DP's ``M x K x L1`` tables and ``O(T x L1)`` windows
+  (no ``L1 x L1`` table); for the front and 0 < alpha < 1 also the dense stage tables, the completion tables
+  and the second level's candidate labels (:func:`level2_candidates`, an upper bound counted from the stage
+  windows, so a problem with many units is refused at once rather than after minutes of search);
+  :func:`donna_core.partition.exact.pareto_labels` checks the budget again before each level is allocated;
 * ``paper``: five ``(L+1) x 2^D x D`` tables;
 * ``bounded``: a few ``K x L1`` and ``T x L1 x L1`` arrays (always small).
 
@@ -37,12 +34,19 @@ except ImportError:          # not on every platform
     resource = None
 from dataclasses import dataclass
 
+import numpy as np
+
 from .classes import class_members
+from .costs import Tables
+from .exact_sizes import ITEM, LABEL_FIELDS, N_THETAS, exact_arrays, total_bytes
 from .problem import Problem
+from .stage_windows import end_hi
+
+__all__ = ["N_THETAS", "SizeEstimate", "SolverSizeError", "check", "check_labels", "estimate", "memory_budget"]
 
 DEFAULT_FRACTION = 0.5          # of the available RAM: leaves room for the rest of the process and the OS
 FALLBACK_BUDGET = 8 * 10**9     # where /proc/meminfo is missing (not Linux)
-LABEL_BYTES = 9 * 8             # one Pareto label: m, a, j, B, E, code, dev, pj, parent
+LABEL_BYTES = LABEL_FIELDS * ITEM   # one Pareto label
 ENV = "DONNA_MEMORY_BUDGET"
 
 _UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12,
@@ -62,9 +66,6 @@ class SizeEstimate:
     budget: int = 0
     solver: str = "exact"
 
-
-# bottleneck thresholds of the joint completion bound at 0 < alpha < 1 (used by solve._exact)
-N_THETAS = 8
 
 
 def parse_bytes(text: str, what: str = ENV) -> int:
@@ -187,23 +188,21 @@ def estimate(p: Problem, alpha: float | None = None, solver: str = "exact",
         need = tables + 64 * K * K * L1
     else:
         states = M * K * L1
-        need = tables + 8 * 8 * states + 8 * (K + 1) * M
-        if alpha is None or 0.0 < alpha < 1.0:
-            need += 2 * 8 * M * L1 + 2 * LABEL_BYTES * states
-        if alpha is not None and 0.0 < alpha < 1.0:
-            # the joint completion bound: N_THETAS masked stage tables per type and N_THETAS M x L1 tables
-            need += 8 * N_THETAS * (T * L1 * L1 + M * L1)
+        n2 = level2_candidates(p, members) if (alpha is None or 0.0 < alpha < 1.0 or p.extended) else 0
+        need = total_bytes(exact_arrays(M, K, T, p.L, alpha, n2, p.extended))
     ok = need <= limit
     what = "the exact Pareto front" if alpha is None else f"alpha = {alpha:g}"
     if solver == "paper":
         shape = f"(L+1) x 2^D x D = {_count(states)} states for L={p.L}, D={p.D}"
     else:
-        shape = (f"{_count(M)} count vectors over {K} device classes x (L+1) = {_count(states)} states"
+        shape = (f"{_count(M)} count vectors over {K} device classes x (L+1) = {_count(states)} states for "
+                 f"L={p.L}"
                  if solver != "bounded" else f"{K} classes x (L+1) = {states} states")
     advice = ("use --solver bounded (a plan with a certified gap) or raise --memory-budget / "
               f"{ENV}" if alpha is not None else
-              f"the front needs the exact solver: group devices into fewer classes (same type and links) or "
-              f"raise --memory-budget / {ENV}")
+              f"the front needs the exact solver: use coarser units (fewer of them), group devices into fewer "
+              f"classes (same type and links), solve single alphas (--solver bounded, or exact at alpha 0 or 1) "
+              f"or raise --memory-budget / {ENV}")
     if solver == "paper" and not ok:
         advice = "use the exact solver (--solver exact groups interchangeable devices) or --solver bounded"
     if solver == "bounded" and not ok:
@@ -211,6 +210,27 @@ def estimate(p: Problem, alpha: float | None = None, solver: str = "exact",
     msg = (f"{solver} solver for {what} needs about {_human(need)} ({shape}); budget {_human(limit)}"
            + ("" if ok else f": {advice}"))
     return SizeEstimate(states, need, ok, msg, limit, solver)
+
+
+def level2_candidates(p: Problem, members) -> int:
+    """Candidate labels the front search could build at its second level before any bound narrows the
+    windows: every feasible first stage ``0..j-1`` on a class, extended by every feasible stage from ``j`` on a
+    class with a device left. The search counts the true number before it allocates that level; this upper
+    bound lets the guard refuse at once a problem whose second level alone would not fit."""
+    if p.L == 0 or len(members) > 4096:
+        return 0             # the count vectors alone refuse such problems
+    tb = Tables(p)
+    j = np.arange(p.L + 1)
+    n_fin = {int(t): end_hi(tb, int(t), j) - j for t in np.unique(p.device_type)}
+    nf = np.array([n_fin[int(p.device_type[c[0]])] for c in members], dtype=np.int64)   # (K, L1)
+    single = np.array([len(c) == 1 for c in members])
+    first = nf[:, 0]                                    # first stages end at j = 1..first
+    every = np.concatenate([[0], np.cumsum(nf.sum(axis=0))])              # prefix sums over j
+    own = np.concatenate([np.zeros((len(members), 1), dtype=np.int64), np.cumsum(nf, axis=1)], axis=1)
+    rows = np.arange(len(members))
+    # a class of one device cannot follow itself
+    total = (every[first + 1] - every[1]) - np.where(single, own[rows, first + 1] - own[rows, 1], 0)
+    return int(total.sum())
 
 
 def check(p: Problem, alpha: float | None, solver: str, budget: int | str | None = None) -> SizeEstimate:

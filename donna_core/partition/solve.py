@@ -22,8 +22,9 @@ from dataclasses import fields
 from . import guard
 from .bounded import BoundError, bounded_solve
 from .costs import Result, Tables, check_alpha, evaluate, norm_constants
-from .exact import (InfeasibleError, SolverContext, front_bound, known_staircase, min_bottleneck_then_energy,
-                    min_energy_then_bottleneck, objective_bound, pareto_labels, weighted_plan)
+from .exact import (N_STAIRS, InfeasibleError, SolverContext, front_bound, known_staircase,
+                    min_bottleneck_then_energy, min_energy_then_bottleneck, objective_bound, pareto_labels,
+                    progress_bar, weighted_plan)
 from .errors import ProblemError
 from .exact_shared import extended_front, extended_optimum
 from .front_select import select_on_front
@@ -203,9 +204,11 @@ def _exact_extended(p, alpha, tb, norm, t0, budget, ctx) -> SolverResult:
     return _result(p, plan, alpha, "exact", tb, norm, t0, labels=n_labels, gap=0.0)
 
 
-def pareto_front(p: Problem, *, memory_budget: int | str | None = None) -> list[SolverResult]:
+def pareto_front(p: Problem, *, memory_budget: int | str | None = None,
+                 progress: bool | None = None) -> list[SolverResult]:
     """The exact Pareto front of (bottleneck, energy): bottleneck ascending, energy strictly descending.
-    Refuses with :class:`SolverSizeError` above the memory budget (the front has no bounded mode)."""
+    Refuses with :class:`SolverSizeError` above the memory budget (the front has no bounded mode).
+    ``progress``: a tqdm bar on stderr over the search's steps (None: when stderr is a terminal)."""
     budget = guard.memory_budget(memory_budget)
     guard.check(p, None, "exact", budget)
     t0 = time.perf_counter()
@@ -219,8 +222,14 @@ def pareto_front(p: Problem, *, memory_budget: int | str | None = None) -> list[
     if p.extended:
         return [_result(p, plan, 1.0, "exact-front", tb, norm, t0, gap=0.0)
                 for _, _, plan in extended_front(tb, ctx, budget=budget)]
-    fast = evaluate(p, min_bottleneck_then_energy(tb, ctx), tables=tb, norm=norm)
-    frugal = evaluate(p, min_energy_then_bottleneck(tb, ctx), tables=tb, norm=norm)
-    stairs = known_staircase(ctx, fast.bottleneck_s, frugal.bottleneck_s)
-    front, _ = pareto_labels(tb, ctx, front_bound(frugal.bottleneck_s, fast.energy_j, stairs), budget=budget)
+    bar = progress_bar(2 + N_STAIRS + int(ctx.cl.sizes.sum()), "exact Pareto front", progress)
+    try:
+        fast = evaluate(p, min_bottleneck_then_energy(tb, ctx), tables=tb, norm=norm)
+        frugal = evaluate(p, min_energy_then_bottleneck(tb, ctx), tables=tb, norm=norm)
+        bar.update(2)
+        stairs = known_staircase(ctx, fast.bottleneck_s, frugal.bottleneck_s, bar=bar)
+        front, _ = pareto_labels(tb, ctx, front_bound(frugal.bottleneck_s, fast.energy_j, stairs), budget=budget,
+                                 bar=bar)
+    finally:
+        bar.close()
     return [_result(p, plan, 1.0, "exact-front", tb, norm, t0, gap=0.0) for _, _, plan in front]
