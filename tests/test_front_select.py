@@ -16,7 +16,9 @@ from donna_core.partition.problem import problem_from_dict
 from donna_core.partition.solve import pareto_front, solve
 from problems import draw_tiny
 
-PROBLEMS = sorted((Path(__file__).resolve().parent.parent / "data" / "problems").glob("*.json"))
+# chain problems only: graph problems (with "edges") have their own solvers and tie rule
+PROBLEMS = sorted(p for p in (Path(__file__).resolve().parent.parent / "data" / "problems").glob("*.json")
+                  if "edges" not in json.loads(p.read_text()))
 
 
 def _kinks(front, norm) -> list[float]:
