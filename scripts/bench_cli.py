@@ -18,7 +18,9 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from donna_core import config
+
+REPO = config.ROOT
 SMALL_PROBLEM = REPO / "data" / "problems" / "vgg8_2cpu2cim_lb-wcc.json"
 TARGET_S = 0.3
 

@@ -22,13 +22,11 @@ import platform
 import statistics
 import sys
 import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "scripts"))
+from donna_core import config
+from donna_core.experiments.explore import servers as es  # noqa: E402
 
-import explorer_servers as es  # noqa: E402
+REPO = config.ROOT
 
 TARGETS_S = {"alpha": 0.3, "alpha-key": 0.3, "front-pick": 0.3, "device": 2.0}
 

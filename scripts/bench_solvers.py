@@ -23,17 +23,17 @@ import platform
 import sys
 import time
 from importlib import metadata
-from pathlib import Path
 
 import numpy as np
 
+from donna_core import config
 from donna_core.partition.costs import Tables, evaluate, norm_constants
 from donna_core.partition.guard import estimate
 from donna_core.partition.problem import problem_from_dict
 from donna_core.partition.solve import pareto_front, solve
 from donna_core.partition.synthetic import random_problem, transformer_like
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = config.ROOT
 
 
 def timed(fn, repeats: int):

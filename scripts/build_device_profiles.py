@@ -11,23 +11,24 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from donna_core.devices import cim_estimator
-from donna_core.devices import device_profiles as dp
-from donna_core.devices import neurosim
-from donna_core.devices import specmodel  # noqa: E402
+from donna_core import config
 from donna_core.atomic import write_text_atomic  # noqa: E402
+from donna_core.devices import (
+    cim_estimator,
+    neurosim,
+    specmodel,  # noqa: E402
+)
+from donna_core.devices import device_profiles as dp
 from donna_core.profiling.profiles import profile_path, read_profile, write_profile  # noqa: E402
 from donna_core.profiling.units import derive_model_units, unit_table  # noqa: E402
+
+ROOT = config.ROOT
 
 # This machine, measured 2026-11-25 11:05 UTC with OMP/torch threads = 1 (numpy np.copyto of 256 MB, best of 7:
 # 536.9 MB moved in 23.1 ms; torch 2048x2048 FP32 matmul, mean of 5: 58.6 GFLOP/s).  Shared 2-vCPU VM, so
@@ -185,8 +186,10 @@ def cim_estimator_section(user_runs: dict) -> tuple:
           f"in the 156-layer run: {1e3 * (stem.buffer_latency_s[0] - b.gbuf_cycles[0] * clock):.4f} ms.", ""]
     # -- the issue's unseen CNN, through the NeuroSim totals its reported errors imply
     import json
+
     import torch
     import torchvision
+
     from donna_core.profiling.units import derive_units, unit_table
     ref = json.loads((ROOT / "data" / "cim_checks" / "issue11_resnet18.json").read_text())
     r18 = unit_table(derive_units(torchvision.models.resnet18(weights=None).eval(),

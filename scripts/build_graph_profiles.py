@@ -16,19 +16,29 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
+from donna_core import config
 from donna_core.atomic import write_json_atomic  # noqa: E402
 from donna_core.devices import cim_estimator, specmodel  # noqa: E402
 from donna_core.devices import device_profiles as dp  # noqa: E402
 from donna_core.devices import graph_device_profiles as gdp  # noqa: E402
 from donna_core.profiling.graph_models import GRAPH_MODEL_NAMES, build_graph_model  # noqa: E402
-from donna_core.profiling.graph_profiles import (edges_meta, graph_unit_table, profile_graph_model,  # noqa: E402
-                                                 read_edges, write_edges)
+from donna_core.profiling.graph_profiles import (  # noqa: E402
+    edges_meta,
+    graph_unit_table,
+    profile_graph_model,
+    read_edges,
+    write_edges,
+)
 from donna_core.profiling.graph_units import derive_graph_units  # noqa: E402
 from donna_core.profiling.problem_builder import build_graph_problem, parse_cluster  # noqa: E402
-from donna_core.profiling.profiles import load_profiles, profile_path, read_profile, write_profile  # noqa: E402
+from donna_core.profiling.profiles import (  # noqa: E402
+    load_profiles,
+    profile_path,
+    read_profile,
+    write_profile,
+)
+
+ROOT = config.ROOT
 
 DEFAULT_MODELS = [m for m in GRAPH_MODEL_NAMES if m != "randwire_tiny"]
 # The problems shipped in data/problems/: the paper's heterogeneous 2 CPU + 1 GPU + 1 CIM cluster over HB-WCC.

@@ -11,22 +11,26 @@ Deterministic: same inputs -> same files (except `date`).
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
+from donna_core import config
 from donna_core.atomic import write_text_atomic  # noqa: E402
 from donna_core.devices import cim_estimator, llm_costs, neurosim, specmodel  # noqa: E402
 from donna_core.devices import device_profiles as dp  # noqa: E402
 from donna_core.profiling import llm  # noqa: E402
 from donna_core.profiling.models import LLM_NAMES  # noqa: E402
 from donna_core.profiling.problem_builder import weight_stationary_units  # noqa: E402
-from donna_core.profiling.profiles import Profile, profile_path, read_profile, write_profile  # noqa: E402
+from donna_core.profiling.profiles import (  # noqa: E402
+    Profile,
+    profile_path,
+    read_profile,
+    write_profile,
+)
+
+ROOT = config.ROOT
 
 # This machine's copy bandwidth, measured 2026-11-27 04:45 UTC (numpy copyto 256 MB, best of 7, 1 thread, read +
 # write bytes) while the 2-core VM was shared (load average 6.9): a lower bound of the idle host.

@@ -15,13 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
+from donna_core import config
 from donna_core.atomic import write_text_atomic
 from donna_core.partition.errors import InfeasibleError
 from donna_core.partition.problem import problem_from_dict
 from donna_core.partition.solve import pareto_front, solve
 from donna_core.partition.synthetic import random_problem
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = config.ROOT
 ALPHAS = (0.0, 0.3, 0.5, 0.8, 1.0)
 
 

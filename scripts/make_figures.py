@@ -15,9 +15,10 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from donna_core import config
 from donna_core.experiments.notebook_runner import relative_to_notebook, run_notebook  # noqa: E402
+
+REPO = config.ROOT
 VALIDATION_NOTEBOOK = "06_pipeline_validation"  # run by `make validate`; `make figures` renders its cache
 
 NOTEBOOKS = ("01_profiles", "02_scenario_sweep", "03_single_gpu_comparison", "04_cim_edge_vs_cloud",
@@ -28,7 +29,11 @@ NOTEBOOKS_DIR = REPO / "notebooks"
 def write_report(outdir: Path, report: Path, validation_dir: Path | None = None) -> Path:
     """Build the claims report from the tables the notebooks wrote into ``outdir/data``."""
     from donna_core.atomic import write_text_atomic
-    from donna_core.experiments.claims import build_claims, load_results, render_markdown
+    from donna_core.experiments.claims import (
+        build_claims,
+        load_results,
+        render_markdown,
+    )
 
     tables = load_results(outdir / "data")
     if not tables:

@@ -16,12 +16,11 @@ import datetime as _dt
 import json
 import os
 import sys
-from pathlib import Path
+
+from donna_core import config
 
 from tqdm import tqdm
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from donna_core.atomic import write_json_atomic  # noqa: E402
 from donna_core.profiling.graph_profiles import read_edges  # noqa: E402
@@ -29,6 +28,7 @@ from donna_core.profiling.problem_builder import build_graph_problem  # noqa: E4
 from donna_core.profiling.profiles import EDGES_FILE, profile_path, read_profile  # noqa: E402
 from donna_core.runtime.validation import POWER_W  # noqa: E402  (energy is not what this measures)
 from donna_core.runtime.graph_run import (build_graph_run_spec, format_graph_result, predict_graph_plan,  # noqa: E402
+ROOT = config.ROOT
                                           run_graph_plan, split_graph_problem)
 
 DEVICES = ("cpu0", "cpu1")

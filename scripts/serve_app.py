@@ -17,7 +17,7 @@ import time
 import urllib.error
 import urllib.request
 
-import explorer_servers as es  # same directory
+from donna_core.experiments.explore import servers as es
 
 PR_SET_PDEATHSIG = 1
 

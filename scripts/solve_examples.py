@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from tqdm import tqdm
 
+from donna_core import config
 from donna_core.cli.solve_cmd import format_result
 from donna_core.partition.problem import load_problem
 from donna_core.partition.solve import pareto_front, solve
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = config.ROOT
 
 
 def main() -> int:

@@ -19,14 +19,7 @@ REPO = Path(__file__).resolve().parent.parent
 SHOTS = REPO / "screenshots"
 
 
-def _load_servers():
-    spec = importlib.util.spec_from_file_location("explorer_servers", REPO / "scripts" / "explorer_servers.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-es = _load_servers()
+from donna_core.experiments.explore import servers as es  # noqa: E402
 pytestmark = pytest.mark.slow
 # target: first plot <= 10 s after the URL on an idle 2-core machine; on a busier one, scaled by the run queue
 FIRST_PLOT_S = float(os.environ.get("DONNA_FIRST_PLOT_S", "10")) * max(1.0, os.getloadavg()[0] / 2.0)

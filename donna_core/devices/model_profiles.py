@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .. import config
 from . import device_profiles as dp
 
 # The repository's profiles: where the Xeon calibration is read from, whatever the output folder.
-SHIPPED_PROFILES = Path(__file__).resolve().parents[2] / "data" / "profiles"
+SHIPPED_PROFILES = config.DATA / "profiles"
 
 
 class DevicesError(ValueError):

@@ -25,6 +25,8 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ..config import NEUROSIM_RUNS
+
 
 class NeuroSimError(ValueError):
     """A NeuroSim log, layer table or unit mapping is malformed or inconsistent."""
@@ -206,7 +208,7 @@ def load_layers(path: str | Path) -> pd.DataFrame:
 
 def run_dir() -> Path:
     """The project's NeuroSim source data folder (``neurosim_runs/`` at the repository root)."""
-    return Path(__file__).resolve().parents[2] / "neurosim_runs"
+    return NEUROSIM_RUNS
 
 
 #: models with a shipped NeuroSim run -> (layer CSV, log, NetWork table) file names inside :func:`run_dir`.

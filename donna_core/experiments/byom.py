@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pandas as pd
 
-REPO = Path(__file__).resolve().parents[2]
+from .. import config
+
+REPO = config.ROOT
 
 
 def donna(*args, profiles: str | os.PathLike | None = None, timeout_s: float = 1800) -> str:

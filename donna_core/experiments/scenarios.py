@@ -21,10 +21,11 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .. import config
 from ..partition.plan_format import plan_string
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_PROFILES_DIR = REPO_ROOT / "data" / "profiles"
+REPO_ROOT = config.ROOT
+DEFAULT_PROFILES_DIR = config.profiles_root()
 
 PAPER_MODELS: tuple[str, ...] = ("resnet152", "vgg19", "vgg8")
 PAPER_MEDIA: tuple[str, ...] = ("pcie5", "hb-wcc", "lb-wcc")

@@ -23,6 +23,7 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
+from .. import config
 from . import claims as cl
 from . import scenarios as sc
 
@@ -40,7 +41,7 @@ SAME_RTOL = 1e-12                  # two costs of one plan agree when within thi
 STUDY_FILES = {"sweep": "shared_sweep.csv", "fronts": "shared_fronts.csv", "fig3": "shared_fig3.csv",
                "fig4": "shared_fig4.csv", "compare": "shared_compare.csv", "claims": "shared_claims.csv",
                "curve": "curve_compare.csv"}
-CALIBRATION_FILE = sc.REPO_ROOT / "data" / "validation" / "calibration.json"
+CALIBRATION_FILE = config.VALIDATION / "calibration.json"
 
 # Used only when no calibration exists; labelled as such wherever it appears. Shaped like a loopback transport:
 # ~50 us per small message, ~7 GB/s effective around 1 MB, ~3 GB/s at 100 MB.

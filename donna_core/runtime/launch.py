@@ -25,10 +25,11 @@ import threading
 import time
 from pathlib import Path
 
+from ..config import CODE_ROOT
 from .spec import is_code_ref, module_root
 from .worker import ERROR_MARK, PARENT_ENV
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = CODE_ROOT
 RUN_DIR_PREFIX = "donna-run-"
 OWNER_FILE = "owner"
 # Signals that end a run, with the exit status a shell would report for them (128 + number).

@@ -26,6 +26,7 @@ from typing import Iterable, Sequence
 
 import pandas as pd
 
+from .. import config
 from ..atomic import write_json_atomic, write_text_atomic
 from ..partition.plan_format import plan_string
 from .records import FILES, STAGE_COLUMNS, SUMMARY_COLUMNS, TRANSFER_COLUMNS, check_columns
@@ -33,7 +34,7 @@ from .records import FILES, STAGE_COLUMNS, SUMMARY_COLUMNS, TRANSFER_COLUMNS, ch
 DEVICE_TYPE = "cpu-run"
 POWER_W = 15.0  # modelled CPU power for alpha < 1 plan choice only (no RAPL here); README's example value
 LINK_SETTINGS = ("loopback", "pcie5", "hb-wcc", "lb-wcc")  # loopback = unshaped real transport, others emulated
-VALIDATION_DIR = Path(__file__).resolve().parents[2] / "data" / "validation"
+VALIDATION_DIR = config.VALIDATION
 
 
 def planned_runs(problems: dict[str, dict], alphas: Sequence[float], solve_fn) -> list[dict]:

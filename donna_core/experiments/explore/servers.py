@@ -1,6 +1,6 @@
 """Start the explorer's servers (Voilà app, JupyterLab) and a headless Chromium for tests and benchmarks.
 
-Used by tests/test_browser.py and scripts/bench_explorer.py. Every server runs in its own process group on a
+Used by scripts/serve_app.py (`make app`), tests/test_browser.py and scripts/bench_explorer.py. Every server runs in its own process group on a
 free port and is stopped (that group only) when its ``with`` block ends, also on errors.
 """
 from __future__ import annotations
@@ -19,7 +19,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from ... import config
+
+REPO = config.ROOT
 NOTEBOOK = REPO / "notebooks" / "05_explore.ipynb"
 # the app's Voilà template (share/jupyter/voila/templates/donna: no CDN stylesheets) and the notebook cell tag it
 # leaves out (the notebook's static example, which is not part of the app)
