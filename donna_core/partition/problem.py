@@ -16,9 +16,10 @@ import numpy as np
 
 from ..atomic import write_json_atomic
 from .errors import ProblemError
+from .graph_problem import Graph, check_edge_sums, default_out_bytes, parse_edges
 from .media import MEDIA_PRESETS, Medium, canonical_medium_name
 
-TOP_KEYS = {"name", "units", "input_bytes", "device_types", "devices", "media", "links", "source", "meta"}
+TOP_KEYS = {"name", "units", "input_bytes", "device_types", "devices", "media", "links", "source", "meta", "edges"}
 TYPE_KEYS = {"time_s", "energy_j", "memory_bytes", "allowed", "meta"}
 DEVICE_KEYS = {"name", "type", "meta"}
 UNIT_KEYS = {"name", "out_bytes", "weight_bytes", "meta"}
@@ -70,6 +71,8 @@ class Problem:
     source: int | None
     meta: dict = field(default_factory=dict)
     raw: dict = field(default_factory=dict, repr=False)
+    # the DAG of a graph problem (file key "edges", see graph_problem); None for a chain
+    graph: Graph | None = None
 
     @property
     def L(self) -> int:
@@ -228,18 +231,22 @@ def problem_from_dict(d: Any) -> Problem:
     if not isinstance(units, list) or not units:
         raise _where("units", "must be a non-empty list of {name, out_bytes, weight_bytes}")
     unit_names, out_b, w_b = [], [], []
+    graph = parse_edges(d["edges"], len(units)) if "edges" in d else None
     for i, u in enumerate(units):
         path = f"units[{i}]"
-        _object(u, path, UNIT_KEYS, {"name", "out_bytes"})
+        _object(u, path, UNIT_KEYS, {"name"} if graph is not None else {"name", "out_bytes"})
         if not isinstance(u["name"], str) or not u["name"]:
             raise _where(path + ".name", f"must be a non-empty string, got {_short(u['name'])}")
         unit_names.append(u["name"])
-        out_b.append(_number(u["out_bytes"], path + ".out_bytes"))
+        out_b.append(_number(u["out_bytes"], path + ".out_bytes") if "out_bytes" in u else None)
         w_b.append(_number(u.get("weight_bytes", 0), path + ".weight_bytes"))
     if len(set(unit_names)) != len(unit_names):
         dup = sorted({n for n in unit_names if unit_names.count(n) > 1})
         raise _where("units", f"duplicate unit names {dup[:5]}")
     L = len(unit_names)
+    if graph is not None:
+        check_edge_sums(graph, MAX_COST_SUM)
+        out_b = [b if b is not None else g for b, g in zip(out_b, default_out_bytes(graph, L))]
     input_bytes = _number(d.get("input_bytes", 0), "input_bytes")
 
     types = d["device_types"]
@@ -329,6 +336,7 @@ def problem_from_dict(d: Any) -> Problem:
         source=source,
         meta=meta,
         raw=d,
+        graph=graph,
     )
 
 
