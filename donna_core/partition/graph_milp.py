@@ -61,9 +61,12 @@ class Model:
         return out.reshape(shape) if shape else int(out[0])
 
     def row(self, idx, val, lo=-math.inf, hi=math.inf) -> None:
+        merged: dict[int, float] = {}     # HiGHS refuses a row naming a column twice
+        for i, v in zip(idx, val):
+            merged[int(i)] = merged.get(int(i), 0.0) + float(v)
         self.starts.append(len(self.idx))
-        self.idx.extend(int(i) for i in idx)
-        self.val.extend(float(v) for v in val)
+        self.idx.extend(merged)
+        self.val.extend(merged.values())
         self.rlo.append(lo)
         self.rhi.append(hi)
 
@@ -80,9 +83,11 @@ class Model:
         cols = np.arange(n, dtype=np.int32)
         h.changeColsCost(n, cols, np.array(self.cost, dtype=float))
         h.changeColsIntegrality(n, cols, np.array(self.integ, dtype=np.uint8))
-        h.addRows(len(self.rlo), np.array(self.rlo, dtype=float), np.array(self.rhi, dtype=float), len(self.idx),
+        status = h.addRows(len(self.rlo), np.array(self.rlo, dtype=float), np.array(self.rhi, dtype=float), len(self.idx),
                   np.array(self.starts, dtype=np.int32), np.array(self.idx, dtype=np.int32),
                   np.array(self.val, dtype=float))
+        if h.getNumRow() != len(self.rlo):
+            raise RuntimeError(f"HiGHS refused the model's rows ({status})")
         if warm:
             keys = np.array(sorted(warm), dtype=np.int32)
             h.setSolution(len(keys), keys, np.array([warm[k] for k in keys], dtype=float))
