@@ -28,7 +28,7 @@ from .costs import objective
 from .errors import InfeasibleError
 from .graph_costs import TIE_RTOL, GraphTables, check_assignment, costs
 from .graph_milp import Model
-from .graph_schedule import schedule
+from .graph_schedule import priority_from_rank, schedule, upward_rank
 from .heft import heft
 
 LP_SLACK = 1e-6
@@ -177,12 +177,24 @@ def _start_points(gt: GraphTables, alpha, norm, lp_x=None) -> list[np.ndarray]:
     return starts
 
 
+def feasible_start(gt: GraphTables) -> np.ndarray:
+    """A plan that fits memory and ``allowed``: the greedy start, else the fastest plan the MILP finds."""
+    from .graph_costs import graph_norm
+    from .graph_milp import alpha_milp
+    norm = graph_norm(gt.p)
+    starts = _start_points(gt, 1.0, norm)
+    if starts:
+        return starts[0]
+    a, _ = alpha_milp(gt, 1.0, norm, 60.0)
+    if a is None:
+        raise InfeasibleError("no assignment satisfies the memory limits and allowed flags")
+    return a
+
+
 def alpha_heuristic(gt: GraphTables, alpha: float, norm: dict, time_limit_s: float) -> tuple[np.ndarray, dict]:
     t0 = time.perf_counter()
     bound = lp_alpha_bound(gt, alpha, norm, max(0.1, time_limit_s / 2))
-    starts = _start_points(gt, alpha, norm)
-    if not starts:
-        raise InfeasibleError("the heuristic found no start plan that fits memory (try --solver milp)")
+    starts = _start_points(gt, alpha, norm) or [feasible_start(gt)]
     state = min((AlphaState(gt, s, alpha, norm) for s in starts), key=lambda s: (s.obj, s.a.tolist()))
     groups = [[u] for u in range(gt.L)] + chains(gt)
     stopped = "local optimum"
@@ -234,9 +246,12 @@ def latency_lower_bound(gt: GraphTables, time_limit_s: float = 10.0) -> float:
 def latency_heuristic(gt: GraphTables, time_limit_s: float):
     """(assignment, unit priorities, schedule, HEFT's schedule, stats)."""
     t0 = time.perf_counter()
-    a, key = heft(gt)
-    base = schedule(gt, a, key)
-    best = base
+    try:
+        a, key = heft(gt)
+        base = schedule(gt, a, key)
+    except InfeasibleError:     # HEFT's greedy filled the memory; start from any plan that fits
+        a, key, base = feasible_start(gt), priority_from_rank(upward_rank(gt)), None
+    best = base or schedule(gt, a, key)
     groups = [[u] for u in range(gt.L)] + chains(gt)
     stopped = "local optimum"
     improved = True

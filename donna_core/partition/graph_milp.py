@@ -166,15 +166,19 @@ def message_levels(gt: GraphTables, u: int) -> tuple[np.ndarray, list[list[int]]
 
 
 def alpha_milp(gt: GraphTables, alpha: float, norm: dict, time_limit_s: float,
-               warm: np.ndarray | None = None) -> tuple[np.ndarray | None, MilpOutcome]:
+               warm: np.ndarray | None = None, cap: float | None = None) -> tuple[np.ndarray | None, MilpOutcome]:
+    """Optimal assignment for ``alpha``. With ``cap`` (alpha in {0, 1} only) the tie-break solve instead:
+    minimise the other term (energy at alpha = 1, bottleneck at alpha = 0) subject to the optimised term
+    (scaled by its norm) <= ``cap``."""
     L, D, p = gt.L, gt.D, gt.p
     tn, en = norm["time_s"], norm["energy_j"]
     m = Model()
     X = add_assignment(m, gt)
-    B = m.var(ub=math.inf, cost=alpha)
+    B = m.var(ub=math.inf)
+    ecost: dict[int, float] = {}        # the energy term's coefficients (scaled by norm.energy_j)
     for u in range(L):
         for d in range(D):
-            m.cost[X[u, d]] = (1 - alpha) * gt.energy[d, u] / en
+            ecost[int(X[u, d])] = gt.energy[d, u] / en
     for d in range(D):
         m.row([B, *X[:, d]], [1, *-gt.time[d] / tn], lo=0)
     link_terms: dict[tuple[int, int], tuple[list, list]] = {}
@@ -194,7 +198,7 @@ def alpha_milp(gt: GraphTables, alpha: float, norm: dict, time_limit_s: float,
                 W = m.var((K,))
                 for k in range(K):
                     ct = delta[k] / gt.bw[a, d] + (gt.lat[a, d] if k == K - 1 else 0.0)
-                    m.cost[W[k]] = (1 - alpha) * 8.0 * delta[k] * gt.epb[a, d] / en
+                    ecost[int(W[k])] = 8.0 * delta[k] * gt.epb[a, d] / en
                     terms = link_terms.setdefault((min(a, d), max(a, d)), ([], []))
                     terms[0].append(W[k])
                     terms[1].append(ct / tn)
@@ -210,12 +214,23 @@ def alpha_milp(gt: GraphTables, alpha: float, norm: dict, time_limit_s: float,
             if d == s:
                 continue
             R = m.var()
-            m.cost[R] = (1 - alpha) * 8.0 * p.input_bytes * gt.epb[s, d] / en
+            ecost[R] = 8.0 * p.input_bytes * gt.epb[s, d] / en
             for v in p.graph.input_units:
                 m.row([R, X[v, d]], [1, -1], lo=0)
             m.row([B, R], [1, -gt.msg_time(s, d, p.input_bytes) / tn], lo=0)
             if warm is not None:
                 warm_cols[R] = float(any(warm[v] == d for v in p.graph.input_units))
+    if cap is None:
+        m.cost[B] = alpha
+        for i, c in ecost.items():
+            m.cost[i] = (1 - alpha) * c
+    elif alpha == 1.0:
+        m.ub[B] = cap
+        for i, c in ecost.items():
+            m.cost[i] = c
+    else:
+        m.cost[B] = 1.0
+        m.row(list(ecost), list(ecost.values()), hi=cap)
     if warm is not None:
         for u in range(L):
             for d in range(D):

@@ -18,7 +18,7 @@ import math
 import time
 
 from .costs import check_alpha
-from .graph_costs import GraphResult, GraphTables, evaluate_graph, graph_norm
+from .graph_costs import TIE_RTOL, GraphResult, GraphTables, evaluate_graph, graph_norm
 from .graph_front import graph_front
 from .problem import Problem
 
@@ -84,10 +84,23 @@ def _alpha(p, gt, norm, alpha, solver, limit, t0) -> GraphResult:
         cand = evaluate_graph(p, a_milp, alpha, gt=gt, norm=norm)
         if cand.objective <= best.objective:
             a, best = a_milp, cand
+    if out.proved and alpha in (0.0, 1.0) and a_milp is not None:
+        # ties at alpha = 1 (0): the least energy (bottleneck) among the optimal plans, as for chains
+        opt = best.bottleneck_s / norm["time_s"] if alpha == 1.0 else best.energy_j / norm["energy_j"]
+        rest = max(0.05, limit - (time.perf_counter() - t0))
+        a_tie, out_tie = alpha_milp(gt, alpha, norm, rest, warm=a, cap=opt * (1 + TIE_RTOL))
+        if a_tie is not None:
+            cand = evaluate_graph(p, a_tie, alpha, gt=gt, norm=norm)
+            if cand.objective <= best.objective * (1 + TIE_RTOL) and _second(cand, alpha) < _second(best, alpha):
+                a, best = a_tie, cand
     bound = max(st["lower_bound"], out.bound)
     gap = 0.0 if out.proved else (max(0.0, (best.objective - bound) / best.objective) if best.objective > 0 else 0.0)
     return _result(p, gt, norm, a, alpha, "exact", t0, lower_bound=min(bound, best.objective), gap=gap,
                    stopped="proved" if out.proved else f"HiGHS: {out.status}", milp_s=out.seconds)
+
+
+def _second(r, alpha) -> float:
+    return r.energy_j if alpha == 1.0 else r.bottleneck_s
 
 
 def _latency(p, gt, norm, alpha, solver, limit, t0) -> GraphResult:
@@ -102,7 +115,7 @@ def _latency(p, gt, norm, alpha, solver, limit, t0) -> GraphResult:
     a, key, sch, base, st = latency_heuristic(gt, h_limit)
     if solver in ("heuristic", "bounded"):
         return _latency_result(p, gt, norm, a, sch, alpha, "heuristic", t0, st["lower_bound"], False,
-                               heft_latency_s=base.latency_s, stopped=st["stopped"])
+                               heft_latency_s=None if base is None else base.latency_s, stopped=st["stopped"])
     from .graph_latency import contention_pairs, latency_milp
     full = contention_pairs(gt) <= MAX_CONTENTION_PAIRS
     H = sch.latency_s
