@@ -66,6 +66,7 @@ def solve(p: Problem, alpha: float, solver: str = "exact", *, time_limit_s: floa
     or a string such as ``"4G"``) overrides the default budget of :func:`donna_core.partition.guard.memory_budget`.
     """
     alpha = check_alpha(alpha)
+    _refuse_graph(p)
     if solver not in SOLVERS:
         raise ValueError(f"unknown solver {solver!r}; choose one of {list(SOLVERS)}")
     time_limit_s = _check_time_limit(time_limit_s)
@@ -90,6 +91,13 @@ def solve(p: Problem, alpha: float, solver: str = "exact", *, time_limit_s: floa
         r = _bounded(p, alpha, tb, norm, t0, time_limit_s)
         r.stats["fallback"] = f"exact refused ({exc}); used bounded"
         return r
+
+
+def _refuse_graph(p: Problem) -> None:
+    """A problem with edges has its own cost model; the chain solvers would silently cost it as a chain."""
+    if p.graph is not None:
+        raise ValueError(f"{p.name!r} is a graph problem (it has 'edges'): use graph_solve.solve_graph / "
+                         "graph_pareto")
 
 
 def _bounded(p, alpha, tb, norm, t0, time_limit_s) -> SolverResult:
@@ -129,6 +137,7 @@ def _exact(p, alpha, tb, norm, t0, budget) -> SolverResult:
 def pareto_front(p: Problem, *, memory_budget: int | str | None = None) -> list[SolverResult]:
     """The exact Pareto front of (bottleneck, energy): bottleneck ascending, energy strictly descending.
     Refuses with :class:`SolverSizeError` above the memory budget (the front has no bounded mode)."""
+    _refuse_graph(p)
     budget = guard.memory_budget(memory_budget)
     guard.check(p, None, "exact", budget)
     t0 = time.perf_counter()
