@@ -64,6 +64,18 @@ class AlphaState:
         self.busy, self.link = busy, link
         self.load = np.bincount(self.a, weights=gt.p.weight_bytes, minlength=gt.D)
         self.obj = self._objective(self.busy, self.link, self.in_max, self.energy)
+        self.spread = self._spread(self.busy, self.link)
+
+    def _spread(self, busy, link) -> float:
+        """Secondary measure for moves that leave the objective unchanged: the sum of squared busy times (it
+        falls when load leaves a device tied at the bottleneck, so plateaus of max() can be crossed)."""
+        return float((busy ** 2).sum() + (link ** 2).sum())
+
+    def better(self, r) -> bool:
+        obj, parts = r
+        if obj < self.obj * (1 - TIE_RTOL):
+            return True
+        return obj <= self.obj and self.alpha > 0 and self._spread(parts[1], parts[2]) < self.spread * (1 - 1e-9)
 
     def _objective(self, busy, link, in_max, energy) -> float:
         b = max(float(busy.max()), float(link.max()), in_max)
@@ -113,6 +125,7 @@ class AlphaState:
         self.a, self.busy, self.link, self.in_max, self.energy = parts
         self.load = np.bincount(self.a, weights=self.gt.p.weight_bytes, minlength=self.gt.D)
         self.obj = obj
+        self.spread = self._spread(self.busy, self.link)
 
 
 def _input_terms(gt, a):
@@ -125,6 +138,11 @@ def _input_terms(gt, a):
 
 def lp_alpha_bound(gt: GraphTables, alpha: float, norm: dict, time_limit_s: float) -> float:
     """The LP lower bound on the scaled alpha-objective (module docstring)."""
+    return lp_alpha(gt, alpha, norm, time_limit_s)[0]
+
+
+def lp_alpha(gt: GraphTables, alpha: float, norm: dict, time_limit_s: float):
+    """(LP lower bound, LP assignment matrix (L, D) or None)."""
     L, D = gt.L, gt.D
     m = Model()
     X = m.var((L, D))
@@ -143,13 +161,34 @@ def lp_alpha_bound(gt: GraphTables, alpha: float, norm: dict, time_limit_s: floa
             m.row(X[:, d], w / gt.mem[d], hi=1.0)
     out = m.solve(time_limit_s)
     if out.values is None or out.status != "Optimal":
-        return 0.0
-    return max(0.0, out.objective * (1 - LP_SLACK))
+        return 0.0, None
+    return max(0.0, out.objective * (1 - LP_SLACK)), out.values[X]
+
+
+def _lp_rounding(gt: GraphTables, x: np.ndarray) -> np.ndarray | None:
+    """The LP solution rounded: units by decreasing largest share, each to its largest-share device with room."""
+    L, D = gt.L, gt.D
+    a = np.full(L, -1)
+    load = np.zeros(D)
+    w = gt.p.weight_bytes
+    for u in sorted(range(L), key=lambda u: (-x[u].max(), u)):
+        for d in sorted(range(D), key=lambda d: (-x[u, d], d)):
+            if gt.ok[d, u] and load[d] + w[u] <= gt.mem[d]:
+                a[u] = d
+                load[d] += w[u]
+                break
+        else:
+            return None
+    return a
 
 
 def _start_points(gt: GraphTables, alpha, norm, lp_x=None) -> list[np.ndarray]:
     L, D = gt.L, gt.D
     starts = []
+    if lp_x is not None:
+        r = _lp_rounding(gt, lp_x)
+        if r is not None:
+            starts.append(r)
     for d in range(D):
         if gt.ok[d].all() and gt.p.weight_bytes.sum() <= gt.mem[d]:
             starts.append(np.full(L, d))
@@ -193,8 +232,8 @@ def feasible_start(gt: GraphTables) -> np.ndarray:
 
 def alpha_heuristic(gt: GraphTables, alpha: float, norm: dict, time_limit_s: float) -> tuple[np.ndarray, dict]:
     t0 = time.perf_counter()
-    bound = lp_alpha_bound(gt, alpha, norm, max(0.1, time_limit_s / 2))
-    starts = _start_points(gt, alpha, norm) or [feasible_start(gt)]
+    bound, lp_x = lp_alpha(gt, alpha, norm, max(0.1, time_limit_s / 2))
+    starts = _start_points(gt, alpha, norm, lp_x) or [feasible_start(gt)]
     state = min((AlphaState(gt, s, alpha, norm) for s in starts), key=lambda s: (s.obj, s.a.tolist()))
     groups = [[u] for u in range(gt.L)] + chains(gt)
     stopped = "local optimum"
@@ -208,7 +247,7 @@ def alpha_heuristic(gt: GraphTables, alpha: float, norm: dict, time_limit_s: flo
             best = None
             for d in range(gt.D):
                 r = state.try_move(g, d)
-                if r is not None and r[0] < state.obj * (1 - TIE_RTOL) and (best is None or r[0] < best[0]):
+                if r is not None and state.better(r) and (best is None or r[0] < best[0]):
                     best = r
             if best is not None:
                 state.apply(*best)

@@ -8,6 +8,7 @@ absolute tolerances (1e-7) are relative to the objective's scale. Variables and 
     w[u,a,d,k] in [0,1]      "u runs on a and sends a message of at least level k to d" (a != d); u's distinct
                              out-edge sizes b_1 > ... > b_K (b_{K+1} = 0) are the levels
     w[u,a,d,k] >= x[u,a] + x[v,d] - 1        for every edge (u,v) with bytes >= b_k
+    sum_{a != d} w[u,a,d,k] >= x[v,d] - x[u,d]   (the same rule aggregated over a: a tighter LP relaxation)
     r[d] >= x[v,d]           the input goes to d (v reads the input; only with a source, d != source)
     B >= sum_u time[d,u] x[u,d]                                          (device busy)
     B >= sum_{u,k} c_k(a,b) (w[u,a,b,k] + w[u,b,a,k])                     (link {a,b} busy)
@@ -189,6 +190,7 @@ def alpha_milp(gt: GraphTables, alpha: float, norm: dict, time_limit_s: float,
         sizes, members = message_levels(gt, u)
         delta = sizes - np.append(sizes[1:], 0.0)
         K = len(sizes)
+        Wsum: dict[int, list] = {}
         for a in range(D):
             if not gt.ok[a, u]:
                 continue
@@ -196,6 +198,7 @@ def alpha_milp(gt: GraphTables, alpha: float, norm: dict, time_limit_s: float,
                 if d == a:
                     continue
                 W = m.var((K,))
+                Wsum.setdefault(d, []).append(W)
                 for k in range(K):
                     ct = delta[k] / gt.bw[a, d] + (gt.lat[a, d] if k == K - 1 else 0.0)
                     ecost[int(W[k])] = 8.0 * delta[k] * gt.epb[a, d] / en
@@ -206,6 +209,12 @@ def alpha_milp(gt: GraphTables, alpha: float, norm: dict, time_limit_s: float,
                         m.row([W[k], X[u, a], X[v, d]], [1, -1, -1], lo=-1)
                     if warm is not None:
                         warm_cols[int(W[k])] = float(warm[u] == a and any(warm[v] == d for v in members[k]))
+        # a tighter, aggregated form of the same rule: whatever u's device, a message of level k reaches d
+        # when u is not on d and a successor of that level is
+        for d, Ws in Wsum.items():
+            for k in range(K):
+                for v in members[k]:
+                    m.row([*(W[k] for W in Ws), X[v, d], X[u, d]], [*np.ones(len(Ws)), -1, 1], lo=0)
     for (a, b), (idx, val) in link_terms.items():
         m.row([B, *idx], [1, *-np.array(val)], lo=0)
     s = p.source
