@@ -14,8 +14,10 @@ limit stops it.
 
 Latency: start from HEFT, then single-unit and chain moves, each costed by the list schedule of
 :mod:`.graph_schedule` (HEFT's priorities), keeping a move only when it lowers the latency, so the result is
-never worse than HEFT. Lower bound: max(critical path with each unit at its fastest allowed time, messages
-free; the LP load bound ``min T: sum_u time[d,u] y[u,d] <= T``, y fractional).
+never worse than HEFT. Lower bound (messages free, so it can only be lower): the graph is split at its barrier
+units (comparable to every other unit, e.g. an inception block's concat); per segment between barriers,
+max(critical path with each unit at its fastest allowed time, the LP load bound ``min T: sum_u time[d,u]
+y[u,d] <= T`` with y fractional), summed, plus each barrier's fastest time.
 """
 from __future__ import annotations
 
@@ -259,27 +261,59 @@ def alpha_heuristic(gt: GraphTables, alpha: float, norm: dict, time_limit_s: flo
     return state.a, {"lower_bound": bound, "gap": max(0.0, gap), "stopped": stopped}
 
 
-def latency_lower_bound(gt: GraphTables, time_limit_s: float = 10.0) -> float:
-    L, D = gt.L, gt.D
-    fastest = np.array([gt.time[gt.ok[:, u], u].min() if gt.ok[:, u].any() else 0.0 for u in range(L)])
-    path = np.zeros(L)
-    for v in range(L):
-        path[v] = fastest[v] + max((path[u] for u, _ in gt.in_edges[v]), default=0.0)
-    cp = float(path.max()) if L else 0.0
+def _fastest(gt: GraphTables) -> np.ndarray:
+    return np.array([gt.time[gt.ok[:, u], u].min() if gt.ok[:, u].any() else 0.0 for u in range(gt.L)])
+
+
+def _segment_bound(gt: GraphTables, units: list[int], fastest: np.ndarray, time_limit_s: float) -> float:
+    """max(critical path of ``units`` at their fastest times, the LP load bound of ``units``), messages free."""
+    if not units:
+        return 0.0
+    inside = set(units)
+    path = {}
+    for v in units:     # units are in topological order
+        path[v] = fastest[v] + max((path[u] for u, _ in gt.in_edges[v] if u in inside), default=0.0)
+    cp = max(path.values())
+    D = gt.D
     m = Model()
-    X = m.var((L, D))
+    X = m.var((len(units), D))
     T = m.var(ub=math.inf, cost=1.0)
     scale = cp if cp > 0 else 1.0
-    for u in range(L):
+    for i, u in enumerate(units):
         for d in range(D):
             if not gt.ok[d, u]:
-                m.ub[X[u, d]] = 0.0
-        m.row(X[u], np.ones(D), 1, 1)
+                m.ub[X[i, d]] = 0.0
+        m.row(X[i], np.ones(D), 1, 1)
     for d in range(D):
-        m.row([T, *X[:, d]], [1, *-gt.time[d] / scale], lo=0)
+        m.row([T, *X[:, d]], [1, *-gt.time[d, units] / scale], lo=0)
     out = m.solve(time_limit_s)
     load = out.objective * scale * (1 - LP_SLACK) if out.status == "Optimal" else 0.0
     return max(cp * (1 - 1e-12), load)
+
+
+def latency_lower_bound(gt: GraphTables, time_limit_s: float = 10.0) -> float:
+    """Lower bound on the latency of every plan (messages free): split the graph at its *barrier* units (units
+    every other unit either precedes or follows; nothing overlaps them), and add, over the segments between
+    barriers, max(critical path at the fastest allowed times, LP load bound), plus each barrier's fastest time."""
+    from .graph_latency import reachability
+    L = gt.L
+    fastest = _fastest(gt)
+    desc = reachability(gt)
+    anc = [0] * L
+    for u in range(L):
+        for v in range(L):
+            if desc[u] >> v & 1:
+                anc[v] |= 1 << u
+    full = (1 << L) - 1
+    barriers = [c for c in range(L) if (anc[c] | desc[c] | (1 << c)) == full]
+    bound, prev = 0.0, None
+    for c in barriers + [None]:
+        seg = [u for u in range(L) if (prev is None or desc[prev] >> u & 1) and (c is None or anc[c] >> u & 1)]
+        bound += _segment_bound(gt, seg, fastest, time_limit_s)
+        if c is not None:
+            bound += fastest[c] * (1 - 1e-12)
+        prev = c
+    return bound
 
 
 def latency_heuristic(gt: GraphTables, time_limit_s: float):

@@ -46,11 +46,12 @@ def contention_pairs(gt: GraphTables) -> int:
 
 
 def latency_milp(gt: GraphTables, H: float, time_limit_s: float, contention: bool = True,
-                 warm_assign: np.ndarray | None = None):
-    """(assignment, unit keys, message keys, outcome) of the MILP; keys are the MILP's start times."""
+                 warm_assign: np.ndarray | None = None, fixed: dict[int, int] | None = None):
+    """(assignment, unit keys, message keys, outcome) of the MILP; keys are the MILP's start times. ``fixed``
+    pins units to devices."""
     L, D, p = gt.L, gt.D, gt.p
     m = Model()
-    X = add_assignment(m, gt)
+    X = add_assignment(m, gt, fixed)
     S = m.var((L,), ub=1.0)
     C = m.var(ub=1.0, cost=1.0)
     tH = gt.time / H
@@ -142,7 +143,7 @@ def latency_milp(gt: GraphTables, H: float, time_limit_s: float, contention: boo
         return None, None, None, out
     x = out.values
     a_raw = np.rint(x[X]).argmax(axis=1)
-    a = canonical(p, a_raw)
+    a = a_raw if fixed else canonical(p, a_raw)
     # canonical() only renames interchangeable devices: carry the MILP's message start times over
     back = {int(new): int(old) for old, new in zip(a_raw, a)}
     ukey = x[S]

@@ -138,20 +138,21 @@ def canonical(p, a: np.ndarray) -> np.ndarray:
     return a
 
 
-def add_assignment(m: Model, gt: GraphTables) -> np.ndarray:
-    """``x[u,d]`` with the assignment, eligibility, memory and symmetry-breaking rows."""
+def add_assignment(m: Model, gt: GraphTables, fixed: dict[int, int] | None = None) -> np.ndarray:
+    """``x[u,d]`` with the assignment, eligibility, memory and symmetry-breaking rows; ``fixed`` pins units to
+    devices (then no symmetry is broken: pinned devices are no longer interchangeable)."""
     L, D, p = gt.L, gt.D, gt.p
     X = m.var((L, D), integer=True)
     for u in range(L):
         for d in range(D):
-            if not gt.ok[d, u]:
+            if not gt.ok[d, u] or (fixed and u in fixed and fixed[u] != d):
                 m.ub[X[u, d]] = 0.0
         m.row(X[u], np.ones(D), 1, 1)
     w = p.weight_bytes
     for d in range(D):
         if math.isfinite(gt.mem[d]) and w.sum() > gt.mem[d]:
             m.row(X[:, d], w / gt.mem[d], hi=1.0)
-    for cls in interchangeable_classes(p):
+    for cls in ([] if fixed else interchangeable_classes(p)):
         for d1, d2 in zip(cls, cls[1:]):
             m.row([X[0, d2]], [1], hi=0)
             for u in range(1, L):

@@ -122,11 +122,22 @@ def _latency(p, gt, norm, alpha, solver, limit, t0) -> GraphResult:
         return _latency_result(p, gt, norm, a, sch, alpha, "heuristic", t0, st["lower_bound"], False,
                                heft_latency_s=None if base is None else base.latency_s, stopped=st["stopped"])
     from .graph_latency import contention_pairs, latency_milp
+    from .graph_latency_dp import applicable, solve_segments
     full = contention_pairs(gt) <= MAX_CONTENTION_PAIRS
     H = sch.latency_s
     lb = st["lower_bound"]
     proved = False
     status = "heuristic only (zero latency)"
+    if H > 0 and not full and applicable(gt):
+        rest = max(0.05, limit - (time.perf_counter() - t0))
+        a2, uk, mk, _, lo, seg_proved = solve_segments(gt, rest)
+        s2 = schedule(gt, a2, uk, mk)
+        if s2.latency_s < sch.latency_s:
+            a, sch = a2, s2
+        lb = max(lb, lo)
+        proved = seg_proved and sch.latency_s <= lo * (1 + 1e-6)
+        return _latency_result(p, gt, norm, a, sch, alpha, "exact", t0, lb, proved,
+                               milp_status="decomposed at barrier units", link_contention_modelled=True)
     if H > 0:
         rest = max(0.05, limit - (time.perf_counter() - t0))
         a2, uk, mk, out = latency_milp(gt, H, rest, contention=full, warm_assign=a)

@@ -123,3 +123,22 @@ def test_front_is_the_brute_force_front(d):
     got = [tuple(evaluate_many(gt, a[None, :])[k][0] for k in (0, 1)) for a in front]
     assert got == nondom
     assert len(graph_pareto(p)) == len(nondom)
+
+
+def test_barrier_decomposition_equals_brute_force():
+    from donna_core.partition.graph_latency_dp import applicable, barrier_units, solve_segments
+    from donna_core.partition.graph_schedule import schedule
+    checked = 0
+    for seed in range(30):
+        d = graph_dict(6, ((1, 1, 0), (2, 1, 0), (1, 1, 1))[seed % 3], seed, source_pick=seed, p_edge=0.7)
+        gt = GraphTables(problem_from_dict(d))
+        if not applicable(gt) or len(barrier_units(gt)[0]) == gt.L:
+            continue
+        opt = best_latency(gt)
+        a, uk, mk, value, lower, proved = solve_segments(gt, 60)
+        assert proved
+        assert lower <= opt * (1 + 1e-9)
+        assert abs(schedule(gt, a, uk, mk).latency_s - opt) <= RTOL * opt
+        assert abs(value - opt) <= RTOL * opt
+        checked += 1
+    assert checked >= 10
