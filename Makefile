@@ -54,6 +54,7 @@ $(BENCH_STAMP): $(STAMP)
 bench: $(BENCH_STAMP)
 	$(VPY) scripts/bench_solvers.py
 	$(VPY) scripts/bench_cli.py
+	$(VPY) scripts/bench_graph.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
