@@ -261,11 +261,11 @@ def alpha_heuristic(gt: GraphTables, alpha: float, norm: dict, time_limit_s: flo
     return state.a, {"lower_bound": bound, "gap": max(0.0, gap), "stopped": stopped}
 
 
-def _fastest(gt: GraphTables) -> np.ndarray:
+def fastest_times(gt: GraphTables) -> np.ndarray:
     return np.array([gt.time[gt.ok[:, u], u].min() if gt.ok[:, u].any() else 0.0 for u in range(gt.L)])
 
 
-def _segment_bound(gt: GraphTables, units: list[int], fastest: np.ndarray, time_limit_s: float) -> float:
+def segment_bound(gt: GraphTables, units: list[int], fastest: np.ndarray, time_limit_s: float) -> float:
     """max(critical path of ``units`` at their fastest times, the LP load bound of ``units``), messages free."""
     if not units:
         return 0.0
@@ -297,7 +297,7 @@ def latency_lower_bound(gt: GraphTables, time_limit_s: float = 10.0) -> float:
     barriers, max(critical path at the fastest allowed times, LP load bound), plus each barrier's fastest time."""
     from .graph_latency import reachability
     L = gt.L
-    fastest = _fastest(gt)
+    fastest = fastest_times(gt)
     desc = reachability(gt)
     anc = [0] * L
     for u in range(L):
@@ -309,7 +309,7 @@ def latency_lower_bound(gt: GraphTables, time_limit_s: float = 10.0) -> float:
     bound, prev = 0.0, None
     for c in barriers + [None]:
         seg = [u for u in range(L) if (prev is None or desc[prev] >> u & 1) and (c is None or anc[c] >> u & 1)]
-        bound += _segment_bound(gt, seg, fastest, time_limit_s)
+        bound += segment_bound(gt, seg, fastest, time_limit_s)
         if c is not None:
             bound += fastest[c] * (1 - 1e-12)
         prev = c

@@ -30,7 +30,7 @@ from dataclasses import replace
 import numpy as np
 
 from .graph_costs import GraphTables
-from .graph_heuristic import _fastest, _segment_bound
+from .graph_heuristic import fastest_times, segment_bound
 from .graph_latency import latency_milp, reachability
 from .graph_problem import Graph
 from .graph_milp import interchangeable_classes
@@ -153,7 +153,7 @@ def solve_segments(gt: GraphTables, time_limit_s: float):
     deadline = t0 + time_limit_s
     D = gt.D
     barriers, anc, desc = barrier_units(gt)
-    fastest = _fastest(gt)
+    fastest = fastest_times(gt)
     segs = _segments(gt, barriers, anc, desc)
     # the source matters only in the first segment; later segments may rename every interchangeable device
     seg_classes = [interchangeable_classes(gt.p) if h is None else
@@ -170,7 +170,7 @@ def solve_segments(gt: GraphTables, time_limit_s: float):
     for (h, c, units), classes in zip(segs, seg_classes):
         sub = _sub(gt, units, h)
         off = 1 if h is not None else 0
-        seg_lb = _segment_bound(gt, [u for u in units if u != h], fastest, 5.0)
+        seg_lb = segment_bound(gt, [u for u in units if u != h], fastest, 5.0)
         new_hi, new_lo, pick = {}, {}, {}
         cache: dict = {}
         for b in ([None] if c is None else range(D)):

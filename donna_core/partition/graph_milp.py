@@ -72,11 +72,8 @@ class Model:
         self.rhi.append(hi)
 
     def solve(self, time_limit_s: float, warm: dict[int, float] | None = None) -> MilpOutcome:
-        import highspy
-
-        from .milp import _quiet_highs
         n = len(self.lb)
-        h = _quiet_highs(highspy)
+        h = quiet_highs()
         for k, v in (("time_limit", float(time_limit_s)), ("threads", 1), ("random_seed", 0),
                      ("mip_rel_gap", MIP_REL_GAP), ("mip_abs_gap", 1e-9)):
             h.setOptionValue(k, v)
@@ -102,6 +99,25 @@ class Model:
             return MilpOutcome(None, math.inf, bound, False, secs, status)
         return MilpOutcome(np.array(h.getSolution().col_value), float(info.objective_function_value), bound,
                            status == "Optimal", secs, status)
+
+
+def quiet_highs():
+    """A silent ``Highs`` object; its constructor prints a banner on the C level, so fd 1 is muted around it."""
+    import os
+    import sys
+
+    import highspy   # imported here: a chain solve never loads it
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            h = highspy.Highs()
+            h.silent()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+    return h
 
 
 def interchangeable_classes(p) -> list[list[int]]:

@@ -99,8 +99,17 @@ def default_out_bytes(g: Graph, L: int) -> list[float]:
     return out.tolist()
 
 
-def check_edge_sums(g: Graph, max_sum: float) -> None:
+def check_edge_sums(g: Graph, max_sum: float, media=()) -> None:
+    """Refuse edges whose summed bytes, or summed message time / energy over a used medium (every edge a
+    message, as in the normalisation), exceed ``max_sum``: such costs could no longer be compared."""
     total = float(np.sum(g.nbytes)) if g.E else 0.0
     if not total <= max_sum:
         raise ProblemError(f"edges[*][2]: the sum of edge bytes is {total:.3g}, beyond {max_sum:.0e}: costs this "
                            "large cannot be compared (rescale the units)")
+    with np.errstate(over="ignore"):
+        for name, med in media:
+            t = g.E * med.latency_s + total / med.bandwidth_Bps
+            e = 8.0 * total * med.energy_J_per_bit
+            if not (t <= max_sum and e <= max_sum):
+                raise ProblemError(f'media["{name}"]: every edge sent over it would take {t:.3g} s and '
+                                   f"{e:.3g} J, beyond {max_sum:.0e}: costs this large cannot be compared")

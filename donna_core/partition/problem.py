@@ -297,6 +297,8 @@ def problem_from_dict(d: Any) -> Problem:
 
     _check_finite_sums(unit_names, np.array(out_b), np.array(w_b), input_bytes, type_names, time_rows,
                        energy_rows, table, media)
+    if graph is not None:
+        check_edge_sums(graph, MAX_COST_SUM, [(m, media[m]) for m in sorted({m for row in table for m in row if m})])
 
     source = None
     if d.get("source") is not None:

@@ -47,6 +47,13 @@ def test_bad_edges_name_the_field(edges, field):
     assert str(exc.value).startswith(field + ":")
 
 
+def test_edge_costs_beyond_comparison_are_refused():
+    d = graph([[0, 1, 1e299], [1, 2, 1e299]])
+    d["media"]["m1"]["bandwidth_Bps"] = 1e-12
+    with pytest.raises(ProblemError, match=r'^media\["m1"\]'):
+        problem_from_dict(d)
+
+
 def test_out_bytes_optional_only_with_edges():
     d = graph([[0, 1, 10], [0, 2, 20], [1, 3, 5], [2, 3, 5]])
     for u in d["units"]:
