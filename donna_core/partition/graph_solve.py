@@ -1,7 +1,8 @@
 """Solver entry points for graph problems (a problem with ``edges``): ``solve_graph`` and ``graph_pareto``.
 
 Solvers: ``exact`` (HiGHS MILP, warm-started and backed by the heuristic: the best plan found and the proven gap
-within ``time_limit_s``; gap 0 = HiGHS proved optimality to its relative gap 1e-6), ``heuristic`` (local search
+within ``time_limit_s``; gap 0 = HiGHS proved optimality to its relative gap 1e-6; large latency problems with
+barrier units are decomposed, :mod:`.graph_latency_dp`), ``heuristic`` (local search
 with a certified lower bound, :mod:`.graph_heuristic`; ``bounded`` is an alias), ``heft`` (the baseline) and
 ``auto`` (= ``exact``). Objectives: ``alpha`` (throughput vs energy, :mod:`.graph_costs`) and ``latency``
 (single-inference makespan, :mod:`.graph_schedule`). Every number reported is recomputed from the plan by the
