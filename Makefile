@@ -56,6 +56,7 @@ $(BENCH_STAMP): $(STAMP)
 bench: $(BENCH_STAMP) ## solver and CLI start-up benchmarks
 	$(VPY) scripts/bench_solvers.py
 	$(VPY) scripts/bench_cli.py
+	$(VPY) scripts/bench_graph.py
 
 clean: ## remove .venv and pytest caches
 	rm -rf $(VENV) .pytest_cache

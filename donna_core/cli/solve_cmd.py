@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 
@@ -68,14 +67,50 @@ def _seconds(text: str) -> float:   # b-solvers
     return t
 
 
+def format_graph_result(r, p) -> str:
+    """Human-readable summary of a graph plan (:class:`~donna_core.partition.graph_costs.GraphResult`)."""
+    lines = [f"{p.name}  [graph, solver={r.solver}, alpha={r.alpha:g}]",
+             f"{'device':<12}{'units':>8}{'busy s':>13}  unit indices"]
+    for d in p.device_names:
+        units = [i for i, x in enumerate(r.assignment) if x == d]
+        if units:
+            shown = ",".join(map(str, units[:20])) + (" …" if len(units) > 20 else "")
+            lines.append(f"{d:<12}{len(units):>8}{r.device_busy_s[d]:>13.4g}  {shown}")
+    for link, t in r.link_busy_s.items():
+        lines.append(f"link {link}: busy {t:.4g} s")
+    lines.append(f"bottleneck {r.bottleneck_s:.6g} s  throughput {r.throughput_ips:.6g} inf/s  "
+                 f"energy {r.energy_j:.6g} J/inf  objective {r.objective:.6g}")
+    if r.latency_s is not None:
+        lines.append(f"single-inference latency {r.latency_s:.6g} s")
+    st = r.stats
+    if "lower_bound" in st:
+        gap = "0 % (proved optimal)" if st.get("stopped") == "proved" else f"{100 * st['gap']:.3g} %"
+        lines.append(f"certified lower bound {st['lower_bound']:.6g}, gap {gap} ({st['solve_s']:.2f} s)")
+    return "\n".join(lines)
+
+
+def _graph_solve(args, p) -> int:
+    from ..partition.graph_solve import solve_graph
+
+    r = solve_graph(p, args.alpha, args.solver, objective=args.objective, time_limit_s=args.time_limit)
+    print(dumps_strict(r.to_dict()) if args.json else format_graph_result(r, p))
+    return 0
+
+
 def cmd_solve(args) -> int:
     from ..partition.problem import load_problem
+
+    p = load_problem(args.problem)
+    if p.graph is not None:     # the problem decides: a file with "edges" is a graph problem
+        return _graph_solve(args, p)
+    if args.objective != "alpha":
+        raise ValueError(f"--objective {args.objective}: single-inference latency needs a graph problem "
+                         "(a problem file with 'edges')")
     from ..partition.solve import SOLVERS, solve
 
     if args.solver not in SOLVERS:
         raise ValueError(f"--solver: unknown solver {args.solver!r}; choose one of {list(SOLVERS)}")
     try:
-        p = load_problem(args.problem)
         r = solve(p, args.alpha, args.solver, time_limit_s=args.time_limit, memory_budget=args.memory_budget,
                   started=_STARTED)
     except MemoryError as exc:
@@ -98,7 +133,9 @@ def cmd_pareto(args) -> int:
 
     try:
         p = load_problem(args.problem)
-        front = pareto_front(p, memory_budget=args.memory_budget)   # b-solvers: memory budget
+        if p.graph is not None:
+            return _graph_pareto(args, p)
+        front = pareto_front(p, memory_budget=args.memory_budget)
     except MemoryError as exc:
         return _out_of_memory(exc)
     if args.json:
@@ -114,6 +151,21 @@ def cmd_pareto(args) -> int:
     return 0
 
 
+def _graph_pareto(args, p) -> int:
+    from ..partition.graph_solve import graph_pareto
+
+    front = graph_pareto(p)
+    if args.json:
+        print(dumps_strict({"front": [{"bottleneck_s": r.bottleneck_s, "throughput_ips": r.throughput_ips,
+                                       "energy_j": r.energy_j, "assignment": r.assignment} for r in front]}))
+    else:
+        print(f"{p.name}: {len(front)} Pareto-optimal graph plans (bottleneck ascending)")
+        print(f"{'bottleneck s':>14}{'throughput/s':>14}{'energy J':>12}  assignment")
+        for r in front:
+            print(f"{r.bottleneck_s:>14.6g}{r.throughput_ips:>14.6g}{r.energy_j:>12.6g}  {' '.join(r.assignment)}")
+    return 0
+
+
 def register(sub) -> None:
     ps = sub.add_parser("solve", help="best plan for one alpha")
     ps.add_argument("problem", help="problem JSON file")
@@ -122,7 +174,11 @@ def register(sub) -> None:
     ps.add_argument("--solver", default="exact", metavar="NAME",
                     help="exact (default), paper (the paper's Algorithm 1), bounded (a plan and a certified "
                          "lower bound within --time-limit) or auto (exact, or bounded when exact exceeds the "
-                         "memory budget)")
+                         "memory budget); for graph problems: exact (HiGHS MILP), heuristic (= bounded), heft "
+                         "or auto (= exact)")
+    ps.add_argument("--objective", choices=("alpha", "latency"), default="alpha",
+                    help="alpha: the alpha-weighted throughput/energy objective (default); latency: the "
+                         "single-inference latency of a graph problem")
     ps.add_argument("--json", action="store_true",
                     help="print one JSON object (strict RFC 8259: a non-finite number, e.g. the throughput of a "
                          "plan that costs nothing, is null)")

@@ -16,9 +16,10 @@ import numpy as np
 from ..atomic import write_json_atomic
 from ..untrusted import read_json
 from .errors import ProblemError
+from .graph_problem import Graph, check_edge_sums, default_out_bytes, parse_edges
 from .media import MEDIA_PRESETS, CpuCost, Medium, canonical_medium_name, check_time_curve
 
-TOP_KEYS = {"name", "units", "input_bytes", "device_types", "devices", "media", "links", "source", "meta"}
+TOP_KEYS = {"name", "units", "input_bytes", "device_types", "devices", "media", "links", "source", "meta", "edges"}
 TYPE_KEYS = {"time_s", "energy_j", "memory_bytes", "allowed", "meta"}
 DEVICE_KEYS = {"name", "type", "meta"}
 UNIT_KEYS = {"name", "out_bytes", "weight_bytes", "meta"}
@@ -93,6 +94,8 @@ class Problem:
     def extended(self) -> bool:
         """Shared media or CPU costs: the cost terms beyond the paper's independent-link model."""
         return self.has_shared or self.has_cpu_cost
+    # the DAG of a graph problem (file key "edges", see graph_problem); None for a chain
+    graph: Graph | None = None
 
     @property
     def L(self) -> int:
@@ -277,18 +280,22 @@ def problem_from_dict(d: Any) -> Problem:
     if not isinstance(units, list) or not units:
         raise _where("units", "must be a non-empty list of {name, out_bytes, weight_bytes}")
     unit_names, out_b, w_b = [], [], []
+    graph = parse_edges(d["edges"], len(units)) if "edges" in d else None
     for i, u in enumerate(units):
         path = f"units[{i}]"
-        _object(u, path, UNIT_KEYS, {"name", "out_bytes"})
+        _object(u, path, UNIT_KEYS, {"name"} if graph is not None else {"name", "out_bytes"})
         if not isinstance(u["name"], str) or not u["name"]:
             raise _where(path + ".name", f"must be a non-empty string, got {_short(u['name'])}")
         unit_names.append(u["name"])
-        out_b.append(_number(u["out_bytes"], path + ".out_bytes"))
+        out_b.append(_number(u["out_bytes"], path + ".out_bytes") if "out_bytes" in u else None)
         w_b.append(_number(u.get("weight_bytes", 0), path + ".weight_bytes"))
     if len(set(unit_names)) != len(unit_names):
         dup = sorted({n for n in unit_names if unit_names.count(n) > 1})
         raise _where("units", f"duplicate unit names {dup[:5]}")
     L = len(unit_names)
+    if graph is not None:
+        check_edge_sums(graph, MAX_COST_SUM)
+        out_b = [b if b is not None else g for b, g in zip(out_b, default_out_bytes(graph, L))]
     input_bytes = _number(d.get("input_bytes", 0), "input_bytes")
 
     types = d["device_types"]
@@ -353,6 +360,8 @@ def problem_from_dict(d: Any) -> Problem:
 
     _check_finite_sums(unit_names, np.array(out_b), np.array(w_b), input_bytes, type_names, time_rows,
                        energy_rows, table, media)
+    if graph is not None:
+        check_edge_sums(graph, MAX_COST_SUM, [(m, media[m]) for m in sorted({m for row in table for m in row if m})])
 
     source = None
     if d.get("source") is not None:
@@ -396,6 +405,7 @@ def problem_from_dict(d: Any) -> Problem:
         link_shared=link_shared,
         cpu_send=cpu_send,
         cpu_recv=cpu_recv,
+        graph=graph,
     )
 
 

@@ -73,6 +73,7 @@ def solve(p: Problem, alpha: float, solver: str = "exact", *, time_limit_s: floa
     can count its own start-up (loading the problem) against it.
     """
     alpha = check_alpha(alpha)
+    _refuse_graph(p)
     if solver not in SOLVERS:
         raise ValueError(f"unknown solver {solver!r}; choose one of {list(SOLVERS)}")
     time_limit_s = _check_time_limit(time_limit_s)
@@ -115,6 +116,13 @@ def solve(p: Problem, alpha: float, solver: str = "exact", *, time_limit_s: floa
         r = _bounded(p, alpha, tb, norm, t0, time_limit_s, deadline, budget)
         r.stats["fallback"] = f"{why}; used bounded"
         return r
+
+
+def _refuse_graph(p: Problem) -> None:
+    """A problem with edges has its own cost model; the chain solvers would silently cost it as a chain."""
+    if p.graph is not None:
+        raise ValueError(f"{p.name!r} is a graph problem (it has 'edges'): use graph_solve.solve_graph / "
+                         "graph_pareto")
 
 
 def _unscaled_bound(p: Problem, alpha: float, lb: float, norm: dict) -> float:
@@ -209,6 +217,7 @@ def pareto_front(p: Problem, *, memory_budget: int | str | None = None,
     """The exact Pareto front of (bottleneck, energy): bottleneck ascending, energy strictly descending.
     Refuses with :class:`SolverSizeError` above the memory budget (the front has no bounded mode).
     ``progress``: a tqdm bar on stderr over the search's steps (None: when stderr is a terminal)."""
+    _refuse_graph(p)
     budget = guard.memory_budget(memory_budget)
     guard.check(p, None, "exact", budget)
     t0 = time.perf_counter()

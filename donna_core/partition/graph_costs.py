@@ -1,0 +1,253 @@
+"""The graph cost model (throughput / energy) of a problem with ``edges``, and the evaluation of an assignment.
+
+A plan assigns every unit to one device; a device may hold any set of units. With ``tau(d)`` the type of d:
+
+* device busy time = sum of its units' ``time_s[tau(d)]``; compute energy likewise; memory = sum of the units'
+  ``weight_bytes`` <= ``memory_bytes[tau(d)]``; every unit ``allowed`` on its device's type;
+* one **message** per (producer unit u, destination device d != device(u)) when d holds at least one successor
+  of u; its size is the largest ``bytes`` among u's edges into d. Time ``latency_s + bytes / bandwidth``,
+  energy ``8 * bytes * J_per_bit`` over the pair's medium;
+* with a ``source``, the input is one message from the source to each other device holding an input-reading
+  unit (a unit with no incoming edge);
+* a **link** is an unordered device pair; its busy time = the sum of the times of the unit messages between the
+  two devices (both directions share it). Each input message is a term of its own, as the input transfer is in
+  the chain model (so a contiguous plan costs exactly what the chain model says, even when the source also
+  runs a stage next to the first);
+* ``bottleneck = max(max device busy, max link busy, max input message time)``; energy = compute + messages.
+
+Normalisation (every edge counted as a message, as every cut is for chains)::
+
+    norm.time_s   = max_type sum_{l allowed} time_s[type, l] + max_pair sum_edges (latency_s + bytes / bandwidth)
+                    (+ max_pair from the source of (latency_s + input_bytes / bandwidth) with a source)
+    norm.energy_j = max_type sum_{l allowed} energy_j[type, l] + max_pair sum_edges 8 * bytes * J_per_bit (+ input)
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from .costs import check_alpha, objective
+from .errors import PlanError
+from .problem import Problem
+
+# Objectives within this relative distance are ties (then the lexicographically smallest assignment wins).
+TIE_RTOL = 1e-9
+
+
+class GraphTables:
+    """Per-device views of a graph problem's costs, computed once and shared by the graph solvers."""
+
+    def __init__(self, p: Problem):
+        if p.graph is None:
+            raise PlanError("not a graph problem (the problem file has no 'edges')")
+        self.p = p
+        self.L, self.D = p.L, p.D
+        g = p.graph
+        self.g = g
+        self.time = p.time_s[p.device_type]                  # (D, L)
+        self.energy = p.energy_j[p.device_type]
+        self.ok = p.allowed[p.device_type] & (p.weight_bytes[None, :] <= p.memory_bytes[p.device_type][:, None])
+        self.mem = p.memory_bytes[p.device_type]             # (D,)
+        self.lat, self.bw, self.epb = p.link_lat, p.link_bw, p.link_epb
+        self.out_edges = [[(int(g.dst[e]), float(g.nbytes[e])) for e in es] for es in g.successors(self.L)]
+        self.in_edges = [[(int(g.src[e]), float(g.nbytes[e])) for e in es] for es in g.predecessors(self.L)]
+        self.is_input = np.zeros(self.L, dtype=bool)
+        self.is_input[g.input_units] = True
+
+    def msg_time(self, a: int, d: int, nbytes: float) -> float:
+        return float(self.lat[a, d] + nbytes / self.bw[a, d])
+
+    def msg_energy(self, a: int, d: int, nbytes: float) -> float:
+        return float(8.0 * nbytes * self.epb[a, d])
+
+    def producer_messages(self, u: int, assign) -> dict[int, float]:
+        """Destination device -> message bytes for producer ``u`` under ``assign``."""
+        a = assign[u]
+        out: dict[int, float] = {}
+        for v, b in self.out_edges[u]:
+            d = assign[v]
+            if d != a and (d not in out or b > out[d]):
+                out[d] = b
+        return out
+
+    def input_messages(self, assign) -> dict[int, float]:
+        s = self.p.source
+        if s is None:
+            return {}
+        return {int(d): self.p.input_bytes for d in sorted({int(assign[u]) for u in self.p.graph.input_units})
+                if d != s}
+
+
+def graph_norm(p: Problem) -> dict:
+    types = np.unique(p.device_type)
+    ok = p.allowed[types]
+    comp_t = float(np.where(ok, p.time_s[types], 0.0).sum(axis=1).max())
+    comp_e = float(np.where(ok, p.energy_j[types], 0.0).sum(axis=1).max())
+    g, D = p.graph, p.D
+    total, n = float(g.nbytes.sum()), g.E
+    comm_t = comm_e = 0.0
+    if D > 1 and n > 0:
+        off = ~np.eye(D, dtype=bool)
+        comm_t = float((n * p.link_lat[off] + total / p.link_bw[off]).max())
+        comm_e = float(8.0 * total * p.link_epb[off].max())
+    if p.source is not None and D > 1:
+        others = [v for v in range(D) if v != p.source]
+        comm_t += float((p.link_lat[p.source, others] + p.input_bytes / p.link_bw[p.source, others]).max())
+        comm_e += float(8.0 * p.input_bytes * p.link_epb[p.source, others].max())
+    t, e = comp_t + comm_t, comp_e + comm_e
+    return {"time_s": t if t > 0 else 1.0, "energy_j": e if e > 0 else 1.0}
+
+
+@dataclass
+class GraphResult:
+    solver: str
+    alpha: float
+    assignment: list[str]
+    bottleneck_s: float
+    energy_j: float
+    objective: float
+    norm: dict
+    device_busy_s: dict
+    link_busy_s: dict
+    messages: list[dict]
+    stats: dict = field(default_factory=dict)
+    latency_s: float | None = None
+    schedule: dict | None = None
+
+    @property
+    def throughput_ips(self) -> float:
+        return 1.0 / self.bottleneck_s if self.bottleneck_s > 0 else float("inf")
+
+    def to_dict(self) -> dict:
+        d = {"solver": self.solver, "alpha": self.alpha, "assignment": list(self.assignment),
+             "bottleneck_s": self.bottleneck_s, "throughput_ips": self.throughput_ips, "energy_j": self.energy_j,
+             "objective": self.objective, "norm": dict(self.norm), "gap": self.stats.get("gap"),
+             "device_busy_s": dict(self.device_busy_s), "link_busy_s": dict(self.link_busy_s),
+             "messages": list(self.messages)}
+        if self.latency_s is not None:
+            d["latency_s"] = self.latency_s
+            d["schedule"] = self.schedule
+        return d
+
+
+def check_assignment(gt: GraphTables, assignment: Sequence) -> np.ndarray:
+    p = gt.p
+    if len(assignment) != p.L:
+        raise PlanError(f"assignment has {len(assignment)} entries but the model has {p.L} units")
+    a = np.array([p.device_index(x) if isinstance(x, str) else int(x) for x in assignment], dtype=int)
+    bad = np.nonzero((a < 0) | (a >= p.D))[0]
+    if len(bad):
+        raise PlanError(f"assignment[{bad[0]}]: device index {a[bad[0]]} out of range 0..{p.D - 1}")
+    for u in range(p.L):
+        t = p.device_type[a[u]]
+        if not p.allowed[t, u]:
+            raise PlanError(f"assignment[{u}]: unit {p.unit_names[u]!r} may not run on {p.device_names[a[u]]!r} "
+                            f"(device_types[{p.type_names[t]!r}].allowed[{u}] is false)")
+    load = np.bincount(a, weights=p.weight_bytes, minlength=p.D)
+    over = np.nonzero(load > gt.mem)[0]
+    if len(over):
+        d = int(over[0])
+        raise PlanError(f"device {p.device_names[d]!r} holds {load[d]:.0f} weight bytes but has {gt.mem[d]:.0f}")
+    return a
+
+
+def costs(gt: GraphTables, a) -> tuple[np.ndarray, np.ndarray, float, float, list]:
+    """(device busy (D,), link busy (D, D) upper triangle, max input message time, energy, messages) of a
+    checked assignment; messages are (producer or -1 for the input, from, to, bytes, time, energy)."""
+    D, L = gt.D, gt.L
+    busy = np.zeros(D)
+    np.add.at(busy, a, gt.time[a, np.arange(L)])
+    energy = float(gt.energy[a, np.arange(L)].sum())
+    link = np.zeros((D, D))
+    msgs = []
+    for u in range(L):
+        for d, b in sorted(gt.producer_messages(u, a).items()):
+            t, e = gt.msg_time(a[u], d, b), gt.msg_energy(a[u], d, b)
+            link[min(a[u], d), max(a[u], d)] += t
+            energy += e
+            msgs.append((u, int(a[u]), d, b, t, e))
+    in_max = 0.0
+    for d, b in gt.input_messages(a).items():
+        s = gt.p.source
+        t, e = gt.msg_time(s, d, b), gt.msg_energy(s, d, b)
+        in_max = max(in_max, t)
+        energy += e
+        msgs.append((-1, s, d, b, t, e))
+    return busy, link, in_max, energy, msgs
+
+
+def evaluate_graph(p: Problem, assignment: Sequence, alpha: float = 1.0, solver: str = "given",
+                   gt: GraphTables | None = None, norm: dict | None = None) -> GraphResult:
+    """Cost of an assignment (device name or index per unit, in unit order)."""
+    alpha = check_alpha(alpha)
+    gt = gt or GraphTables(p)
+    norm = norm or graph_norm(p)
+    a = check_assignment(gt, assignment)
+    busy, link, in_max, energy, msgs = costs(gt, a)
+    b = float(max(busy.max(), link.max(), in_max))
+    names = p.device_names
+    return GraphResult(
+        solver, alpha, [names[d] for d in a], b, float(energy), objective(alpha, b, energy, norm), norm,
+        {names[d]: float(busy[d]) for d in range(p.D) if (a == d).any()},
+        {f"{names[i]}-{names[j]}": float(link[i, j]) for i in range(p.D) for j in range(i + 1, p.D) if link[i, j] > 0},
+        [{"from_unit": None if u < 0 else p.unit_names[u], "from": names[s], "to": names[d], "bytes": nb,
+          "time_s": t, "energy_j": e} for u, s, d, nb, t, e in msgs])
+
+
+def evaluate_many(gt: GraphTables, A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bottleneck and energy of many assignments at once (rows of ``A``, shape (N, L)); infeasible rows
+    (memory, ``allowed``) get ``inf``. Same arithmetic as :func:`costs`, vectorised, for brute force and fronts."""
+    N, L = A.shape
+    D = gt.D
+    cols = np.arange(L)
+    t_u = gt.time[A, cols]                      # (N, L)
+    busy = np.zeros((N, D))
+    for d in range(D):
+        busy[:, d] = np.where(A == d, t_u, 0.0).sum(axis=1)
+    energy = gt.energy[A, cols].sum(axis=1)
+    feas = gt.ok[A, cols].all(axis=1)
+    w = gt.p.weight_bytes
+    for d in range(D):
+        feas &= np.where(A == d, w, 0.0).sum(axis=1) <= gt.mem[d]
+    link = np.zeros((N, D, D))
+    rows = np.arange(N)
+    for u in range(L):
+        if not gt.out_edges[u]:
+            continue
+        a = A[:, u]
+        for d in range(D):
+            size = np.full(N, -1.0)
+            for v, b in gt.out_edges[u]:
+                size = np.where(A[:, v] == d, np.maximum(size, b), size)
+            has = (size >= 0) & (a != d)
+            if not has.any():
+                continue
+            t = np.where(has, gt.lat[a, d] + np.maximum(size, 0) / gt.bw[a, d], 0.0)
+            energy = energy + np.where(has, 8.0 * np.maximum(size, 0) * gt.epb[a, d], 0.0)
+            lo, hi = np.minimum(a, d), np.maximum(a, d)
+            np.add.at(link, (rows, lo, hi), t)
+    b = np.maximum(busy.max(axis=1), link.reshape(N, -1).max(axis=1))
+    s = gt.p.source
+    if s is not None and gt.D > 1:
+        for d in range(D):
+            if d == s:
+                continue
+            has = (A[:, gt.p.graph.input_units] == d).any(axis=1)
+            ib = gt.p.input_bytes
+            b = np.maximum(b, np.where(has, gt.lat[s, d] + ib / gt.bw[s, d], 0.0))
+            energy = energy + np.where(has, 8.0 * ib * gt.epb[s, d], 0.0)
+    return np.where(feas, b, math.inf), np.where(feas, energy, math.inf)
+
+
+def all_assignments(L: int, D: int, start: int = 0, stop: int | None = None) -> np.ndarray:
+    """Assignments number ``start..stop-1`` in lexicographic order (unit 0 most significant)."""
+    stop = D ** L if stop is None else stop
+    idx = np.arange(start, stop, dtype=np.int64)
+    A = np.empty((len(idx), L), dtype=np.int64)
+    for u in range(L - 1, -1, -1):
+        A[:, u] = idx % D
+        idx //= D
+    return A

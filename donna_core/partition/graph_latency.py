@@ -1,0 +1,151 @@
+"""Exact MILP for single-inference latency (makespan) under :mod:`.graph_schedule`'s semantics, and its
+contention-free relaxation used as a lower bound on larger graphs.
+
+Times are divided by ``H``, the latency of a known plan (the heuristic's), and ``C <= 1`` is imposed (the
+optimum is no worse than that plan), so every start time lies in [0, 1] and 1 is a valid big-M. With the
+assignment rows of :func:`.graph_milp.add_assignment` and the message levels ``w[u,a,d,k]`` of the alpha MILP
+(the input is a virtual producer fixed on the source, finished at 0, with an edge of ``input_bytes`` to every
+input-reading unit)::
+
+    F_u = S_u + sum_d time[d,u] x[u,d];   C >= F_u;   C <= 1;   min C
+    MS[u,d] >= F_u;   A[u,d] >= MS[u,d] + sum_{a != d, k} c_k(a,d) w[u,a,d,k]     (message u -> d)
+    S_v >= A[u,d] - (1 - x[v,d])                       for every edge (u,v) and device d
+    unit pairs u, v that no path orders, per device d (o[u,v] binary: u first):
+        S_v >= F_u - (1 - o) - (2 - x[u,d] - x[v,d]);   S_u >= F_v - o - (2 - x[u,d] - x[v,d])
+    message pairs that may share a link (q binary), with g = the "any message" level w[.,.,.,K]:
+        same destination d, same origin a:      MS' >= A - (1 - q) - (2 - g[u,a,d] - g[u',a,d]) and reverse
+        opposite directions (u on d', u' on d): MS' >= A - (1 - q) - (2 - g[u,d',d] - g[u',d,d']) and reverse
+
+Without the message-pair rows (``contention=False``) every solution of the model is at most the true latency
+of its plan, so its dual bound is a valid lower bound on the optimum; the plan read back is costed by the true
+schedule.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .graph_costs import GraphTables
+from .graph_milp import Model, add_assignment, canonical, message_levels
+from .graph_schedule import INPUT, message_list
+
+
+def reachability(gt: GraphTables) -> list[int]:
+    """Bitset of the descendants of every unit (units are in a topological order)."""
+    desc = [0] * gt.L
+    for u in range(gt.L - 1, -1, -1):
+        for v, _ in gt.out_edges[u]:
+            desc[u] |= (1 << v) | desc[v]
+    return desc
+
+
+def contention_pairs(gt: GraphTables) -> int:
+    """An upper bound on the message-pair count of the full model (to decide whether to build it)."""
+    n = sum(1 for u in range(gt.L) if gt.out_edges[u]) + (gt.p.source is not None)
+    slots = n * gt.D
+    return slots * (slots - 1) // 2
+
+
+def latency_milp(gt: GraphTables, H: float, time_limit_s: float, contention: bool = True,
+                 warm_assign: np.ndarray | None = None, fixed: dict[int, int] | None = None):
+    """(assignment, unit keys, message keys, outcome) of the MILP; keys are the MILP's start times. ``fixed``
+    pins units to devices."""
+    L, D, p = gt.L, gt.D, gt.p
+    m = Model()
+    X = add_assignment(m, gt, fixed)
+    S = m.var((L,), ub=1.0)
+    C = m.var(ub=1.0, cost=1.0)
+    tH = gt.time / H
+
+    def F(u):   # columns and coefficients of F_u
+        return [S[u], *X[u]], [1.0, *tH[:, u]]
+
+    for u in range(L):
+        i, v = F(u)
+        m.row([C, *i], [1.0, *-np.array(v)], lo=0)
+    # producers: units with successors, and the input (index L) when there is a source
+    prods = [u for u in range(L) if gt.out_edges[u]]
+    src = p.source if (p.source is not None and D > 1) else None
+    if src is not None:
+        prods.append(L)
+    MS, A, G = {}, {}, {}
+    for u in prods:
+        if u < L:
+            sizes, members = message_levels(gt, u)
+            origins = [a for a in range(D) if gt.ok[a, u]]
+        else:
+            sizes, members = np.array([p.input_bytes]), [list(map(int, p.graph.input_units))]
+            origins = [src]
+        delta = sizes - np.append(sizes[1:], 0.0)
+        K = len(sizes)
+        dests = [d for d in range(D) if any(gt.ok[d, v] for v in members[-1])]
+        for d in dests:
+            ms, ar = m.var(ub=1.0), m.var(ub=1.0)
+            MS[(u, d)], A[(u, d)] = ms, ar
+            if u < L:
+                i, v = F(u)
+                m.row([ms, *i], [1.0, *-np.array(v)], lo=0)
+            dur_i, dur_v = [], []
+            for a in origins:
+                if a == d:
+                    continue
+                W = m.var((K,))
+                G[(u, a, d)] = int(W[K - 1])
+                for k in range(K):
+                    dur_i.append(W[k])
+                    dur_v.append((delta[k] / gt.bw[a, d] + (gt.lat[a, d] if k == K - 1 else 0.0)) / H)
+                    for v in members[k]:
+                        if u < L:
+                            m.row([W[k], X[u, a], X[v, d]], [1, -1, -1], lo=-1)
+                        else:
+                            m.row([W[k], X[v, d]], [1, -1], lo=0)
+            m.row([ar, ms, *dur_i], [1, -1, *-np.array(dur_v)], lo=0)
+            for v in members[-1]:
+                m.row([S[v], ar, X[v, d]], [1, -1, -1], lo=-1)
+    desc = reachability(gt)
+    for u in range(L):
+        for v in range(u + 1, L):
+            if desc[u] >> v & 1:
+                continue
+            shared = [d for d in range(D) if gt.ok[d, u] and gt.ok[d, v]]
+            if not shared:
+                continue
+            o = m.var(integer=True)
+            iu, vu = F(u)
+            iv, vv = F(v)
+            for d in shared:
+                # S_v - F_u - o - x_ud - x_vd >= -3 ;  S_u - F_v + o - x_ud - x_vd >= -2
+                m.row([S[v], *iu, o, X[u, d], X[v, d]], [1, *-np.array(vu), -1, -1, -1], lo=-3)
+                m.row([S[u], *iv, o, X[u, d], X[v, d]], [1, *-np.array(vv), 1, -1, -1], lo=-2)
+    if contention:
+        slots = sorted(MS)
+        for i, (u, d) in enumerate(slots):
+            for (u2, d2) in slots[i + 1:]:
+                if u2 == u:
+                    continue
+                cases = []
+                if d2 == d:
+                    cases = [(G[(u, a, d)], G[(u2, a, d)]) for a in range(D)
+                             if (u, a, d) in G and (u2, a, d) in G]
+                elif (u, d2, d) in G and (u2, d, d2) in G:
+                    cases = [(G[(u, d2, d)], G[(u2, d, d2)])]
+                if not cases:
+                    continue
+                q = m.var(integer=True)
+                for g1, g2 in cases:
+                    # q = 1: (u,d) first
+                    m.row([MS[(u2, d2)], A[(u, d)], q, g1, g2], [1, -1, -1, -1, -1], lo=-3)
+                    m.row([MS[(u, d)], A[(u2, d2)], q, g1, g2], [1, -1, 1, -1, -1], lo=-2)
+    warm = None
+    if warm_assign is not None:
+        warm = {int(X[u, d]): float(warm_assign[u] == d) for u in range(L) for d in range(D)}
+    out = m.solve(time_limit_s, warm)
+    if out.values is None:
+        return None, None, None, out
+    x = out.values
+    a_raw = np.rint(x[X]).argmax(axis=1)
+    a = a_raw if fixed else canonical(p, a_raw)
+    # canonical() only renames interchangeable devices: carry the MILP's message start times over
+    back = {int(new): int(old) for old, new in zip(a_raw, a)}
+    ukey = x[S]
+    mkey = [x[MS[(L if u == INPUT else u, back.get(d, d))]] for u, s, d, b in message_list(gt, a)]
+    return a, ukey, mkey, out
