@@ -6,8 +6,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from brute import best_alpha, best_latency
-from graphs import graph_dict, graph_problems
+from .brute import best_alpha, best_latency
+from .graphs import graph_dict, graph_problems
 from donna_core.partition.errors import InfeasibleError
 from donna_core.partition.graph_costs import GraphTables, all_assignments, evaluate_graph, evaluate_many, graph_norm
 from donna_core.partition.graph_front import graph_front
