@@ -43,7 +43,7 @@ APP_IP ?= 127.0.0.1
 app: $(STAMP) ## serve the explorer as a web app (Voila); prints the URL once it answers
 	@$(VPY) scripts/serve_app.py --ip $(APP_IP)
 
-# Issue 9: run plans as real pipelines and compare with the cost model (measures: not part of `figures`).
+# Run plans as real pipelines and compare with the cost model (measures: not part of `figures`).
 validate: $(STAMP) ## run plans as real pipelines and compare with the cost model (measures)
 	$(VPY) scripts/validate.py
 

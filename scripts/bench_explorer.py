@@ -10,7 +10,7 @@ and stops when the page shows the result:
 * ``device``     — a device count typed into its readout (a new setting: the front is solved) → the front
   figure reloaded for the new cluster (the plan figure too when the plan changes).
 
-Targets (issue 8): α change or front pick ≤ 0.3 s, device change ≤ 2 s. Timings are wall-clock on a shared
+Targets: α change or front pick ≤ 0.3 s, device change ≤ 2 s. Timings are wall-clock on a shared
 machine: the load average is printed with them. Usage: ``python scripts/bench_explorer.py [--repeats N]
 [--json out.json]``.
 """

@@ -4,14 +4,14 @@ Not a test: timings depend on the machine and its load (the load average is prin
 Instances are seeded (``donna_core.partition.synthetic``) or built from the bundled ResNet-152 profiles, so reruns
 solve the same problems. Sections:
 
-1. ``exact`` speed targets (issue 10, item 5);
+1. ``exact`` speed targets;
 2. the MILP peer (HiGHS, stage-slot formulation, :mod:`donna_core.partition.milp`) beside ``exact`` and
    ``paper`` at alpha in {1, 0.8, 0.5} (item 6); where HiGHS proves optimality its objective must equal
    ``exact``'s (asserted);
 3. the bounded solver on problems too large for ``exact`` (item 2): time, certified gap;
 4. (``--only random``) the earlier random-instance table.
 
-The "was" figures beside the targets are the measurements quoted in issue 10 (the code before this work, on
+The "was" figures beside the targets are the measurements of the code before the speed work (the code before this work, on
 this project's 2-core VM), not rerun here.
 """
 from __future__ import annotations

@@ -90,7 +90,7 @@ def cim_estimator_section(user_runs: dict) -> tuple:
     cls = ce.class_out_table(runs)
     clock = est.clock_s
     L = ["## 3. CIM estimator (modelled) vs NeuroSim (simulated)", "",
-         "The estimator (`donna_core/devices/cim_estimator.py`, issue 11) follows NeuroSim V1.3's own latency "
+         "The estimator (`donna_core/devices/cim_estimator.py`) follows NeuroSim V1.3's own latency "
          "structure (Chip.cpp `ChipCalculatePerformance`, Tile.cpp `TileCalculatePerformance`, Buffer.cpp, "
          "HTree.cpp; read, not copied): each NeuroSim breakdown column (buffer, interconnect, ADC, accumulation, "
          "rest of 'other') is predicted from its own terms. **Exact** terms (coefficient 1, no fit): global-buffer "
@@ -191,16 +191,16 @@ def cim_estimator_section(user_runs: dict) -> tuple:
     import torchvision
 
     from donna_core.profiling.units import derive_units, unit_table
-    ref = json.loads((ROOT / "data" / "cim_checks" / "issue11_resnet18.json").read_text())
+    ref = json.loads((ROOT / "data" / "cim_checks" / "resnet18_unseen.json").read_text())
     r18 = unit_table(derive_units(torchvision.models.resnet18(weights=None).eval(),
                                   (torch.randn(1, 3, 224, 224),), "layer").units)
     r18 = neurosim.read_network_csv(neurosim.network_csv(r18))
     chk18 = ce.implied_reference_check(est, r18, ref)
-    old18 = np.array(ref["issue4_estimator_prediction"]["per_layer_latency_s"])
+    old18 = np.array(ref["previous_estimator_prediction"]["per_layer_latency_s"])
     rr = old18 / est.predict(r18).latency_s.to_numpy() - 1
-    rep_err = ref["reported_error_issue4_vs_neurosim"]
+    rep_err = ref["reported_error_previous_estimator_vs_neurosim"]
     L += ["### The issue's unseen CNN (ResNet-18, 41 tiles): against the NeuroSim totals its reported errors imply",
-          "", f"{ref['what']} Source of the numbers: `data/cim_checks/issue11_resnet18.json` ({ref['kind']}). "
+          "", f"{ref['what']} Source of the numbers: `data/cim_checks/resnet18_unseen.json` ({ref['kind']}). "
           "The interval comes from the rounding of the printed errors; ResNet-18's input density is the default "
           "(the reviewer's run used the same synthetic trace setup).", "",
           md_table(chk18, "{:.4g}"), "",

@@ -39,7 +39,7 @@ def write_report(outdir: Path, report: Path, validation_dir: Path | None = None)
     if not tables:
         raise FileNotFoundError(f"no result tables under {outdir / 'data'}; did the notebooks run?")
     text = render_markdown(build_claims(tables), tables)
-    if validation_dir is not None:  # issue 9: measured pipelines, from the cache of `make validate`
+    if validation_dir is not None:  # measured pipelines, from the cache of `make validate`
         from donna_core.experiments.claims import validation_markdown
 
         section = validation_markdown(validation_dir)   # reads the cache once
@@ -71,7 +71,7 @@ def main(argv=None) -> int:
               "profiles_dir": relative_to_notebook(args.profiles_dir, NOTEBOOKS_DIR)}
     todo = args.only or list(NOTEBOOKS)
     if not args.only and (REPO / "data" / "validation" / "summary.csv").exists():
-        todo.append(VALIDATION_NOTEBOOK)  # issue 9: shows the cached measurements, measures nothing
+        todo.append(VALIDATION_NOTEBOOK)  # shows the cached measurements, measures nothing
     t0 = time.perf_counter()
     with tqdm(todo, desc="notebooks", unit="nb") as bar:
         for name in bar:

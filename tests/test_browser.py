@@ -1,4 +1,4 @@
-"""The explorer in a real browser (issue 8): Voilà app and JupyterLab, driven by Playwright in the system Chromium.
+"""The explorer in a real browser: Voilà app and JupyterLab, driven by Playwright in the system Chromium.
 
 What a user sees is checked, not what the kernel holds: every plot area is a loaded image (not ``<Figure ...>``
 text), moving α and picking a front point change the plan and the figures, model / medium / device changes

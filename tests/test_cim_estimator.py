@@ -202,7 +202,7 @@ def test_input_stats_parser():
         ce.parse_input_stats("1 a bit-density 0.3\n3 b bit-density 0.2\n", "x.txt")
 
 
-# ---- calibration errors (targets of issue 11) -------------------------------------------------------------
+# ---- calibration errors (the estimator's accuracy targets) -------------------------------------------------------------
 def test_all_models_fit_errors():
     _, per_model = ce.error_table(RUNS, leave_one_out=False)
     assert per_model.latency_total_err.abs().max() < 0.02
@@ -215,7 +215,7 @@ def test_leave_one_model_out_errors():
     pm = per_model.set_index("model")
     assert {m: set(c.split("+")) for m, c in pm.calibrated_on.items()} == {
         "vgg8": {"vgg19", "resnet152"}, "vgg19": {"vgg8", "resnet152"}, "resnet152": {"vgg8", "vgg19"}}
-    # issue 11 targets: whole-model latency within 10 %, energy within 15 %, median per-layer latency <= 15 %
+    # targets: whole-model latency within 10 %, energy within 15 %, median per-layer latency <= 15 %
     assert pm.latency_total_err.abs().max() < 0.10
     assert pm.energy_total_err.abs().max() < 0.15
     assert pm.latency_layer_median_abs_err.max() <= 0.15
@@ -328,11 +328,11 @@ def _resnet18_table():
     model = torchvision.models.resnet18(weights=None).eval()
     units = unit_table(derive_units(model, (torch.randn(1, 3, 224, 224),), "layer").units)
     table = ns.read_network_csv(ns.network_csv(units))
-    ref = json.loads((ns.run_dir().parent / "data" / "cim_checks" / "issue11_resnet18.json").read_text())
+    ref = json.loads((ns.run_dir().parent / "data" / "cim_checks" / "resnet18_unseen.json").read_text())
     return table, ref
 
 
-def test_issue11_unseen_resnet18_against_the_implied_neurosim_totals():
+def test_unseen_resnet18_against_the_implied_neurosim_totals():
     table, ref = _resnet18_table()
     fp = ce.floorplan(table)
     assert len(table) == 21 and fp.total_tiles == 41          # the issue's unseen CNN: 21 layers, 41 tiles
@@ -344,8 +344,8 @@ def test_issue11_unseen_resnet18_against_the_implied_neurosim_totals():
     assert t.loc["energy", ["err_lo", "err_hi"]].abs().max() < 0.15
     # the issue-4 estimator's per-layer errors against NeuroSim (stem -54 %, 1x1 downsamples -37..-54 %) are
     # what it shows against this estimator too
-    old = np.array(ref["issue4_estimator_prediction"]["per_layer_latency_s"])
+    old = np.array(ref["previous_estimator_prediction"]["per_layer_latency_s"])
     r = old / est.predict(table).latency_s.to_numpy() - 1
-    assert r[0] == pytest.approx(ref["reported_error_issue4_vs_neurosim"]["stem_latency"], abs=0.01)
-    lo, hi = ref["reported_error_issue4_vs_neurosim"]["downsample_latency_range"]
+    assert r[0] == pytest.approx(ref["reported_error_previous_estimator_vs_neurosim"]["stem_latency"], abs=0.01)
+    lo, hi = ref["reported_error_previous_estimator_vs_neurosim"]["downsample_latency_range"]
     assert all(lo - 0.01 <= x <= hi + 0.01 for x in r[[7, 12, 17]])

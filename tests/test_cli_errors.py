@@ -1,4 +1,4 @@
-"""Every bad-input class of issue 10 through the ``donna`` command: exit code, exactly one stderr line naming
+"""Every bad-input class through the ``donna`` command: exit code, exactly one stderr line naming
 the file and field, no traceback, no partial output file. Signals and pipes run the command as a process."""
 import errno
 import json

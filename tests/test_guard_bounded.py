@@ -211,7 +211,7 @@ def test_cli_exact_json_gap_zero(tmp_path, capsys):
     assert _strict(out)["gap"] == 0.0 and math.isfinite(_strict(out)["objective"])
 
 
-# ---------------------------------------------------------------- latency_s and allowed (branch a-partition)
+# ---------------------------------------------------------------- latency_s and allowed
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(featured_problems(), st.sampled_from([0.0, 0.5, 0.8, 1.0]))

@@ -1,4 +1,4 @@
-"""The package's wings depend on each other one way only (issue 13): parse every import and check it.
+"""The package's wings depend on each other one way only: parse every import and check it.
 
 partition ← profiling ← devices ← {experiments, runtime, cli}; the root modules (atomic, lazy, untrusted) are leaves any
 wing may use. A wing may also import its own modules. No module imports another module's ``_private`` names.

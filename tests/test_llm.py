@@ -1,4 +1,4 @@
-"""Decoder LLMs (issue 12): units reproduce the logits, unit byte/MAC accounting, shipped profiles."""
+"""Decoder LLMs: units reproduce the logits, unit byte/MAC accounting, shipped profiles."""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,4 @@
-"""LLM problems (issue 12): memory = weights + KV, CIM eligibility, realistic memory, solvers, CLI, notebook 07."""
+"""LLM problems: memory = weights + KV, CIM eligibility, realistic memory, solvers, CLI, notebook 07."""
 from __future__ import annotations
 
 import json

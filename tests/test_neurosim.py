@@ -1,4 +1,4 @@
-"""NeuroSim log parser, layer loader, NetWork exporter and the NeuroSim-row -> unit mapping (issue 4)."""
+"""NeuroSim log parser, layer loader, NetWork exporter and the NeuroSim-row -> unit mapping."""
 from pathlib import Path
 
 import numpy as np

@@ -63,7 +63,7 @@ EXPECTED_TAIL = {
     "vgg8": ([True, True], False),
     "vgg19": ([True, True], False),
     "resnet152": ([True, True], False),
-    # issue 11: the rebuilt CIM estimator (tile-buffer terms no longer fitted to 0) puts ViT's last MLP
+    # the rebuilt CIM estimator (tile-buffer terms no longer fitted to 0) puts ViT's last MLP
     # projection (3072->768 over 197 tokens) at 1.08 ms on CIM vs 0.72 ms on the modelled Xeon
     "vit_b_16": ([False, True], False),
 }

@@ -1,4 +1,4 @@
-"""The pipeline runtime (issue 9): exact outputs across cuts, link emulation, failures, torchrun, calibration.
+"""The pipeline runtime: exact outputs across cuts, link emulation, failures, torchrun, calibration.
 
 Process-level tests start real stage processes (gloo on localhost, CPU); they assert on exact outputs, on
 orderings and on lower bounds, never on wall-clock tolerances.

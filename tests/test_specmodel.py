@@ -1,4 +1,4 @@
-"""Spec-sheet GPU/CPU model: presets, overhead-bound small layers, calibration (issue 4)."""
+"""Spec-sheet GPU/CPU model: presets, overhead-bound small layers, calibration."""
 from pathlib import Path
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""Start-up (issue 10 item 4): ``donna --help``, ``donna solve`` and ``donna pareto`` import neither torch nor
+"""Start-up: ``donna --help``, ``donna solve`` and ``donna pareto`` import neither torch nor
 pandas. Each command runs in a fresh interpreter, which then lists the heavy modules it loaded."""
 import json
 import os

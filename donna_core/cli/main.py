@@ -21,7 +21,7 @@ from ..untrusted import terminal_safe
 
 # Sub-command modules; each defines ``register(subparsers)`` and sets ``func`` on its parsers.
 COMMAND_MODULES = ["donna_core.cli.solve_cmd", "donna_core.cli.profile_cmd",
-                   "donna_core.cli.devices_cmd", "donna_core.cli.run_cmd"]  # run_cmd: issue 9 (runtime)
+                   "donna_core.cli.devices_cmd", "donna_core.cli.run_cmd"]  # run_cmd: the runtime
 
 EXIT_OS_ERROR = 1
 EXIT_BAD_INPUT = 2

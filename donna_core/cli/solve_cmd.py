@@ -57,7 +57,7 @@ def alpha_arg(text: str) -> float:
     return a
 
 
-def _seconds(text: str) -> float:   # b-solvers
+def _seconds(text: str) -> float:
     try:
         t = parse_float(text)
     except ValueError:
@@ -182,16 +182,15 @@ def register(sub) -> None:
     ps.add_argument("--json", action="store_true",
                     help="print one JSON object (strict RFC 8259: a non-finite number, e.g. the throughput of a "
                          "plan that costs nothing, is null)")
-    # --- b-solvers: bounded solver and size guard ---
+    # the bounded solver and the size guard
     ps.add_argument("--time-limit", type=_seconds, default=60.0, metavar="S",
                     help="time limit of --solver bounded (and auto when it falls back), seconds (default 60)")
     ps.add_argument("--memory-budget", default=None, metavar="BYTES",
                     help="refuse solves that need more (e.g. 4G, 512MiB; default: DONNA_MEMORY_BUDGET or half "
                          "the available RAM)")
-    # --- end b-solvers ---
     ps.set_defaults(func=cmd_solve)
     pp = sub.add_parser("pareto", help="exact Pareto front of (bottleneck, energy)")
     pp.add_argument("problem", help="problem JSON file")
     pp.add_argument("--json", action="store_true", help="print one JSON object (strict RFC 8259, as solve)")
-    pp.add_argument("--memory-budget", default=None, metavar="BYTES", help="as for solve")   # b-solvers
+    pp.add_argument("--memory-budget", default=None, metavar="BYTES", help="as for solve")
     pp.set_defaults(func=cmd_pareto)

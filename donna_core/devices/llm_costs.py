@@ -1,4 +1,4 @@
-"""Device costs of the decoder-LLM units (issue 12): GPU/Xeon from the spec model, CIM from the estimator.
+"""Device costs of the decoder-LLM units: GPU/Xeon from the spec model, CIM from the estimator.
 
 * ``gpu-rtx3070ti`` / ``cpu-xeon-w3323`` -- :mod:`specmodel` with each unit's KV cache counted in its DRAM
   traffic (decode reads the cache of ``S`` tokens, prefill writes it).  In decode every weight is read once per

@@ -1,4 +1,4 @@
-"""Decoder LLMs over edge clusters (issue 12): exact fronts, the paper's DP points, and a generated summary.
+"""Decoder LLMs over edge clusters: exact fronts, the paper's DP points, and a generated summary.
 
 For each LLM and phase (profiles ``data/profiles/<llm>/<phase>/``), each edge cluster and each of the paper's
 media, with realistic memory limits (:data:`problem_builder.REALISTIC_MEMORY_BYTES`) and CIM restricted to

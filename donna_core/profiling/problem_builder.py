@@ -21,8 +21,8 @@ REALISTIC_MEMORY_BYTES: dict[str, float] = {
     "cim": 605_814_784.0,  # = devices.llm_costs.cim_weight_capacity()["fp32_equiv_bytes"] (tested)
 }
 MEMORY_SOURCES: dict[str, str] = {
-    "cpu-xeon-w3323": "edge CPU board with 8 GB DRAM (issue 12's edge assumption; the Xeon's own DIMMs are larger)",
-    "cpu-host": "edge CPU board with 8 GB DRAM (issue 12's edge assumption)",
+    "cpu-xeon-w3323": "edge CPU board with 8 GB DRAM (the edge assumption of the LLM study; the Xeon's own DIMMs are larger)",
+    "cpu-host": "edge CPU board with 8 GB DRAM (the edge assumption of the LLM study)",
     "gpu-rtx3070ti": "NVIDIA RTX 3070 Ti spec: 8 GB GDDR6X",
     "cim": ("on-chip weights of the NeuroSim V1.3 chip floor-planned for VGG19 (the largest shipped run): 524 "
             "tiles, 605.8 M 2-bit cells = 151.5 M 8-bit weights = 606 MB FP32-equivalent; fragmentation ignored"),
