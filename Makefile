@@ -7,7 +7,7 @@ VPY     := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 PIPQ    := $(VPY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: help install test figures bench lab app validate clean fuzz
+.PHONY: help install test lint figures bench lab app validate clean fuzz
 
 help: ## list the entry points (this text)
 	@awk -F ':.*## ' '/^[a-z]+:.*## / {printf "  make %-9s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -24,6 +24,9 @@ $(STAMP): pyproject.toml
 
 test: $(STAMP) ## run the test suite (pytest)
 	$(VPY) -m pytest -q
+
+lint: $(STAMP) ## check the code with ruff (configuration in pyproject.toml)
+	$(VENV)/bin/ruff check .
 
 # The main job: rerun the paper's figures (notebooks 01-04 under papermill, cached profiles only) into figures/
 # and write reports/claims.md.

@@ -28,8 +28,9 @@ from donna_core.profiling.problem_builder import build_graph_problem  # noqa: E4
 from donna_core.profiling.profiles import EDGES_FILE, profile_path, read_profile  # noqa: E402
 from donna_core.runtime.validation import POWER_W  # noqa: E402  (energy is not what this measures)
 from donna_core.runtime.graph_run import (build_graph_run_spec, format_graph_result, predict_graph_plan,  # noqa: E402
-ROOT = config.ROOT
                                           run_graph_plan, split_graph_problem)
+
+ROOT = config.ROOT
 
 DEVICES = ("cpu0", "cpu1")
 

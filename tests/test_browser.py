@@ -7,7 +7,6 @@ go to ``screenshots/`` (git-ignored). In CI (``CI`` set) a missing browser is a 
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import time

@@ -48,7 +48,7 @@ def _write_output(path: str, flag: str, obj) -> None:
         raise OSError(exc.errno, exc.strerror or str(exc), path) from None
 
 
-def _interrupted(exc: Terminated) -> int:
+def _interrupted(exc: "Terminated") -> int:  # noqa: F821 (runtime.launch, imported where raised)
     print(f"donna: terminated by {signal.Signals(exc.signum).name}", file=sys.stderr)
     return exc.code
 

@@ -11,6 +11,7 @@ import sys
 import time
 
 from ..atomic import json_safe  # one home for strict JSON (non-finite -> null)
+from ..untrusted import parse_float, terminal_safe
 
 # the time limit of `donna solve` counts from here (the command line's start-up, before the problem is read), so
 # that the whole process keeps it
@@ -23,7 +24,6 @@ def _out_of_memory(exc: MemoryError) -> int:
           "problem", file=sys.stderr)
     return 1
 
-from ..untrusted import parse_float, terminal_safe
 
 
 def format_result(r, name: str) -> str:

@@ -100,7 +100,7 @@ class SolverContext:
     @property
     def se(self) -> np.ndarray:
         """Dense stage energies ``[t, j, k]``, like :attr:`st`."""
-        self.st
+        _ = self.st     # builds both dense tables
         return self._dense[1]
 
     @property
@@ -186,7 +186,7 @@ class SolverContext:
 
     @property
     def e_rest_rb(self) -> np.ndarray:
-        self.e_rest_r
+        _ = self.e_rest_r   # builds both
         return self._e_rest_rb
 
     def device(self, cls: int, count: int) -> int:

@@ -10,7 +10,6 @@ Run as ``python -m donna_core.runtime.calibrate`` under the env:// variables (th
 from __future__ import annotations
 
 import json
-import math
 import os
 import statistics
 import sys

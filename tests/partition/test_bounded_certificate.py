@@ -1,6 +1,5 @@
 """The bounded solver's certificate is a bound even when the search stops early: against brute force on random
 and adversarial small problems (visit caps, tiny time limits), and against the paper DP's plan on larger ones."""
-import math
 import time
 
 import numpy as np

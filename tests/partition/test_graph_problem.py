@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from problems import draw_tiny, tiny
 from donna_core.partition.costs import evaluate
 from donna_core.partition.errors import ProblemError
-from donna_core.partition.graph_costs import evaluate_graph, graph_norm
+from donna_core.partition.graph_costs import evaluate_graph
 from donna_core.partition.graph_solve import solve_graph
 from donna_core.partition.problem import problem_from_dict
 from donna_core.partition.solve import solve
