@@ -56,10 +56,8 @@ $(BENCH_STAMP): $(STAMP)
 	$(PIPQ) -e '.[dev,bench]' 2>&1 | { grep -v "^WARNING: Location" || true; }
 	touch $(BENCH_STAMP)
 
-bench: $(BENCH_STAMP) ## solver and CLI start-up benchmarks
-	$(VPY) scripts/bench_solvers.py
-	$(VPY) scripts/bench_cli.py
-	$(VPY) scripts/bench_graph.py
+bench: $(BENCH_STAMP) ## solver, graph and CLI start-up benchmarks, written to docs/benchmarks.md
+	$(VPY) scripts/write_benchmarks.py
 
 clean: ## remove .venv and pytest caches
 	rm -rf $(VENV) .pytest_cache
