@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Rerun the paper's figures from cached profiles: notebooks 01-04, 07, 10 under papermill, then the claims report.
+"""Rerun the paper's figures from cached profiles: notebooks 01-04, 07, 08, 10 under papermill, then the claims report.
 
 Writes every figure (PNG + PDF), the executed notebooks and the result tables (``data/*.csv``) under
 ``--outdir`` (default ``figures/``) and the claims report to ``--report`` (default ``reports/claims.md``).
@@ -22,7 +22,7 @@ REPO = config.ROOT
 VALIDATION_NOTEBOOK = "06_pipeline_validation"  # run by `make validate`; `make figures` renders its cache
 
 NOTEBOOKS = ("01_profiles", "02_scenario_sweep", "03_single_gpu_comparison", "04_cim_edge_vs_cloud",
-             "07_llm_partitioning", "10_communication_model")  # 07: decoder LLMs; 10: shared media, link curves
+             "07_llm_partitioning", "08_graph_placement", "10_communication_model")  # 07: decoder LLMs; 08: graph placement; 10: shared media, link curves
 NOTEBOOKS_DIR = REPO / "notebooks"
 
 
@@ -47,6 +47,10 @@ def write_report(outdir: Path, report: Path, validation_dir: Path | None = None)
     from donna_core.experiments.shared_media_study import study_markdown
 
     section = study_markdown(outdir / "data")  # notebook 10; appended last so the sections above stay unchanged
+    text += ("\n" + section) if section else ""
+    from donna_core.experiments.graph_study import study_markdown as graph_markdown
+
+    section = graph_markdown(outdir / "data")  # notebook 08; appended after notebook 10's, the bytes above unchanged
     text += ("\n" + section) if section else ""
     return write_text_atomic(report, text)
 
