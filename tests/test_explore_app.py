@@ -165,6 +165,7 @@ def test_explorer_lists_own_model_and_cpu_type_and_solves_with_it(own_root):
     assert "mynet/block, 2cpu+1gpu+1cim, HB-WCC: exact front of" in ui.status.value
     ui.type_pickers["cpu"].value = "cpu-host"   # measured without an energy meter: said in one line, app alive
     assert "energy_j is empty" in ui.status.value and "cpu_power_w" in ui.status.value
+    assert ui.plan_img.value == b"" and ui.summary.value == "" and "energy_j is empty" in ui.i_status.value
     ui.type_pickers["cpu"].value = "cpu-mine"
     assert "exact front of" in ui.status.value
 

@@ -262,7 +262,8 @@ class Explorer:
         self.summary.value = self.stages.value = ""
 
     def _job_failed(self, text: str) -> None:
-        self._set_status("error", f"cannot show this setting: {text}")
+        # no plan of the previous setting stays on screen under the error
+        self._clear_plan(f"cannot show this setting: {text}")
 
     def _front(self, key: tuple, s: dict, stale) -> tuple:
         """The front of ``key``: cached, or solved now (isolated unless inline), cancelled once superseded."""
@@ -455,7 +456,7 @@ class Explorer:
                                self.profiles_dir, self.cpu_power_w)
             long = profile_view(s["model"], s["roles"], s["metric"], s["types"], self.profiles_dir,
                                 self.cpu_power_w)
-        except ExploreError as exc:
+        except ValueError as exc:   # ExploreError, or a profile that cannot be used (ScenarioError, ProfileError)
             self._set_inspector_status("error", str(exc))
             self.unit_img.value = b""
             self.units.value = ""
