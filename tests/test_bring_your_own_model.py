@@ -177,6 +177,15 @@ def test_listing_offers_own_models_and_device_types(byom_root):
     assert [(e.device_type, e.source_kind) for e in cpus] == [("cpu-mine", "measured"), ("cpu-xeon-w3323", "modelled")]
     r = _donna("problem", "--model", "squeezenet1_0", "--profiles", byom_root, "--list-types")
     assert r.returncode == 0 and "cpu-mine\tcpu\tmeasured" in r.stdout
+    # the explorer, driven as an object: both models, cpu-mine in its CPU-type picker, and a plan solved on it
+    from donna_core.experiments import explore as ex
+
+    ui = ex.build_ui(profiles_dir=str(byom_root), inline=True, model="squeezenet1_0", cpu="cpu-mine",
+                     cpu_power_w=30.0)    # this host has no energy meter: 30 W x measured time, said in the summary
+    assert {"mobilenet_v3_small", "squeezenet1_0"} <= set(ui.model.options)
+    assert ("cpu-mine (measured)", "cpu-mine") in ui.type_pickers["cpu"].options
+    assert ui.type_pickers["cpu"].value == "cpu-mine" and "exact front of" in ui.status.value
+    assert "cpu (cpu-mine, measured" in ui.summary.value and "cpu-mine (measured)" in ui.provenance.value
 
 
 def _readme_steps() -> list[str]:
