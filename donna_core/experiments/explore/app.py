@@ -26,7 +26,7 @@ PRERENDER_NEIGHBOURS = 24  # front points around the shown one drawn ahead (~0.1
 class Explorer:
     """The widget app. Control changes only record a request; a latest-only worker computes and draws it.
 
-    ``profiles_dir`` None: :func:`donna_core.profiling.profile_root.profiles_root` ($DONNA_PROFILES or the
+    ``profiles_dir`` None: :func:`donna_core.config.profiles_root` ($DONNA_PROFILES or the
     repository's). Every (model, granularity) with a profile for each role is offered; the CPU and GPU type
     pickers list the model's profiles of that role. ``cpu``/``gpu`` are the types chosen first where the model has
     them: a preset of ``scenarios.device_files`` ("paper", "host") or a profile file stem (``cpu-mine``).
@@ -39,7 +39,7 @@ class Explorer:
         import ipywidgets as w
 
         from ...profiling.catalog import profile_catalog
-        from ...profiling.profile_root import profiles_root
+        from ...config import profiles_root
         from ..background import LatestOnly
 
         self.profiles_dir, self.cpu_power_w = str(profiles_dir or profiles_root()), cpu_power_w

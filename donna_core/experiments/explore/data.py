@@ -14,13 +14,14 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
+from ... import config
 from ...profiling.catalog import ROLES, ProfileEntry, complete_settings, device_type_choices, profile_catalog
-from ...profiling.profile_root import profiles_root
 from .. import scenarios as sc
 from ..background import DEFAULT_MEMORY_BYTES
 from .views import ExploreError, device_counts, make_view, setting_label
 
-DEFAULT_DIR = profiles_root()   # $DONNA_PROFILES or the repository's data/profiles, when this module was imported
+# $DONNA_PROFILES or the repository's data/profiles, when this module was imported (the app reads it when built)
+DEFAULT_DIR = str(config.profiles_root())
 # Settings above this many exact-solver states (count vectors x classes x (L+1), donna_core.partition.guard) are
 # flagged as slow: ResNet-152 2cpu+1gpu+1cim (5 652) solves its front in < 1 s here, 3cpu+2gpu+2cim (16 956) in
 # 4-18 s, 4cpu+4gpu+4cim on PCIe-5 (58 875) in ~114 s (2-core VM at load ~5).
