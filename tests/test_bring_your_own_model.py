@@ -19,6 +19,8 @@ from donna_core.profiling.models import (TORCHVISION_NAMES, UnknownModelError, b
 from donna_core.profiling.module_units import derive_units_any
 from donna_core.profiling.problem_builder import ProblemBuildError, resolve_memory
 
+from test_runtime_models import branchy
+
 REPO = Path(__file__).resolve().parents[1]
 PY = sys.executable
 
@@ -73,27 +75,38 @@ def test_bad_reference_is_one_line(ref, tmp_path):
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
 
 
-class _Branchy(nn.Module):
-    """fx cannot trace the data-dependent branch, but the model is a chain of its children."""
-
-    def __init__(self):
-        super().__init__()
-        self.features = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU())
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(8 * 6 * 6, 4))
-
-    def forward(self, x):
-        y = self.features(x) if x.sum() > 0 else self.features(x)
-        return self.head(y)
-
-
 def test_untraceable_model_falls_back_to_module_boundaries():
-    m, x = _Branchy().eval(), torch.randn(1, 3, 8, 8)
+    m, x = branchy()
     plan, note = derive_units_any(m, x, "layer")
     assert "not traceable" in note and "child modules" in note
     assert [u.name for u in plan.units] == ["features.0", "features.1", "head.0", "head.1"]
     assert [u.macs for u in plan.units] == [8 * 6 * 6 * 3 * 9, 0, 0, 8 * 6 * 6 * 4]
     with torch.no_grad():
         assert torch.equal(plan.run(x), m(x))
+
+
+def test_untraceable_model_runs_as_a_two_stage_pipeline(tmp_path):
+    """`donna run --model package.module:function` on a model fx cannot trace: the runtime builds the profiler's
+    module-boundary units, so a 2-stage plan over them runs and its outputs equal the whole model's."""
+    from donna_core.cli.main import main
+
+    m, x = branchy()
+    units = derive_units_any(m, x, "layer")[0].units
+    prob = {"name": "branchy", "units": [{"name": u.name, "out_bytes": u.out_bytes, "weight_bytes": u.weight_bytes}
+                                         for u in units],
+            "device_types": {"cpu": {"time_s": [1e-3] * len(units), "energy_j": [1e-3] * len(units)}},
+            "devices": [{"name": "cpu0", "type": "cpu"}, {"name": "cpu1", "type": "cpu"}], "links": "hb-wcc",
+            "meta": {"granularity": "layer"}}
+    (tmp_path / "p.json").write_text(json.dumps(prob))
+    (tmp_path / "plan.json").write_text(json.dumps({"stages": [{"device": "cpu0", "first": 0, "last": 1},
+                                                               {"device": "cpu1", "first": 2, "last": 3}]}))
+    out = tmp_path / "r.json"
+    assert main(["run", str(tmp_path / "p.json"), "--plan", str(tmp_path / "plan.json"), "--inputs", "4",
+                 "--warmup", "1", "--check", "4", "-o", str(out), "--model", "test_runtime_models:branchy"]) == 0
+    res = json.loads(out.read_text())
+    assert res["measured"]["outputs_check"]["exactly_equal"]
+    assert [r["stage"]["device"] for r in res["raw"]["ranks"]] == ["cpu0", "cpu1"]
+    assert [u.name for u in units] == ["features.0", "features.1", "head.0", "head.1"]
 
 
 def test_depthwise_units_carry_groups_and_cim_refuses_them():
@@ -164,6 +177,15 @@ def test_listing_offers_own_models_and_device_types(byom_root):
     assert [(e.device_type, e.source_kind) for e in cpus] == [("cpu-mine", "measured"), ("cpu-xeon-w3323", "modelled")]
     r = _donna("problem", "--model", "squeezenet1_0", "--profiles", byom_root, "--list-types")
     assert r.returncode == 0 and "cpu-mine\tcpu\tmeasured" in r.stdout
+    # the explorer, driven as an object: both models, cpu-mine in its CPU-type picker, and a plan solved on it
+    from donna_core.experiments import explore as ex
+
+    ui = ex.build_ui(profiles_dir=str(byom_root), inline=True, model="squeezenet1_0", cpu="cpu-mine",
+                     cpu_power_w=30.0)    # this host has no energy meter: 30 W x measured time, said in the summary
+    assert {"mobilenet_v3_small", "squeezenet1_0"} <= set(ui.model.options)
+    assert ("cpu-mine (measured)", "cpu-mine") in ui.type_pickers["cpu"].options
+    assert ui.type_pickers["cpu"].value == "cpu-mine" and "exact front of" in ui.status.value
+    assert "cpu (cpu-mine, measured" in ui.summary.value and "cpu-mine (measured)" in ui.provenance.value
 
 
 def _readme_steps() -> list[str]:

@@ -202,6 +202,12 @@ def test_voila_app(tmp_path):
         assert _summary_row(s_llm, "objective at α = 0.30").startswith(f"{want['summary']['objective']:.6f}")
         p.select("donna-model", "vgg8")
         p.wait_text("donna-status-box", "vgg8, 2cpu+1gpu+1cim, HB-WCC: exact front of")
+        # the CPU-type picker: the measured cpu-host has no energy here (no RAPL): one line, then back to the Xeon
+        p.select("donna-cpu-type", "cpu-host (measured)")
+        p.wait_text("donna-status-box", "energy_j is empty")
+        assert "cpu-host (measured)" in p.text("donna-provenance-box")
+        p.select("donna-cpu-type", "cpu-xeon-w3323 (modelled)")
+        p.wait_text("donna-status-box", "vgg8, 2cpu+1gpu+1cim, HB-WCC: exact front of")
 
         # inspector: shares the model, layer names in the table, sortable
         p.page.locator(".lm-TabBar-tabLabel", has_text="profile inspector").click()

@@ -384,7 +384,7 @@ def test_models_are_discovered_with_their_phases(root, tmp_path):
     import shutil
 
     shutil.copytree(Path(root), tmp_path / "p")
-    # an LLM-like model whose profiles are per phase (no "layer" directory), and a block view that is not offered
+    # an LLM-like model whose profiles are per phase (no "layer" directory), and a block view (offered as such)
     for phase in ("prefill", "decode"):
         dst = tmp_path / "p" / "llm" / phase
         dst.mkdir(parents=True)
@@ -394,7 +394,7 @@ def test_models_are_discovered_with_their_phases(root, tmp_path):
     shutil.copytree(tmp_path / "p" / "toyb" / "layer", tmp_path / "p" / "toyb" / "block")
     (tmp_path / "p" / "toyb" / "layer" / "cim.csv").unlink()  # incomplete: toyb layer is not offered
     found = ex.available_models(str(tmp_path / "p"))
-    assert found == ["llm/decode", "llm/prefill", "toya"]
+    assert found == ["llm/decode", "llm/prefill", "toya", "toyb/block"]
     v = ex.plan_view("llm/prefill", "hb-wcc", 1, 1, 1, 1.0, profiles_dir=str(tmp_path / "p"))
     w = ex.plan_view("toya", "hb-wcc", 1, 1, 1, 1.0, profiles_dir=root)
     assert v["summary"]["plan"] == w["summary"]["plan"]  # same numbers, found under the phase directory

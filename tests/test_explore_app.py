@@ -1,6 +1,9 @@
-"""The explorer app driven at kernel level: what the browser's widgets send back after a model switch, and the
-profile inspector's marking of units a role may not run (bundled profiles)."""
+"""The explorer app driven at kernel level: what the browser's widgets send back after a model switch, the
+profile inspector's marking of units a role may not run (bundled profiles), and a model and CPU type of the user's
+own (a temporary profile root) in the model list, the type pickers and the solved plans."""
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -95,3 +98,82 @@ def test_inspector_marks_units_a_role_may_not_run():
     ui = ex.build_ui(inline=True, model="gpt2/decode")
     assert "no (not a plan option)" in ui.units.value and "source" in ui.units.value
     assert ui.units.layout.width is None
+
+
+# ------------------------------------------------------------------------------------------------ own hardware
+REPO = Path(__file__).resolve().parents[1]
+MINE_TIME, MINE_POWER_W = 1.7, 40.0   # cpu-mine = cpu-host's times x 1.7, energy = 40 W x time
+
+
+@pytest.fixture(scope="module")
+def own_root(tmp_path_factory):
+    """A model the repository does not ship ("mynet": vgg8's profiles renamed, layer and block) with a CPU type of
+    its own, ``cpu-mine`` (measured; its numbers differ from every shipped CPU profile)."""
+    from donna_core.profiling.profiles import profile_path, read_profile, write_profile
+
+    root = tmp_path_factory.mktemp("own-profiles")
+    for gran in ("layer", "block"):
+        for src in sorted((REPO / "data" / "profiles" / "vgg8" / gran).glob("*.csv")):
+            p = read_profile(src)
+            p.meta["model"] = "mynet"
+            write_profile(p, profile_path(root, "mynet", gran, src.stem))
+            if src.stem == "cpu-host":
+                p.df["time_s"] = p.df["time_s"] * MINE_TIME
+                p.df["energy_j"] = MINE_POWER_W * p.df["time_s"]
+                p.meta.update(device_type="cpu-mine", energy_source="model",
+                              source=f"test data: vgg8 cpu-host times x {MINE_TIME}, energy {MINE_POWER_W} W x time")
+                write_profile(p, profile_path(root, "mynet", gran, "cpu-mine"))
+    return str(root)
+
+
+_row = _summary_value
+
+
+def test_explorer_lists_own_model_and_cpu_type_and_solves_with_it(own_root):
+    from donna_core.profiling.profiles import read_profile
+
+    ui = ex.build_ui(profiles_dir=own_root, inline=True)
+    assert list(ui.model.options) == ["mynet", "mynet/block"]          # both granularities of a model not shipped
+    cpu_opts = list(ui.type_pickers["cpu"].options)
+    assert cpu_opts == [("cpu-host (measured)", "cpu-host"), ("cpu-mine (measured)", "cpu-mine"),
+                        ("cpu-xeon-w3323 (modelled)", "cpu-xeon-w3323")]
+    assert list(ui.type_pickers["gpu"].options) == [("gpu-rtx3070ti (modelled)", "gpu-rtx3070ti")]
+    assert ui.type_pickers["cpu"].value == "cpu-xeon-w3323"            # the paper's CPU first, as before
+    for n, r in ((1, "cpu"), (0, "gpu"), (0, "cim")):                    # one CPU: the plan is the whole model on it
+        ui.n[r].value = n
+    xeon_energy = _row(ui, "energy per inference")
+
+    ui.type_pickers["cpu"].value = "cpu-mine"
+    mine = read_profile(f"{own_root}/mynet/layer/cpu-mine.csv").df
+    assert _row(ui, "energy per inference") == f"{mine['energy_j'].sum():,.6f} J" != xeon_energy
+    assert _row(ui, "throughput") == f"{1 / mine['time_s'].sum():,.4f} inferences/s"
+    assert "cpu (cpu-mine, measured)" in _row(ui, "numbers")
+    assert "cpu-mine (measured)" in ui.provenance.value and "test data: vgg8 cpu-host" in ui.provenance.value
+    assert "cpu-mine, measured" in ui.units.value                       # the inspector reads the same profile
+
+    # 2 CPUs + 1 CIM: the app's plan is the solver's on the cpu-mine problem, and another than on the Xeon's
+    ui.n["cpu"].value, ui.n["cim"].value = 2, 1
+    want = ex.plan_view("mynet", "hb-wcc", 2, 0, 1, 1.0, types=ui.chosen_types(), profiles_dir=own_root)
+    xeon = ex.plan_view("mynet", "hb-wcc", 2, 0, 1, 1.0, types="paper", profiles_dir=own_root)
+    assert ui.chosen_types() == (("cpu", "cpu-mine"), ("gpu", "gpu-rtx3070ti"), ("cim", "cim"))
+    assert _row(ui, "stages").endswith(want["summary"]["plan"]) and want["summary"]["plan"] != xeon["summary"]["plan"]
+    assert _row(ui, "energy per inference") == f"{want['summary']['energy_j']:,.6f} J"
+    ui.n["gpu"].value = 1
+
+    ui.model.value = "mynet/block"                                       # the chosen type carries over
+    assert ui.type_pickers["cpu"].value == "cpu-mine" and "cpu (cpu-mine, measured)" in _row(ui, "numbers")
+    assert "mynet/block, 2cpu+1gpu+1cim, HB-WCC: exact front of" in ui.status.value
+    ui.type_pickers["cpu"].value = "cpu-host"   # measured without an energy meter: said in one line, app alive
+    assert "energy_j is empty" in ui.status.value and "cpu_power_w" in ui.status.value
+    assert ui.plan_img.value == b"" and ui.summary.value == "" and "energy_j is empty" in ui.i_status.value
+    ui.type_pickers["cpu"].value = "cpu-mine"
+    assert "exact front of" in ui.status.value
+
+
+def test_explorer_profile_root_follows_the_environment(own_root, monkeypatch):
+    monkeypatch.setenv("DONNA_PROFILES", own_root)
+    ui = ex.build_ui(inline=True, cpu="cpu-mine")
+    assert ui.profiles_dir == own_root and ui.model.value == "mynet"
+    assert ui.type_pickers["cpu"].value == "cpu-mine" and "exact front of" in ui.status.value
+    with pytest.raises(ex.ExploreError, match="device types must name"):
+        ex.type_files((("cpu", "cpu-mine"),))

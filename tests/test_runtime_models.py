@@ -24,18 +24,40 @@ class TinyResNet(nn.Module):
         return self.fc(torch.flatten(torch.relu(z + y), 1))
 
 
-def tiny_resnet():
+class Branchy(nn.Module):
+    """fx cannot trace the data-dependent branch, but the model is a chain of its children."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU())
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(8 * 6 * 6, 4))
+
+    def forward(self, x):
+        y = self.features(x) if x.sum() > 0 else self.features(x)
+        return self.head(y)
+
+
+def _seeded(make, shape):
     """(model, example input), deterministic: the same weights in every process."""
     g = torch.random.get_rng_state()
     try:
         torch.manual_seed(1)
-        model = TinyResNet().eval()
-        x = torch.randn(1, 3, 16, 16)
+        model = make().eval()
+        x = torch.randn(*shape)
     finally:
         torch.random.set_rng_state(g)
     for p in model.parameters():
         p.requires_grad_(False)
     return model, x
+
+
+def tiny_resnet():
+    return _seeded(TinyResNet, (1, 3, 16, 16))
+
+
+def branchy():
+    """An untraceable model (units from module boundaries), for ``donna run``."""
+    return _seeded(Branchy, (1, 3, 8, 8))
 
 
 def test_tiny_resnet_has_a_cut_carrying_the_skip_tensor():

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from .profile_cmd import DEFAULT_PROFILE_ROOT
+from ..config import profiles_root
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
@@ -35,7 +35,7 @@ def register(sub) -> None:
                                                    "or package.module:function")
     d.add_argument("--input-shape", default=None, metavar="1x3xHxW", help="example input shape (default: the model's)")
     d.add_argument("--granularity", choices=("layer", "block"), default="layer")
-    d.add_argument("--out", default=DEFAULT_PROFILE_ROOT,
+    d.add_argument("--out", default=str(profiles_root()),
                    help="profile root (default: $DONNA_PROFILES or the repository's data/profiles)")
     d.add_argument("--force", action="store_true", help="replace existing profiles")
     d.add_argument("--quiet", action="store_true", help="no progress bar")

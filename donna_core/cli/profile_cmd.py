@@ -13,11 +13,8 @@ import re
 import sys
 from pathlib import Path
 
+from ..config import profiles_root
 from ..untrusted import parse_float, parse_int, terminal_safe
-
-# The repository's profiles, found next to the package, so `donna problem` works from any directory;
-# $DONNA_PROFILES points every command at another profile root.
-DEFAULT_PROFILE_ROOT = os.environ.get("DONNA_PROFILES") or str(Path(__file__).resolve().parents[2] / "data" / "profiles")
 
 
 class CliArgumentError(ValueError):
@@ -296,7 +293,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="blocked: all repeats of one unit, then the next (the paper's method; measures energy); "
                         "interleaved: round-robin over units and the whole model, robust to drifting background "
                         "load, time only (default blocked)")
-    p.add_argument("--out", default=DEFAULT_PROFILE_ROOT,
+    p.add_argument("--out", default=str(profiles_root()),
                    help="profile root (default: $DONNA_PROFILES or the repository's data/profiles)")
     p.add_argument("--notes", default=None, help="free text stored in the metadata (e.g. machine was shared)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -326,7 +323,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("--assume-power", action="append", default=None,
                    help="DEVICE_TYPE=WATTS: model energy as WATTS x measured time for a profile without energy "
                         "(recorded as modelled in the problem's meta)")
-    q.add_argument("--profiles", default=DEFAULT_PROFILE_ROOT,
+    q.add_argument("--profiles", default=str(profiles_root()),
                    help="profile root (default: $DONNA_PROFILES or the repository's data/profiles, whatever the "
                         "working directory)")
     q.add_argument("--name", default=None)

@@ -84,14 +84,18 @@ def _run(args: argparse.Namespace) -> int:
     torch_devices(p, plan, cuda)
     model, gran = model_ref(p, args.model, args.granularity, where=args.problem)
 
-    from ..profiling.units import derive_units
+    from ..profiling.module_units import derive_units_any
     from ..runtime.launch import StageFailed, launch, run_dir
     from ..runtime.report import format_comparison
     from ..runtime.spec import build_run_spec, resolve_model
 
     # code is imported only from the command line (--model), never because the problem file names it
     m, x = resolve_model(model, code_allowed=args.model is not None and is_code_ref(args.model))
-    names = [u.name for u in derive_units(m, x, gran).units]
+    # the profiler's units (fx, else module boundaries), so a profiled untraceable model runs as profiled
+    unit_plan, units_note = derive_units_any(m, x, gran)
+    if units_note:
+        print(f"donna: {model}: {units_note}", file=sys.stderr)
+    names = [u.name for u in unit_plan.units]
     spec = build_run_spec(p, plan, model, gran, names, alpha=args.alpha, inputs=args.inputs, warmup=args.warmup,
                           emulate_links=args.emulate_links, in_flight=args.in_flight, threads=args.threads,
                           check_outputs=args.check, comm_timeout_s=args.timeout, cuda_count=cuda)

@@ -11,15 +11,17 @@ The names below are the public API the notebooks, tests and scripts use.
 from .app import BOUNDED_TIME_S, PRERENDER_NEIGHBOURS, SOLVE_TIMEOUT_S, Explorer, build_ui
 from .child import bounded_in_child, front_in_child, paper_in_child
 from .data import (DEFAULT_DIR, LARGE_FRONT_STATES, SOLVE_MEMORY_BYTES, UNIT_COLUMNS, available_models, cached_front,
-                   cached_problem, cached_profiles, plan_view, profile_view, size_check, split_model, unit_table)
-from .render import stages_html, status_html, summary_html, table_html
+                   cached_problem, cached_profiles, pick_types, plan_view, profile_view, setting_name, size_check,
+                   split_model, type_choices, type_files, types_key, unit_table)
+from .render import provenance_html, stages_html, status_html, summary_html, table_html
 from .views import (ExploreError, alpha_intervals, bottleneck_part, bounded_view, device_counts, exact_index,
                     front_table, interval_text, make_view, nearest_point, setting_label, stages_table)
 
 __all__ = ["BOUNDED_TIME_S", "PRERENDER_NEIGHBOURS", "SOLVE_TIMEOUT_S", "Explorer", "build_ui", "bounded_in_child",
            "front_in_child", "paper_in_child", "DEFAULT_DIR", "LARGE_FRONT_STATES", "SOLVE_MEMORY_BYTES",
-           "UNIT_COLUMNS", "available_models", "cached_front", "cached_problem", "cached_profiles", "plan_view",
-           "profile_view", "size_check", "split_model", "unit_table", "stages_html", "status_html", "summary_html",
+           "UNIT_COLUMNS", "available_models", "cached_front", "cached_problem", "cached_profiles", "pick_types",
+           "plan_view", "profile_view", "setting_name", "size_check", "split_model", "type_choices", "type_files",
+           "types_key", "unit_table", "provenance_html", "stages_html", "status_html", "summary_html",
            "table_html", "ExploreError", "alpha_intervals", "bottleneck_part", "bounded_view", "device_counts",
            "exact_index", "front_table", "interval_text", "make_view", "nearest_point", "setting_label",
            "stages_table"]

@@ -11,9 +11,10 @@ import time
 
 from .. import scenarios as sc
 from .child import bounded_in_child, front_in_child, paper_in_child
-from .data import (DEFAULT_DIR, INLINE_FRONT_STATES, SOLVE_MEMORY_BYTES, available_models, cached_problem,
-                   cached_profiles, front_states, profile_view, size_check, unit_table)
-from .render import stages_html, status_html, summary_html, table_html
+from .data import (INLINE_FRONT_STATES, SOLVE_MEMORY_BYTES, available_models, cached_problem, cached_profiles,
+                   front_states, pick_types, profile_view, size_check, type_choices, type_files, types_key,
+                   unit_table)
+from .render import provenance_html, stages_html, status_html, summary_html, table_html
 from .views import ExploreError, bounded_view, device_counts, front_table, make_view, nearest_point, setting_label
 
 SOLVE_TIMEOUT_S = 300.0
@@ -25,22 +26,34 @@ PRERENDER_NEIGHBOURS = 24  # front points around the shown one drawn ahead (~0.1
 class Explorer:
     """The widget app. Control changes only record a request; a latest-only worker computes and draws it.
 
+    ``profiles_dir`` None: :func:`donna_core.config.profiles_root` ($DONNA_PROFILES or the
+    repository's). Every (model, granularity) with a profile for each role is offered; the CPU and GPU type
+    pickers list the model's profiles of that role. ``cpu``/``gpu`` are the types chosen first where the model has
+    them: a preset of ``scenarios.device_files`` ("paper", "host") or a profile file stem (``cpu-mine``).
     ``inline=True`` computes synchronously in the caller and in this process (tests, scripts).
     """
 
-    def __init__(self, profiles_dir: str = DEFAULT_DIR, cpu: str = "paper", max_count: int = 4,
+    def __init__(self, profiles_dir: str | None = None, cpu: str = "paper", max_count: int = 4,
                  cpu_power_w: float | None = None, inline: bool = False, memory_bytes: int = SOLVE_MEMORY_BYTES,
-                 timeout_s: float = SOLVE_TIMEOUT_S, model: str | None = None):
+                 timeout_s: float = SOLVE_TIMEOUT_S, model: str | None = None, gpu: str | None = None):
         import ipywidgets as w
 
+        from ...profiling.catalog import profile_catalog
+        from ...config import profiles_root
         from ..background import LatestOnly
 
-        self.profiles_dir, self.cpu, self.cpu_power_w = str(profiles_dir), cpu, cpu_power_w
+        self.profiles_dir, self.cpu_power_w = str(profiles_dir or profiles_root()), cpu_power_w
         self.inline, self.memory_bytes, self.timeout_s = inline, memory_bytes, timeout_s
-        models = available_models(self.profiles_dir, cpu)
+        self._entries = profile_catalog(self.profiles_dir)
+        models = available_models(self.profiles_dir)
         if not models:
-            raise ExploreError(f"no model under {self.profiles_dir} has profiles for all of "
-                               f"{sorted(sc.device_files(cpu).values())}")
+            raise ExploreError(f"no model under {self.profiles_dir} has a profile for every device role "
+                               f"(cpu-*, gpu-*, cim*)")
+        # the types asked for, tried first for every model (then the paper's, then the first listed)
+        paper = sc.device_files("paper")
+        self._preferred = dict(type_files(cpu)) if cpu in ("paper", "host") else {**paper, "cpu": cpu}
+        if gpu is not None:
+            self._preferred["gpu"] = gpu
         self._fronts: dict = {}          # setting key -> ("ok", [Result]) | ("infeasible" | "error", message)
         self._warnings: dict = {}        # setting key -> size warning shown with its plans
         self._paper: dict = {}           # (setting key, α) -> Result
@@ -59,6 +72,11 @@ class Explorer:
                                f"available: {models}")
         first = model or ("resnet152" if "resnet152" in models else models[0])
         self.model = w.Dropdown(options=models, value=first, description="model").add_class("donna-model")
+        self.type_pickers = {r: w.Dropdown(description=f"{r.upper()} type", layout=lay(width="330px"))
+                             .add_class(f"donna-{r}-type") for r in ("cpu", "gpu")}
+        self.provenance = w.HTML().add_class("donna-provenance-box")
+        self._types = {}
+        self._sync_types(first)
         self.medium = w.Dropdown(options=[(sc.MEDIUM_LABELS[m], m) for m in sc.PAPER_MEDIA], value="hb-wcc",
                                  description="medium").add_class("donna-medium")
         self.solver = w.ToggleButtons(options=["exact", "paper"], value="exact", description="solver",
@@ -98,11 +116,14 @@ class Explorer:
         self._planner_jobs = LatestOnly(self._job_failed, inline)
         self._inspector_jobs = LatestOnly(lambda text: self._set_inspector_status("error", text), inline)
 
-        for wd in (self.model, self.medium, self.solver, *self.n.values()):
+        self.model.observe(self._model_changed, names="value")
+        for wd in self.type_pickers.values():
+            wd.observe(self._type_picked, names="value")
+        for wd in (self.medium, self.solver, *self.n.values()):
             wd.observe(lambda _: self.request("setting"), names="value")
         self.alpha.observe(lambda _: self.request("alpha"), names="value")
         self.point.observe(self._point_moved, names="value")
-        for wd in (self.model, self.roles, self.metric, self.sort_by, self.descending):
+        for wd in (self.roles, self.metric, self.sort_by, self.descending):
             wd.observe(lambda _: self.request_inspector(), names="value")
 
         planner = w.VBox([w.HBox([self.medium, self.solver]), w.HBox(list(self.n.values())), self.alpha, self.point,
@@ -112,7 +133,44 @@ class Explorer:
         self.tabs = w.Tab(children=[planner, inspector])
         self.tabs.set_title(0, "plan explorer")
         self.tabs.set_title(1, "profile inspector")
-        self.widget = w.VBox([self.model, self.tabs]).add_class("donna-explorer")
+        self.widget = w.VBox([w.HBox([self.model, *self.type_pickers.values()]), self.provenance,
+                              self.tabs]).add_class("donna-explorer")
+        self.request("setting")
+        self.request_inspector()
+
+    # -------------------------------------------------------------- device types
+    def _sync_types(self, model: str) -> None:
+        """Fill the type pickers with ``model``'s profiles; keep the types chosen so far where it has them."""
+        choices = type_choices(self._entries, model)
+        self._types = pick_types(choices, self._types, self._preferred)
+        self._syncing = True
+        try:
+            for r, wd in self.type_pickers.items():
+                with wd.hold_sync():
+                    wd.options = [(e.label(), e.device_type) for e in choices[r]]
+                    wd.value = self._types[r]
+        finally:
+            self._syncing = False
+        self._show_provenance(choices)
+
+    def _show_provenance(self, choices: dict) -> None:
+        self.provenance.value = provenance_html(next(e for e in choices[r] if e.device_type == self._types[r])
+                                                for r in ("cpu", "gpu", "cim"))
+
+    def chosen_types(self) -> tuple:
+        """The device types chosen now, as role/stem pairs (``types`` of :mod:`.data`'s functions)."""
+        return types_key(self._types)
+
+    def _model_changed(self, change) -> None:
+        self._sync_types(change["new"])
+        self.request("setting")
+        self.request_inspector()
+
+    def _type_picked(self, change) -> None:
+        if self._syncing or change["new"] is None:
+            return
+        self._types = {**self._types, **{r: wd.value for r, wd in self.type_pickers.items()}}
+        self._show_provenance(type_choices(self._entries, self.model.value))
         self.request("setting")
         self.request_inspector()
 
@@ -147,10 +205,11 @@ class Explorer:
     # -------------------------------------------------------------- requests (control callbacks: record only)
     def _setting(self) -> dict:
         counts = device_counts(self.n["cpu"].value, self.n["gpu"].value, self.n["cim"].value)
-        return {"model": self.model.value, "medium": self.medium.value, "counts": counts}
+        return {"model": self.model.value, "medium": self.medium.value, "counts": counts,
+                "types": types_key(self._types)}
 
     def _key(self, s: dict) -> tuple:
-        return (s["model"], s["medium"], s["counts"], self.cpu, self.profiles_dir, self.cpu_power_w)
+        return (s["model"], s["medium"], s["counts"], s["types"], self.profiles_dir, self.cpu_power_w)
 
     def request(self, mode: str = "alpha", point: int | None = None) -> None:
         """Ask for the view of the current controls; ``mode`` "point" shows front point ``point``."""
@@ -178,7 +237,8 @@ class Explorer:
             self.request("point", int(change["new"]))
 
     def request_inspector(self) -> None:
-        s = {"model": self.model.value, "roles": tuple(self.roles.value), "metric": self.metric.value,
+        s = {"model": self.model.value, "types": types_key(self._types), "roles": tuple(self.roles.value),
+             "metric": self.metric.value,
              "sort_by": self.sort_by.value, "descending": bool(self.descending.value), "t0": time.perf_counter()}
         self._inspector_jobs.submit(lambda stale: self._inspector_job(s, stale))
 
@@ -202,7 +262,8 @@ class Explorer:
         self.summary.value = self.stages.value = ""
 
     def _job_failed(self, text: str) -> None:
-        self._set_status("error", f"cannot show this setting: {text}")
+        # no plan of the previous setting stays on screen under the error
+        self._clear_plan(f"cannot show this setting: {text}")
 
     def _front(self, key: tuple, s: dict, stale) -> tuple:
         """The front of ``key``: cached, or solved now (isolated unless inline), cancelled once superseded."""
@@ -300,7 +361,7 @@ class Explorer:
         r = self._paper[k]
         view = bounded_view(d, r, s["alpha"], setting_label(s["model"], s["medium"], s["counts"]))
         png = self._plan_png(key, view, True)
-        profs = cached_profiles(s["model"], self.cpu, self.profiles_dir, self.cpu_power_w)
+        profs = cached_profiles(s["model"], s["types"], self.profiles_dir, self.cpu_power_w)
         self._syncing = True
         try:
             self.point.options = [("— (no front)", -1)]
@@ -369,7 +430,7 @@ class Explorer:
                     self.point.value = view["index"]
         finally:
             self._syncing = False
-        profs = cached_profiles(s["model"], self.cpu, self.profiles_dir, self.cpu_power_w)
+        profs = cached_profiles(s["model"], s["types"], self.profiles_dir, self.cpu_power_w)
         sources = "; ".join(p.label for r, p in profs.items() if dict(s["counts"]).get(r))
         self.plan_img.value = plan_png
         self.front_img.value = front_png
@@ -391,10 +452,11 @@ class Explorer:
             self._first_plan.wait(FIRST_PLAN_WAIT_S)
 
         try:
-            table = unit_table(s["model"], s["roles"], s["sort_by"], s["descending"], self.cpu, self.profiles_dir,
-                               self.cpu_power_w)
-            long = profile_view(s["model"], s["roles"], s["metric"], self.cpu, self.profiles_dir, self.cpu_power_w)
-        except ExploreError as exc:
+            table = unit_table(s["model"], s["roles"], s["sort_by"], s["descending"], s["types"],
+                               self.profiles_dir, self.cpu_power_w)
+            long = profile_view(s["model"], s["roles"], s["metric"], s["types"], self.profiles_dir,
+                                self.cpu_power_w)
+        except ValueError as exc:   # ExploreError, or a profile that cannot be used (ScenarioError, ProfileError)
             self._set_inspector_status("error", str(exc))
             self.unit_img.value = b""
             self.units.value = ""
@@ -415,7 +477,8 @@ class Explorer:
         self.timings.append(("inspector", time.perf_counter() - s["t0"]))
 
 
-def build_ui(profiles_dir: str = DEFAULT_DIR, cpu: str = "paper", max_count: int = 4,
-             cpu_power_w: float | None = None, inline: bool = False, model: str | None = None) -> Explorer:
+def build_ui(profiles_dir: str | None = None, cpu: str = "paper", max_count: int = 4,
+             cpu_power_w: float | None = None, inline: bool = False, model: str | None = None,
+             gpu: str | None = None) -> Explorer:
     """The explorer app (display it in a Jupyter front end or serve the notebook with Voilà: ``make app``)."""
-    return Explorer(profiles_dir, cpu, max_count, cpu_power_w, inline, model=model)
+    return Explorer(profiles_dir, cpu, max_count, cpu_power_w, inline, model=model, gpu=gpu)

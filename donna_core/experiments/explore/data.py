@@ -1,18 +1,27 @@
-"""The explorer's data: cached profiles, problems and fronts of a setting, the size guard, the unit inspector's
-tables and :func:`plan_view` (everything shown for one setting, solved in this process)."""
+"""The explorer's data: what settings and device types exist, cached profiles, problems and fronts of a setting,
+the size guard, the unit inspector's tables and :func:`plan_view` (everything shown for one setting, solved in this
+process).
+
+A setting's device types are given as ``types``: a preset of :func:`..scenarios.device_files` (``"paper"``: the
+modelled Xeon W-3323, ``"host"``: ``cpu-host``) or ``((role, profile file stem), ...)`` for every role, e.g.
+``(("cpu", "cpu-mine"), ("gpu", "gpu-rtx3070ti"), ("cim", "cim"))`` (hashable: it is part of the cache keys).
+"""
 from __future__ import annotations
 
 import functools
-from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
 
+from ... import config
+from ...profiling.catalog import ROLES, ProfileEntry, complete_settings, device_type_choices, profile_catalog
 from .. import scenarios as sc
 from ..background import DEFAULT_MEMORY_BYTES
 from .views import ExploreError, device_counts, make_view, setting_label
 
-DEFAULT_DIR = str(sc.DEFAULT_PROFILES_DIR)
+# $DONNA_PROFILES or the repository's data/profiles, when this module was imported (the app reads it when built)
+DEFAULT_DIR = str(config.profiles_root())
 # Settings above this many exact-solver states (count vectors x classes x (L+1), donna_core.partition.guard) are
 # flagged as slow: ResNet-152 2cpu+1gpu+1cim (5 652) solves its front in < 1 s here, 3cpu+2gpu+2cim (16 956) in
 # 4-18 s, 4cpu+4gpu+4cim on PCIe-5 (58 875) in ~114 s (2-core VM at load ~5).
@@ -26,51 +35,98 @@ SOLVE_MEMORY_BYTES = DEFAULT_MEMORY_BYTES   # the child process's address-space 
 
 def split_model(name: str) -> tuple[str, str]:
     """``"resnet152"`` → (resnet152, layer); ``"gpt2/prefill"`` → (gpt2, prefill): the explorer's model names carry
-    the profile granularity (an LLM phase) when it is not ``layer``."""
+    the profile granularity (block, or an LLM phase) when it is not ``layer``."""
     model, _, granularity = str(name).partition("/")
     return model, granularity or "layer"
 
 
+def setting_name(model: str, granularity: str) -> str:
+    """The inverse of :func:`split_model`: ``model`` at layer granularity, else ``model/granularity``."""
+    return model if granularity == "layer" else f"{model}/{granularity}"
+
+
+def type_files(types) -> dict[str, str]:
+    """Role → profile file stem of ``types`` (a preset name or role/stem pairs, see the module docstring)."""
+    if isinstance(types, str):
+        try:
+            return sc.device_files(types)
+        except sc.ScenarioError as exc:
+            raise ExploreError(str(exc)) from None
+    files = dict(types)
+    if sorted(files) != sorted(ROLES) or not all(isinstance(v, str) and v for v in files.values()):
+        raise ExploreError(f"device types must name a profile for each of {list(ROLES)}, got {files}")
+    return files
+
+
+def types_key(files: Mapping[str, str]) -> tuple:
+    """Role/stem pairs in role order: the hashable form of a choice of device types."""
+    return tuple((r, str(files[r])) for r in ROLES)
+
+
+def available_models(profiles_dir: str = DEFAULT_DIR) -> list[str]:
+    """Models found under ``profiles_dir`` (discovered, not listed), sorted by name: every ``<model>/<granularity>``
+    with a profile for each device role (any type name; see ``profiling.catalog.complete_settings``), named by
+    :func:`setting_name` (``resnet152``, ``resnet152/block``, ``gpt2/prefill``)."""
+    return sorted(setting_name(m, g) for m, g in complete_settings(profile_catalog(profiles_dir)))
+
+
+def type_choices(entries: list[ProfileEntry], model: str) -> dict[str, list[ProfileEntry]]:
+    """Role → the profiles that can fill it for explorer model ``model`` (a picker's options, with provenance)."""
+    return device_type_choices(entries, *split_model(model))
+
+
+def pick_types(choices: Mapping[str, list[ProfileEntry]], *preferred: Mapping[str, str]) -> dict[str, str]:
+    """Role → file stem: per role the first of the ``preferred`` stems the choices hold, else the first choice."""
+    out = {}
+    for r in ROLES:
+        stems = [e.device_type for e in choices.get(r, [])]
+        if not stems:
+            raise ExploreError(f"no {r} profile among the choices")
+        out[r] = next((p[r] for p in preferred if p.get(r) in stems), stems[0])
+    return out
+
+
 @functools.lru_cache(maxsize=16)
-def cached_profiles(model: str, cpu: str = "paper", profiles_dir: str = DEFAULT_DIR,
+def cached_profiles(model: str, types="paper", profiles_dir: str = DEFAULT_DIR,
                     cpu_power_w: float | None = None) -> dict:
-    """Role → TypeProfile for ``model`` (see :func:`split_model`; cached: files are read once per session)."""
+    """Role → TypeProfile for ``model`` (see :func:`split_model`) on device ``types`` (cached: files are read once
+    per session)."""
     name, granularity = split_model(model)
-    files = sc.device_files(cpu)
+    files = type_files(types)
     assume = {"cpu": float(cpu_power_w)} if cpu_power_w is not None else None
     return sc.load_model_profiles(name, files, granularity, profiles_dir, assume_power_w=assume)
 
 
 @functools.lru_cache(maxsize=128)
-def cached_problem(model: str, medium: str, counts: tuple, cpu: str = "paper", profiles_dir: str = DEFAULT_DIR,
+def cached_problem(model: str, medium: str, counts: tuple, types="paper", profiles_dir: str = DEFAULT_DIR,
                    cpu_power_w: float | None = None):
     """(problem dict, Problem) for a cluster given as ``((role, n), …)``."""
     from ...partition.problem import problem_from_dict
 
-    d = sc.make_problem(cached_profiles(model, cpu, profiles_dir, cpu_power_w), dict(counts), links=medium)
+    d = sc.make_problem(cached_profiles(model, types, profiles_dir, cpu_power_w), dict(counts), links=medium)
     return d, problem_from_dict(d)
 
 
 @functools.lru_cache(maxsize=128)
-def cached_front(model: str, medium: str, counts: tuple, cpu: str = "paper", profiles_dir: str = DEFAULT_DIR,
+def cached_front(model: str, medium: str, counts: tuple, types="paper", profiles_dir: str = DEFAULT_DIR,
                  cpu_power_w: float | None = None):
     """The exact Pareto front (list of Results, bottleneck ascending) of the cached problem, in this process."""
     from ...partition.solve import pareto_front
 
-    return pareto_front(cached_problem(model, medium, counts, cpu, profiles_dir, cpu_power_w)[1])
+    return pareto_front(cached_problem(model, medium, counts, types, profiles_dir, cpu_power_w)[1])
 
 
 @functools.lru_cache(maxsize=1024)
-def _paper_solve(model: str, medium: str, counts: tuple, alpha: float, cpu: str, profiles_dir: str,
+def _paper_solve(model: str, medium: str, counts: tuple, alpha: float, types, profiles_dir: str,
                  cpu_power_w: float | None):
     from ...partition.solve import solve
 
-    return solve(cached_problem(model, medium, counts, cpu, profiles_dir, cpu_power_w)[1], alpha=alpha,
+    return solve(cached_problem(model, medium, counts, types, profiles_dir, cpu_power_w)[1], alpha=alpha,
                  solver="paper")
 
 
 def plan_view(model: str, medium: str, n_cpu: int, n_gpu: int, n_cim: int, alpha: float, solver: str = "exact",
-              cpu: str = "paper", profiles_dir: str = DEFAULT_DIR, cpu_power_w: float | None = None,
+              types="paper", profiles_dir: str = DEFAULT_DIR, cpu_power_w: float | None = None,
               point: int | None = None) -> dict:
     """Everything the explorer shows for one setting, solved in this process (cached).
 
@@ -84,11 +140,11 @@ def plan_view(model: str, medium: str, n_cpu: int, n_gpu: int, n_cim: int, alpha
         raise ExploreError(f"solver must be 'exact' or 'paper', got {solver!r}")
     counts = device_counts(n_cpu, n_gpu, n_cim)
     profiles_dir = str(profiles_dir)
-    d, _ = cached_problem(model, medium, counts, cpu, profiles_dir, cpu_power_w)
-    front = cached_front(model, medium, counts, cpu, profiles_dir, cpu_power_w)
+    d, _ = cached_problem(model, medium, counts, types, profiles_dir, cpu_power_w)
+    front = cached_front(model, medium, counts, types, profiles_dir, cpu_power_w)
     paper = None
     if solver == "paper" and point is None:
-        paper = _paper_solve(model, medium, counts, float(alpha), cpu, profiles_dir, cpu_power_w)
+        paper = _paper_solve(model, medium, counts, float(alpha), types, profiles_dir, cpu_power_w)
     label = f"{setting_label(model, medium, counts)}, α={float(alpha):.2f}, {solver}"
     return make_view(d, front, alpha, solver, point, paper, label)
 
@@ -123,8 +179,8 @@ def front_states(problem) -> int:
 
 
 # ------------------------------------------------------------------------------------------------ inspector
-def _role_profiles(model: str, roles, cpu: str, profiles_dir, cpu_power_w) -> dict:
-    profs = cached_profiles(model, cpu, str(profiles_dir), cpu_power_w)
+def _role_profiles(model: str, roles, types, profiles_dir, cpu_power_w) -> dict:
+    profs = cached_profiles(model, types, str(profiles_dir), cpu_power_w)
     unknown = [r for r in roles if r not in profs]
     if unknown:
         raise ExploreError(f"unknown device role(s) {unknown}; available: {sorted(profs)}")
@@ -144,12 +200,12 @@ def may_run(profile) -> np.ndarray:
     return np.ones(len(t), dtype=bool)
 
 
-def profile_view(model: str, roles=("cpu", "gpu", "cim"), metric: str = "time_s", cpu: str = "paper",
+def profile_view(model: str, roles=("cpu", "gpu", "cim"), metric: str = "time_s", types="paper",
                  profiles_dir: str = DEFAULT_DIR, cpu_power_w: float | None = None) -> pd.DataFrame:
     """Per-unit profile of ``model`` on the chosen device roles (long table, as for Fig. 2a-b)."""
     if metric not in ("time_s", "energy_j"):
         raise ExploreError(f"metric must be 'time_s' or 'energy_j', got {metric!r}")
-    profs = _role_profiles(model, roles, cpu, profiles_dir, cpu_power_w)
+    profs = _role_profiles(model, roles, types, profiles_dir, cpu_power_w)
     long = sc.profile_long_table({model: {r: profs[r] for r in roles}})
     long["may_run"] = np.concatenate([may_run(profs[r]) for r in roles])
     return long[["model", "role", "label", "unit_index", "unit", "kind", metric, "may_run"]]
@@ -159,14 +215,14 @@ UNIT_COLUMNS = ("unit_index", "unit", "kind", "role", "time_s", "energy_j", "out
 
 
 def unit_table(model: str, roles=("cpu", "gpu", "cim"), sort_by: str = "unit_index", descending: bool = False,
-               cpu: str = "paper", profiles_dir: str = DEFAULT_DIR, cpu_power_w: float | None = None) -> pd.DataFrame:
+               types="paper", profiles_dir: str = DEFAULT_DIR, cpu_power_w: float | None = None) -> pd.DataFrame:
     """One row per (unit, device role): time, energy, output bytes and the data source, sorted by ``sort_by``.
 
     The sort is stable, so ties keep unit order, then the order of ``roles``.
     """
     if sort_by not in UNIT_COLUMNS:
         raise ExploreError(f"sort_by must be one of {list(UNIT_COLUMNS)}, got {sort_by!r}")
-    profs = _role_profiles(model, roles, cpu, profiles_dir, cpu_power_w)
+    profs = _role_profiles(model, roles, types, profiles_dir, cpu_power_w)
     frames = []
     for r in roles:
         t = profs[r].table
@@ -178,20 +234,3 @@ def unit_table(model: str, roles=("cpu", "gpu", "cim"), sort_by: str = "unit_ind
             "source": f"{profs[r].device_type}, {profs[r].source_kind}"}))
     df = pd.concat(frames, ignore_index=True).sort_values(["unit_index"], kind="stable")
     return df.sort_values(sort_by, ascending=not descending, kind="stable").reset_index(drop=True)
-
-
-def available_models(profiles_dir: str = DEFAULT_DIR, cpu: str = "paper") -> list[str]:
-    """Models found under ``profiles_dir`` (discovered, not listed): every ``<model>/<granularity>`` directory with
-    a profile for each device role, except ``block`` (a coarser view of the same layers). Layer profiles are named
-    by the model (``resnet152``), others with their granularity, e.g. an LLM phase (``gpt2/prefill``)."""
-    files = sc.device_files(cpu)
-    root = Path(profiles_dir)
-    if not root.is_dir():
-        return []
-    found = []
-    for m in sorted(p for p in root.iterdir() if p.is_dir()):
-        for g in sorted(p.name for p in m.iterdir() if p.is_dir() and p.name != "block"):
-            if all(sc.profile_path(m.name, f, g, root).is_file() for f in files.values()):
-                found.append(m.name if g == "layer" else f"{m.name}/{g}")
-    return found
-

@@ -51,6 +51,15 @@ def summary_html(view: dict, alpha: float, sources: str) -> str:
     return f"<table class='donna-summary' style='font-size:13px'>{body}</table>"
 
 
+def provenance_html(entries) -> str:
+    """One line per chosen device type: role, type, where its numbers come from (measured / modelled / simulated)
+    and the profile's own one-line source description."""
+    rows = "".join(f"<tr><th style='text-align:left;padding:0 8px 0 0'>{html.escape(e.role)}</th>"
+                   f"<td style='padding:0 8px 0 0'>{html.escape(e.label())}</td>"
+                   f"<td style='color:#555'>{html.escape(e.source[:160])}</td></tr>" for e in entries)
+    return f"<table class='donna-provenance' style='font-size:12px'>{rows}</table>"
+
+
 def status_html(kind: str, text: str) -> str:
     colour = {"busy": "#fff3cd", "error": "#f8d7da", "warn": "#ffe8cc", "ok": "#e7f5e9"}[kind]
     icon = {"busy": "⏳", "error": "⛔", "warn": "⚠", "ok": "✓"}[kind]
