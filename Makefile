@@ -68,4 +68,4 @@ DONNA_FUZZ_SECONDS ?= 600
 DONNA_FUZZ_FINDINGS ?= fuzz-findings
 fuzz: $(STAMP) ## fuzz every sub-command over mutated inputs (DONNA_FUZZ_SECONDS, default 600)
 	DONNA_FUZZ_SECONDS=$(DONNA_FUZZ_SECONDS) DONNA_FUZZ_FINDINGS=$(abspath $(DONNA_FUZZ_FINDINGS)) \
-		$(VPY) -m pytest -q -s -p no:cacheprovider tests/test_fuzz.py
+		$(VPY) -m pytest -q -s -p no:cacheprovider tests/cli/test_fuzz.py

@@ -1,7 +1,7 @@
 """Start-up cost of the ``donna`` command, timed as whole processes (run: make bench). Prints a markdown table.
 
 Target: ``donna --help`` and ``donna solve`` on a small problem should take <= 0.3 s each as a process,
-and import neither torch nor pandas (that is tested in tests/test_startup.py; here it is only timed). The
+and import neither torch nor pandas (that is tested in tests/cli/test_startup.py; here it is only timed). The
 interpreter's own start-up (``python -c pass``) is shown as the floor nothing in donna can remove. Timings are
 `measured` on this host and depend on its load: the load average before and after is printed with them.
 """

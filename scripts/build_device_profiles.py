@@ -177,7 +177,7 @@ def cim_estimator_section(user_runs: dict) -> tuple:
           "The same five layers alone (a few tiles) and followed by two wide FC layers (hundreds of tiles); tile "
           "and PE sizes are the same in both floor plans. The global-buffer term follows ceil(total/layer) and "
           "the divisor exactly; the tile-buffer, ADC and accumulation terms are identical (tests in "
-          "`tests/test_cim_estimator.py` check both against the formulas written out by hand):", "",
+          "`tests/devices/test_cim_estimator.py` check both against the formulas written out by hand):", "",
           md_table(pd.DataFrame(syn), "{:.4g}"), "",
           f"ResNet-152's 7×7 stem in the first 21 layers (25 tiles) vs in the whole network (363 tiles): "
           f"tile-buffer part {1e3 * (a.buffer_latency_s[0] - a.gbuf_cycles[0] * clock):.4f} vs "

@@ -1,6 +1,6 @@
 # Jupyter server config for `make lab` / `make app` (passed with --config): notebooks are saved without outputs.
 # Why: JupyterLab autosaves while the explorer runs, which would write widget state and figures into the tracked
-# notebooks (tests/test_notebooks.py requires them clean). The outputs stay visible in the open tab.
+# notebooks (tests/experiments/test_notebooks.py requires them clean). The outputs stay visible in the open tab.
 
 
 def _strip_outputs(model, **kwargs):

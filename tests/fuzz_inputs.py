@@ -1,4 +1,4 @@
-"""Seeded mutators for every input format `donna` reads, and the fuzz cases built from them (tests/test_fuzz.py).
+"""Seeded mutators for every input format `donna` reads, and the fuzz cases built from them (tests/cli/test_fuzz.py).
 
 A case is a `donna` command line plus the files it reads; the mutations are the kinds that broke parsers
 before: hostile numbers (1_0, 2^63, 1e400, subnormals, -0), wrong types, deep nesting, control characters in

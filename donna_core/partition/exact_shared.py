@@ -21,7 +21,7 @@ come) exceeds a known plan's objective are dropped; stages are only built inside
 Ties: least objective (costs equal to 12 significant digits tie), then fewer stages, then the device sequence
 in lexicographic order of device index -- among the plans whose labels survive dominance (a plan tied in the
 objective but dominated at an intermediate state is not compared). Tested against brute force
-(``tests/test_shared_media.py``).
+(``tests/partition/test_shared_media.py``).
 """
 from __future__ import annotations
 

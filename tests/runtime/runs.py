@@ -10,7 +10,7 @@ from pathlib import Path
 
 TESTS = Path(__file__).resolve().parents[1]
 REPO = TESTS.parent
-TINY = "test_runtime_models:tiny_resnet"
+TINY = "tiny_models:tiny_resnet"
 # The venv's console script: unlike `python -m`, it has no working directory on sys.path (as a user runs it).
 DONNA = [str(Path(sys.executable).with_name("donna"))] if Path(sys.executable).with_name("donna").exists() \
     else [sys.executable, "-P", "-m", "donna_core.cli"]
@@ -20,7 +20,7 @@ def tiny_problem(n_devices: int = 2, time_s: float = 0.001, medium: str = "hb-wc
                  model: str | None = TINY, types: tuple[str, ...] | None = None) -> dict:
     """A problem over the tests' tiny residual model (4 layer units)."""
     sys.path.insert(0, str(TESTS)) if str(TESTS) not in sys.path else None
-    from test_runtime_models import tiny_resnet
+    from tiny_models import tiny_resnet
 
     from donna_core.profiling.units import derive_units
 

@@ -61,7 +61,7 @@ def test_mismatched_or_unknown_command_line_model_is_exit_2(tmp_path):
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "not a function" in r.stderr, r.stderr
 
 
-SHADOWS = ("queue", "json", "socket", "signal", "test_runtime_models")
+SHADOWS = ("queue", "json", "socket", "signal", "tiny_models")
 
 
 def test_stages_never_import_from_the_working_directory(tmp_path):

@@ -1,5 +1,5 @@
 """Writes the hostile inputs of this folder (run from the repository root; the files are committed, this script
-says how they were made). Each case is listed in cases.json and README.md; tests/test_hostile.py runs them."""
+says how they were made). Each case is listed in cases.json and README.md; tests/cli/test_hostile.py runs them."""
 from __future__ import annotations
 
 import json

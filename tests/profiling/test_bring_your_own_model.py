@@ -19,9 +19,9 @@ from donna_core.profiling.models import (TORCHVISION_NAMES, UnknownModelError, b
 from donna_core.profiling.module_units import derive_units_any
 from donna_core.profiling.problem_builder import ProblemBuildError, resolve_memory
 
-from test_runtime_models import branchy
+from tiny_models import branchy
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PY = sys.executable
 
 
@@ -52,7 +52,7 @@ def test_resolver_names_shapes_and_references():
                      ("math:nothere", "no attribute")):
         with pytest.raises(UnknownModelError, match=why):
             build_model(ref)
-    m, x = build_model(resolve_model("test_runtime_models:tiny_resnet"))   # returns (module, input)
+    m, x = build_model(resolve_model("tiny_models:tiny_resnet"))   # returns (module, input)
     assert isinstance(m, nn.Module) and tuple(x.shape) == (1, 3, 16, 16)
     m, x = build_model(resolve_model("torchvision.models:squeezenet1_1", "1x3x64x64"))   # a bare module
     assert tuple(m(x).shape) == (1, 1000)
@@ -102,7 +102,7 @@ def test_untraceable_model_runs_as_a_two_stage_pipeline(tmp_path):
                                                                {"device": "cpu1", "first": 2, "last": 3}]}))
     out = tmp_path / "r.json"
     assert main(["run", str(tmp_path / "p.json"), "--plan", str(tmp_path / "plan.json"), "--inputs", "4",
-                 "--warmup", "1", "--check", "4", "-o", str(out), "--model", "test_runtime_models:branchy"]) == 0
+                 "--warmup", "1", "--check", "4", "-o", str(out), "--model", "tiny_models:branchy"]) == 0
     res = json.loads(out.read_text())
     assert res["measured"]["outputs_check"]["exactly_equal"]
     assert [r["stage"]["device"] for r in res["raw"]["ranks"]] == ["cpu0", "cpu1"]

@@ -142,7 +142,7 @@ def test_units_geometry_agrees_with_neurosim_row_by_row(layer_units, model):
 
 
 def test_block_profiles_sum_their_layers():
-    root = Path(__file__).resolve().parent.parent / "data" / "profiles"
+    root = Path(__file__).resolve().parents[2] / "data" / "profiles"
     from donna_core.profiling.profiles import read_profile
     for model in sorted(ns.RUNS):
         lay = read_profile(root / model / "layer" / "cim.csv").df

@@ -7,7 +7,7 @@ import pytest
 
 from donna_core.devices import specmodel as sm
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_presets_match_the_datasheets():

@@ -24,7 +24,7 @@ from donna_core.partition.solve import pareto_front, solve
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
-    from test_scenarios import write_synthetic_profiles
+    from .test_scenarios import write_synthetic_profiles
 
     return str(write_synthetic_profiles(tmp_path_factory.mktemp("explore")))
 
@@ -333,7 +333,7 @@ def test_plotting_keeps_the_inline_backend():
     code = ("import matplotlib; b = matplotlib.get_backend(); from donna_core.experiments import plotting; "
             "print(b, matplotlib.get_backend())")
     env = {**os.environ, "MPLBACKEND": "module://matplotlib_inline.backend_inline",
-           "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+           "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     before, after = out.split()
     assert before == after == "module://matplotlib_inline.backend_inline"
@@ -346,7 +346,7 @@ def test_kernel_ui_widgets_carry_png(root):
 
     from donna_core.experiments.notebook_runner import venv_kernel
 
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     code = f"""
 import matplotlib
 before = matplotlib.get_backend()
@@ -420,7 +420,7 @@ def test_nearest_point_and_click_picking(root):
 
 def test_explorer_ties_follow_the_solver_device_index_rule():
     """Devices built cpu, gpu, cim: at an exact tie the solver takes cpu0 (index 0), not cim0 (first by name)."""
-    from test_front_select import _cpu_gpu_cim_tie
+    from partition.test_front_select import _cpu_gpu_cim_tie
 
     d = _cpu_gpu_cim_tie()
     p = problem_from_dict(d)

@@ -19,7 +19,7 @@ from donna_core.profiling.problem_builder import (REALISTIC_MEMORY_BYTES, build_
                                                   weight_stationary_units)
 from donna_core.profiling.profiles import load_profiles
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 PROFILES = REPO / "data" / "profiles"
 
 

@@ -1,6 +1,6 @@
 """Fuzz every sub-command over mutated inputs of every format it reads (mutators: tests/fuzz_inputs.py).
 
-Each batch of cases runs in one driver subprocess (``python tests/test_fuzz.py DRIVE batch.json``) that calls
+Each batch of cases runs in one driver subprocess (``python tests/cli/test_fuzz.py DRIVE batch.json``) that calls
 the CLI's ``main`` per case, as ``python -m donna_core.cli`` does, so the ~2 s torch import is paid once per
 batch; every few cases also run as a real ``donna`` subprocess. Asserted for every case: no traceback, an exit
 code in the documented set {0, 1, 2, 3}, no hang; for every batch: no process left behind (found by an
@@ -27,7 +27,7 @@ import traceback
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXIT_CODES = {0, 1, 2, 3}
 CASE_TIMEOUT_S = 30
 CI_CASES = 120
@@ -76,7 +76,7 @@ def drive(batch_path: str, out_path: str) -> None:
 
 def _seeds(tmp: Path) -> dict:
     """Valid inputs of every format, built here from the repository's own data."""
-    sys.path.insert(0, str(Path(__file__).parent))
+    sys.path.insert(0, str(Path(__file__).parents[1]))
     from donna_core.partition.problem import problem_from_dict
     from donna_core.partition.solve import solve
     from donna_core.profiling.problem_builder import build_problem

@@ -1,10 +1,10 @@
-"""Small models for the runtime tests, importable by the stage processes as ``test_runtime_models:NAME``."""
+"""Small models for the runtime and bring-your-own-model tests, importable by stage processes as
+``tiny_models:NAME`` (the tests' directory is on their PYTHONPATH)."""
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from donna_core.profiling.units import derive_units
 
 
 class TinyResNet(nn.Module):
@@ -58,11 +58,3 @@ def tiny_resnet():
 def branchy():
     """An untraceable model (units from module boundaries), for ``donna run``."""
     return _seeded(Branchy, (1, 3, 8, 8))
-
-
-def test_tiny_resnet_has_a_cut_carrying_the_skip_tensor():
-    model, x = tiny_resnet()
-    units = derive_units(model, x, "layer").units
-    assert [u.name for u in units] == ["c1", "c2", "c3", "fc"]
-    assert len(units[1].live_out) == 2  # relu(c2(y)) and the skip y
-    assert units[1].out_bytes == 2 * 8 * 16 * 16 * 4

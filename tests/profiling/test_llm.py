@@ -10,7 +10,7 @@ import torch
 from donna_core.profiling import llm
 from donna_core.profiling.profiles import load_profiles, read_profile
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 PROFILES = REPO / "data" / "profiles"
 
 

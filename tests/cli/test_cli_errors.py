@@ -20,7 +20,7 @@ from donna_core.cli.solve_cmd import json_safe
 from bruteforce import brute_best_objective
 from problems import tiny
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 from donna_core.experiments import llm_study as ls
 from donna_core.experiments.notebook_runner import relative_to_notebook
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 NB_DIR = REPO / "notebooks"
 NAME = "07_llm_partitioning"
 

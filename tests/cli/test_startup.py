@@ -10,7 +10,7 @@ import pytest
 
 from problems import tiny
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 HEAVY = ("torch", "pandas", "matplotlib", "donna_core.profiling.models")
 
 PROBE = """

@@ -20,7 +20,7 @@ from donna_core.partition.plan_format import plan_string
 from donna_core.partition.problem import problem_from_dict
 from donna_core.partition.solve import solve
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 NB_DIR = REPO / "notebooks"
 ALL_NOTEBOOKS = ("01_profiles", "02_scenario_sweep", "03_single_gpu_comparison", "04_cim_edge_vs_cloud",
                  "05_explore")
@@ -81,7 +81,7 @@ RUN_PARAMS: dict[str, dict] = {}
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """Run 01-05 once on synthetic profiles into a tmp dir; return (outdir, profiles root, profiles)."""
-    from test_scenarios import write_synthetic_profiles
+    from .test_scenarios import write_synthetic_profiles
 
     base = tmp_path_factory.mktemp("nb")
     root = write_synthetic_profiles(base / "profiles", models=("vgg8", "resnet152"), n_units=(5, 8), seed=3)
@@ -212,7 +212,7 @@ def run10(run, tmp_path_factory):
     """Notebook 10 on the same synthetic profiles, into its own folder next to a copy of 01-04's tables."""
     import shutil
 
-    from test_scenarios import write_synthetic_profiles
+    from .test_scenarios import write_synthetic_profiles
 
     base = tmp_path_factory.mktemp("nb10")
     root = write_synthetic_profiles(base / "profiles", models=("vgg8", "resnet152"), n_units=(5, 8), seed=3)

@@ -11,7 +11,7 @@ import pytest
 from donna_core.profiling.profiles import (HEADER_PREFIX, Profile, ProfileError, format_profile, load_profiles,
                                  parse_profile, profile_path, read_profile, write_profile)
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def make_profile(model="toy", device_type="cpu-test", granularity="layer", n=3, energy=True, kind="measured"):

@@ -25,10 +25,10 @@ from donna_core.runtime.spec import (RunSpecError, build_run_spec, checked_indic
                                      torch_device_for)
 from donna_core.runtime.wire import LinkShaper, WireError, layout_of, pack, unpack
 
-from test_runtime_models import tiny_resnet
+from tiny_models import tiny_resnet
 
-REPO = Path(__file__).resolve().parents[1]
-TINY = "test_runtime_models:tiny_resnet"
+REPO = Path(__file__).resolve().parents[2]
+TINY = "tiny_models:tiny_resnet"
 
 
 def _unit_names():

@@ -10,7 +10,7 @@ import pytest
 from donna_core.devices import device_profiles as dp
 from donna_core.profiling.profiles import read_profile
 
-ROOT = Path(__file__).resolve().parent.parent / "data" / "profiles"
+ROOT = Path(__file__).resolve().parents[2] / "data" / "profiles"
 MODELS = ("vgg8", "vgg19", "resnet152", "vit_b_16")
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from donna_core.profiling.problem_builder import ProblemBuildError, build_problem
 from donna_core.profiling.profiles import ProfileError, load_profiles, parse_profile, read_profile
-from test_profiles import make_profile, format_profile
+from .test_profiles import make_profile, format_profile
 
 
 def _text(**meta):

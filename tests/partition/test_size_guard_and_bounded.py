@@ -21,9 +21,9 @@ from donna_core.partition.problem import problem_from_dict
 from donna_core.partition.solve import pareto_front, solve
 from donna_core.partition.synthetic import random_problem, transformer_like
 from problems import draw_tiny, tiny
-from test_latency_allowed import featured_problems
+from .test_message_latency_and_allowed_units import featured_problems
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 COUNTS_WITH_FOUR_OF_A_KIND = ((1, 1, 1), (2, 1, 0), (2, 2, 0), (3, 1, 0), (1, 0, 0), (2, 1, 1), (4, 0, 0))

@@ -17,7 +17,7 @@ from donna_core.partition.solve import pareto_front, solve
 from problems import draw_tiny
 
 # chain problems only: graph problems (with "edges") have their own solvers and tie rule
-PROBLEMS = sorted(p for p in (Path(__file__).resolve().parent.parent / "data" / "problems").glob("*.json")
+PROBLEMS = sorted(p for p in (Path(__file__).resolve().parents[2] / "data" / "problems").glob("*.json")
                   if "edges" not in json.loads(p.read_text()))
 
 

@@ -64,7 +64,7 @@ def test_tie_rules_at_the_extremes(p):
 
 
 def test_paper_dp_is_worse_than_exact_on_kept_instance():
-    d = json.loads((Path(__file__).parent / "data" / "paper_suboptimal.json").read_text())
+    d = json.loads((Path(__file__).parents[1] / "data" / "paper_suboptimal.json").read_text())
     p = problem_from_dict(d)
     exact, paper = solve(p, 0.5, "exact"), solve(p, 0.5, "paper")
     assert paper.objective > exact.objective * (1 + 1e-6)

@@ -12,7 +12,7 @@ import pytest
 from donna_core.experiments.claims import validation_markdown
 from donna_core.runtime.validation import accuracy, load_validation, planned_runs, run_validation
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 NB = REPO / "notebooks" / "06_pipeline_validation.ipynb"
 
 

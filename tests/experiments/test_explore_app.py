@@ -101,7 +101,7 @@ def test_inspector_marks_units_a_role_may_not_run():
 
 
 # ------------------------------------------------------------------------------------------------ own hardware
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 MINE_TIME, MINE_POWER_W = 1.7, 40.0   # cpu-mine = cpu-host's times x 1.7, energy = 40 W x time
 
 
