@@ -235,7 +235,7 @@ def test_donna_run_cli_with_emulated_link(tmp_path, capsys):
     delay = 1e-3 + 2 * 8 * 16 * 16 * 4 / 8192e3
     assert res["predicted"]["stages"][0]["comm_out_s"] == pytest.approx(delay)
     send, recv = res["raw"]["ranks"][0]["send"], res["raw"]["ranks"][1]["recv"]
-    for (ready, release, t0, _), (_post, rdone) in zip(send, recv):
+    for (ready, release, t0, *_), (_post, rdone) in zip(send, recv):
         assert release - ready >= delay - 1e-9      # never released earlier than latency + bytes / bandwidth
         assert t0 >= release and rdone >= release    # nothing arrives before its release
     releases = [s[1] for s in send]

@@ -208,7 +208,8 @@ def launch(spec: dict, timeout_s: float = 600.0, workdir: str | os.PathLike | No
     world = len(spec["stages"])
     with run_dir(workdir) as tmp:
         spec_path, out_path = tmp / "spec.json", tmp / "raw.json"
-        spec_path.write_text(json.dumps(spec))
+        # the run directory holds the channel files of emulated shared media (wire.SharedChannel)
+        spec_path.write_text(json.dumps({**spec, "run_dir": str(tmp)}))
         port = free_port()
         procs: list[subprocess.Popen] = []
         logs = [tmp / f"stage{r}.log" for r in range(world)]

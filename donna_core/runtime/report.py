@@ -45,18 +45,26 @@ def _mean(xs: Sequence[float]) -> float | None:
 
 
 def hold_times(send_log: Sequence[Sequence[float]]) -> list[float]:
-    """Per message, how long the emulated link held it: release - max(ready, previous release) (0 unshaped)."""
+    """Per message, how long the emulated link held it: release - start on the link (0 unshaped). A log
+    without the start (4 entries) derives it as max(ready, previous release), the serial link's rule."""
     out, prev = [], float("-inf")
-    for ready, release, _t0, _done in send_log:
-        out.append(max(0.0, release - max(ready, prev)))
+    for m in send_log:
+        ready, release = m[0], m[1]
+        start = m[4] if len(m) > 4 else max(ready, prev)
+        out.append(max(0.0, release - start))
         prev = release
     return out
+
+
+def queue_times(send_log: Sequence[Sequence[float]]) -> list[float]:
+    """Per message, how long it waited for its link or shared channel before the hold began (0 unshaped)."""
+    return [max(0.0, m[4] - m[0]) if len(m) > 4 else 0.0 for m in send_log]
 
 
 def wire_times(send_log: Sequence[Sequence[float]], recv_log: Sequence[Sequence[float]]) -> list[float]:
     """Per message, the real transport's time: from both ends being ready (send called, receive posted) to the
     receive completing -- so a receiver that is still busy (back-pressure) does not count as transfer time."""
-    return [rdone - max(t0, rpost) for (_r, _rel, t0, _d), (rpost, rdone) in zip(send_log, recv_log)]
+    return [rdone - max(s[2], rpost) for s, (rpost, rdone) in zip(send_log, recv_log)]
 
 
 def summarise(raw: dict, spec: dict) -> dict:
@@ -82,6 +90,7 @@ def summarise(raw: dict, spec: dict) -> dict:
                               "transfer_s": _mean([h + x for h, x in zip(hold[w:], wire[w:])]),
                               "transfer_median_s": _median([h + x for h, x in zip(hold[w:], wire[w:])]),
                               "emulated_hold_s": _median(hold[w:]), "wire_s": _median(wire[w:]),
+                              "channel_wait_s": _median(queue_times(r["send"])[w:]),
                               "wire_s_all": wire[w:]}
         stages.append(st)
     energies = [r["energy"] for r in ranks if r["energy"] is not None]

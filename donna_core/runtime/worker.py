@@ -256,7 +256,7 @@ class Stage:
 
     def _build_edges(self, N: int, depth: int) -> None:
         from .edges import Receiver, Sender
-        from .wire import LinkShaper, layout_bytes
+        from .wire import LinkShaper, SharedChannel, channel_path, layout_bytes
 
         stage, S = self.stage, self.n_stages
         if stage > 0:
@@ -264,8 +264,14 @@ class Stage:
         if stage < S - 1:
             link = self.spec["links"][stage]
             emulate = bool(self.spec["emulated"])
+            channel = None
+            if emulate and link.get("shared"):  # one channel per shared medium, in the launcher's run directory
+                if not self.spec.get("run_dir"):
+                    raise RuntimeError(f"link {stage}: emulating the shared medium {link['medium']!r} needs the "
+                                       "run directory of a one-host launch (donna run), not given in the spec")
+                channel = SharedChannel(channel_path(self.spec["run_dir"], link["medium"]))
             shaper = LinkShaper(link["bandwidth_Bps"] if emulate else None, link["latency_s"] if emulate else 0.0,
-                                link.get("time_curve") if emulate else None)
+                                link.get("time_curve") if emulate else None, channel)
             self.sender = Sender(self.rank_of[stage + 1], N, depth, shaper, self._fail)
 
     def _edges(self) -> list:
