@@ -118,7 +118,8 @@ def predicted(problem: Problem, plan: Sequence[tuple[str, int, int]], alpha: flo
     r = evaluate(problem, plan, alpha)
     return {"bottleneck_s": r.bottleneck_s, "throughput_ips": r.throughput_ips, "energy_j": r.energy_j,
             "input_s": r.input_s, "stages": [{"device": s.device, "compute_s": s.compute_s,
-                                               "comm_out_s": s.comm_out_s} for s in r.stages]}
+                                               "comm_out_s": s.comm_out_s} for s in r.stages],
+            **r.extra}  # shared media / CPU costs only: stage_busy_s, shared_busy_s
 
 
 def error_split(pred: dict, meas: dict) -> dict:
