@@ -23,10 +23,11 @@ STAGE_COLUMNS: tuple[str, ...] = (
 TRANSFER_COLUMNS: tuple[str, ...] = ("model", "granularity", "plan", "bytes", "wire_s", "model_s", "rel_error")
 
 # Transfer-bound plans (runtime.comm_validation): one row per run, the paper's model ("old") and the extended one
-# ("new": measured curve, CPU cost of messages, shared channels) side by side.
+# ("new": measured curve, CPU cost of messages, shared channels) side by side. meas_ips / meas_period_s: the
+# slowest stage's period (short runs); meas_last_stage_ips: the last stage's, as summary.csv measures.
 COMM_SUMMARY_COLUMNS: tuple[str, ...] = (
     "model", "granularity", "setting", "emulated", "plan", "stages", "cut_bytes", "inputs", "pred_old_ips",
-    "pred_new_ips", "meas_ips", "rel_error_old", "rel_error_new", "pred_old_period_s", "pred_new_period_s",
+    "pred_new_ips", "meas_ips", "meas_last_stage_ips", "rel_error_old", "rel_error_new", "pred_old_period_s", "pred_new_period_s",
     "meas_period_s", "bound_old", "bound_new", "outputs_equal", "oversubscribed", "date", "load1_before",
     "load1_after")
 

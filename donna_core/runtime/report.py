@@ -3,6 +3,8 @@
 Definitions (items ``warmup..N-1`` only, the steady state):
 
 * throughput = (n - 1) / (finish of the last item - finish of the first measured item) at the last stage;
+  ``slowest_stage_period_s``: the same period measured at every stage (its work finished and its send queued),
+  the largest -- the steady-state estimate for short runs, where the last stage drains faster at the end;
 * stage compute = mean time from an input being available to its outputs being computed (the mean, because a
   stage's rate is 1 / its mean cycle; the median is kept as ``compute_median_s``);
 * stage compute CPU = mean CPU time of the compute thread over the same span (``time.thread_time``): where it is
@@ -75,6 +77,10 @@ def summarise(raw: dict, spec: dict) -> dict:
     ends = [c[4] for c in last]
     period = (ends[N - 1] - ends[w]) / (N - 1 - w)
     starts = [c[1] for c in ranks[0]["comp"]]
+    # each stage's own period over the same items (finish of its work, send queued): in a short run the last
+    # stage drains faster at the end (an upstream link that has finished no longer competes for a shared
+    # channel), so the slowest stage's period is the steady state's estimate where few inputs are streamed
+    stage_periods = [(r["comp"][N - 1][4] - r["comp"][w][4]) / (N - 1 - w) for r in ranks]
     stages = []
     for r in ranks:
         comp = r["comp"][w:]
@@ -108,6 +114,7 @@ def summarise(raw: dict, spec: dict) -> dict:
     oversub = [f"{h}: {per_host[h]} stages on {len(hosts[h])} distinct core(s)"
                for h in hosts if len(hosts[h]) < per_host[h]]
     return {"throughput_ips": 1.0 / period if period > 0 else float("inf"), "period_s": period,
+            "stage_periods_s": stage_periods, "slowest_stage_period_s": max(stage_periods),
             "latency_s": _median([e - s for s, e in zip(starts[w:], ends[w:])]),
             "stages": stages, "energy": energy, "outputs_check": raw["check"],
             "more_stages_than_cores": oversub,

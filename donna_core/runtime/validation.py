@@ -100,7 +100,7 @@ def run_validation(models: Iterable[str] = ("resnet152", "vgg19"), granularities
                    inputs: int = 10, warmup: int = 2, check: int = 2, profile_repeats: int = 10,
                    calib_repeats: int = 20, out_dir: str | os.PathLike = VALIDATION_DIR, timeout_s: float = 300.0,
                    shipped_profiles: str | os.PathLike | None = None, progress: bool = True,
-                   transfer_bound: bool = True) -> pd.DataFrame:
+                   transfer_bound: bool = True, comm_cases: Sequence | None = None) -> pd.DataFrame:
     """Measure and cache (see the module docstring); returns the summary table."""
     from tqdm import tqdm
 
@@ -187,14 +187,15 @@ def run_validation(models: Iterable[str] = ("resnet152", "vgg19"), granularities
     write_text_atomic(out / "summary.csv", summary.to_csv(index=False))
     write_text_atomic(out / "stages.csv", stages.to_csv(index=False))
     if transfer_bound:
-        run_comm_part(out, idle=cal, profiles=profiles, profile_repeats=profile_repeats, timeout_s=timeout_s,
-                      progress=progress)
+        run_comm_part(out, idle=cal, profiles=profiles, calib_repeats=calib_repeats, profile_repeats=profile_repeats,
+                      timeout_s=timeout_s, progress=progress, cases=comm_cases)
     return summary
 
 
 def run_comm_part(out_dir: str | os.PathLike = VALIDATION_DIR, idle: dict | None = None,
                   profiles: dict | None = None, calib_repeats: int = 10, profile_repeats: int = 10,
-                  inputs_scale: float = 1.0, timeout_s: float = 300.0, progress: bool = True) -> dict:
+                  inputs_scale: float = 1.0, timeout_s: float = 300.0, progress: bool = True,
+                  cases: Sequence | None = None) -> dict:
     """The transfer-bound plans (:mod:`donna_core.runtime.comm_validation`): calibrate loopback with busy cores
     (and with idle ones unless ``idle`` is given), profile the block models unless ``profiles`` holds them, run
     every case, write ``comm_calibration.json``, ``comm_runs.json``, ``comm_summary.csv`` and
@@ -211,15 +212,16 @@ def run_comm_part(out_dir: str | os.PathLike = VALIDATION_DIR, idle: dict | None
     busy = calibrate("loopback", sizes=sizes, repeats=calib_repeats, cpu_type=DEVICE_TYPE, busy=True)
     write_json_atomic(out / "comm_calibration.json", {"idle": idle, "busy": busy})
     profiles = dict(profiles or {})
-    for m, g in sorted({(c.model, c.granularity) for c in COMM_CASES} - set(profiles)):
+    cases = COMM_CASES if cases is None else tuple(cases)
+    for m, g in sorted({(c.model, c.granularity) for c in cases} - set(profiles)):
         prof = profile_model(m, "cpu", g, repeats=profile_repeats, warmup=2, threads=1, device_type=DEVICE_TYPE,
                              progress=False, order="interleaved",
                              notes="profiled by make validate right before its transfer-bound runs (shared 2-core VM)")
         write_profile(prof, profile_path(out / "comm_profiles", m, g, DEVICE_TYPE))
         profiles[(m, g)] = prof
     summary, transfers, records, failed = run_comm_validation(profiles, idle, busy, DEVICE_TYPE, POWER_W,
-                                                              timeout_s=timeout_s, progress=progress,
-                                                              inputs_scale=inputs_scale)
+                                                              cases=cases, timeout_s=timeout_s,
+                                                              progress=progress, inputs_scale=inputs_scale)
     write_json_atomic(out / "comm_runs.json", {"format": 1, "runs": records, "failed": failed})
     write_text_atomic(out / "comm_summary.csv",
                       pd.DataFrame(summary, columns=list(COMM_SUMMARY_COLUMNS)).to_csv(index=False))

@@ -85,7 +85,7 @@ def _res(shared=False):
     tr = {"bytes": 1000000, "transfer_median_s": 0.3, "emulated_hold_s": 0.29, "wire_s": 0.01, "channel_wait_s": 0.0}
     stages = [{"transfer": tr}, {}]
     return {"predicted": {"throughput_ips": 4.0, "bottleneck_s": 0.25, "stages": [{"compute_s": 0.1}, {"compute_s": 0.1}]},
-            "measured": {"throughput_ips": 3.0, "period_s": 1 / 3, "stages": stages,
+            "measured": {"throughput_ips": 3.5, "period_s": 1 / 3.5, "slowest_stage_period_s": 1 / 3, "stages": stages,
                          "outputs_check": {"exactly_equal": True}, "more_stages_than_cores": []},
             "provenance": {"date": "d", "load_avg_before": [2.0], "load_avg_after": [2.5]}, "emulated": True}
 
@@ -98,6 +98,7 @@ def test_rows_have_exactly_the_contract_columns_and_accuracy_summarises_them():
     t = transfer_rows(case, plan, _res(), IDLE, BUSY)
     assert tuple(s) == COMM_SUMMARY_COLUMNS and tuple(t[0]) == COMM_TRANSFER_COLUMNS
     assert s["rel_error_new"] == pytest.approx(3 / 4 - 1) and s["rel_error_old"] == pytest.approx(3 / 3.5 - 1)
+    assert s["meas_ips"] == pytest.approx(3.0) and s["meas_last_stage_ips"] == 3.5   # the slowest stage's rate
     acc = accuracy_old_new([s], t)
     assert acc["transfer_bound_plans"] == 1 and acc["plans_mean_abs_error_new"] == pytest.approx(0.25)
     assert acc["transfers_median_abs_error_old"] == pytest.approx(abs(1e6 / 3.5e6 / 0.3 - 1))
