@@ -148,6 +148,8 @@ def summary_row(case: CommCase, plan, res: dict, old: dict) -> dict:
 
     pred, meas, prov = res["predicted"], res["measured"], res["provenance"]
     ips = 1.0 / meas["slowest_stage_period_s"]   # few inputs: the slowest stage's period (report.summarise)
+    # the stage that computed longest: its wall time against its CPU time (= waiting for a core) and the profile
+    k = max(range(len(meas["stages"])), key=lambda i: meas["stages"][i]["compute_s"])
     return {"model": case.model, "granularity": case.granularity, "setting": case.setting,
             "emulated": res["emulated"], "plan": plan_string(plan), "stages": len(plan),
             "cut_bytes": " ".join(str(s["transfer"]["bytes"]) for s in meas["stages"] if s.get("transfer")),
@@ -156,6 +158,9 @@ def summary_row(case: CommCase, plan, res: dict, old: dict) -> dict:
             "rel_error_old": ips / old["throughput_ips"] - 1.0, "rel_error_new": ips / pred["throughput_ips"] - 1.0,
             "pred_old_period_s": old["bottleneck_s"], "pred_new_period_s": pred["bottleneck_s"],
             "meas_period_s": meas["slowest_stage_period_s"], "bound_old": bound_by(old), "bound_new": bound_by(pred),
+            "slowest_compute_pred_s": pred["stages"][k]["compute_s"],
+            "slowest_compute_wall_s": meas["stages"][k]["compute_s"],
+            "slowest_compute_cpu_s": meas["stages"][k].get("compute_cpu_s"),
             "outputs_equal": meas["outputs_check"]["exactly_equal"],
             "oversubscribed": bool(meas["more_stages_than_cores"]), "date": prov["date"],
             "load1_before": prov["load_avg_before"][0], "load1_after": prov["load_avg_after"][0]}
@@ -261,3 +266,15 @@ def accuracy_old_new(summary, transfers) -> dict:
                 if len(lb) else None
         out["transfers"], out["unshaped_transfers"] = int(len(t)), int(len(lb))
     return out
+
+
+def rows_from_records(records: Sequence[dict], idle: dict, busy: dict) -> tuple[list[dict], list[dict]]:
+    """The summary and transfer rows again from cached result records (``comm_runs.json``): derived columns
+    change, the measurements do not."""
+    summary, transfers = [], []
+    for rec in records:
+        case = CommCase(**{**rec["case"], "cuts": tuple(rec["case"]["cuts"])})
+        plan = [(s["device"], s["first"], s["last"]) for s in rec["plan"]]
+        summary.append(summary_row(case, plan, rec, rec["predicted_old"]))
+        transfers += transfer_rows(case, plan, rec, idle, busy)
+    return summary, transfers

@@ -25,10 +25,13 @@ TRANSFER_COLUMNS: tuple[str, ...] = ("model", "granularity", "plan", "bytes", "w
 # Transfer-bound plans (runtime.comm_validation): one row per run, the paper's model ("old") and the extended one
 # ("new": measured curve, CPU cost of messages, shared channels) side by side. meas_ips / meas_period_s: the
 # slowest stage's period (short runs); meas_last_stage_ips: the last stage's, as summary.csv measures.
+# slowest_compute_*: the stage with the longest measured compute -- profiled, wall and CPU time (wall > CPU: it
+# waited for its core).
 COMM_SUMMARY_COLUMNS: tuple[str, ...] = (
     "model", "granularity", "setting", "emulated", "plan", "stages", "cut_bytes", "inputs", "pred_old_ips",
     "pred_new_ips", "meas_ips", "meas_last_stage_ips", "rel_error_old", "rel_error_new", "pred_old_period_s", "pred_new_period_s",
-    "meas_period_s", "bound_old", "bound_new", "outputs_equal", "oversubscribed", "date", "load1_before",
+    "meas_period_s", "bound_old", "bound_new", "slowest_compute_pred_s", "slowest_compute_wall_s",
+    "slowest_compute_cpu_s", "outputs_equal", "oversubscribed", "date", "load1_before",
     "load1_after")
 
 # One row per message stream (cut) of those runs: predicted vs measured in-flight time (hold + wire, median).

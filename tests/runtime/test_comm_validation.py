@@ -8,8 +8,8 @@ from donna_core.partition.costs import evaluate
 from donna_core.partition.media import MEDIA_PRESETS
 from donna_core.partition.problem import problem_from_dict
 from donna_core.runtime.comm_validation import (COMM_CASES, NEW_MEDIUM, CaseError, CommCase, accuracy_old_new,
-                                                bound_by, case_plan, media_pair, summary_row, transfer_predictions,
-                                                transfer_rows)
+                                                bound_by, case_plan, media_pair, rows_from_records, summary_row,
+                                                transfer_predictions, transfer_rows)
 from donna_core.runtime.records import COMM_SUMMARY_COLUMNS, COMM_TRANSFER_COLUMNS
 from donna_core.runtime.report import predicted
 
@@ -83,7 +83,7 @@ def test_transfer_predictions_old_line_new_curve_and_emulated_hold_plus_transpor
 
 def _res(shared=False):
     tr = {"bytes": 1000000, "transfer_median_s": 0.3, "emulated_hold_s": 0.29, "wire_s": 0.01, "channel_wait_s": 0.0}
-    stages = [{"transfer": tr}, {}]
+    stages = [{"transfer": tr, "compute_s": 0.1, "compute_cpu_s": 0.05}, {"compute_s": 0.2, "compute_cpu_s": 0.1}]
     return {"predicted": {"throughput_ips": 4.0, "bottleneck_s": 0.25, "stages": [{"compute_s": 0.1}, {"compute_s": 0.1}]},
             "measured": {"throughput_ips": 3.5, "period_s": 1 / 3.5, "slowest_stage_period_s": 1 / 3, "stages": stages,
                          "outputs_check": {"exactly_equal": True}, "more_stages_than_cores": []},
@@ -103,3 +103,8 @@ def test_rows_have_exactly_the_contract_columns_and_accuracy_summarises_them():
     assert acc["transfer_bound_plans"] == 1 and acc["plans_mean_abs_error_new"] == pytest.approx(0.25)
     assert acc["transfers_median_abs_error_old"] == pytest.approx(abs(1e6 / 3.5e6 / 0.3 - 1))
     assert acc["unshaped_transfers"] == 0 and acc["unshaped_transfers_median_abs_error_new"] is None
+    # the slowest stage by measured compute: stage 1 (200 ms wall, 100 ms CPU, 100 ms profiled)
+    assert (s["slowest_compute_wall_s"], s["slowest_compute_cpu_s"], s["slowest_compute_pred_s"]) == (0.2, 0.1, 0.1)
+    rec = {**_res(), "case": dict(case.__dict__, cuts=list(case.cuts)), "predicted_old": old,
+           "plan": [{"device": d, "first": f, "last": l} for d, f, l in plan]}
+    assert rows_from_records([rec], IDLE, BUSY) == ([s], t)     # the cache rebuilds the same rows
