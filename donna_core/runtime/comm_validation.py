@@ -28,7 +28,7 @@ that carries the message after its hold (the curve), since the emulation sends i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -89,7 +89,7 @@ def case_plan(unit_names: Sequence[str], case: CommCase) -> list[tuple[str, int,
 
 
 def _independent(setting: str) -> str:
-    return setting[:-len("-shared")] if setting.endswith("-shared") else setting
+    return setting.removesuffix("-shared")
 
 
 def cpu_cost(cal: dict) -> dict:
@@ -214,13 +214,12 @@ def run_comm_validation(profiles: dict, idle: dict, busy: dict, device_type: str
             names = list(prof.df["unit"])
             plan = case_plan(names, case)
             old_links, old_media, new_links, new_media = media_pair(case.setting, idle, device_type)
-            build = lambda links, media: problem_from_dict(build_problem(  # noqa: E731
+            old_p, new_p = (problem_from_dict(build_problem(
                 {device_type: prof}, {device_type: len(plan)}, links, assume_power_w={device_type: power_w},
-                media=media or None))
-            old_p, new_p = build(old_links, old_media), build(new_links, new_media)
+                media=media or None)) for links, media in ((old_links, old_media), (new_links, new_media)))
             if case.model not in weights:
                 weights[case.model] = freeze_model(case.model, Path(wdir) / f"{case.model}.pt")
-            n = max(case.warmup + 3, int(round(case.inputs * inputs_scale)))
+            n = max(case.warmup + 3, round(case.inputs * inputs_scale))
             spec = build_run_spec(new_p, plan, case.model, case.granularity, names, alpha=1.0, inputs=n,
                                   warmup=case.warmup, emulate_links=case.setting != "loopback", check_outputs=2,
                                   comm_timeout_s=timeout_s, weights=weights[case.model])
@@ -257,14 +256,14 @@ def accuracy_old_new(summary, transfers) -> dict:
             out[f"plans_max_abs_error_{k}"] = float(s[f"rel_error_{k}"].abs().max())
             out[f"transfer_bound_mean_abs_error_{k}"] = float(tb[f"rel_error_{k}"].abs().mean()) if len(tb) else None
             out[f"transfer_bound_max_abs_error_{k}"] = float(tb[f"rel_error_{k}"].abs().max()) if len(tb) else None
-        out["transfer_bound_plans"] = int(len(tb))
+        out["transfer_bound_plans"] = len(tb)
     if len(t):
         lb = t[t["setting"] == "loopback"]    # the transport alone (no emulated hold hiding it)
         for k in ("old", "new", "busy_curve"):
             out[f"transfers_median_abs_error_{k}"] = float(t[f"rel_error_{k}"].abs().median())
             out[f"unshaped_transfers_median_abs_error_{k}"] = float(lb[f"rel_error_{k}"].abs().median()) \
                 if len(lb) else None
-        out["transfers"], out["unshaped_transfers"] = int(len(t)), int(len(lb))
+        out["transfers"], out["unshaped_transfers"] = len(t), len(lb)
     return out
 
 

@@ -207,7 +207,7 @@ def run_comm_part(out_dir: str | os.PathLike = VALIDATION_DIR, idle: dict | None
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    sizes = tuple(int(round(10 ** (3 + k / 2))) for k in range(10))  # 1 kB .. 32 MB: the cases' tensors and more
+    sizes = tuple(round(10 ** (3 + k / 2)) for k in range(10))  # 1 kB .. 32 MB: the cases' tensors and more
     idle = idle or calibrate("loopback", sizes=sizes, repeats=calib_repeats, cpu_type=DEVICE_TYPE)
     busy = calibrate("loopback", sizes=sizes, repeats=calib_repeats, cpu_type=DEVICE_TYPE, busy=True)
     write_json_atomic(out / "comm_calibration.json", {"idle": idle, "busy": busy})

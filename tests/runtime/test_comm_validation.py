@@ -7,9 +7,20 @@ import pytest
 from donna_core.partition.costs import evaluate
 from donna_core.partition.media import MEDIA_PRESETS
 from donna_core.partition.problem import problem_from_dict
-from donna_core.runtime.comm_validation import (COMM_CASES, NEW_MEDIUM, CaseError, CommCase, accuracy_old_new,
-                                                bound_by, case_plan, media_pair, rows_from_records, summary_row,
-                                                transfer_predictions, transfer_rows)
+from donna_core.runtime.comm_validation import (
+    COMM_CASES,
+    NEW_MEDIUM,
+    CaseError,
+    CommCase,
+    accuracy_old_new,
+    bound_by,
+    case_plan,
+    media_pair,
+    rows_from_records,
+    summary_row,
+    transfer_predictions,
+    transfer_rows,
+)
 from donna_core.runtime.records import COMM_SUMMARY_COLUMNS, COMM_TRANSFER_COLUMNS
 from donna_core.runtime.report import predicted
 
