@@ -277,3 +277,18 @@ def rows_from_records(records: Sequence[dict], idle: dict, busy: dict) -> tuple[
         summary.append(summary_row(case, plan, rec, rec["predicted_old"]))
         transfers += transfer_rows(case, plan, rec, idle, busy)
     return summary, transfers
+
+
+def calibration_table(comm_calibration: dict):
+    """Both loopback calibrations of ``comm_calibration.json`` side by side, one row per message size (each
+    calibration keeps its own sizes): one-way median and the thread CPU time inside send / recv."""
+    import pandas as pd
+
+    cols = {}
+    for k in ("idle", "busy"):
+        s = comm_calibration[k]["samples"]
+        for name, vals in (("one-way median s", s["median_one_way_s"]),
+                           ("send CPU s", s["cpu"]["send"]["median_thread_cpu_s"]),
+                           ("recv CPU s", s["cpu"]["recv"]["median_thread_cpu_s"])):
+            cols[f"{k}: {name}"] = pd.Series(vals, index=s["bytes"])
+    return pd.DataFrame(cols).rename_axis("bytes")
