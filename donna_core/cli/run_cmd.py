@@ -188,7 +188,8 @@ def _calibrate(args: argparse.Namespace) -> int:
         writable_output(target, "--into" if args.into else "--problem")
         add_medium(d, args.name, medium_record(args.name, 1e-6, 1e9, {}, {})["medium"])
     try:
-        rec = calibrate(args.name, sizes, args.repeats, args.timeout, stat=args.stat, cpu_type=args.cpu_type)
+        rec = calibrate(args.name, sizes, args.repeats, args.timeout, stat=args.stat, cpu_type=args.cpu_type,
+                        busy=args.busy)
     except StageFailed as exc:
         print(f"donna: calibrate-link: {exc}", file=sys.stderr)
         return 1
@@ -321,6 +322,8 @@ def register(sub) -> None:
     c.add_argument("--timeout", type=_positive_seconds, default=300.0)
     c.add_argument("--cpu-type", default=None, help="write the measured CPU cost of send/recv for this device type "
                                                     "(the medium's \"cpu\"; default: recorded, not written)")
+    c.add_argument("--busy", action="store_true", help="measure while each end's core also computes (a 1-thread "
+                                                       "loop), as a pipeline stage's transport does")
     c.add_argument("-o", "--output", default="link-calibration.json")
     c.add_argument("--problem", default=None, help="also add the medium to this problem JSON")
     c.add_argument("--into", default=None, help="write the extended problem here (default: in place)")

@@ -31,7 +31,7 @@ SAME_POINT_RTOL = 1e-9     # two plans are the same point when bottleneck and en
 
 RESULT_FILES = {"profiles": "profiles_long.csv", "sources": "sources.csv", "sweep": "sweep.csv",
                 "fronts": "fronts.csv", "fig3": "fig3.csv", "fig4": "fig4.csv",
-                "llm": "llm_sweep.csv", "llm_memory": "llm_memory.csv"}  # llm*: notebook 07 (issue 12)
+                "llm": "llm_sweep.csv", "llm_memory": "llm_memory.csv"}  # llm*: notebook 07
 
 
 class ClaimsError(ValueError):
@@ -534,7 +534,7 @@ def render_markdown(claims: list[Claim], tables: Mapping[str, pd.DataFrame], tit
         if g["examples"]:
             lines += ["", "Largest cases: " + "; ".join(g["examples"]) + "."]
         lines.append("")
-    # ---- issue 12: decoder LLMs (notebook 07) ----
+    # ---- decoder LLMs (notebook 07) ----
     if "llm" in tables and not tables["llm"].empty:
         from .llm_study import llm_summary
 
@@ -544,7 +544,6 @@ def render_markdown(claims: list[Claim], tables: Mapping[str, pd.DataFrame], tit
                   "limits, CIM only on weight-stationary units. What changes relative to the CNNs:", ""]
         lines += [f"- {s}" for s in llm_summary(tables["llm"], tables.get("llm_memory"), tables.get("sweep"))]
         lines.append("")
-    # ---- end issue 12 ----
     lines += ["## Source of each claim's numbers", ""]
     lines += [f"- {c.key}: {c.data}" for c in claims]
     return "\n".join(lines) + "\n"
@@ -554,9 +553,9 @@ def claims_table(claims: list[Claim]) -> pd.DataFrame:
     return pd.DataFrame([asdict(c) for c in claims])
 
 
-# --- issue 9: cost model vs measurement (reads the cache of `make validate`; no runtime import) -------------------
+# --- cost model vs measurement (reads the cache of `make validate`; no runtime import) -------------------
 
-VALIDATION_TARGET_MEAN = 0.10  # issue 9 targets: mean absolute throughput error, and no single plan worse than
+VALIDATION_TARGET_MEAN = 0.10  # targets: mean absolute throughput error, and no single plan worse than
 VALIDATION_TARGET_MAX = 0.20
 
 
@@ -568,7 +567,7 @@ def validation_markdown(validation_dir: str | Path) -> str:
     s = pd.read_csv(vdir / "summary.csv")
     ok = s[~s["oversubscribed"].astype(bool)].copy()
     ok["abs_err"] = ok["rel_error"].abs()
-    lines = ["## Cost model vs measurement (issue 9)", "",
+    lines = ["## Cost model vs measurement", "",
              f"Plans executed by `donna_core.runtime` (one process per stage, gloo, pinned cores, 1 thread) on this "
              f"project's shared 2-core VM by `make validate`; predictions from profiles measured on the same host just "
              f"before. **Measured**: {len(s)} runs, {s['date'].min()} – {s['date'].max()}, 1-min load average "
@@ -626,4 +625,7 @@ def validation_markdown(validation_dir: str | Path) -> str:
             lines += ["", f"The same fitted model against the pipeline's own transfers on unshaped links ({len(t)} cuts, "
                           f"{t['bytes'].min():.0f}–{t['bytes'].max():.0f} B, median wire time per cut): median "
                           f"absolute error {t['rel_error'].abs().median():.0%}, worst {t['rel_error'].abs().max():.0%}."]
+    from .transfer_claims import transfer_bound_markdown
+
+    lines += transfer_bound_markdown(vdir, VALIDATION_TARGET_MEAN, VALIDATION_TARGET_MAX)
     return "\n".join(lines) + "\n"

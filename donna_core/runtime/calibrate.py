@@ -9,6 +9,7 @@ Run as ``python -m donna_core.runtime.calibrate`` under the env:// variables (th
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import statistics
@@ -109,6 +110,32 @@ def _pingpong(sizes: Sequence[int], repeats: int, rank: int) -> tuple[dict, dict
     return res, cpu
 
 
+class BusyCore:
+    """A thread that computes (1-thread matmuls, GIL released) on the process's own core while it measures: the
+    condition a pipeline stage sends and receives in, its compute thread sharing the core with the transport."""
+
+    def __init__(self):
+        import threading
+
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        import torch
+
+        a = torch.randn(192, 192)
+        while not self._stop.is_set():
+            torch.mm(a, a)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
 def main(argv=None) -> int:
     from .worker import end_with_parent, fatal, pin_to_core, write_result
 
@@ -125,7 +152,8 @@ def main(argv=None) -> int:
         torch.set_num_threads(1)
         dist.init_process_group("gloo", timeout=timedelta(seconds=float(spec.get("comm_timeout_s", 300))))
         dist.barrier()
-        res, cpu = _pingpong(spec["sizes"], int(spec["repeats"]), rank)
+        with (BusyCore() if spec.get("busy") else contextlib.nullcontext()):
+            res, cpu = _pingpong(spec["sizes"], int(spec["repeats"]), rank)
         if rank == 0:
             write_result(argv[1], {"one_way_s": {str(k): v for k, v in res.items()},
                                    "cpu_s": {str(k): v for k, v in cpu.items()}})
@@ -159,14 +187,16 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-def measure_link(sizes: Sequence[int] = DEFAULT_SIZES, repeats: int = 20, timeout_s: float = 300.0) -> dict:
-    """Ping-pong between two local processes; ``{"one_way_s": {size: [seconds, ...]}}``."""
+def measure_link(sizes: Sequence[int] = DEFAULT_SIZES, repeats: int = 20, timeout_s: float = 300.0,
+                 busy: bool = False) -> dict:
+    """Ping-pong between two local processes; ``{"one_way_s": {size: [seconds, ...]}}``. ``busy``: each
+    process's core also runs a compute thread (:class:`BusyCore`), as in a running pipeline."""
     from .launch import launch
 
     if any(int(s) < 1 for s in sizes):
         raise CalibrationError(f"sizes must be >= 1 byte, got {list(sizes)}")
     spec = {"stages": [{"device": "rank0"}, {"device": "rank1"}], "sizes": [int(s) for s in sizes],
-            "repeats": int(repeats), "comm_timeout_s": timeout_s}
+            "repeats": int(repeats), "comm_timeout_s": timeout_s, "busy": bool(busy)}
     return launch(spec, timeout_s=timeout_s, module="donna_core.runtime.calibrate")
 
 
@@ -194,7 +224,7 @@ def fit_cpu(nbytes: Sequence[float], seconds: Sequence[float]) -> tuple[float, f
 
 
 def calibrate(name: str = "loopback", sizes: Sequence[int] = DEFAULT_SIZES, repeats: int = 20,
-              timeout_s: float = 300.0, stat: str = "p25", cpu_type: str | None = None) -> dict:
+              timeout_s: float = 300.0, stat: str = "p25", cpu_type: str | None = None, busy: bool = False) -> dict:
     """Measure this host's transport: a :func:`medium_record` with a measured ``time_curve`` (per-size medians
     of the fit sizes) and the fitted line, each one's error at the held-out sizes (:func:`split_sizes`), and
     the CPU time of a send and a receive (rank 0's thread CPU time; written as the medium's ``cpu`` cost for
@@ -204,13 +234,16 @@ def calibrate(name: str = "loopback", sizes: Sequence[int] = DEFAULT_SIZES, repe
     the kernel can wait for a core for milliseconds, whatever the message size; the lower quartile (default)
     describes the transport itself, the median what a loaded host delivers -- both are recorded, with the fit's
     error against each. The curve uses the medians (its target is the median).
+
+    ``busy``: measured while each end's core also computes (:class:`BusyCore`), the condition of a pipeline
+    stage whose transport threads share its core with its compute thread (recorded in the provenance).
     """
     import platform
 
     import torch
 
     load_before = os.getloadavg()
-    raw = measure_link(sizes, repeats, timeout_s)
+    raw = measure_link(sizes, repeats, timeout_s, busy)
     xs, ts = summarise_samples(raw["one_way_s"], stat)
     _, med = summarise_samples(raw["one_way_s"], "median")
     fit_x, hold_x = split_sizes(xs)
@@ -234,7 +267,10 @@ def calibrate(name: str = "loopback", sizes: Sequence[int] = DEFAULT_SIZES, repe
                       f"round trip / 2, {repeats} repeats per size after 1 warm-up; line fitted on the per-size "
                       f"{stat} of sizes {fit_x}, time_curve = per-size medians of the same sizes (isotonic in log time), "
                       f"held out: {hold_x}; CPU cost = median time.thread_time() of rank 0 inside send / recv, "
-                      "fitted as seconds per message + seconds per byte",
+                      "fitted as seconds per message + seconds per byte"
+                      + ("; each process's core also ran a 1-thread compute loop (busy: a pipeline stage's "
+                         "condition)" if busy else ""),
+            "busy_cores": bool(busy),
             "torch": torch.__version__, "python": platform.python_version(),
             "load_avg_before": [round(v, 2) for v in load_before],
             "load_avg_after": [round(v, 2) for v in os.getloadavg()]}

@@ -64,13 +64,14 @@ class Receiver:
 class Sender:
     """Sends ``n`` buffers to rank ``dst``, each held until ``shaper`` releases it (an emulated link).
 
-    ``log``: per message (ready, release, send called, send returned), wall clock.
+    ``log``: per message (ready, release, send called, send returned, start on the link), wall clock; the
+    start is when the emulated link (or shared channel) began carrying it (= ready when unshaped).
     """
 
     def __init__(self, dst: int, n: int, depth: int, shaper: LinkShaper, on_error: OnError):
         self.dst, self.n, self.shaper, self.on_error = dst, n, shaper, on_error
         self.queue: queue.Queue = queue.Queue(maxsize=depth)
-        self.log: list[tuple[float, float, float, float]] = []
+        self.log: list[tuple[float, float, float, float, float]] = []
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
@@ -82,13 +83,13 @@ class Sender:
                 if item is _STOP:
                     return
                 buf, t_ready = item
-                release = self.shaper.release_time(t_ready, buf.numel())
+                start, release = self.shaper.reserve(t_ready, buf.numel())
                 delay = release - time.time()
                 if delay > 0:
                     time.sleep(delay)
                 t0 = time.time()
                 dist.send(buf, dst=self.dst)
-                self.log.append((t_ready, release, t0, time.time()))
+                self.log.append((t_ready, release, t0, time.time(), start))
         except BaseException as exc:
             self.on_error("sending", exc)
 

@@ -7,7 +7,8 @@ run -- every remaining stage's process group gets SIGKILL and is reaped, so no p
 
 Signals: inside :func:`ending_on_signals` (``donna run`` and ``calibrate-link`` use it) SIGINT raises
 KeyboardInterrupt and SIGTERM / SIGHUP raise :class:`Terminated`, so every ``finally`` runs: stages killed, temporary
-``donna-run-*`` directories removed. A parent that is SIGKILLed cannot clean up: its stages die with it
+``donna-run-*`` directories removed. The spec the stages read names that directory (``run_dir``): the channel files
+of emulated shared media live there (:class:`~donna_core.runtime.wire.SharedChannel`). A parent that is SIGKILLed cannot clean up: its stages die with it
 (``worker.end_with_parent``) and its directories are removed by the next :func:`run_dir` (owner PID recorded).
 """
 from __future__ import annotations
@@ -209,7 +210,8 @@ def launch(spec: dict, timeout_s: float = 600.0, workdir: str | os.PathLike | No
     world = len(spec["stages"])
     with run_dir(workdir) as tmp:
         spec_path, out_path = tmp / "spec.json", tmp / "raw.json"
-        spec_path.write_text(json.dumps(spec))
+        # the run directory holds the channel files of emulated shared media (wire.SharedChannel)
+        spec_path.write_text(json.dumps({**spec, "run_dir": str(tmp)}))
         port = free_port()
         procs: list[subprocess.Popen] = []
         logs = [tmp / f"stage{r}.log" for r in range(world)]

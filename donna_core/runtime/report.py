@@ -3,6 +3,8 @@
 Definitions (items ``warmup..N-1`` only, the steady state):
 
 * throughput = (n - 1) / (finish of the last item - finish of the first measured item) at the last stage;
+  ``slowest_stage_period_s``: the same period measured at every stage (its work finished and its send queued),
+  the largest -- the steady-state estimate for short runs, where the last stage drains faster at the end;
 * stage compute = mean time from an input being available to its outputs being computed (the mean, because a
   stage's rate is 1 / its mean cycle; the median is kept as ``compute_median_s``);
 * stage compute CPU = mean CPU time of the compute thread over the same span (``time.thread_time``): where it is
@@ -45,18 +47,26 @@ def _mean(xs: Sequence[float]) -> float | None:
 
 
 def hold_times(send_log: Sequence[Sequence[float]]) -> list[float]:
-    """Per message, how long the emulated link held it: release - max(ready, previous release) (0 unshaped)."""
+    """Per message, how long the emulated link held it: release - start on the link (0 unshaped). A log
+    without the start (4 entries) derives it as max(ready, previous release), the serial link's rule."""
     out, prev = [], float("-inf")
-    for ready, release, _t0, _done in send_log:
-        out.append(max(0.0, release - max(ready, prev)))
+    for m in send_log:
+        ready, release = m[0], m[1]
+        start = m[4] if len(m) > 4 else max(ready, prev)
+        out.append(max(0.0, release - start))
         prev = release
     return out
+
+
+def queue_times(send_log: Sequence[Sequence[float]]) -> list[float]:
+    """Per message, how long it waited for its link or shared channel before the hold began (0 unshaped)."""
+    return [max(0.0, m[4] - m[0]) if len(m) > 4 else 0.0 for m in send_log]
 
 
 def wire_times(send_log: Sequence[Sequence[float]], recv_log: Sequence[Sequence[float]]) -> list[float]:
     """Per message, the real transport's time: from both ends being ready (send called, receive posted) to the
     receive completing -- so a receiver that is still busy (back-pressure) does not count as transfer time."""
-    return [rdone - max(t0, rpost) for (_r, _rel, t0, _d), (rpost, rdone) in zip(send_log, recv_log)]
+    return [rdone - max(s[2], rpost) for s, (rpost, rdone) in zip(send_log, recv_log)]
 
 
 def summarise(raw: dict, spec: dict) -> dict:
@@ -67,6 +77,10 @@ def summarise(raw: dict, spec: dict) -> dict:
     ends = [c[4] for c in last]
     period = (ends[N - 1] - ends[w]) / (N - 1 - w)
     starts = [c[1] for c in ranks[0]["comp"]]
+    # each stage's own period over the same items (finish of its work, send queued): in a short run the last
+    # stage drains faster at the end (an upstream link that has finished no longer competes for a shared
+    # channel), so the slowest stage's period is the steady state's estimate where few inputs are streamed
+    stage_periods = [(r["comp"][N - 1][4] - r["comp"][w][4]) / (N - 1 - w) for r in ranks]
     stages = []
     for r in ranks:
         comp = r["comp"][w:]
@@ -82,6 +96,7 @@ def summarise(raw: dict, spec: dict) -> dict:
                               "transfer_s": _mean([h + x for h, x in zip(hold[w:], wire[w:])]),
                               "transfer_median_s": _median([h + x for h, x in zip(hold[w:], wire[w:])]),
                               "emulated_hold_s": _median(hold[w:]), "wire_s": _median(wire[w:]),
+                              "channel_wait_s": _median(queue_times(r["send"])[w:]),
                               "wire_s_all": wire[w:]}
         stages.append(st)
     energies = [r["energy"] for r in ranks if r["energy"] is not None]
@@ -99,6 +114,7 @@ def summarise(raw: dict, spec: dict) -> dict:
     oversub = [f"{h}: {per_host[h]} stages on {len(hosts[h])} distinct core(s)"
                for h in hosts if len(hosts[h]) < per_host[h]]
     return {"throughput_ips": 1.0 / period if period > 0 else float("inf"), "period_s": period,
+            "stage_periods_s": stage_periods, "slowest_stage_period_s": max(stage_periods),
             "latency_s": _median([e - s for s, e in zip(starts[w:], ends[w:])]),
             "stages": stages, "energy": energy, "outputs_check": raw["check"],
             "more_stages_than_cores": oversub,
@@ -109,7 +125,8 @@ def predicted(problem: Problem, plan: Sequence[tuple[str, int, int]], alpha: flo
     r = evaluate(problem, plan, alpha)
     return {"bottleneck_s": r.bottleneck_s, "throughput_ips": r.throughput_ips, "energy_j": r.energy_j,
             "input_s": r.input_s, "stages": [{"device": s.device, "compute_s": s.compute_s,
-                                               "comm_out_s": s.comm_out_s} for s in r.stages]}
+                                               "comm_out_s": s.comm_out_s} for s in r.stages],
+            **r.extra}  # shared media / CPU costs only: stage_busy_s, shared_busy_s
 
 
 def error_split(pred: dict, meas: dict) -> dict:

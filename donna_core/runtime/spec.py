@@ -3,7 +3,7 @@
 A run spec is a plain JSON-able dict (written to a file every stage process reads, locally or under torchrun):
 
 ``{"model", "granularity", "unit_names", "stages": [{"device", "type", "first", "last", "torch_device"}],
-"links": [{"medium", "bandwidth_Bps", "latency_s"} per cut], "emulated": bool, "inputs", "warmup",
+"links": [{"medium", "bandwidth_Bps", "latency_s", "time_curve", "shared"} per cut], "emulated": bool, "inputs", "warmup",
 "in_flight", "threads", "seed", "check_outputs", "comm_timeout_s", "fault": null | {...}, "problem_name", "alpha",
 "predicted": the cost model's numbers for this plan, "print_result": bool, "weights": null | freeze_model file}``
 
@@ -272,8 +272,11 @@ def build_run_spec(problem: Problem, plan: Sequence[tuple[str, int, int]], model
     links = []
     for a, b in zip(plan, plan[1:]):
         u, v = problem.device_index(a[0]), problem.device_index(b[0])
+        med = problem.media.get(problem.link_medium[u][v])
+        curve = None if med is None or med.time_curve is None else [list(pt) for pt in med.time_curve]
         links.append({"medium": problem.link_medium[u][v], "bandwidth_Bps": float(problem.link_bw[u, v]),
-                      "latency_s": float(problem.link_lat[u, v])})
+                      "latency_s": float(problem.link_lat[u, v]), "time_curve": curve,
+                      "shared": bool(med is not None and med.shared)})
     from .report import predicted
 
     return {"problem_name": problem.name, "alpha": float(alpha), "predicted": predicted(problem, plan, alpha),

@@ -1,4 +1,4 @@
-"""Cost model vs measurement (issue 9): run plans across alpha for real and cache the results with provenance.
+"""Cost model vs measurement: run plans across alpha for real and cache the results with provenance.
 
 What ``make validate`` does (``run_validation``):
 
@@ -11,7 +11,11 @@ What ``make validate`` does (``run_validation``):
    (a one-stage plan has no link, so it runs once per model/granularity);
 4. write ``runs.json`` (every result record with its raw per-input timestamps), ``summary.csv`` (one row per run),
    ``stages.csv`` (one row per stage) and ``transfers.csv`` (the calibrated link model against the pipeline's own
-   unshaped transfers) atomically under ``data/validation/``.
+   unshaped transfers) atomically under ``data/validation/``;
+5. the transfer-bound plans (:func:`run_comm_part`, :mod:`donna_core.runtime.comm_validation`): early cuts over
+   emulated LB-WCC / HB-WCC, a shared channel with two senders and unshaped loopback, predicted by the paper's
+   model and the extended one side by side -> ``comm_summary.csv``, ``comm_transfers.csv``, ``comm_runs.json``,
+   ``comm_calibration.json``.
 
 Energy per device is *modelled* for choosing plans at alpha < 1 (``POWER_W`` x measured time: this VM has no
 RAPL); the runs measure time only.
@@ -29,7 +33,8 @@ import pandas as pd
 from .. import config
 from ..atomic import write_json_atomic, write_text_atomic
 from ..partition.plan_format import plan_string
-from .records import FILES, STAGE_COLUMNS, SUMMARY_COLUMNS, TRANSFER_COLUMNS, check_columns
+from .records import (COMM_SUMMARY_COLUMNS, COMM_TRANSFER_COLUMNS, FILES, STAGE_COLUMNS, SUMMARY_COLUMNS,
+                      TRANSFER_COLUMNS, check_columns)
 
 DEVICE_TYPE = "cpu-run"
 POWER_W = 15.0  # modelled CPU power for alpha < 1 plan choice only (no RAPL here); README's example value
@@ -92,7 +97,8 @@ def run_validation(models: Iterable[str] = ("resnet152", "vgg19"), granularities
                    settings: Sequence[str] = LINK_SETTINGS, alphas: Sequence[float] = (0.0, 0.5, 1.0),
                    inputs: int = 10, warmup: int = 2, check: int = 2, profile_repeats: int = 10,
                    calib_repeats: int = 20, out_dir: str | os.PathLike = VALIDATION_DIR, timeout_s: float = 300.0,
-                   shipped_profiles: str | os.PathLike | None = None, progress: bool = True) -> pd.DataFrame:
+                   shipped_profiles: str | os.PathLike | None = None, progress: bool = True,
+                   transfer_bound: bool = True, comm_cases: Sequence | None = None) -> pd.DataFrame:
     """Measure and cache (see the module docstring); returns the summary table."""
     from tqdm import tqdm
 
@@ -178,7 +184,48 @@ def run_validation(models: Iterable[str] = ("resnet152", "vgg19"), granularities
                                           "failed": failed})
     write_text_atomic(out / "summary.csv", summary.to_csv(index=False))
     write_text_atomic(out / "stages.csv", stages.to_csv(index=False))
+    if transfer_bound:
+        run_comm_part(out, idle=cal, profiles=profiles, calib_repeats=calib_repeats, profile_repeats=profile_repeats,
+                      timeout_s=timeout_s, progress=progress, cases=comm_cases)
     return summary
+
+
+def run_comm_part(out_dir: str | os.PathLike = VALIDATION_DIR, idle: dict | None = None,
+                  profiles: dict | None = None, calib_repeats: int = 10, profile_repeats: int = 10,
+                  inputs_scale: float = 1.0, timeout_s: float = 300.0, progress: bool = True,
+                  cases: Sequence | None = None) -> dict:
+    """The transfer-bound plans (:mod:`donna_core.runtime.comm_validation`): calibrate loopback with busy cores
+    (and with idle ones unless ``idle`` is given), profile the block models unless ``profiles`` holds them, run
+    every case, write ``comm_calibration.json``, ``comm_runs.json``, ``comm_summary.csv`` and
+    ``comm_transfers.csv`` atomically; returns :func:`~donna_core.runtime.comm_validation.accuracy_old_new`."""
+    from ..profiling.profiler import profile_model
+    from ..profiling.profiles import profile_path, write_profile
+    from .calibrate import calibrate
+    from .comm_validation import COMM_CASES, accuracy_old_new, run_comm_validation
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    sizes = tuple(round(10 ** (3 + k / 2)) for k in range(10))  # 1 kB .. 32 MB: the cases' tensors and more
+    idle = idle or calibrate("loopback", sizes=sizes, repeats=calib_repeats, cpu_type=DEVICE_TYPE)
+    busy = calibrate("loopback", sizes=sizes, repeats=calib_repeats, cpu_type=DEVICE_TYPE, busy=True)
+    write_json_atomic(out / "comm_calibration.json", {"idle": idle, "busy": busy})
+    profiles = dict(profiles or {})
+    cases = COMM_CASES if cases is None else tuple(cases)
+    for m, g in sorted({(c.model, c.granularity) for c in cases} - set(profiles)):
+        prof = profile_model(m, "cpu", g, repeats=profile_repeats, warmup=2, threads=1, device_type=DEVICE_TYPE,
+                             progress=False, order="interleaved",
+                             notes="profiled by make validate right before its transfer-bound runs (shared 2-core VM)")
+        write_profile(prof, profile_path(out / "comm_profiles", m, g, DEVICE_TYPE))
+        profiles[(m, g)] = prof
+    summary, transfers, records, failed = run_comm_validation(profiles, idle, busy, DEVICE_TYPE, POWER_W,
+                                                              cases=cases, timeout_s=timeout_s,
+                                                              progress=progress, inputs_scale=inputs_scale)
+    write_json_atomic(out / "comm_runs.json", {"format": 1, "runs": records, "failed": failed})
+    write_text_atomic(out / "comm_summary.csv",
+                      pd.DataFrame(summary, columns=list(COMM_SUMMARY_COLUMNS)).to_csv(index=False))
+    write_text_atomic(out / "comm_transfers.csv",
+                      pd.DataFrame(transfers, columns=list(COMM_TRANSFER_COLUMNS)).to_csv(index=False))
+    return accuracy_old_new(summary, transfers)
 
 
 def transfer_check(stages: pd.DataFrame, medium: dict) -> pd.DataFrame:
@@ -208,8 +255,11 @@ def load_validation(path: str | os.PathLike = VALIDATION_DIR) -> dict | None:
             continue
         tables[name] = pd.read_csv(path / name)
         check_columns(tables[name].columns, columns, str(path / name))
+    comm = path / "comm_calibration.json"
     return {"summary": tables["summary.csv"], "stages": tables["stages.csv"], "runs": runs["runs"],
-            "calibration": cal, "transfers": tables["transfers.csv"]}
+            "calibration": cal, "transfers": tables["transfers.csv"], "comm_summary": tables["comm_summary.csv"],
+            "comm_transfers": tables["comm_transfers.csv"],
+            "comm_calibration": json.loads(comm.read_text()) if comm.exists() else None}
 
 
 def accuracy(summary: pd.DataFrame) -> pd.DataFrame:

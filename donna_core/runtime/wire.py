@@ -76,23 +76,78 @@ def emulated_seconds(nbytes: float, bandwidth_Bps: float, latency_s: float = 0.0
                                      time_curve=tuple(map(tuple, time_curve))), nbytes))
 
 
-class LinkShaper:
-    """A serial emulated link: message k is released at ``max(ready_k, release_{k-1}) + latency + bytes/bw``.
+class SharedChannel:
+    """One emulated channel that every sender on a shared medium takes turns on, across stage processes.
 
-    The link carries one message at a time (the cost model's transfer term is per message and links are not
-    shared), so a message that becomes ready while the previous one is still "on the wire" queues behind it.
+    The channel's state is one number, the wall-clock time it is next free, kept in a file inside the run's
+    temporary directory (created and removed by the launcher; a stage never creates a directory). A sender
+    reserves the interval ``[max(ready, free), max(ready, free) + t)`` under ``fcntl.flock`` on that file, so
+    intervals of concurrent senders never overlap: the channel's busy time is the sum of its messages' times,
+    as the cost model charges a shared medium. The lock is held only while reserving, not while the message
+    is held: a sender that slept on the lock would add its own wake-up delay (ms on a loaded host) to the
+    channel's busy time, which the model does not have.
+    """
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def reserve(self, ready_t: float, seconds: float) -> float:
+        """Start of the next free interval of ``seconds`` from ``ready_t``; marks it taken."""
+        import fcntl
+        import os
+
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            raw = os.pread(fd, 64, 0).decode().strip()
+            free = float(raw) if raw else float("-inf")
+            start = max(ready_t, free)
+            text = repr(start + seconds).encode()
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, text, 0)
+            return start
+        finally:
+            os.close(fd)  # releases the lock
+
+
+def channel_path(lock_dir: str, medium: str) -> str:
+    """The file of a shared medium's channel in the run's directory (the name is escaped: media are data)."""
+    import os
+    import re
+
+    safe = re.sub(r"[^A-Za-z0-9_.-]", lambda m: f"%{ord(m.group()):02x}", medium)
+    if not os.path.isdir(lock_dir):
+        raise RuntimeError(f"run directory {lock_dir} of the shared medium {medium!r} does not exist (the "
+                           "launcher has ended the run, or the stages run on several hosts)")
+    return os.path.join(lock_dir, f"channel-{safe}.lock")
+
+
+class LinkShaper:
+    """A serial emulated link: message k is released at ``max(ready_k, release_{k-1}) + time(bytes_k)``.
+
+    The link carries one message at a time (the cost model's transfer term is per message), so a message that
+    becomes ready while the previous one is still "on the wire" queues behind it. With a ``channel`` (a shared
+    medium) the interval is reserved on the channel instead, which all the medium's senders share.
     ``bandwidth_Bps`` None = unshaped (released immediately).
     """
 
-    def __init__(self, bandwidth_Bps: float | None, latency_s: float = 0.0, time_curve=None):
+    def __init__(self, bandwidth_Bps: float | None, latency_s: float = 0.0, time_curve=None,
+                 channel: SharedChannel | None = None):
         self.bandwidth_Bps = bandwidth_Bps
         self.latency_s = latency_s
         self.time_curve = time_curve
+        self.channel = channel
         self._free_at = float("-inf")
 
-    def release_time(self, ready_t: float, nbytes: int) -> float:
+    def reserve(self, ready_t: float, nbytes: int) -> tuple[float, float]:
+        """``(start, release)`` of the message on the link (both ``ready_t`` when unshaped)."""
         if self.bandwidth_Bps is None:
-            return ready_t
-        start = max(ready_t, self._free_at)
-        self._free_at = start + emulated_seconds(nbytes, self.bandwidth_Bps, self.latency_s, self.time_curve)
-        return self._free_at
+            return ready_t, ready_t
+        t = emulated_seconds(nbytes, self.bandwidth_Bps, self.latency_s, self.time_curve)
+        ready = max(ready_t, self._free_at)
+        start = self.channel.reserve(ready, t) if self.channel is not None else ready
+        self._free_at = start + t
+        return start, self._free_at
+
+    def release_time(self, ready_t: float, nbytes: int) -> float:
+        return self.reserve(ready_t, nbytes)[1]

@@ -13,7 +13,8 @@ A :class:`Stage` has three parts so that communication overlaps compute, as the 
 :class:`~donna_core.runtime.edges.Receiver` thread (blocking gloo ``recv`` into a queue of at most ``in_flight``
 inputs), the :class:`Compute` loop, and a :class:`~donna_core.runtime.edges.Sender` thread (at most ``in_flight``
 outputs queued; with emulation it holds each message until its link would have delivered it, see
-:class:`~donna_core.runtime.wire.LinkShaper`). Timestamps are ``time.time()`` (wall clock, comparable
+:class:`~donna_core.runtime.wire.LinkShaper`; the links of a shared medium take turns on one
+:class:`~donna_core.runtime.wire.SharedChannel` in the launcher's run directory). Timestamps are ``time.time()`` (wall clock, comparable
 between processes of one host; across hosts only as well as their clocks are synchronised).
 
 Any error in any thread prints one ``DONNA-STAGE-ERROR: stage k (device): Type: message`` line on stderr and
@@ -256,7 +257,7 @@ class Stage:
 
     def _build_edges(self, N: int, depth: int) -> None:
         from .edges import Receiver, Sender
-        from .wire import LinkShaper, layout_bytes
+        from .wire import LinkShaper, SharedChannel, channel_path, layout_bytes
 
         stage, S = self.stage, self.n_stages
         if stage > 0:
@@ -264,8 +265,14 @@ class Stage:
         if stage < S - 1:
             link = self.spec["links"][stage]
             emulate = bool(self.spec["emulated"])
+            channel = None
+            if emulate and link.get("shared"):  # one channel per shared medium, in the launcher's run directory
+                if not self.spec.get("run_dir"):
+                    raise RuntimeError(f"link {stage}: emulating the shared medium {link['medium']!r} needs the "
+                                       "run directory of a one-host launch (donna run), not given in the spec")
+                channel = SharedChannel(channel_path(self.spec["run_dir"], link["medium"]))
             shaper = LinkShaper(link["bandwidth_Bps"] if emulate else None, link["latency_s"] if emulate else 0.0,
-                                link.get("time_curve") if emulate else None)
+                                link.get("time_curve") if emulate else None, channel)
             self.sender = Sender(self.rank_of[stage + 1], N, depth, shaper, self._fail)
 
     def _edges(self) -> list:

@@ -146,7 +146,7 @@ def test_pipeline_outputs_equal_single_process_model_exactly(plan):
     skip_cut = next(r for r in ranks if r["stage"]["last"] == 1)
     assert skip_cut["out_tensors"] == 2 and skip_cut["out_bytes"] == 2 * 8 * 16 * 16 * 4
     assert all(len(r["comp"]) == 6 for r in ranks)
-    assert all(rel == ready for r in ranks for ready, rel, _, _ in r["send"])  # links not shaped: no hold
+    assert all(rel == ready for r in ranks for ready, rel, *_ in r["send"])  # links not shaped: no hold
     assert not res["emulated"]
     if len(plan) > os.cpu_count():
         assert res["measured"]["more_stages_than_cores"]  # said so in the output
@@ -235,7 +235,7 @@ def test_donna_run_cli_with_emulated_link(tmp_path, capsys):
     delay = 1e-3 + 2 * 8 * 16 * 16 * 4 / 8192e3
     assert res["predicted"]["stages"][0]["comm_out_s"] == pytest.approx(delay)
     send, recv = res["raw"]["ranks"][0]["send"], res["raw"]["ranks"][1]["recv"]
-    for (ready, release, t0, _), (_post, rdone) in zip(send, recv):
+    for (ready, release, t0, *_), (_post, rdone) in zip(send, recv):
         assert release - ready >= delay - 1e-9      # never released earlier than latency + bytes / bandwidth
         assert t0 >= release and rdone >= release    # nothing arrives before its release
     releases = [s[1] for s in send]

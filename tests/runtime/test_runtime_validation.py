@@ -1,4 +1,4 @@
-"""make validate's code path (issue 9) on a small scale: calibration, profiling, plans, runs, cache, notebook 06,
+"""make validate's code path on a small scale: calibration, profiling, plans, runs, cache, notebook 06,
 and the claims section built from the cache."""
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from donna_core.experiments.claims import validation_markdown
+from donna_core.runtime.comm_validation import CommCase
 from donna_core.runtime.validation import accuracy, load_validation, planned_runs, run_validation
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,7 +40,9 @@ def cache(tmp_path_factory):
     out = tmp_path_factory.mktemp("validation")
     summary = run_validation(models=["vgg8"], granularities=["block"], settings=("loopback", "lb-wcc"),
                              alphas=(1.0,), inputs=5, warmup=1, check=2, profile_repeats=2, calib_repeats=2,
-                             out_dir=out, shipped_profiles=REPO / "data" / "profiles", progress=False)
+                             out_dir=out, shipped_profiles=REPO / "data" / "profiles", progress=False,
+                             comm_cases=[CommCase("vgg8", "block", "lb-wcc-shared", (3, 4), 4),
+                                         CommCase("vgg8", "block", "loopback", (0,), 4)])
     return out, summary
 
 
@@ -69,8 +72,23 @@ def test_notebook_06_renders_the_cache_and_claims_section(cache, tmp_path):
     figs = tmp_path / "figs"
     mf.run_notebook("06_pipeline_validation", figs, {"measure": False, "outdir": str(figs),
                                                       "validation_dir": str(out)}, mf.NOTEBOOKS_DIR)
-    for name in ("fig6a_pipeline_predicted_vs_measured", "fig6b_pipeline_error_split"):
+    for name in ("fig6a_pipeline_predicted_vs_measured", "fig6b_pipeline_error_split",
+                 "fig6c_transfer_bound_old_vs_new", "fig6d_transfers_old_vs_new"):
         assert (figs / f"{name}.png").stat().st_size > 0 and (figs / f"{name}.pdf").stat().st_size > 0
     md = validation_markdown(out)
     assert md.startswith("## Cost model vs measurement") and f"| all | {len(summary)} |" in md
     assert validation_markdown(tmp_path / "nothing") == ""
+    assert "### Transfer-bound plans" in md and "| vgg8 | lb-wcc-shared |" in md
+
+
+def test_transfer_bound_runs_are_cached_old_and_new_side_by_side(cache):
+    out, _ = cache
+    v = load_validation(out)
+    comm, tr = v["comm_summary"], v["comm_transfers"]
+    assert list(comm["setting"]) == ["lb-wcc-shared", "loopback"] and comm["outputs_equal"].all()
+    shared = comm.iloc[0]
+    # the shared channel carries both cuts: the new model's period is at least the old one's (independent links)
+    assert shared["pred_new_period_s"] >= shared["pred_old_period_s"]
+    assert len(tr) == 3 and (tr["meas_s"] > 0).all()
+    cc = v["comm_calibration"]
+    assert cc["busy"]["provenance"]["busy_cores"] and not cc["idle"]["provenance"].get("busy_cores")
