@@ -47,7 +47,8 @@ def main(argv=None) -> int:
             for alpha in (0.0, 0.5, 1.0):
                 r = solve_graph(p, alpha, "exact", time_limit_s=10.0)
                 ok = r.stats["gap"] == 0.0 and r.stats["solve_s"] <= 10.0
-                row(f"ws64 s{seed} {medium} 2cpu+gpu+cim", "alpha", alpha, r, f"gap 0 in <=10 s: {'met' if ok else 'NOT met'}")
+                row(f"ws64 s{seed} {medium} 2cpu+gpu+cim", "alpha", alpha, r,
+                    f"gap 0 in <=10 s: {'met' if ok else 'NOT met'}")
     for medium in ("pcie5", "hb-wcc"):
         for seed in seeds:
             p = problem_from_dict(graph_problem(ws_dag(500, seed=seed), CLUSTER8, seed=seed, medium=medium,

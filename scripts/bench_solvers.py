@@ -11,8 +11,8 @@ solve the same problems. Sections:
 3. the bounded solver on problems too large for ``exact`` (item 2): time, certified gap;
 4. (``--only random``) the earlier random-instance table.
 
-The "was" figures beside the targets are the measurements of the code before the speed work (the code before this work, on
-this project's 2-core VM), not rerun here.
+The "was" figures beside the targets are the measurements of the code before the speed work (the code before this work,
+on this project's 2-core VM), not rerun here.
 """
 from __future__ import annotations
 

@@ -310,7 +310,8 @@ def main(argv=None):
     # ---- CPU host calibration -----------------------------------------------------------------------------
     rep += ["## 4. Spec-sheet GPU/CPU model", ""]
     host = specmodel.host_spec_from_cpuinfo(threads=1, flop_per_cycle_core=HOST_CPU["flop_per_cycle_core"],
-                                            clock_hz=HOST_CPU["clock_hz"], mem_bw_Bps=HOST_MEASURED["copy_bandwidth_Bps"])
+                                            clock_hz=HOST_CPU["clock_hz"],
+                                            mem_bw_Bps=HOST_MEASURED["copy_bandwidth_Bps"])
     host.update(model=HOST_CPU["model"], source="measurement host's /proc/cpuinfo (flags, bogomips/2 as clock), "
                                                 "recorded in scripts/build_device_profiles.py HOST_CPU")
     host_profiles, host_meta = {}, {}

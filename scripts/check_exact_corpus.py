@@ -40,7 +40,8 @@ def _with_latency_allowed(d: dict, seed: int) -> dict:
 
 def corpus() -> list[tuple[str, dict]]:
     out = []
-    chains = [f for f in sorted((ROOT / "data" / "problems").glob("*.json")) if "edges" not in json.loads(f.read_text())]
+    chains = [f for f in sorted((ROOT / "data" / "problems").glob("*.json"))
+              if "edges" not in json.loads(f.read_text())]
     for f in chains + [ROOT / "tests" / "data" / "paper_suboptimal.json"]:
         out.append((f.name, json.loads(f.read_text())))
     for seed in range(8):

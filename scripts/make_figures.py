@@ -21,8 +21,9 @@ from donna_core.experiments.notebook_runner import relative_to_notebook, run_not
 REPO = config.ROOT
 VALIDATION_NOTEBOOK = "06_pipeline_validation"  # run by `make validate`; `make figures` renders its cache
 
+# 07: decoder LLMs; 08: graph placement; 10: shared media, link curves
 NOTEBOOKS = ("01_profiles", "02_scenario_sweep", "03_single_gpu_comparison", "04_cim_edge_vs_cloud",
-             "07_llm_partitioning", "08_graph_placement", "10_communication_model")  # 07: decoder LLMs; 08: graph placement; 10: shared media, link curves
+             "07_llm_partitioning", "08_graph_placement", "10_communication_model")
 NOTEBOOKS_DIR = REPO / "notebooks"
 
 

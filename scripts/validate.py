@@ -56,9 +56,9 @@ def main(argv=None) -> int:
     nb_dir = REPO / "notebooks"
     with tqdm([NOTEBOOK], desc="notebook", unit="nb") as bar:
         for name in bar:   # relative paths: the executed notebook is the same from any checkout
-            run_notebook(name, args.outdir.resolve(), {"measure": False,
-                                                       "outdir": relative_to_notebook(args.outdir, nb_dir),
-                                                       "validation_dir": relative_to_notebook(args.validation_dir, nb_dir)},
+            run_notebook(name, args.outdir.resolve(),
+                         {"measure": False, "outdir": relative_to_notebook(args.outdir, nb_dir),
+                          "validation_dir": relative_to_notebook(args.validation_dir, nb_dir)},
                          nb_dir)
     print(f"load average after: {[round(x, 2) for x in os.getloadavg()]}; total {time.perf_counter() - t0:.0f} s; "
           f"cache {args.validation_dir}, figures in {args.outdir}")

@@ -167,7 +167,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
     write_profile(prof, path)
     m = prof.meta
     energy = "energy unavailable" if m["energy_source"] == "unavailable" else f"energy via {m['energy_source']}"
-    print(f"wrote {terminal_safe(path, keep='')}: {m['n_units']} units, sum of unit medians {m['sum_unit_median_s'] * 1e3:.2f} ms, "
+    print(f"wrote {terminal_safe(path, keep='')}: {m['n_units']} units, "
+          f"sum of unit medians {m['sum_unit_median_s'] * 1e3:.2f} ms, "
           f"whole model {m['whole_model_median_s'] * 1e3:.2f} ms (ratio {m['sum_to_whole_ratio']:.3f}), {energy}")
     return 0
 

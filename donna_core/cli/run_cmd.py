@@ -197,7 +197,8 @@ def _calibrate(args: argparse.Namespace) -> int:
         raise CliArgumentError(f"calibrate-link: {exc}") from None
     _write_output(args.output, "-o", rec)
     med = rec["medium"]
-    print(f"{terminal_safe(args.name, keep='')}: latency {med['latency_s'] * 1e6:.1f} us, bandwidth {med['bandwidth_Bps'] / 1e9:.3f} GB/s "
+    print(f"{terminal_safe(args.name, keep='')}: latency {med['latency_s'] * 1e6:.1f} us, "
+          f"bandwidth {med['bandwidth_Bps'] / 1e9:.3f} GB/s "
           f"(fit on the per-size {args.stat}; worst relative error {100 * rec['samples']['max_abs_rel_error']:.1f} %); "
           f"energy per bit assumed, not measured; wrote {args.output}")
     held = rec["samples"]["held_out"]
@@ -212,7 +213,8 @@ def _calibrate(args: argparse.Namespace) -> int:
         new = add_medium(d, args.name, med, use_for_links=args.use_for_links)
         problem_from_dict(new)  # the medium must be one a problem accepts
         _write_output(target, "--into" if args.into else "--problem", new)
-        print(f"added medium {args.name!r} to {terminal_safe(target, keep='')}" + (" and set every link to it" if args.use_for_links else ""))
+        print(f"added medium {args.name!r} to {terminal_safe(target, keep='')}"
+              + (" and set every link to it" if args.use_for_links else ""))
     return 0
 
 
@@ -255,7 +257,8 @@ def _run_graph(args: argparse.Namespace, raw: dict) -> int:
         print(f"donna: {exc}", file=sys.stderr)
         return 1
     _write_output(out, "-o", res)
-    print(json.dumps(json_safe(res), indent=2, allow_nan=False) if args.json else terminal_safe(format_graph_result(res)))
+    print(json.dumps(json_safe(res), indent=2, allow_nan=False) if args.json
+          else terminal_safe(format_graph_result(res)))
     return 0 if res["measured"]["outputs_check"]["exactly_equal"] else 4
 
 
@@ -312,7 +315,8 @@ def register(sub) -> None:
 
     c = sub.add_parser("calibrate-link", help="fit latency + bandwidth of this host's transport (gloo)",
                        description="Ping-pong between two local processes over the runtime's transport; fit "
-                                   "time = latency_s + bytes / bandwidth_Bps and a measured time_curve; write the medium.")
+                                   "time = latency_s + bytes / bandwidth_Bps and a measured time_curve; "
+                                   "write the medium.")
     c.add_argument("--name", default="loopback", help="medium name (default loopback)")
     c.add_argument("--sizes", nargs="*", type=_size, default=None, help="message sizes in bytes (default 1e3 .. 1e8)")
     c.add_argument("--repeats", type=_positive_int, default=20)

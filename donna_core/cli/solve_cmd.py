@@ -32,7 +32,8 @@ def format_result(r, name: str) -> str:
     lines = [f"{name}  [solver={r.solver}, alpha={r.alpha:g}]",
              f"{'device':<12}{'units':>12}{'compute s':>13}{'compute J':>13}{'send s':>12}{'send J':>12}"]
     for s in r.stages:
-        lines.append(f"{terminal_safe(s.device, keep=''):<12}{f'{s.first}..{s.last}':>12}{s.compute_s:>13.4g}{s.compute_j:>13.4g}"
+        lines.append(f"{terminal_safe(s.device, keep=''):<12}{f'{s.first}..{s.last}':>12}"
+                     f"{s.compute_s:>13.4g}{s.compute_j:>13.4g}"
                      f"{s.comm_out_s:>12.4g}{s.comm_out_j:>12.4g}")
     if r.input_s or r.input_j:
         lines.append(f"input transfer from the source: {r.input_s:.4g} s, {r.input_j:.4g} J")

@@ -716,9 +716,9 @@ def implied_reference_check(est: CimEstimator, layers: pd.DataFrame, ref: dict) 
     """Errors of ``est`` against NeuroSim totals *implied* by a reported error of another prediction.
 
     ``ref`` (see ``data/cim_checks/*.json``): ``previous_estimator_prediction`` (totals of the previous estimator)
-    and ``reported_error_previous_estimator_vs_neurosim`` (its reported errors against a NeuroSim run, with the half-width
-    of their printed rounding).  NeuroSim = other / (1 + error); the interval comes from the rounding.  Returns
-    one row per quantity: implied NeuroSim value (lo, mid, hi), this estimator's value and its error range."""
+    and ``reported_error_previous_estimator_vs_neurosim`` (its reported errors against a NeuroSim run, with the
+    half-width of their printed rounding).  NeuroSim = other / (1 + error); the interval comes from the rounding.
+    Returns one row per quantity: implied NeuroSim value (lo, mid, hi), this estimator's value and its error range."""
     pred = est.predict(layers)
     other, err = ref["previous_estimator_prediction"], ref["reported_error_previous_estimator_vs_neurosim"]
     mine = {"latency": pred["latency_s"].sum(), "dynamic_energy": pred["dynamic_energy_j"].sum(),

@@ -83,7 +83,8 @@ def cim_graph_costs(table: pd.DataFrame, est: cim_estimator.CimEstimator) -> tup
             "input_density": {"source": "default",
                               "per_neurosim_row": [round(float(x), 4) for x in pred["density"]]},
             "assumptions": [CIM_ASSUMPTIONS]}
-    return pd.DataFrame({"time_s": pred["latency_s"].to_numpy(float), "energy_j": pred["energy_j"].to_numpy(float)}), meta
+    return pd.DataFrame({"time_s": pred["latency_s"].to_numpy(float),
+                         "energy_j": pred["energy_j"].to_numpy(float)}), meta
 
 
 def graph_profile(model: str, device_type: str, table: pd.DataFrame, costs: pd.DataFrame, meta: dict,

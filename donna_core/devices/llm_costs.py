@@ -194,5 +194,6 @@ def cim_costs(shape: "llm.LLMShape", table: pd.DataFrame, estimator: cim_estimat
             "neurosim": {**neurosim.NEUROSIM_DEFAULTS, "note": "architecture the estimator models; no run"},
             "model_params": {"cim_estimator": estimator.params(), "capacity": cim_weight_capacity()},
             "assumptions": [CIM_INELIGIBLE_ASSUMPTION,
-                            "layer norms / residual adds / activations around the head are free on CIM, as for the CNNs"]}
+                            "layer norms / residual adds / activations around the head are free on CIM, "
+                            "as for the CNNs"]}
     return pd.DataFrame({"time_s": t, "energy_j": e}), meta

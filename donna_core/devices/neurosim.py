@@ -294,7 +294,8 @@ def infer_pool_flags(geom: pd.DataFrame) -> list[int]:
     the next row is not a parallel branch reading this row's own input (a ResNet downsample conv reads the
     block input, which is larger, so it never triggers); the last conv before the fully connected rows gets 1
     when it writes a map larger than 1x1 and the next row reads a single vector (global/average pooling or
-    flatten-after-pool, as in NeuroSim's shipped tables; a ViT patch embedding feeding 197 tokens gets 0).  Fully connected rows (1x1 IFM and kernel) and rows whose ``kind`` is ``linear`` or
+    flatten-after-pool, as in NeuroSim's shipped tables; a ViT patch embedding feeding 197 tokens gets 0).  Fully
+    connected rows (1x1 IFM and kernel) and rows whose ``kind`` is ``linear`` or
     ``attention`` (when a ``kind`` column is given) get 0.
     """
     flags = []

@@ -77,8 +77,9 @@ XEON_W3323_SPEC = {
     # Intel ARK, Xeon W-3323 (Ice Lake-W, Q3'21): 12 cores, base 3.50 GHz (max turbo 3.90 GHz), 2 AVX-512 FMA
     # units -> 2 units × 16 FP32 lanes × 2 FLOP = 64 FLOP/cycle/core; peak = 12 × 64 × 3.5e9 = 2.69 TFLOP/s.
     # Uncertainty: all-core AVX-512 clocks are below base, so this is an upper bound; ARK's "2 AVX-512 FMA
-    # units" is from memory of the ARK page (the search tool could not confirm it): with 1 unit the peak halves.  (The brief's
-    # "32 FLOP/cycle/core" counts an FMA as one FLOP per lane; we count 2 FLOP per FMA consistently with the GPU.)
+    # units" is from memory of the ARK page (the search tool could not confirm it): with 1 unit the peak halves.
+    # (The brief's "32 FLOP/cycle/core" counts an FMA as one FLOP per lane; we count 2 FLOP per FMA
+    # consistently with the GPU.)
     "cores": 12,
     "flop_per_cycle_core": 64,
     "clock_hz": 3.5e9,

@@ -510,7 +510,8 @@ def render_markdown(claims: list[Claim], tables: Mapping[str, pd.DataFrame], tit
              f"**{QUALITATIVE}** (same direction, different size), **{FAILS}**, **{MISSING}**.", ""]
     if "sources" in tables and not tables["sources"].empty:
         src = tables["sources"].drop_duplicates(["role", "device_type", "source_kind"])
-        lines += ["## Data sources", "", "| device role | profile | kind | energy from | how |", "|---|---|---|---|---|"]
+        lines += ["## Data sources", "", "| device role | profile | kind | energy from | how |",
+                  "|---|---|---|---|---|"]
         lines += [f"| {r.role} | {r.device_type} | {r.source_kind} | {_md_cell(r.energy_source)} | "
                   f"{_md_cell(r.source)} |" for r in src.itertuples()]
         lines += ["", "Communication: the paper's Table I media (PCIe-5, HB-WCC, LB-WCC), costed by eq. 4–5 "
@@ -606,7 +607,8 @@ def validation_markdown(validation_dir: str | Path) -> str:
     failed = json.loads(runs.read_text()).get("failed", []) if runs.exists() else []
     if failed:
         lines += ["", f"Runs that failed ({len(failed)}, not in the table): "
-                  + "; ".join(f"{f['model']}/{f['granularity']} {f['setting']} {f['plan']}: {f['error']}" for f in failed)]
+                  + "; ".join(f"{f['model']}/{f['granularity']} {f['setting']} {f['plan']}: {f['error']}"
+                              for f in failed)]
     cal = vdir / "calibration.json"
     if cal.exists():
 
@@ -615,16 +617,19 @@ def validation_markdown(validation_dir: str | Path) -> str:
         lines += ["", f"Communication model fitted from measured transfers (`donna calibrate-link`, loopback gloo): "
                       f"latency {m['latency_s'] * 1e6:.0f} µs, bandwidth {m['bandwidth_Bps'] / 1e9:.2f} GB/s; worst "
                       f"relative error over {min(smp['bytes']):.0e}–{max(smp['bytes']):.0e} B: "
-                      f"{smp['max_abs_rel_error']:.0%} against the fitted statistic ({smp.get('statistic', 'median')}), "
+                      f"{smp['max_abs_rel_error']:.0%} against the fitted statistic "
+                      f"({smp.get('statistic', 'median')}), "
                       f"{max(abs(e) for e in smp['fit_rel_error_vs_median']):.0%} against the median "
                       f"(target 10 %). Energy per bit of this medium: assumed, not measured."]
     tr = vdir / "transfers.csv"
     if tr.exists():
         t = pd.read_csv(tr)
         if len(t):
-            lines += ["", f"The same fitted model against the pipeline's own transfers on unshaped links ({len(t)} cuts, "
+            lines += ["", "The same fitted model against the pipeline's own transfers on unshaped links "
+                          f"({len(t)} cuts, "
                           f"{t['bytes'].min():.0f}–{t['bytes'].max():.0f} B, median wire time per cut): median "
-                          f"absolute error {t['rel_error'].abs().median():.0%}, worst {t['rel_error'].abs().max():.0%}."]
+                          f"absolute error {t['rel_error'].abs().median():.0%}, "
+                          f"worst {t['rel_error'].abs().max():.0%}."]
     from .transfer_claims import transfer_bound_markdown
 
     lines += transfer_bound_markdown(vdir, VALIDATION_TARGET_MEAN, VALIDATION_TARGET_MAX)

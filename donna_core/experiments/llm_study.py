@@ -56,7 +56,8 @@ def _row(model, phase, cluster, medium, kind, alpha, r, tokens) -> dict:
     return {"model": model, "phase": phase, "cluster": cluster, "medium": medium, "kind": kind, "alpha": alpha,
             "feasible": True, "bottleneck_s": r.bottleneck_s, "energy_j": r.energy_j,
             # a front point has no α: its objective (computed at α = 1 by pareto_front) would mislead
-            "objective": r.objective if kind != "front" else np.nan, "tokens_per_s": tokens / r.bottleneck_s, "j_per_token": r.energy_j / tokens,
+            "objective": r.objective if kind != "front" else np.nan, "tokens_per_s": tokens / r.bottleneck_s,
+            "j_per_token": r.energy_j / tokens,
             "stages": len(r.stages), "plan": plan_string(r.stages), "message": ""}
 
 
@@ -170,7 +171,8 @@ def llm_summary(sweep: pd.DataFrame, memory: pd.DataFrame | None = None,
                        f"{g.loc[g.tokens_per_s.idxmax(), 'medium']})" for m, g in a1.groupby("model")) + ".")
         a0 = feas[(feas.kind == "exact") & (feas.alpha == 0.0) & (feas.phase == ph)]
         out.append(f"{ph}, α = 0: least J/token " + "; ".join(
-            f"{m} {g.j_per_token.min():.3g} J ({g.loc[g.j_per_token.idxmin(), 'plan']})" for m, g in a0.groupby("model"))
+            f"{m} {g.j_per_token.min():.3g} J ({g.loc[g.j_per_token.idxmin(), 'plan']})"
+            for m, g in a0.groupby("model"))
             + ".")
     pe = feas[feas.kind.isin(["paper", "exact"])].pivot_table(
         index=["model", "phase", "cluster", "medium", "alpha"], columns="kind", values="objective")

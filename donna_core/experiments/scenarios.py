@@ -118,7 +118,8 @@ def read_type_profile(path: str | Path, role: str, assume_power_w: float | None 
                 "(cpu_power_w) to model it as power × measured time")
         w = float(assume_power_w)
         if not (w > 0 and math.isfinite(w)):
-            raise ScenarioError(f"assumed power for {role!r} must be a positive number of watts, got {assume_power_w!r}")
+            raise ScenarioError(f"assumed power for {role!r} must be a positive number of watts, "
+                                f"got {assume_power_w!r}")
         table["energy_j"] = w * table["time_s"].astype(float)
         meta.update(energy_source="model", assumed_power_w=w,
                     energy_note=f"energy_j = {w:g} W (assumed average power) x {meta.get('source_kind')} time_s")
@@ -146,7 +147,8 @@ def load_model_profiles(model: str, files: Mapping[str, str] | None = None, gran
 
 
 def load_paper_profiles(models: Sequence[str], cpu: str = "paper", profiles_dir: str | Path | None = None,
-                        cpu_power_w: float | None = None, granularity: str = "layer") -> dict[str, dict[str, TypeProfile]]:
+                        cpu_power_w: float | None = None,
+                        granularity: str = "layer") -> dict[str, dict[str, TypeProfile]]:
     """Model → role → TypeProfile for the paper's three device roles.
 
     ``cpu``: "paper" (modelled Xeon W-3323) or "host" (measured here); ``cpu_power_w`` models the energy of a
@@ -306,7 +308,8 @@ def make_problem(profiles: Mapping[str, TypeProfile], counts: Mapping[str, int],
                      f"{links if isinstance(links, str) else links.get('default', 'mixed')}",
         input_bytes=None if "input_bytes" in ref.meta else input_bytes_of(ref))
     problem["meta"].update({"cluster": cluster_name(counts), "built_by": "donna_core.experiments.scenarios via "
-                            "donna_core.profiling.problem_builder", "roles": {p.device_type: r for r, p in used.items()}})
+                            "donna_core.profiling.problem_builder",
+                            "roles": {p.device_type: r for r, p in used.items()}})
     return problem
 
 

@@ -121,7 +121,8 @@ def plot_curve_vs_line(media: Mapping[str, Mapping], cuts: pd.DataFrame, curve: 
     for k, (model, g) in enumerate(curve.groupby("model", sort=False)):
         colour = MODEL_COLOURS.get(model, "0.4")
         off = (k - 1) * 0.03
-        ax2.scatter(g["alpha"] + off, g["throughput_ratio"], color=colour, s=22, label=f"{model}: curve plan / line plan")
+        ax2.scatter(g["alpha"] + off, g["throughput_ratio"], color=colour, s=22,
+                    label=f"{model}: curve plan / line plan")
         ax2.scatter(g["alpha"] + off, g["line_plan_loss"], facecolors="none", edgecolors=colour, s=40, marker="s",
                     label=f"{model}: line plan slowed by the curve")
     ax2.axhline(1.0, color="k", lw=0.8)

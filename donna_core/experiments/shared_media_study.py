@@ -340,7 +340,8 @@ def study_markdown(datadir: str | Path) -> str:
     lines += ["", f"Re-planning for the shared channel against keeping the independent plan (exact, all radio "
               f"scenarios): the kept plan's bottleneck is up to {_fmt_ratio(ex['replan_gain'].max())}× the "
               f"re-planned one's; energy of the same plan is unchanged in every scenario "
-              f"(largest relative difference {(ex['indep_plan_shared_energy_j'] / ex['energy_j_independent'] - 1).abs().max():.1g})."]
+              "(largest relative difference "
+              f"{(ex['indep_plan_shared_energy_j'] / ex['energy_j_independent'] - 1).abs().max():.1g})."]
     if "curve" in t and not t["curve"].empty:
         cv = t["curve"]
         lines += ["", f"Size-dependent transport (measured loopback `time_curve` against its fitted line, as if it "

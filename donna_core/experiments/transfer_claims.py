@@ -21,8 +21,10 @@ def transfer_bound_markdown(vdir: Path, target_mean: float, target_max: float) -
              f"**Measured**: {len(s)} runs, {s['date'].min()} – {s['date'].max()}, 1-min load average "
              f"{s['load1_before'].min():.2f}–{s['load1_before'].max():.2f} before the runs on 2 cores. Old = one "
              "line per medium, links independent, no CPU cost of messages; new = loopback's measured curve and the "
-             "CPU cost of send/receive charged to the stages (`calibrate-link`), shared channels summed. Figures `fig6c_transfer_bound_old_vs_new`, `fig6d_transfers_old_vs_new`.", "",
-             "| model | links | plan | bound (new) | load | measured /s | old: predicted, error | new: predicted, error "
+             "CPU cost of send/receive charged to the stages (`calibrate-link`), shared channels summed. "
+             "Figures `fig6c_transfer_bound_old_vs_new`, `fig6d_transfers_old_vs_new`.", "",
+             "| model | links | plan | bound (new) | load | measured /s | old: predicted, error "
+             "| new: predicted, error "
              "| slowest stage compute: profiled / wall / CPU ms |", "|---|---|---|---|---|---|---|---|---|"]
     for r in s.itertuples():
         note = " (3 stages on 2 cores)" if r.oversubscribed else ""
@@ -61,11 +63,13 @@ def transfer_bound_markdown(vdir: Path, target_mean: float, target_max: float) -
             for st, g in [("all", t), ("unshaped loopback: the transport alone", lb)] + groups:
                 if len(g):
                     lines.append(f"- {st} ({len(g)}): {g['rel_error_old'].abs().median():.0%} / "
-                                 f"{g['rel_error_new'].abs().median():.0%} / {g['rel_error_busy_curve'].abs().median():.0%}")
+                                 f"{g['rel_error_new'].abs().median():.0%} / "
+                                 f"{g['rel_error_busy_curve'].abs().median():.0%}")
             if len(lb):
                 ok = lb["rel_error_new"].abs().median() <= TRANSFER_TARGET_MEDIAN
-                lines.append(f"Target for the transport (median ≤ {TRANSFER_TARGET_MEDIAN:.0%} on unshaped links, the "
-                             f"streams the earlier 87 % was measured on): **{'met' if ok else 'not met'}**. On emulated "
+                lines.append(f"Target for the transport (median ≤ {TRANSFER_TARGET_MEDIAN:.0%} "
+                             "on unshaped links, the streams the earlier 87 % was measured on): "
+                             f"**{'met' if ok else 'not met'}**. On emulated "
                              "links the hold (the medium's own time, which both models know) dominates the in-flight "
                              "time, so those streams say little about the transport model.")
     return lines

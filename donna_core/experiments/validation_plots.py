@@ -1,6 +1,7 @@
 """Figures of notebook 06: predicted vs measured throughput (y = x), and where the error comes from.
 
-They only draw columns of ``data/validation/summary.csv`` (see :mod:`donna_core.runtime.validation`); they never switch matplotlib's backend, so
+They only draw columns of ``data/validation/summary.csv`` (see :mod:`donna_core.runtime.validation`); they never switch
+matplotlib's backend, so
 they show inline in a notebook and save headless under papermill.
 """
 from __future__ import annotations

@@ -46,8 +46,8 @@ from .errors import InfeasibleError, PlanError, ProblemError
 from .media import message_time
 from .problem import Problem
 
-__all__ = ["InfeasibleError", "PlanError", "Result", "StageCost", "Tables", "evaluate", "extended_parts", "norm_constants",
-           "objective", "check_alpha"]
+__all__ = ["InfeasibleError", "PlanError", "Result", "StageCost", "Tables", "evaluate", "extended_parts",
+           "norm_constants", "objective", "check_alpha"]
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """Exact solvers: the Pareto front of (bottleneck, energy) and the exact alpha-weighted optimum.
 
 States are ``(c, a, j)``: ``c`` a count vector saying how many members of each device class are used (see
-:mod:`donna_core.partition.classes`), ``a`` the class of the last stage's device, ``j`` the number of units done (the last
-stage ends at unit ``j-1``). The device of a stage is determined by the state: the ``c[a]``-th member of class
+:mod:`donna_core.partition.classes`), ``a`` the class of the last stage's device, ``j`` the number of units done (the
+last stage ends at unit ``j-1``). The device of a stage is determined by the state: the ``c[a]``-th member of class
 ``a``. A transition appends a stage on class ``b`` (``c[b] < size[b]``) covering units ``j..k-1``::
 
     B(c + e_b, b, k) = max(B(c, a, j), T_comm(a -> b, cut j), T_comp(b, j..k-1))

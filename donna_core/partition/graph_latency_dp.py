@@ -2,7 +2,8 @@
 
 A *barrier* is a unit that every other unit either precedes or follows (an inception block's concat) and that
 no edge jumps over (from a unit before it to a unit after it). Every message a unit before a barrier c sends
-then goes to c or to a unit before c (the destination device must hold a successor), so under the list-scheduling semantics all work of the
+then goes to c or to a unit before c (the destination device must hold a successor), so under the list-scheduling
+semantics all work of the
 segment before c, messages included, ends before c starts, and nothing of the next segment starts before c
 ends. The latency of a plan is therefore the sum, over segments, of the span from one barrier's finish to the
 next barrier's finish, and that span depends only on the segment's own placement and on the devices of its

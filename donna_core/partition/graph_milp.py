@@ -81,8 +81,8 @@ class Model:
         cols = np.arange(n, dtype=np.int32)
         h.changeColsCost(n, cols, np.array(self.cost, dtype=float))
         h.changeColsIntegrality(n, cols, np.array(self.integ, dtype=np.uint8))
-        status = h.addRows(len(self.rlo), np.array(self.rlo, dtype=float), np.array(self.rhi, dtype=float), len(self.idx),
-                  np.array(self.starts, dtype=np.int32), np.array(self.idx, dtype=np.int32),
+        status = h.addRows(len(self.rlo), np.array(self.rlo, dtype=float), np.array(self.rhi, dtype=float),
+                  len(self.idx), np.array(self.starts, dtype=np.int32), np.array(self.idx, dtype=np.int32),
                   np.array(self.val, dtype=float))
         if h.getNumRow() != len(self.rlo):
             raise RuntimeError(f"HiGHS refused the model's rows ({status})")

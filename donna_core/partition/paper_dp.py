@@ -10,7 +10,8 @@ only when its ``C`` is strictly smaller (lines 24-28). Loop order: ``i`` ascendi
 Keeping one label per state is exact at alpha = 1 (only the max matters) and alpha = 0 (only the sum matters),
 but not for 0 < alpha < 1: a partial plan with a smaller weighted cost can lose once a later stage sets the
 bottleneck, because ``max`` absorbs the earlier advantage while the energy difference stays. The exact solver
-(:mod:`donna_core.partition.exact`) does not have this flaw; ``tests/partition/test_solvers.py`` keeps an instance that shows it.
+(:mod:`donna_core.partition.exact`) does not have this flaw; ``tests/partition/test_solvers.py`` keeps an instance that
+shows it.
 
 Extensions beyond the paper, needed by the problem format: with a ``source`` the initial states
 ``h(0, {}, u)`` carry the cost of sending the input from the source to ``u`` (the paper starts them at 0); a

@@ -48,7 +48,8 @@ def rescaled(p: Problem) -> Problem:
         # every product and sum a solver forms from them (cut 0..L, all types) must stay finite too
         extremes = (8.0 * nbytes * q.link_epb.max(), q.link_lat.max() + nbytes / q.link_bw.min(),
                     q.time_s.sum(axis=1).max(), q.energy_j.sum(axis=1).max())
-        safe = (all(np.isfinite(a).all() for a in arrays) and bool((q.link_bw >= (TINY if nbytes > 0 else 0.0)).all() and (q.link_bw > 0).all())
+        safe = (all(np.isfinite(a).all() for a in arrays)
+                and bool((q.link_bw >= (TINY if nbytes > 0 else 0.0)).all() and (q.link_bw > 0).all())
                 and all(math.isfinite(float(x)) for x in extremes))
         if safe:
             n = norm_constants(q)

@@ -200,7 +200,8 @@ def make_meter(device: str) -> Meter:
         try:
             return RaplMeter()
         except _pyjoules_missing_errors() as exc:
-            return UnavailableMeter(f"no RAPL via pyJoules ({type(exc).__name__}: {str(exc) or 'no /sys/class/powercap'})")
+            return UnavailableMeter("no RAPL via pyJoules "
+                                    f"({type(exc).__name__}: {str(exc) or 'no /sys/class/powercap'})")
     if dev.startswith("cuda"):
         index = int(dev.split(":", 1)[1]) if ":" in dev else 0
         try:

@@ -115,7 +115,8 @@ def _call_reference(ref: ModelRef):
     try:
         obj: Any = importlib.import_module(mod_name)
     except Exception as exc:  # any failure while importing the user's module is a bad --model, not a crash
-        raise UnknownModelError(f"--model {ref.name!r}: cannot import {mod_name} ({type(exc).__name__}: {exc})") from None
+        raise UnknownModelError(f"--model {ref.name!r}: cannot import {mod_name} "
+                                f"({type(exc).__name__}: {exc})") from None
     for part in attr.split("."):
         if not hasattr(obj, part):
             raise UnknownModelError(f"--model {ref.name!r}: module {mod_name} has no attribute {attr!r}")

@@ -21,7 +21,8 @@ REALISTIC_MEMORY_BYTES: dict[str, float] = {
     "cim": 605_814_784.0,  # = devices.llm_costs.cim_weight_capacity()["fp32_equiv_bytes"] (tested)
 }
 MEMORY_SOURCES: dict[str, str] = {
-    "cpu-xeon-w3323": "edge CPU board with 8 GB DRAM (the edge assumption of the LLM study; the Xeon's own DIMMs are larger)",
+    "cpu-xeon-w3323": ("edge CPU board with 8 GB DRAM (the edge assumption of the LLM study; "
+                       "the Xeon's own DIMMs are larger)"),
     "cpu-host": "edge CPU board with 8 GB DRAM (the edge assumption of the LLM study)",
     "gpu-rtx3070ti": "NVIDIA RTX 3070 Ti spec: 8 GB GDDR6X",
     "cim": ("on-chip weights of the NeuroSim V1.3 chip floor-planned for VGG19 (the largest shipped run): 524 "
@@ -131,7 +132,8 @@ def _profile_energy(t: str, prof: Profile, assume_power_w: Mapping[str, float]) 
     if t not in assume_power_w:
         raise ProblemBuildError(
             f"profile of device type {t!r} ({prof.meta['model']}/{prof.meta['granularity']}) has no energy "
-            f"(energy_source 'unavailable'); energy-aware partitioning needs it: use a profile with energy, or model it from an assumed "
+            f"(energy_source 'unavailable'); energy-aware partitioning needs it: use a profile with energy, "
+            f"or model it from an assumed "
             f"average power (assume_power_w={{'{t}': WATTS}}, CLI --assume-power {t}=WATTS)")
     p = float(assume_power_w[t])
     if not math.isfinite(p) or p <= 0:
@@ -227,7 +229,8 @@ def build_problem(profiles: Mapping[str, Profile], cluster: Mapping[str, int] | 
 
     ``memory_bytes``: per device type, or ``"realistic"`` for :data:`REALISTIC_MEMORY_BYTES` (sources in the
     problem's meta); ``memory_overrides`` (per type) then replace or add entries, so ``"realistic"`` plus
-    ``{"gpu-rtx3070ti": 2.5e9}`` keeps the preset for every other type.  A unit's memory is its ``weight_bytes`` plus, for LLM profiles, its KV cache at the
+    ``{"gpu-rtx3070ti": 2.5e9}`` keeps the preset for every other type.  A unit's memory is its ``weight_bytes`` plus,
+    for LLM profiles, its KV cache at the
     profile's context (``kv_bytes``).  ``allowed``: per device type, which units it may run; by default CIM types
     (:func:`is_weight_stationary_type`) may run only :func:`weight_stationary_units`, every other type all.
     """
@@ -301,7 +304,8 @@ def build_problem(profiles: Mapping[str, Profile], cluster: Mapping[str, int] | 
         if mask is not None:
             mask = [bool(v) for v in mask]
             if len(mask) != len(ref_units):
-                raise ProblemBuildError(f"allowed[{t!r}] has {len(mask)} entries but the model has {len(ref_units)} units")
+                raise ProblemBuildError(f"allowed[{t!r}] has {len(mask)} entries "
+                                        f"but the model has {len(ref_units)} units")
             if not all(mask):  # all-true is the default: leave it out so CNN problems stay unchanged
                 spec["allowed"] = mask
         device_types[t] = spec
@@ -385,7 +389,8 @@ def build_graph_problem(profiles: Mapping[str, Profile], edges: tuple[Mapping[st
     meta, edge_list = edges
     first = next(iter(profiles.values()), None)
     if first is not None and first.meta.get("granularity") != "graph":
-        raise ProblemBuildError(f"graph problems need 'graph' profiles, got granularity {first.meta.get('granularity')!r}")
+        raise ProblemBuildError("graph problems need 'graph' profiles, "
+                                f"got granularity {first.meta.get('granularity')!r}")
     if kwargs.get("input_bytes") is None and "input_bytes" in meta:
         kwargs["input_bytes"] = meta["input_bytes"]
     problem = build_problem(profiles, cluster, links, **kwargs)

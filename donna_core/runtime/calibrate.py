@@ -265,7 +265,8 @@ def calibrate(name: str = "loopback", sizes: Sequence[int] = DEFAULT_SIZES, repe
     prov = {"kind": "measured", "host": platform.node(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "method": f"gloo send/recv ping-pong between 2 local processes pinned to distinct cores, one-way = "
                       f"round trip / 2, {repeats} repeats per size after 1 warm-up; line fitted on the per-size "
-                      f"{stat} of sizes {fit_x}, time_curve = per-size medians of the same sizes (isotonic in log time), "
+                      f"{stat} of sizes {fit_x}, time_curve = per-size medians of the same sizes "
+                      "(isotonic in log time), "
                       f"held out: {hold_x}; CPU cost = median time.thread_time() of rank 0 inside send / recv, "
                       "fitted as seconds per message + seconds per byte"
                       + ("; each process's core also ran a 1-thread compute loop (busy: a pipeline stage's "

@@ -178,7 +178,8 @@ def transfer_rows(case: CommCase, plan, res: dict, idle: dict, busy: dict) -> li
         meas = tr["transfer_median_s"]
         rows.append({"model": case.model, "granularity": case.granularity, "setting": case.setting,
                      "plan": plan_string(plan), "cut": k, "bytes": tr["bytes"], **p, "meas_s": meas,
-                     "hold_s": tr["emulated_hold_s"], "wire_s": tr["wire_s"], "channel_wait_s": tr.get("channel_wait_s"),
+                     "hold_s": tr["emulated_hold_s"], "wire_s": tr["wire_s"],
+                     "channel_wait_s": tr.get("channel_wait_s"),
                      "rel_error_old": p["pred_old_s"] / meas - 1.0, "rel_error_new": p["pred_new_s"] / meas - 1.0,
                      "rel_error_busy_curve": p["pred_busy_curve_s"] / meas - 1.0,
                      "date": prov["date"], "load1_before": prov["load_avg_before"][0]})

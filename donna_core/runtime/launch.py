@@ -8,7 +8,8 @@ run -- every remaining stage's process group gets SIGKILL and is reaped, so no p
 Signals: inside :func:`ending_on_signals` (``donna run`` and ``calibrate-link`` use it) SIGINT raises
 KeyboardInterrupt and SIGTERM / SIGHUP raise :class:`Terminated`, so every ``finally`` runs: stages killed, temporary
 ``donna-run-*`` directories removed. The spec the stages read names that directory (``run_dir``): the channel files
-of emulated shared media live there (:class:`~donna_core.runtime.wire.SharedChannel`). A parent that is SIGKILLed cannot clean up: its stages die with it
+of emulated shared media live there (:class:`~donna_core.runtime.wire.SharedChannel`). A parent that is SIGKILLed
+cannot clean up: its stages die with it
 (``worker.end_with_parent``) and its directories are removed by the next :func:`run_dir` (owner PID recorded).
 """
 from __future__ import annotations
@@ -178,7 +179,8 @@ def worker_env(rank: int, world: int, port: int, base: dict | None = None, model
 
 
 # Python < 3.11 has no -P: drop the working directory from sys.path by hand, then run the module as -m would.
-_NO_CWD_BOOT = "import sys, runpy; del sys.path[0]; runpy.run_module(sys.argv.pop(1), run_name='__main__', alter_sys=True)"
+_NO_CWD_BOOT = ("import sys, runpy; del sys.path[0]; "
+                "runpy.run_module(sys.argv.pop(1), run_name='__main__', alter_sys=True)")
 
 
 def isolated_module(module: str) -> list[str]:
@@ -220,8 +222,9 @@ def launch(spec: dict, timeout_s: float = 600.0, workdir: str | os.PathLike | No
                 with open(logs[r], "wb") as log:
                     procs.append(subprocess.Popen(
                         stage_command(module, spec, spec_path, out_path),
-                        env={**worker_env(r, world, port, model=spec.get("model")), PARENT_ENV: str(os.getpid())}, stdout=log,
-                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, cwd=os.getcwd()))
+                        env={**worker_env(r, world, port, model=spec.get("model")), PARENT_ENV: str(os.getpid())},
+                        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                        start_new_session=True, cwd=os.getcwd()))
             deadline = time.monotonic() + timeout_s
             while True:
                 codes = [p.poll() for p in procs]

@@ -29,7 +29,8 @@ TRANSFER_COLUMNS: tuple[str, ...] = ("model", "granularity", "plan", "bytes", "w
 # waited for its core).
 COMM_SUMMARY_COLUMNS: tuple[str, ...] = (
     "model", "granularity", "setting", "emulated", "plan", "stages", "cut_bytes", "inputs", "pred_old_ips",
-    "pred_new_ips", "meas_ips", "meas_last_stage_ips", "rel_error_old", "rel_error_new", "pred_old_period_s", "pred_new_period_s",
+    "pred_new_ips", "meas_ips", "meas_last_stage_ips", "rel_error_old", "rel_error_new", "pred_old_period_s",
+    "pred_new_period_s",
     "meas_period_s", "bound_old", "bound_new", "slowest_compute_pred_s", "slowest_compute_wall_s",
     "slowest_compute_cpu_s", "outputs_equal", "oversubscribed", "date", "load1_before",
     "load1_after")

@@ -194,7 +194,8 @@ def format_comparison(res: dict) -> str:
              f"{'bytes out':>11}{'pred xfer s':>13}{'meas xfer s':>13}"]
     for p, m in zip(pred["stages"], meas["stages"]):
         tr = m.get("transfer")
-        xfer = (f"{tr['bytes']:>11}{p['comm_out_s']:>13.4g}{tr['transfer_s']:>13.4g}" if tr else f"{'-':>11}{'-':>13}{'-':>13}")
+        xfer = (f"{tr['bytes']:>11}{p['comm_out_s']:>13.4g}{tr['transfer_s']:>13.4g}" if tr
+                else f"{'-':>11}{'-':>13}{'-':>13}")
         units = f"{m['first']}..{m['last']}"
         lines.append(f"{m['device']:<8}{units:>10}{str(m['core']):>6}{p['compute_s']:>13.4g}"
                      f"{m['compute_s']:>13.4g}{m['compute_cpu_s']:>11.4g}{m['idle_s']:>9.3g}{xfer}")

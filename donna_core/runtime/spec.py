@@ -3,9 +3,10 @@
 A run spec is a plain JSON-able dict (written to a file every stage process reads, locally or under torchrun):
 
 ``{"model", "granularity", "unit_names", "stages": [{"device", "type", "first", "last", "torch_device"}],
-"links": [{"medium", "bandwidth_Bps", "latency_s", "time_curve", "shared"} per cut], "emulated": bool, "inputs", "warmup",
-"in_flight", "threads", "seed", "check_outputs", "comm_timeout_s", "fault": null | {...}, "problem_name", "alpha",
-"predicted": the cost model's numbers for this plan, "print_result": bool, "weights": null | freeze_model file}``
+"links": [{"medium", "bandwidth_Bps", "latency_s", "time_curve", "shared"} per cut], "emulated": bool, "inputs",
+"warmup", "in_flight", "threads", "seed", "check_outputs", "comm_timeout_s", "fault": null | {...}, "problem_name",
+"alpha", "predicted": the cost model's numbers for this plan, "print_result": bool,
+"weights": null | freeze_model file}``
 
 Carrying the prediction makes the spec self-contained: under torchrun, stage 0 writes the whole comparison.
 A spec is data: its ``model`` selects code (``module:function``) only where a command line names it too.

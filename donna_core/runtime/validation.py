@@ -169,13 +169,15 @@ def run_validation(models: Iterable[str] = ("resnet152", "vgg19"), granularities
         pred_shipped = None
         if shipped is not None:  # same plan and link model, compute from the shipped (other-VM) profile
             t = shipped.df["time_s"].to_numpy()
-            parts = [float(t[f:l + 1].sum()) for _, f, l in plan] + [x["comm_out_s"] for x in res["predicted"]["stages"]]
+            parts = ([float(t[f:l + 1].sum()) for _, f, l in plan]
+                     + [x["comm_out_s"] for x in res["predicted"]["stages"]])
             pred_shipped = 1.0 / max(parts)
         rows.append(summary_row(m, g, run, res, pred_shipped))
         srows += stage_rows(m, g, run, res)
         records.append({"model": m, "granularity": g, "setting": run["setting"], "alphas": run["alphas"], **res})
         tqdm.write(f"{m}/{g} {run['setting']:>8} {plan_string(plan)}: predicted {rows[-1]['pred_ips']:.3g}/s "
-                   f"measured {rows[-1]['meas_ips']:.3g}/s ({100 * rows[-1]['rel_error']:+.1f} %)") if progress else None
+                   f"measured {rows[-1]['meas_ips']:.3g}/s "
+                   f"({100 * rows[-1]['rel_error']:+.1f} %)") if progress else None
     wdir.cleanup()
     summary = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
     stages = pd.DataFrame(srows, columns=list(STAGE_COLUMNS))

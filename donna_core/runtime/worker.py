@@ -14,7 +14,8 @@ A :class:`Stage` has three parts so that communication overlaps compute, as the 
 inputs), the :class:`Compute` loop, and a :class:`~donna_core.runtime.edges.Sender` thread (at most ``in_flight``
 outputs queued; with emulation it holds each message until its link would have delivered it, see
 :class:`~donna_core.runtime.wire.LinkShaper`; the links of a shared medium take turns on one
-:class:`~donna_core.runtime.wire.SharedChannel` in the launcher's run directory). Timestamps are ``time.time()`` (wall clock, comparable
+:class:`~donna_core.runtime.wire.SharedChannel` in the launcher's run directory). Timestamps are ``time.time()`` (wall
+clock, comparable
 between processes of one host; across hosts only as well as their clocks are synchronised).
 
 Any error in any thread prints one ``DONNA-STAGE-ERROR: stage k (device): Type: message`` line on stderr and

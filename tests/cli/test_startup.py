@@ -42,5 +42,6 @@ def test_commands_import_neither_torch_nor_pandas(tmp_path, args):
 
 def test_the_probe_sees_heavy_imports(tmp_path):
     """The check above can fail: `donna problem` reads profiles with pandas, and the probe reports it."""
-    out = loaded_after("problem", "--model", "vgg8", "--cluster", "2cpu", "--medium", "pcie5", "-o", tmp_path / "p.json")
+    out = loaded_after("problem", "--model", "vgg8", "--cluster", "2cpu", "--medium", "pcie5",
+                       "-o", tmp_path / "p.json")
     assert out["code"] == 0 and "pandas" in out["heavy"]

@@ -202,7 +202,7 @@ def test_input_stats_parser():
         ce.parse_input_stats("1 a bit-density 0.3\n3 b bit-density 0.2\n", "x.txt")
 
 
-# ---- calibration errors (the estimator's accuracy targets) -------------------------------------------------------------
+# ---- calibration errors (the estimator's accuracy targets) -----------------------------------------------------------
 def test_all_models_fit_errors():
     _, per_model = ce.error_table(RUNS, leave_one_out=False)
     assert per_model.latency_total_err.abs().max() < 0.02

@@ -18,7 +18,8 @@ def test_presets_match_the_datasheets():
     assert x.peak_flops == pytest.approx(12 * 64 * 3.5e9)
     assert x.mem_bw_Bps == pytest.approx(204.8e9) and x.active_power_w == 220
     for spec in (g, x):
-        assert {"peak_flops", "mem_bw_Bps", "active_power_w", "dispatch_s", "compute_eff", "mem_eff"} <= set(spec.sources)
+        assert ({"peak_flops", "mem_bw_Bps", "active_power_w", "dispatch_s", "compute_eff", "mem_eff"}
+                <= set(spec.sources))
 
 
 def _work(macs, weight_bytes, out_bytes, n_ops, input_bytes=12288):

@@ -38,7 +38,8 @@ def _brute_chain_latency(p):
             bounds = [0, *cuts, p.L]
             for devs in itertools.permutations(range(p.D), k):
                 lat = sum(t[d, bounds[i]:bounds[i + 1]].sum() for i, d in enumerate(devs))
-                lat += sum(p.link_lat[devs[i], devs[i + 1]] + p.out_bytes[bounds[i + 1] - 1] / p.link_bw[devs[i], devs[i + 1]]
+                lat += sum(p.link_lat[devs[i], devs[i + 1]]
+                           + p.out_bytes[bounds[i + 1] - 1] / p.link_bw[devs[i], devs[i + 1]]
                            for i in range(k - 1))
                 best = min(best, lat)
     return best

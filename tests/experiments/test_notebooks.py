@@ -152,7 +152,8 @@ def test_sweep_matches_direct_calls(run):
     out, _, profs = run
     df = pd.read_csv(out / "data" / "sweep.csv")
     direct = sc.sweep({"vgg8": profs["vgg8"]}, alphas=ALPHAS, progress=False)
-    cols = ["scenario", "model", "medium", "cluster", "alpha", "solver", "bottleneck_s", "energy_j", "objective", "plan"]
+    cols = ["scenario", "model", "medium", "cluster", "alpha", "solver", "bottleneck_s", "energy_j", "objective",
+            "plan"]
     pd.testing.assert_frame_equal(df[cols], direct[cols], check_exact=False, rtol=TABLE_RTOL, atol=0)
     n = direct["scenario"].nunique()
     text = _text_outputs(out / "02_scenario_sweep.ipynb")

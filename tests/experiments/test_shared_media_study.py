@@ -44,7 +44,8 @@ def test_same_plan_same_energy_never_less_time(small):
         for medium, b, e in ((r.base_medium, r.bottleneck_s_independent, r.energy_j_independent),
                              (st.SHARED_VARIANTS[r.base_medium], r.indep_plan_shared_bottleneck_s,
                               r.indep_plan_shared_energy_j)):
-            ref_b, ref_e = reference_cost(sc.make_problem(profs[r.model], counts, links=medium), _plan(r.plan_independent))
+            ref_b, ref_e = reference_cost(sc.make_problem(profs[r.model], counts, links=medium),
+                                          _plan(r.plan_independent))
             assert math.isclose(b, ref_b, rel_tol=1e-9) and math.isclose(e, ref_e, rel_tol=1e-9)
 
 

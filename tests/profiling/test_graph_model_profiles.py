@@ -82,7 +82,8 @@ def test_donna_problem_graph_writes_a_graph_problem(tmp_path):
     check_graph_problem(d)
     # the bundled file is this very problem
     shipped = json.loads((ROOT / "data" / "problems" / "googlenet_graph_2cpu1gpu1cim_hb-wcc.json").read_text())
-    assert shipped["edges"] == d["edges"] and shipped["device_types"]["cim"]["time_s"] == d["device_types"]["cim"]["time_s"]
+    assert (shipped["edges"] == d["edges"]
+            and shipped["device_types"]["cim"]["time_s"] == d["device_types"]["cim"]["time_s"])
 
 
 def test_donna_problem_graph_without_graph_profiles_is_one_line_exit_2(tmp_path):

@@ -93,5 +93,6 @@ def test_profile_facts_logic_on_a_toy_case():
     assert f["gpu_fastest_total"] and f["cim_most_efficient_total"]
     assert f["cim_not_slowest_layers"] == [2] and f["cim_slowest_except_last_two"]
     with pytest.raises(ValueError, match="different units"):
-        dp.profile_facts({"gpu-rtx3070ti": mk([1] * 3, [1] * 3), "cpu-xeon-w3323": mk([1] * 3, [1] * 3).assign(unit=list("xyz")),
+        dp.profile_facts({"gpu-rtx3070ti": mk([1] * 3, [1] * 3),
+                          "cpu-xeon-w3323": mk([1] * 3, [1] * 3).assign(unit=list("xyz")),
                           "cim": mk([1] * 3, [1] * 3)})

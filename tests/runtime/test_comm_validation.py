@@ -95,7 +95,8 @@ def test_transfer_predictions_old_line_new_curve_and_emulated_hold_plus_transpor
 def _res(shared=False):
     tr = {"bytes": 1000000, "transfer_median_s": 0.3, "emulated_hold_s": 0.29, "wire_s": 0.01, "channel_wait_s": 0.0}
     stages = [{"transfer": tr, "compute_s": 0.1, "compute_cpu_s": 0.05}, {"compute_s": 0.2, "compute_cpu_s": 0.1}]
-    return {"predicted": {"throughput_ips": 4.0, "bottleneck_s": 0.25, "stages": [{"compute_s": 0.1}, {"compute_s": 0.1}]},
+    return {"predicted": {"throughput_ips": 4.0, "bottleneck_s": 0.25,
+                          "stages": [{"compute_s": 0.1}, {"compute_s": 0.1}]},
             "measured": {"throughput_ips": 3.5, "period_s": 1 / 3.5, "slowest_stage_period_s": 1 / 3, "stages": stages,
                          "outputs_check": {"exactly_equal": True}, "more_stages_than_cores": []},
             "provenance": {"date": "d", "load_avg_before": [2.0], "load_avg_after": [2.5]}, "emulated": True}

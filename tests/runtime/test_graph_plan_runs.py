@@ -44,7 +44,8 @@ def test_prediction_matches_the_reference_cost_model():
     edges = [(0, 1, 400), (0, 2, 300), (1, 3, 100), (2, 3, 900), (0, 3, 50), (3, 4, 10)]
     times = [1e-3, 2e-3, 3e-3, 0.5e-3, 0.1e-3]
     p, e = split_graph_problem(graph_problem([f"u{i}" for i in range(5)], times, edges, medium="hb-wcc"))
-    for assignment in (["cpu0", "cpu1", "cpu0", "cpu1", "cpu1"], ["cpu0"] * 5, ["cpu1", "cpu0", "cpu1", "cpu0", "cpu0"]):
+    for assignment in (["cpu0", "cpu1", "cpu0", "cpu1", "cpu1"], ["cpu0"] * 5,
+                       ["cpu1", "cpu0", "cpu1", "cpu0", "cpu0"]):
         pred = predict_graph_plan(p, e, assignment)
         assert pred["bottleneck_s"] == pytest.approx(reference_bottleneck(times, assignment, e, 1e9, 0.0), rel=1e-12)
     # unit 0's two edges into cpu1 (to units 1 and 3) are one message of the larger size (400 bytes)

@@ -12,7 +12,8 @@ def _result():
     stage = {"device": "cpu0", "first": 0, "last": 1, "compute_s": 0.2, "compute_cpu_s": 0.2, "idle_s": 0.0,
              "blocked_s": 0.0, "core": 0, "transfer": {"bytes": 10, "transfer_s": 0.1, "wire_s": 0.05,
                                                        "emulated_hold_s": 0.0}}
-    return {"predicted": {"throughput_ips": 5.0, "bottleneck_s": 0.2, "stages": [{"compute_s": 0.2, "comm_out_s": 0.1}]},
+    return {"predicted": {"throughput_ips": 5.0, "bottleneck_s": 0.2,
+                          "stages": [{"compute_s": 0.2, "comm_out_s": 0.1}]},
             "measured": {"throughput_ips": 4.0, "period_s": 0.25, "latency_s": 0.3, "stages": [stage],
                          "outputs_check": {"exactly_equal": True}, "more_stages_than_cores": []},
             "error": {"compute_part_s": 0.0, "comm_overlap_part_s": 0.05, "compute_share": 0.0, "work_part_s": 0.0,

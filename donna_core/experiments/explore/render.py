@@ -28,7 +28,8 @@ def table_html(df: pd.DataFrame, css_class: str = "donna-table") -> str:
 
 def stages_html(stages: pd.DataFrame) -> str:
     """The plan's stages in ms and mJ, fixed point."""
-    df = pd.DataFrame({"device": stages["device"], "units": [f"{f}-{l}" for f, l in zip(stages["first"], stages["last"])],
+    df = pd.DataFrame({"device": stages["device"],
+                       "units": [f"{f}-{l}" for f, l in zip(stages["first"], stages["last"])],
                        "first unit": stages["first_unit"], "last unit": stages["last_unit"],
                        "n units": stages["n_units"], "compute [ms]": stages["compute_s"] * 1e3,
                        "compute [mJ]": stages["compute_j"] * 1e3, "transfer out [ms]": stages["comm_out_s"] * 1e3,

@@ -1,6 +1,7 @@
 """Start the explorer's servers (Voilà app, JupyterLab) and a headless Chromium for tests and benchmarks.
 
-Used by scripts/serve_app.py (`make app`), tests/experiments/test_browser.py and scripts/bench_explorer.py. Every server runs in its own process group on a
+Used by scripts/serve_app.py (`make app`), tests/experiments/test_browser.py and scripts/bench_explorer.py. Every
+server runs in its own process group on a
 free port and is stopped (that group only) when its ``with`` block ends, also on errors.
 """
 from __future__ import annotations
