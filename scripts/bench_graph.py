@@ -15,7 +15,6 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from donna_core.partition.graph_solve import solve_graph  # noqa: E402
 from donna_core.partition.graph_synthetic import graph_problem, inception_like, ws_dag  # noqa: E402

@@ -18,7 +18,9 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from donna_core import config
+
+REPO = config.ROOT
 NOTEBOOK = "06_pipeline_validation"
 
 
@@ -36,7 +38,6 @@ def main(argv=None) -> int:
                     help="measure only the transfer-bound plans (comm_*.csv), keep the rest of the cache")
     ap.add_argument("--no-transfer-bound", action="store_true", help="skip the transfer-bound plans")
     args = ap.parse_args(argv)
-    sys.path.insert(0, str(REPO))
     from tqdm import tqdm
 
     from donna_core.experiments.notebook_runner import relative_to_notebook, run_notebook
