@@ -213,6 +213,9 @@ def test_voila_app(tmp_path):
         p.page.locator(".lm-TabBar-tabLabel", has_text="profile inspector").click()
         p.wait_image("donna-unit-image")
         assert p.page.eval_on_selector("img.donna-unit-image", "i => i.getBoundingClientRect().width") > 100
+        # the table is redrawn after the CPU-type switch above: wait for it (a table that never comes times out)
+        p.page.wait_for_function(f"() => document.querySelectorAll('.donna-unit-table tbody tr').length === "
+                                 f"{len(vgg8)}", timeout=60_000)
         rows = p.page.locator(".donna-unit-table tbody tr")
         assert rows.count() == len(vgg8)
         table = p.text("donna-units")
