@@ -108,17 +108,10 @@ def _slug(text: str) -> str:
 
 
 def host_cpu_name() -> str:
-    """This host's CPU model from /proc/cpuinfo ('' when unknown); read without importing torch."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
+    """This host's CPU model ('' when unknown); read without importing torch."""
+    from ..host import cpu_model
 
-    return platform.processor()
+    return cpu_model()
 
 
 def default_device_type(device: str, hardware_name: str) -> str:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .graph_costs import GraphTables
+from .milp import quiet_highs
 
 MIP_REL_GAP = 1e-6
 
@@ -100,24 +101,6 @@ class Model:
         return MilpOutcome(np.array(h.getSolution().col_value), float(info.objective_function_value), bound,
                            status == "Optimal", secs, status)
 
-
-def quiet_highs():
-    """A silent ``Highs`` object; its constructor prints a banner on the C level, so fd 1 is muted around it."""
-    import os
-    import sys
-
-    import highspy   # imported here: a chain solve never loads it
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 1)
-            h = highspy.Highs()
-            h.silent()
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-    return h
 
 
 def interchangeable_classes(p) -> list[list[int]]:

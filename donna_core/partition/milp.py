@@ -52,10 +52,13 @@ class _Rows:
         self.hi.append(hi)
 
 
-def _quiet_highs(highspy):
-    """A silent ``Highs`` object; its constructor prints a banner on the C level, so stdout is muted around it."""
+def quiet_highs():
+    """A silent ``Highs`` object; its constructor prints a banner on the C level, so fd 1 is muted around it.
+    highspy is imported here: a chain solve never loads it."""
     import os
     import sys
+
+    import highspy
     sys.stdout.flush()
     saved = os.dup(1)
     try:
@@ -70,8 +73,6 @@ def _quiet_highs(highspy):
 
 
 def milp_solve(tb: Tables, alpha: float, norm: dict, time_limit_s: float = 30.0, threads: int = 1) -> MilpResult:
-    import highspy   # optional dependency (extra "bench")
-
     p = tb.p
     L, D = p.L, p.D
     S = min(D, L)
@@ -161,7 +162,7 @@ def milp_solve(tb: Tables, alpha: float, norm: dict, time_limit_s: float = 30.0,
                     r.add([Fv[s], *C[:, s], Q[s, u, v]], [1, *-ce[u, v], -me], lo=-me)
     r.add([Bv, *Y[0]], [1, *-in_t], lo=0)
 
-    h = _quiet_highs(highspy)
+    h = quiet_highs()
     h.setOptionValue("time_limit", float(time_limit_s))
     h.setOptionValue("threads", int(threads))
     h.setOptionValue("random_seed", 0)

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..host import cpu_model
 from .meters import Meter, make_meter
 from .models import LLM_NAMES, build_model, resolve_model
 from .module_units import derive_units_any
@@ -79,15 +80,7 @@ def _iqr(x: np.ndarray) -> float:
 
 def host_info() -> dict[str, Any]:
     """CPU model, logical CPU count, OS, and load average (for the provenance record)."""
-    cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.lower().startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    cpu = cpu_model() or "unknown"
     info = {"cpu_model": cpu, "logical_cpus": os.cpu_count(), "os": platform.platform(),
             "virtualised": _is_vm(), "rapl_sysfs": os.path.exists("/sys/class/powercap")}
     info.update(_lscpu())

@@ -34,6 +34,7 @@ import statistics
 import time
 from typing import Any, Sequence
 
+from ..host import cpu_model
 from ..partition.costs import evaluate
 from ..partition.problem import Problem
 
@@ -151,22 +152,12 @@ def provenance(spec: dict, load_before: Sequence[float]) -> dict:
     import torch
 
     return {"kind": "measured", "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "host": platform.node(), "cpu": _cpu_model(), "logical_cpus": os.cpu_count(),
+            "host": platform.node(), "cpu": cpu_model() or "unknown", "logical_cpus": os.cpu_count(),
             "python": platform.python_version(), "torch": torch.__version__, "backend": "gloo",
             "threads_per_stage": spec["threads"], "inputs": spec["inputs"], "warmup": spec["warmup"],
             "in_flight": spec["in_flight"], "load_avg_before": [round(x, 2) for x in load_before],
             "load_avg_after": [round(x, 2) for x in os.getloadavg()]}
 
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def comparison(spec: dict, raw: dict, load_before) -> dict[str, Any]:
