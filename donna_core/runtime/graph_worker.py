@@ -25,7 +25,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from .worker import fatal, make_inputs, pin_to_core
+from .worker import end_with_parent, fatal, make_inputs, pin_to_core, write_result
 
 
 def build_model_for(name: str, code_allowed: bool = False):
@@ -54,7 +54,6 @@ def run_device(spec: dict, rank: int, world: int, out_path: str) -> None:
     import torch
     import torch.distributed as dist
 
-    from ..atomic import write_json_atomic
     from ..profiling.graph_units import derive_graph_units
     from .spec import checked_indices
     from .wire import layout_bytes, layout_of, pack, unpack
@@ -193,7 +192,7 @@ def run_device(spec: dict, rank: int, world: int, out_path: str) -> None:
         with torch.no_grad():
             refs = {i: model(inputs[i]) for i in checked}
         result = summarize(spec, gathered, refs, plan, load_before)
-        write_json_atomic(out_path, result)
+        write_result(out_path, result)   # never re-creates a run directory the launcher removed
     dist.destroy_process_group()
 
 
@@ -243,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     rank = int(os.environ.get("RANK", "0"))
     try:
+        end_with_parent()   # a device process never outlives the launcher, however it dies
         if len(argv) != 2:
             raise RuntimeError("usage: python -m donna_core.runtime.graph_worker SPEC.json OUT.json")
         with open(argv[0], encoding="utf-8") as fh:
