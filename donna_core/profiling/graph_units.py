@@ -31,7 +31,7 @@ import torch
 from torch import fx, nn
 
 from .units import (ANCHOR_MODULES, GEOMETRY_FIELDS, UnitError, UnitStep, ValueRecorder, anchor_geometry,
-                    anchor_kind, anchor_macs, fetch_attr, module_bytes, mutated_input, value_nbytes)
+                    anchor_kind, anchor_macs, fetch_attr, module_bytes, segment_module, value_nbytes)
 
 GRAPH_GRANULARITY = "graph"
 
@@ -230,21 +230,7 @@ def derive_graph_units(model: nn.Module, example_inputs: Any) -> GraphPlan:
 
 
 def _build_step(gm: fx.GraphModule, seg: list[fx.Node], live_in: list[fx.Node], produced: list[fx.Node]) -> UnitStep:
-    mutated = {m for n in seg if (m := mutated_input(n, gm)) is not None and m in live_in}
-    g = fx.Graph()
-    env: dict[fx.Node, fx.Node] = {}
-    for a in live_in:
-        ph = g.placeholder(a.name)
-        # a unit must not modify a value another unit (or a later profiling repeat) also reads
-        env[a] = g.call_method("clone", (ph,)) if a in mutated else ph
-    for n in seg:
-        for a in n.all_input_nodes:
-            if a.op == "get_attr" and a not in env:
-                env[a] = g.node_copy(a)
-        env[n] = g.node_copy(n, lambda a: env[a])
-    g.output(tuple(env[n] for n in produced))
-    sub = fx.GraphModule(gm, g, class_name="GraphUnit")
-    sub.eval()
+    sub = segment_module(gm, seg, live_in, produced, class_name="GraphUnit")
     return UnitStep(sub, [a.name for a in live_in], [n.name for n in produced], [])
 
 

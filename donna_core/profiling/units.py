@@ -408,12 +408,10 @@ def _dedupe_names(units: list[Unit], fallbacks: list[str]) -> list[Unit]:
     return out
 
 
-def _build_step(gm: fx.GraphModule, seg: list[fx.Node], seg_set: set[fx.Node], live_out: list[fx.Node]) -> UnitStep:
-    live_in: list[fx.Node] = []
-    for n in seg:
-        for a in n.all_input_nodes:
-            if a not in seg_set and a.op != "get_attr" and a not in live_in:
-                live_in.append(a)
+def segment_module(gm: fx.GraphModule, seg: list[fx.Node], live_in: list[fx.Node], produced: list[fx.Node],
+                   class_name: str = "Unit") -> fx.GraphModule:
+    """The nodes ``seg`` of ``gm`` as a module of their own (eval mode): placeholders for ``live_in``, a tuple of
+    ``produced`` as output; chain units and graph units are cut out by this one rule."""
     mutated = {m for n in seg if (m := _mutates(n, gm)) is not None and m in live_in}
     g = fx.Graph()
     env: dict[fx.Node, fx.Node] = {}
@@ -428,10 +426,20 @@ def _build_step(gm: fx.GraphModule, seg: list[fx.Node], seg_set: set[fx.Node], l
             if a.op == "get_attr" and a not in env:
                 env[a] = g.node_copy(a)
         env[n] = g.node_copy(n, lambda a: env[a])
-    produced = [n for n in live_out if n in seg_set]
     g.output(tuple(env[n] for n in produced))
-    sub = fx.GraphModule(gm, g, class_name="Unit")
+    sub = fx.GraphModule(gm, g, class_name=class_name)
     sub.eval()
+    return sub
+
+
+def _build_step(gm: fx.GraphModule, seg: list[fx.Node], seg_set: set[fx.Node], live_out: list[fx.Node]) -> UnitStep:
+    live_in: list[fx.Node] = []
+    for n in seg:
+        for a in n.all_input_nodes:
+            if a not in seg_set and a.op != "get_attr" and a not in live_in:
+                live_in.append(a)
+    produced = [n for n in live_out if n in seg_set]
+    sub = segment_module(gm, seg, live_in, produced)
     return UnitStep(sub, [a.name for a in live_in], [n.name for n in produced],
                     [n.name for n in live_out if n not in seg_set])
 
@@ -475,5 +483,4 @@ anchor_macs = _anchor_macs
 anchor_geometry = _anchor_geometry
 anchor_kind = _anchor_kind
 module_bytes = _module_bytes
-mutated_input = _mutates
 fetch_attr = _fetch_attr
