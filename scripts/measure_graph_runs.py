@@ -3,17 +3,23 @@
 
     PYTHONPATH=. .venv/bin/python scripts/measure_graph_runs.py [--models randwire_n32_s0 ...] [--inputs 30]
 
-Problem per model: its measured ``cpu-host`` graph profile on 2 devices (``cpu0``, ``cpu1``, one process each,
-pinned to one core each) linked by this host's calibrated transport (``loopback`` from
-data/validation/calibration.json).  Plans: a simple deterministic local search on the prediction (move one
-unit at a time while it lowers the objective) -- one plan for throughput, one for latency.  These plans are
-not claimed optimal: they are what is measured.  Writes data/validation/graph_runs.json.
+Everything the prediction uses is measured in the same window as the runs, on the same host:
+
+1. the transport: ``calibrate-link`` (gloo ping-pong; the time_curve follows the per-size *mean*, which is what a
+   stream of messages costs, wake-up delays included) and the CPU each end's process gives to a message
+   (written as the medium's ``cpu`` cost for ``cpu-host``);
+2. per model, a fresh ``cpu-host`` graph profile (1 thread, this process pinned to one core, as a device
+   process is), written to data/validation/graph_profiles/ (the figures' profiles are not touched).
+
+Problem per model: that profile on 2 devices (``cpu0``, ``cpu1``, one process each, pinned to one core each)
+linked by the calibrated medium.  Plans: a simple deterministic local search on the prediction (move one unit
+at a time while it lowers the objective) -- one plan for throughput, one for latency.  These plans are not
+claimed optimal: they are what is measured.  Writes data/validation/graph_runs.json.
 """
 from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import json
 import os
 import sys
 
@@ -23,9 +29,10 @@ from tqdm import tqdm
 
 
 from donna_core.atomic import write_json_atomic  # noqa: E402
-from donna_core.profiling.graph_profiles import read_edges  # noqa: E402
+from donna_core.profiling.graph_profiles import profile_graph_model, read_edges  # noqa: E402
 from donna_core.profiling.problem_builder import build_graph_problem  # noqa: E402
-from donna_core.profiling.profiles import EDGES_FILE, profile_path, read_profile  # noqa: E402
+from donna_core.profiling.profiles import EDGES_FILE, profile_path, write_profile  # noqa: E402
+from donna_core.runtime.calibrate import calibrate  # noqa: E402
 from donna_core.runtime.validation import POWER_W  # noqa: E402  (energy is not what this measures)
 from donna_core.runtime.graph_run import (build_graph_run_spec, format_graph_result, predict_graph_plan,  # noqa: E402
                                           run_graph_plan, split_graph_problem)
@@ -59,13 +66,24 @@ def main(argv=None) -> int:
     ap.add_argument("--inputs", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--latency-inputs", type=int, default=15)
+    ap.add_argument("--in-flight", type=int, default=8, help="inputs a device keeps open while streaming")
+    ap.add_argument("--calib-repeats", type=int, default=40)
     ap.add_argument("--out", default=str(ROOT / "data" / "validation" / "graph_runs.json"))
     args = ap.parse_args(argv)
-    cal = json.loads((ROOT / "data" / "validation" / "calibration.json").read_text())
+    cal = calibrate("loopback", repeats=args.calib_repeats, cpu_type="cpu-host", curve_stat="mean")
     prof_root = ROOT / "data" / "profiles"
+    fresh_root = ROOT / "data" / "validation" / "graph_profiles"
     records = []
     for m in tqdm(args.models, desc="graph runs", unit="model"):
-        host = read_profile(profile_path(prof_root, m, "graph", "cpu-host"))
+        affinity = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, {min(affinity)})  # profile on one core, as the device processes run
+        try:
+            host = profile_graph_model(m, repeats=20, progress=False,
+                                       notes="profiled minutes before the graph runs it predicts "
+                                             "(scripts/measure_graph_runs.py), this process pinned to one core")
+        finally:
+            os.sched_setaffinity(0, affinity)
+        write_profile(host, profile_path(fresh_root, m, "graph", "cpu-host"))
         d = build_graph_problem({"cpu-host": host}, read_edges(prof_root / m / "graph" / EDGES_FILE),
                                 {"cpu-host": 2}, cal["name"], media={cal["name"]: cal["medium"]},
                                 assume_power_w={"cpu-host": POWER_W})
@@ -75,7 +93,8 @@ def main(argv=None) -> int:
                  "latency": local_search(p, e, lambda r: (r["latency_s"], r["bottleneck_s"]))}
         for goal, a in plans.items():
             spec = build_graph_run_spec(p, e, a, m, names, inputs=args.inputs, warmup=args.warmup,
-                                        latency_inputs=args.latency_inputs, check_outputs=4)
+                                        latency_inputs=args.latency_inputs, check_outputs=4,
+                                        in_flight=args.in_flight)
             res = run_graph_plan(spec, timeout_s=900)
             res["plan_goal"] = goal
             res["profile_load_avg"] = [host.meta.get("load_avg_before"), host.meta.get("load_avg_after")]
@@ -85,8 +104,11 @@ def main(argv=None) -> int:
         "format": 1, "date": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
         "how": "scripts/measure_graph_runs.py: 2 processes (one per device, pinned to one core each, 1 thread), "
                "gloo over loopback; throughput over the streamed inputs after warm-up, latency = median over "
-               "inputs run one at a time; prediction from the measured cpu-host graph profile and the calibrated "
-               "loopback link (runtime/graph_run.py)",
+               "inputs run one at a time; prediction (runtime/graph_run.py) from a cpu-host graph profile and a "
+               "loopback calibration (mean time curve + each end's process CPU per message) both measured in "
+               "the same window, just before the runs",
+        "calibration": {"medium": cal["medium"], "provenance": cal["provenance"],
+                        "held_out": cal["samples"]["held_out"], "process_cpu": cal["samples"]["process_cpu"]},
         "host_load_avg_at_start": list(os.getloadavg()), "runs": records})
     return 0
 

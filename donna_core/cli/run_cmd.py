@@ -189,7 +189,7 @@ def _calibrate(args: argparse.Namespace) -> int:
         add_medium(d, args.name, medium_record(args.name, 1e-6, 1e9, {}, {})["medium"])
     try:
         rec = calibrate(args.name, sizes, args.repeats, args.timeout, stat=args.stat, cpu_type=args.cpu_type,
-                        busy=args.busy)
+                        busy=args.busy, curve_stat=args.curve_stat)
     except StageFailed as exc:
         print(f"donna: calibrate-link: {exc}", file=sys.stderr)
         return 1
@@ -203,10 +203,10 @@ def _calibrate(args: argparse.Namespace) -> int:
           f"energy per bit assumed, not measured; wrote {args.output}")
     held = rec["samples"]["held_out"]
     if held["bytes"]:
-        print(f"held-out sizes {held['bytes']}: worst error vs the median, curve "
+        print(f"held-out sizes {held['bytes']}: worst error vs the {held['statistic']}, curve "
               f"{100 * held['curve_max_abs_rel_error']:.1f} %, line {100 * held['line_max_abs_rel_error']:.1f} %")
-    cpu = rec["samples"]["cpu"]
-    print("CPU per message (thread time): send {:.1f} us + {:.3f} ns/B, recv {:.1f} us + {:.3f} ns/B".format(
+    cpu = rec["samples"]["process_cpu"]
+    print("CPU per message (whole process): send {:.1f} us + {:.3f} ns/B, recv {:.1f} us + {:.3f} ns/B".format(
         cpu["send"]["fit"][0] * 1e6, cpu["send"]["fit"][1] * 1e9, cpu["recv"]["fit"][0] * 1e6,
         cpu["recv"]["fit"][1] * 1e9) + ("" if args.cpu_type else " (not written: give --cpu-type)"))
     if d is not None:
@@ -320,9 +320,13 @@ def register(sub) -> None:
     c.add_argument("--name", default="loopback", help="medium name (default loopback)")
     c.add_argument("--sizes", nargs="*", type=_size, default=None, help="message sizes in bytes (default 1e3 .. 1e8)")
     c.add_argument("--repeats", type=_positive_int, default=20)
-    c.add_argument("--stat", choices=("median", "p25", "min"), default="p25",
+    c.add_argument("--stat", choices=("median", "mean", "p25", "min"), default="p25",
                    help="per-size statistic fitted (default p25: the transport without scheduler wake-up delays "
-                        "from other load; the median is recorded too)")
+                        "from other load; mean: what a stream of messages costs on average; the median is "
+                        "recorded too)")
+    c.add_argument("--curve-stat", choices=("median", "mean"), default="median",
+                   help="per-size statistic the time_curve follows (default median; mean: the average cost of a "
+                        "message in a stream, occasional wake-up delays included)")
     c.add_argument("--timeout", type=_positive_seconds, default=300.0)
     c.add_argument("--cpu-type", default=None, help="write the measured CPU cost of send/recv for this device type "
                                                     "(the medium's \"cpu\"; default: recorded, not written)")

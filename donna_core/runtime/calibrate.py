@@ -110,6 +110,40 @@ def _pingpong(sizes: Sequence[int], repeats: int, rank: int) -> tuple[dict, dict
     return res, cpu
 
 
+# messages per size in the one-way stream that measures the processes' CPU cost per message
+STREAM_MESSAGES = 30
+
+
+def _stream_cpu(sizes: Sequence[int], count: int, rank: int) -> dict:
+    """CPU seconds per message of each end's whole process (every thread: the caller, gloo's I/O threads, the
+    kernel's socket copies as system time) while rank 0 sends ``count`` messages back to back and rank 1
+    receives them -- what a device's core gives to its transport besides its compute. Rank 0 returns
+    ``{size: [send_s_per_message, recv_s_per_message]}`` (rank 1's figure gathered)."""
+    import torch
+    import torch.distributed as dist
+
+    out = {}
+    for n in sizes:
+        buf = torch.zeros(int(n), dtype=torch.uint8)
+        dist.barrier()
+        c0 = time.process_time()
+        for _ in range(count):
+            if rank == 0:
+                dist.send(buf, dst=1)
+            else:
+                dist.recv(buf, src=0)
+        per = (time.process_time() - c0) / count
+        # the other end's figure, after both have stopped counting
+        mine = torch.tensor([per], dtype=torch.float64)
+        if rank == 0:
+            other = torch.zeros(1, dtype=torch.float64)
+            dist.recv(other, src=1)
+            out[int(n)] = [per, float(other[0])]
+        else:
+            dist.send(mine, dst=0)
+    return out
+
+
 class BusyCore:
     """A thread that computes (1-thread matmuls, GIL released) on the process's own core while it measures: the
     condition a pipeline stage sends and receives in, its compute thread sharing the core with the transport."""
@@ -154,9 +188,11 @@ def main(argv=None) -> int:
         dist.barrier()
         with (BusyCore() if spec.get("busy") else contextlib.nullcontext()):
             res, cpu = _pingpong(spec["sizes"], int(spec["repeats"]), rank)
+            stream = _stream_cpu(spec["sizes"], int(spec.get("stream_messages", STREAM_MESSAGES)), rank)
         if rank == 0:
             write_result(argv[1], {"one_way_s": {str(k): v for k, v in res.items()},
-                                   "cpu_s": {str(k): v for k, v in cpu.items()}})
+                                   "cpu_s": {str(k): v for k, v in cpu.items()},
+                                   "process_cpu_s": {str(k): v for k, v in stream.items()}})
         dist.barrier()
         dist.destroy_process_group()
     except BaseException as exc:
@@ -164,12 +200,14 @@ def main(argv=None) -> int:
     return 0
 
 
-STATS = ("median", "p25", "min")
+STATS = ("median", "mean", "p25", "min")
 
 
 def _stat(xs: Sequence[float], stat: str) -> float:
     if stat == "median":
         return float(statistics.median(xs))
+    if stat == "mean":  # what a stream of messages costs on average, wake-up delays included
+        return float(statistics.fmean(xs))
     if stat == "min":
         return float(min(xs))
     if stat == "p25":
@@ -224,16 +262,20 @@ def fit_cpu(nbytes: Sequence[float], seconds: Sequence[float]) -> tuple[float, f
 
 
 def calibrate(name: str = "loopback", sizes: Sequence[int] = DEFAULT_SIZES, repeats: int = 20,
-              timeout_s: float = 300.0, stat: str = "p25", cpu_type: str | None = None, busy: bool = False) -> dict:
+              timeout_s: float = 300.0, stat: str = "p25", cpu_type: str | None = None, busy: bool = False,
+              curve_stat: str = "median") -> dict:
     """Measure this host's transport: a :func:`medium_record` with a measured ``time_curve`` (per-size medians
     of the fit sizes) and the fitted line, each one's error at the held-out sizes (:func:`split_sizes`), and
-    the CPU time of a send and a receive (rank 0's thread CPU time; written as the medium's ``cpu`` cost for
-    device type ``cpu_type`` when given).
+    the CPU time of a send and a receive (each end's whole-process CPU time per message of a one-way stream,
+    :func:`_stream_cpu`: a device's core runs its transport's threads too; written as the medium's ``cpu`` cost
+    for device type ``cpu_type`` when given).
 
     ``stat`` is the per-size statistic the *line* is fitted to. On a shared machine a receiver that sleeps in
     the kernel can wait for a core for milliseconds, whatever the message size; the lower quartile (default)
     describes the transport itself, the median what a loaded host delivers -- both are recorded, with the fit's
-    error against each. The curve uses the medians (its target is the median).
+    error against each. The curve uses the medians (its target is the median) unless ``curve_stat`` names
+    another statistic (``"mean"``: the average cost of a message in a stream, wake-up delays included, which
+    is what sets a pipeline's throughput); held-out errors are then against that statistic.
 
     ``busy``: measured while each end's core also computes (:class:`BusyCore`), the condition of a pipeline
     stage whose transport threads share its core with its compute thread (recorded in the provenance).
@@ -246,15 +288,17 @@ def calibrate(name: str = "loopback", sizes: Sequence[int] = DEFAULT_SIZES, repe
     raw = measure_link(sizes, repeats, timeout_s, busy)
     xs, ts = summarise_samples(raw["one_way_s"], stat)
     _, med = summarise_samples(raw["one_way_s"], "median")
+    _, cv = summarise_samples(raw["one_way_s"], curve_stat)
     fit_x, hold_x = split_sizes(xs)
     fi = [xs.index(x) for x in fit_x]
     hi = [xs.index(x) for x in hold_x]
     lat, bw = fit_latency_bandwidth(fit_x, [ts[i] for i in fi])
     errs = relative_errors(xs, ts, lat, bw)
-    curve = curve_from(fit_x, [med[i] for i in fi])
-    held = {"bytes": hold_x, "median_one_way_s": [med[i] for i in hi],
-            "curve_rel_error": curve_errors(curve, bw, hold_x, [med[i] for i in hi]),
-            "line_rel_error": relative_errors(hold_x, [med[i] for i in hi], lat, bw)}
+    curve = curve_from(fit_x, [cv[i] for i in fi])
+    held = {"bytes": hold_x, "statistic": curve_stat, "median_one_way_s": [med[i] for i in hi],
+            f"{curve_stat}_one_way_s": [cv[i] for i in hi],
+            "curve_rel_error": curve_errors(curve, bw, hold_x, [cv[i] for i in hi]),
+            "line_rel_error": relative_errors(hold_x, [cv[i] for i in hi], lat, bw)}
     for k in ("curve", "line"):
         e = held[f"{k}_rel_error"]
         held[f"{k}_max_abs_rel_error"] = max(map(abs, e)) if e else None
@@ -262,27 +306,35 @@ def calibrate(name: str = "loopback", sizes: Sequence[int] = DEFAULT_SIZES, repe
     for end in ("send", "recv"):
         per_size = [float(statistics.median(raw["cpu_s"][str(x)][end])) for x in xs]
         cpu[end] = {"median_thread_cpu_s": per_size, "fit": fit_cpu(xs, per_size)}
+    proc = {}
+    for k, end in enumerate(("send", "recv")):
+        per_size = [float(raw["process_cpu_s"][str(x)][k]) for x in xs]
+        proc[end] = {"process_cpu_s_per_message": per_size, "fit": fit_cpu(xs, per_size)}
     prov = {"kind": "measured", "host": platform.node(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "method": f"gloo send/recv ping-pong between 2 local processes pinned to distinct cores, one-way = "
                       f"round trip / 2, {repeats} repeats per size after 1 warm-up; line fitted on the per-size "
-                      f"{stat} of sizes {fit_x}, time_curve = per-size medians of the same sizes "
+                      f"{stat} of sizes {fit_x}, time_curve = per-size {curve_stat}s of the same sizes "
                       "(isotonic in log time), "
-                      f"held out: {hold_x}; CPU cost = median time.thread_time() of rank 0 inside send / recv, "
-                      "fitted as seconds per message + seconds per byte"
+                      f"held out: {hold_x}; CPU cost written to the medium = process CPU time (every thread, "
+                      f"user + system) per message of each end while rank 0 streams {STREAM_MESSAGES} messages per "
+                      "size to rank 1, fitted as seconds per message + seconds per byte; also recorded: the median "
+                      "time.thread_time() of rank 0's calling thread inside send / recv"
                       + ("; each process's core also ran a 1-thread compute loop (busy: a pipeline stage's "
                          "condition)" if busy else ""),
             "busy_cores": bool(busy),
             "torch": torch.__version__, "python": platform.python_version(),
             "load_avg_before": [round(v, 2) for v in load_before],
             "load_avg_after": [round(v, 2) for v in os.getloadavg()]}
-    samples = {"bytes": xs, "statistic": stat, "one_way_s": ts, "median_one_way_s": med, "fit_rel_error": errs,
+    samples = {"bytes": xs, "statistic": stat, "one_way_s": ts, "median_one_way_s": med,
+               "curve_statistic": curve_stat, "curve_one_way_s": cv, "fit_rel_error": errs,
                "max_abs_rel_error": max(abs(e) for e in errs),
                "fit_rel_error_vs_median": relative_errors(xs, med, lat, bw), "held_out": held, "cpu": cpu,
+               "process_cpu": proc,
                "all_one_way_s": raw["one_way_s"], "all_cpu_s": raw["cpu_s"]}
     rec = medium_record(name, lat, bw, samples, prov)
     rec["medium"]["time_curve"] = curve
     if cpu_type:
-        (ss, sb), (rs, rb) = cpu["send"]["fit"], cpu["recv"]["fit"]
+        (ss, sb), (rs, rb) = proc["send"]["fit"], proc["recv"]["fit"]
         rec["medium"]["cpu"] = {cpu_type: {"send_s": ss, "send_s_per_byte": sb, "recv_s": rs, "recv_s_per_byte": rb}}
     rec["medium"]["meta"] = {"provenance": prov, "line": {"latency_s": lat, "bandwidth_Bps": bw}}
     return rec

@@ -7,12 +7,17 @@ turns (problem, assignment) into a JSON-able spec for :mod:`.graph_worker` (one 
 Prediction (:func:`predict_graph_plan`), the graph cost model for this plan, with this executor's order:
 
 * throughput: bottleneck = max(max device busy time, max link busy time); a device's busy time = sum of its
-  units' times; one message per (producer unit u, destination device d != device(u)) when d holds a successor
-  of u, of the largest ``bytes`` among u's edges into d; a link (unordered device pair) is busy for the sum of
-  its messages' times ``latency_s + bytes / bandwidth``;
+  units' times + the CPU its core gives to the messages it sends and receives (a medium's calibrated ``cpu``
+  cost for the device's type, ``send_s + bytes * send_s_per_byte`` at the sender and ``recv_s + bytes *
+  recv_s_per_byte`` at the receiver; 0 without a calibration, the solvers' model); one message per (producer
+  unit u, destination device d != device(u)) when d holds a successor of u, of the largest ``bytes`` among u's
+  edges into d; a link (unordered device pair) is busy for the sum of its messages'
+  times ``latency_s + bytes / bandwidth``;
 * single-inference latency: each device runs its units in index order (a topological order: what the worker
   does), a unit starts when its device is free and all its inputs are on the device; a message starts when its
-  producer has finished and its link is free (FIFO by ready time, ties by unit index); the input is on every
+  producer has finished and its link is free (FIFO by ready time, ties by unit index); the sender's core is then
+  busy for the message's send CPU, the receiver's for its receive CPU just before the first unit that reads it;
+  the input is on every
   device at t = 0 (runs with a ``source`` device are refused: the worker does not ship the input).
 """
 from __future__ import annotations
@@ -73,10 +78,25 @@ def predict_graph_plan(problem: Problem, edges: Sequence[tuple[int, int, int]], 
     """Predicted bottleneck, throughput and single-inference latency (see module docstring)."""
     L = problem.L
     t = _unit_times(problem, assignment)
-    busy: dict[str, float] = {}
+    compute: dict[str, float] = {}
     for i, dev in enumerate(assignment):
-        busy[dev] = busy.get(dev, 0.0) + float(t[i])
+        compute[dev] = compute.get(dev, 0.0) + float(t[i])
     msgs = messages(assignment, edges)
+
+    def cpu_cost(a: str, b: str, nbytes: float) -> tuple[float, float]:
+        """Seconds the sender's and the receiver's core give to one message (the media's ``cpu``; 0 if none)."""
+        if problem.cpu_send is None:
+            return 0.0, 0.0
+        ia, ib = problem.device_index(a), problem.device_index(b)
+        (ss, sb), (rs, rb) = problem.cpu_send[ia, ib], problem.cpu_recv[ia, ib]
+        return float(ss + nbytes * sb), float(rs + nbytes * rb)
+
+    msg_cpu: dict[str, float] = {dev: 0.0 for dev in compute}
+    for u, d, b in msgs:
+        cs, cr = cpu_cost(assignment[u], d, b)
+        msg_cpu[assignment[u]] += cs
+        msg_cpu[d] += cr
+    busy = {dev: compute[dev] + msg_cpu[dev] for dev in compute}
 
     def msg_time(a: str, b: str, nbytes: float) -> float:
         ia, ib = problem.device_index(a), problem.device_index(b)
@@ -97,24 +117,35 @@ def predict_graph_plan(problem: Problem, edges: Sequence[tuple[int, int, int]], 
     dev_free: dict[str, float] = {}
     link_free: dict[tuple[str, str], float] = {}
     by_unit: dict[int, list[tuple[str, int]]] = {}
+    msg_bytes: dict[tuple[int, str], int] = {}
     for u, d, b in msgs:
         by_unit.setdefault(u, []).append((d, b))
+        msg_bytes[(u, d)] = b
+    received: set[tuple[int, str]] = set()
     for i in range(L):  # index order is topological, and each device's order is the index order
         dev = assignment[i]
         ready = max([finish[p] if assignment[p] == dev else arrive[(p, dev)] for p in preds[i]], default=0.0)
-        start = max(ready, dev_free.get(dev, 0.0))
+        # the receiving core handles a message once, before the first of its units that reads it
+        fresh = sorted({p for p in preds[i] if assignment[p] != dev and (p, dev) not in received})
+        received.update((p, dev) for p in fresh)
+        recv_cpu = sum(cpu_cost(assignment[p], dev, msg_bytes[(p, dev)])[1] for p in fresh)
+        start = max(ready, dev_free.get(dev, 0.0)) + recv_cpu
         finish[i] = start + t[i]
         dev_free[dev] = finish[i]
         for d, b in by_unit.get(i, []):
             key = tuple(sorted((dev, d)))
             s = max(finish[i], link_free.get(key, 0.0))
             link_free[key] = arrive[(i, d)] = s + msg_time(dev, d, b)
+            dev_free[dev] += cpu_cost(dev, d, b)[0]  # the sending core's share, after the unit
     latency = float(finish.max())
     return {"bottleneck_s": float(bottleneck), "throughput_ips": 1.0 / bottleneck, "latency_s": latency,
-            "device_busy_s": busy, "link_busy_s": {f"{a}-{b}": v for (a, b), v in link_busy.items()},
+            "device_busy_s": busy, "device_compute_s": compute, "device_message_cpu_s": msg_cpu,
+            "link_busy_s": {f"{a}-{b}": v for (a, b), v in link_busy.items()},
             "messages_per_inference": len(msgs), "message_bytes_per_inference": int(sum(b for _, _, b in msgs)),
-            "how": "graph cost model (runtime/graph_run.py): bottleneck = max(device busy, link busy); latency = "
-                   "list schedule of this plan with each device in unit index order"}
+            "how": "graph cost model (runtime/graph_run.py): bottleneck = max(device busy, link busy), a device's "
+                   "busy time = its units' compute + the CPU its core gives to its messages (the media's 'cpu', 0 "
+                   "when not calibrated); latency = list schedule of this plan with each device in unit index "
+                   "order"}
 
 
 def build_graph_run_spec(problem: Problem, edges: Sequence[tuple[int, int, int]], assignment: Sequence[str],

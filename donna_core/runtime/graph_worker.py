@@ -123,6 +123,7 @@ def run_device(spec: dict, rank: int, world: int, out_path: str) -> None:
     # (input, unit, start, end, CPU seconds of this thread): CPU < wall = the core was busy with other processes
     comp: list[tuple[int, int, float, float, float]] = []
     outputs: dict[int, dict[str, Any]] = {}
+    waits: list[float] = []
 
     def process(first: int, last: int, window: int) -> None:
         """Inputs first..last-1 with up to ``window`` in flight: run the first ready unit of the oldest input,
@@ -149,7 +150,9 @@ def run_device(spec: dict, rank: int, world: int, out_path: str) -> None:
                                 envs[i].update(store[(i, p)])
                             break
                     if pick is None:
+                        w0 = time.time()
                         cond.wait()
+                        waits.append(time.time() - w0)
             env, u = envs[pick], mine[pos[pick]]
             t0, c0 = time.time(), time.thread_time()
             env.update(plan.steps[u](env))
@@ -174,8 +177,10 @@ def run_device(spec: dict, rank: int, world: int, out_path: str) -> None:
         th.start()
     lat_start: list[float] = []
     with torch.no_grad():
-        t_stream = time.time()
+        t_stream, pc0 = time.time(), time.process_time()
         process(0, n_stream, int(spec["in_flight"]))
+        stream_cpu = (time.process_time() - pc0, time.time() - t_stream)
+        stream_waits = (len(waits), sum(waits))
         for i in range(n_stream, N):
             dist.barrier(group=ctl)  # the previous input is finished on every device
             lat_start.append(time.time())
@@ -183,6 +188,8 @@ def run_device(spec: dict, rank: int, world: int, out_path: str) -> None:
         for th in threads:
             th.join()
     record = {"device": me, "rank": rank, "core": core, "pid": os.getpid(), "t_stream": t_stream, "comp": comp,
+              "stream_process_cpu_s": stream_cpu[0], "stream_wall_s": stream_cpu[1],
+              "stream_waits": stream_waits[0], "stream_wait_s": stream_waits[1],
               "lat_start": lat_start, "outputs": outputs, "load_avg_end": list(os.getloadavg()),
               "sent_bytes_per_input": sum(layout_bytes(layouts[(u, d)]) for u in mine for d in dests[u]),
               "sent_messages_per_input": sum(len(dests[u]) for u in mine)}
@@ -226,6 +233,11 @@ def summarize(spec: dict, records: list[dict], refs: dict, plan, load_before: li
     measured = {"throughput_ips": float(thr), "latency_s": float(np.median(lat)), "latency_each_s": lat,
                 "device_busy_s": {d: float(np.median(v)) for d, v in busy.items()},
                 "device_busy_cpu_s": busy_cpu,
+                # all threads of the device's process (compute + transport), per streamed input
+                "device_process_cpu_per_input_s": {r["device"]: r["stream_process_cpu_s"] / n_stream for r in records},
+                # the compute loop found no ready unit and slept: how often and how long, per streamed input
+                "device_idle_per_input": {r["device"]: {"waits": r["stream_waits"] / n_stream,
+                                                        "seconds": r["stream_wait_s"] / n_stream} for r in records},
                 "messages_per_inference": sum(r["sent_messages_per_input"] for r in records),
                 "message_bytes_per_inference": sum(r["sent_bytes_per_input"] for r in records),
                 "outputs_check": {"indices": sorted(refs), "exactly_equal": bool(equal)}}

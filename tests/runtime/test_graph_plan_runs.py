@@ -56,6 +56,33 @@ def test_prediction_matches_the_reference_cost_model():
     assert pred["latency_s"] == pytest.approx(1e-3 + 3e-3 + 900e-9 + 0.5e-3 + 0.1e-3, rel=1e-9)
 
 
+def test_a_calibrated_cpu_cost_is_charged_to_both_ends_of_every_message():
+    edges = [(0, 1, 400), (0, 2, 300), (1, 3, 100), (2, 3, 900), (0, 3, 50), (3, 4, 10)]
+    times = [1e-3, 2e-3, 3e-3, 0.5e-3, 0.1e-3]
+    d = graph_problem([f"u{i}" for i in range(5)], times, edges, medium="cal")
+    cpu = {"send_s": 1e-4, "send_s_per_byte": 1e-9, "recv_s": 2e-4, "recv_s_per_byte": 2e-9}
+    d["media"] = {"cal": {"bandwidth_Bps": 1e9, "energy_J_per_bit": 1e-12, "latency_s": 1e-5,
+                          "cpu": {"cpu-host": cpu}}}
+    p, e = split_graph_problem(d)
+    plain = predict_graph_plan(*split_graph_problem({**d, "media": {"cal": {
+        k: v for k, v in d["media"]["cal"].items() if k != "cpu"}}}), ["cpu0", "cpu1", "cpu0", "cpu1", "cpu1"])
+    pred = predict_graph_plan(p, e, ["cpu0", "cpu1", "cpu0", "cpu1", "cpu1"])
+    # messages: unit 0 -> cpu1 (400 B) and unit 2 -> cpu1 (900 B), both sent by cpu0, received by cpu1
+    send = 2 * 1e-4 + 1300 * 1e-9
+    recv = 2 * 2e-4 + 1300 * 2e-9
+    assert pred["device_message_cpu_s"] == pytest.approx({"cpu0": send, "cpu1": recv}, rel=1e-12)
+    assert pred["device_busy_s"]["cpu0"] == pytest.approx(4e-3 + send, rel=1e-12)
+    assert pred["device_busy_s"]["cpu1"] == pytest.approx(2.6e-3 + recv, rel=1e-12)
+    assert plain["device_busy_s"] == pytest.approx(pred["device_compute_s"], rel=1e-12)
+    # latency: cpu0 runs u0, sends (its core busy 100.4 us), runs u2 (3 ms), sends; cpu1 receives u0's message
+    # before u1, u2's before u3
+    t_u1_start = 1e-3 + 1e-5 + 400e-9 + 2e-4 + 400 * 2e-9
+    t_u2_end = 1e-3 + 1e-4 + 400e-9 + 3e-3
+    t_u3_start = max(t_u1_start + 2e-3, t_u2_end + 1e-5 + 900e-9) + 2e-4 + 900 * 2e-9
+    assert pred["latency_s"] == pytest.approx(t_u3_start + 0.5e-3 + 0.1e-3, rel=1e-9)
+    assert pred["latency_s"] > plain["latency_s"]
+
+
 def test_a_chain_as_a_graph_costs_what_the_chain_model_says():
     d = json.loads((ROOT / "data" / "problems" / "vgg8_2cpu2cim_lb-wcc.json").read_text())
     chain = problem_from_dict(d)

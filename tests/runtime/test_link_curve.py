@@ -43,3 +43,34 @@ def test_emulation_uses_the_cost_models_message_time():
     sh = LinkShaper(1e9, 5e-5, curve)
     assert sh.release_time(0.0, int(1e6)) == pytest.approx(1e-3)
     assert sh.release_time(0.0, int(1e6)) == pytest.approx(2e-3)     # queued behind the first message
+
+
+def test_calibrate_link_as_a_process_writes_the_mean_curve_and_each_ends_process_cpu(tmp_path):
+    import json
+    import statistics
+
+    from .runs import donna
+
+    out = tmp_path / "cal.json"
+    sizes = [1000, 10000, 100000, 1000000]
+    r = donna(["calibrate-link", "--sizes", *map(str, sizes), "--repeats", "3", "--curve-stat", "mean",
+               "--cpu-type", "cpu-host", "-o", str(out)], tmp_path, timeout=180)
+    assert r.returncode == 0, r.stderr
+    assert "CPU per message (whole process)" in r.stdout
+    rec = json.loads(out.read_text())
+    s = rec["samples"]
+    fit, held = split_sizes(sizes)
+    means = {int(k): statistics.fmean(v) for k, v in s["all_one_way_s"].items()}
+    # the curve is built from the per-size means of the fit sizes (not their medians)
+    assert [x for x, _ in rec["medium"]["time_curve"]] == fit
+    expected = curve_from(fit, [means[x] for x in fit])
+    assert [y for _, y in rec["medium"]["time_curve"]] == pytest.approx([y for _, y in expected], rel=1e-12)
+    assert s["held_out"]["statistic"] == "mean" and s["held_out"]["bytes"] == held
+    assert s["held_out"]["mean_one_way_s"] == pytest.approx([means[x] for x in held], rel=1e-12)
+    # each end's whole-process CPU per message was measured at every size and is what the medium charges
+    for end in ("send", "recv"):
+        per = s["process_cpu"][end]["process_cpu_s_per_message"]
+        assert len(per) == len(sizes) and all(v > 0 for v in per)
+    cost = rec["medium"]["cpu"]["cpu-host"]
+    assert (cost["send_s"], cost["send_s_per_byte"]) == tuple(s["process_cpu"]["send"]["fit"])
+    assert (cost["recv_s"], cost["recv_s_per_byte"]) == tuple(s["process_cpu"]["recv"]["fit"])
