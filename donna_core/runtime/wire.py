@@ -110,6 +110,39 @@ class SharedChannel:
             os.close(fd)  # releases the lock
 
 
+class StoreChannel:
+    """The same channel for stages on several hosts (torchrun): its next-free time is a key of the run's c10d
+    key-value store (the ``TCPStore`` every stage already reaches at ``MASTER_ADDR:MASTER_PORT``), reserved by
+    compare-and-set, so two senders never take overlapping intervals whichever host they run on. Times are
+    each host's wall clock: the hosts' clocks must be in sync, as for end-to-end latency across hosts.
+
+    A reservation reads nothing first: it proposes an interval after the last value it saw and, when another
+    sender got there first, retries after the value the store returned. Each proposal carries the sender and a
+    counter, so two senders never write the same value and a success is unambiguous.
+    """
+
+    def __init__(self, store, medium: str, sender: str, namespace: str = ""):
+        self.store = store
+        self.key = f"donna/channel/{namespace}/{medium}"
+        self.sender = sender
+        self._seen = b""
+        self._n = 0
+
+    def reserve(self, ready_t: float, seconds: float) -> float:
+        expected = self._seen
+        while True:
+            free = float(expected.split(b"|", 1)[0]) if expected else float("-inf")
+            start = max(ready_t, free)
+            self._n += 1
+            desired = f"{start + seconds!r}|{self.sender}|{self._n}".encode()
+            got = self.store.compare_set(self.key, expected, desired)
+            if got == desired:
+                self._seen = desired
+                return start
+            # the store answers the expected value itself when the key does not exist: start from empty
+            expected = b"" if got == expected else got
+
+
 def channel_path(lock_dir: str, medium: str) -> str:
     """The file of a shared medium's channel in the run's directory (the name is escaped: media are data)."""
     import os

@@ -93,6 +93,16 @@ def pin_to_core(local_rank: int) -> tuple[int | None, int]:
     return core, len(cores)
 
 
+def _run_store(timeout_s: float):
+    """A client of the run's key-value store (the one ``env://`` rendezvous uses at MASTER_ADDR:MASTER_PORT)."""
+    from datetime import timedelta
+
+    import torch.distributed as dist
+
+    return dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=False,
+                         timeout=timedelta(seconds=timeout_s))
+
+
 def make_inputs(example, n: int, seed: int) -> list:
     """``n`` deterministic random inputs shaped like the model's example input (the same on every stage)."""
     import torch
@@ -258,7 +268,7 @@ class Stage:
 
     def _build_edges(self, N: int, depth: int) -> None:
         from .edges import Receiver, Sender
-        from .wire import LinkShaper, SharedChannel, channel_path, layout_bytes
+        from .wire import LinkShaper, SharedChannel, StoreChannel, channel_path, layout_bytes
 
         stage, S = self.stage, self.n_stages
         if stage > 0:
@@ -267,11 +277,14 @@ class Stage:
             link = self.spec["links"][stage]
             emulate = bool(self.spec["emulated"])
             channel = None
-            if emulate and link.get("shared"):  # one channel per shared medium, in the launcher's run directory
-                if not self.spec.get("run_dir"):
-                    raise RuntimeError(f"link {stage}: emulating the shared medium {link['medium']!r} needs the "
-                                       "run directory of a one-host launch (donna run), not given in the spec")
-                channel = SharedChannel(channel_path(self.spec["run_dir"], link["medium"]))
+            if emulate and link.get("shared"):
+                # one channel per shared medium: a file in the launcher's run directory on one host, a key of
+                # the run's store when torchrun starts the stages (possibly on several hosts)
+                if self.spec.get("run_dir"):
+                    channel = SharedChannel(channel_path(self.spec["run_dir"], link["medium"]))
+                else:
+                    channel = StoreChannel(_run_store(float(self.spec["comm_timeout_s"])), link["medium"],
+                                           f"stage{stage}", os.environ.get("TORCHELASTIC_RUN_ID", ""))
             shaper = LinkShaper(link["bandwidth_Bps"] if emulate else None, link["latency_s"] if emulate else 0.0,
                                 link.get("time_curve") if emulate else None, channel)
             self.sender = Sender(self.rank_of[stage + 1], N, depth, shaper, self._fail)

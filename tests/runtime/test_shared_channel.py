@@ -16,7 +16,7 @@ from donna_core.partition.problem import problem_from_dict
 from donna_core.runtime.launch import launch
 from donna_core.runtime.report import hold_times
 from donna_core.runtime.spec import build_run_spec
-from donna_core.runtime.wire import LinkShaper, SharedChannel, channel_path
+from donna_core.runtime.wire import LinkShaper, SharedChannel, StoreChannel, channel_path
 
 from .runs import TINY, tiny_problem
 
@@ -66,7 +66,7 @@ def test_reservations_from_concurrent_processes_never_overlap(tmp_path):
 MSG_S = 0.04  # each cut's message is held 40 ms, far above the tiny model's compute
 
 
-def _run(tmp_path, shared: bool):
+def _run_spec(shared: bool):
     probe = problem_from_dict(tiny_problem(3, model=None))
     b = [float(probe.out_bytes[1]), float(probe.out_bytes[2])]
     bw = b[0] / MSG_S
@@ -75,7 +75,12 @@ def _run(tmp_path, shared: bool):
     plan = [("cpu0", 0, 1), ("cpu1", 2, 2), ("cpu2", 3, 3)]
     spec = build_run_spec(p, plan, TINY, "layer", p.unit_names, alpha=1.0, inputs=8, warmup=2,
                           emulate_links=True, comm_timeout_s=60)
-    return spec, launch(spec, timeout_s=180, workdir=tmp_path), [x / bw for x in b]
+    return spec, [x / bw for x in b]
+
+
+def _run(tmp_path, shared: bool):
+    spec, times = _run_spec(shared)
+    return spec, launch(spec, timeout_s=180, workdir=tmp_path), times
 
 
 def test_shared_medium_senders_take_turns_in_a_pipeline(tmp_path):
@@ -102,3 +107,69 @@ def test_shared_medium_senders_take_turns_in_a_pipeline(tmp_path):
     assert ind["predicted"]["bottleneck_s"] == pytest.approx(max(times))
     assert max(e for _, e in iv2) - min(s for s, _ in iv2) < span
     assert ind["measured"]["period_s"] < res["measured"]["period_s"]
+
+
+def _store_reserve_many(port, name, k, out):
+    from datetime import timedelta
+
+    import torch.distributed as dist
+
+    ch = StoreChannel(dist.TCPStore("127.0.0.1", port, is_master=False, timeout=timedelta(seconds=30)), "m", name)
+    out.put([(s, s + 0.001) for s in (ch.reserve(0.0, 0.001) for _ in range(k))])
+
+
+def test_store_channel_reservations_from_concurrent_processes_never_overlap():
+    """The channel of stages on several hosts: one key of the run's TCPStore, reserved by compare-and-set."""
+    from datetime import timedelta
+
+    import torch.distributed as dist
+
+    server = dist.TCPStore("127.0.0.1", 0, is_master=True, wait_for_workers=False, timeout=timedelta(seconds=30))
+    ctx = mp.get_context("spawn")   # fresh interpreters: a forked TCPStore client would share the server's socket
+    q = ctx.Queue()
+    procs = [ctx.Process(target=_store_reserve_many, args=(server.port, f"s{i}", 100, q)) for i in range(3)]
+    for p in procs:
+        p.start()
+    got = [iv for _ in procs for iv in q.get(timeout=120)]
+    for p in procs:
+        p.join(60)
+    assert len(got) == 300 and _disjoint(got)
+    assert max(e for _, e in got) == pytest.approx(0.3)   # back to back: busy time = the sum of the messages
+
+
+def test_torchrun_stages_share_a_channel_through_the_store(tmp_path):
+    """Stages started by torchrun (no launcher, no run directory: possibly several hosts) still take turns on a
+    shared medium's channel."""
+    import json
+    import subprocess
+    import sys
+
+    from donna_core.runtime.launch import free_port, worker_env
+
+    spec, _ = _run_spec(shared=True)
+    spec["print_result"] = True
+    spec_path, out = tmp_path / "spec.json", tmp_path / "result.json"
+    spec_path.write_text(json.dumps(spec))
+    port = free_port()
+    env = worker_env(0, 1, port, model=TINY)
+    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(k)
+    procs = [subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nnodes", "3", "--nproc-per-node",
+                               "1", "--node-rank", str(i), "--rdzv-backend", "c10d", "--rdzv-endpoint",
+                               f"127.0.0.1:{port}", "--rdzv-id", "donna-shared", "-m", "donna_core.runtime.worker",
+                               str(spec_path), str(out), "--first-stage", str(i), "--model", TINY],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+             for i in range(3)]
+    try:
+        logs = [p.communicate(timeout=180)[0].decode(errors="replace") for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                os.killpg(p.pid, 9)
+                p.wait()
+    assert [p.returncode for p in procs] == [0, 0, 0], logs
+    res = json.loads(out.read_text())
+    assert res["measured"]["outputs_check"]["exactly_equal"]
+    ranks = sorted(res["raw"]["ranks"], key=lambda r: r["stage"]["device"])
+    iv = [(m[4], m[1]) for r in ranks[:2] for m in r["send"]]
+    assert len(iv) == 2 * len(ranks[0]["send"]) and _disjoint(iv)
