@@ -256,6 +256,12 @@ def solver_quality(problems: Mapping[str, Mapping], objectives: Sequence[str] = 
 
 
 # ---------------------------------------------------------------------------------------------- measured runs
+def _message_cpu_share(pred: dict) -> float:
+    busy = pred["device_busy_s"]
+    dev = max(sorted(busy), key=lambda d: busy[d])
+    return float(pred.get("device_message_cpu_s", {}).get(dev, 0.0) / busy[dev]) if busy[dev] > 0 else 0.0
+
+
 def measured_runs(path=None) -> tuple[pd.DataFrame, dict]:
     """Measured vs predicted graph runs (data/validation/graph_runs.json): one row per run, and the header
     (date, how, the load average recorded at the start)."""
@@ -268,6 +274,8 @@ def measured_runs(path=None) -> tuple[pd.DataFrame, dict]:
              "throughput_ratio": r["ratio"]["throughput"],
              "predicted_latency_s": r["predicted"]["latency_s"], "measured_latency_s": r["measured"]["latency_s"],
              "latency_ratio": r["ratio"]["latency"],
+             # the share of the busiest device's predicted time that is its messages' CPU (0: not calibrated)
+             "message_cpu_share": _message_cpu_share(r["predicted"]),
              "outputs_equal": bool(r["measured"].get("outputs_check", {}).get("exactly_equal", False))}
             for r in d["runs"]]
     head = {"date": d.get("date"), "how": d.get("how"), "load_avg": d.get("host_load_avg_at_start")}
@@ -316,8 +324,9 @@ def study_markdown(datadir) -> str:
         ru = t["runs"]
         lines += ["", f"Measured graph runs (2 cpu-host processes over loopback, {len(ru)} plans): measured / "
                   f"predicted throughput {_r(ru['throughput_ratio'].min())}–{_r(ru['throughput_ratio'].max())}, "
-                  f"latency {_r(ru['latency_ratio'].min())}–{_r(ru['latency_ratio'].max())} (the host was loaded "
-                  "by other work; see notebook 08 for the load average)."]
+                  f"latency {_r(ru['latency_ratio'].min())}–{_r(ru['latency_ratio'].max())}; the messages' CPU "
+                  f"is {_r(100 * ru['message_cpu_share'].min())}–{_r(100 * ru['message_cpu_share'].max())} % of "
+                  "the busiest device's predicted time (notebook 08 has the load average of the runs)."]
     return "\n".join(lines) + "\n"
 
 
