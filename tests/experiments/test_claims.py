@@ -104,7 +104,7 @@ def test_fig3_and_fig4_claims():
 
 def test_report_from_real_sweep(tmp_path):
     """End to end on synthetic profiles: every claim gets a verdict, the report names them all."""
-    from .test_scenarios import SYNTH_FILES, write_synthetic_profiles
+    from .synthetic_profiles import SYNTH_FILES, write_synthetic_profiles
 
     root = write_synthetic_profiles(tmp_path)
     profs = {m: sp.load_model_profiles(m, SYNTH_FILES, profiles_dir=root) for m in ("toya", "toyb")}

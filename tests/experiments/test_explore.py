@@ -25,7 +25,7 @@ from donna_core.partition.solve import pareto_front, solve
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
-    from .test_scenarios import write_synthetic_profiles
+    from .synthetic_profiles import write_synthetic_profiles
 
     return str(write_synthetic_profiles(tmp_path_factory.mktemp("explore")))
 

@@ -84,7 +84,7 @@ RUN_PARAMS: dict[str, dict] = {}
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """Run 01-05 once on synthetic profiles into a tmp dir; return (outdir, profiles root, profiles)."""
-    from .test_scenarios import write_synthetic_profiles
+    from .synthetic_profiles import write_synthetic_profiles
 
     base = tmp_path_factory.mktemp("nb")
     root = write_synthetic_profiles(base / "profiles", models=("vgg8", "resnet152"), n_units=(5, 8), seed=3)
@@ -216,7 +216,7 @@ def run10(run, tmp_path_factory):
     """Notebook 10 on the same synthetic profiles, into its own folder next to a copy of 01-04's tables."""
     import shutil
 
-    from .test_scenarios import write_synthetic_profiles
+    from .synthetic_profiles import write_synthetic_profiles
 
     base = tmp_path_factory.mktemp("nb10")
     root = write_synthetic_profiles(base / "profiles", models=("vgg8", "resnet152"), n_units=(5, 8), seed=3)

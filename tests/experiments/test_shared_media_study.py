@@ -14,7 +14,7 @@ from donna_core.experiments import scenario_profiles as sp
 from donna_core.experiments import scenarios as sc
 from donna_core.experiments import shared_media_study as st
 from donna_core.partition.media import curve_from
-from .test_scenarios import write_synthetic_profiles
+from .synthetic_profiles import write_synthetic_profiles
 
 CLUSTERS = {"2cpu+2cim": {"cpu": 2, "cim": 2}, "2cpu+1gpu+1cim": {"cpu": 2, "gpu": 1, "cim": 1}}
 ALPHAS = [0.0, 0.5, 1.0]
