@@ -25,9 +25,7 @@ import numpy as np
 import pandas as pd
 
 from donna_core.experiments import result_tables as rt
-
 from donna_core.experiments import scenario_profiles as sp
-
 from donna_core.experiments import scenarios as sc
 from donna_core.partition.graph_costs import evaluate_graph
 from donna_core.partition.graph_solve import solve_graph

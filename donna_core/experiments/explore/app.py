@@ -10,7 +10,6 @@ import threading
 import time
 
 from .. import scenario_profiles as sp
-
 from .. import scenarios as sc
 from .child import bounded_in_child, front_in_child, paper_in_child
 from .data import (INLINE_FRONT_STATES, SOLVE_MEMORY_BYTES, available_models, cached_problem, cached_profiles,
