@@ -56,8 +56,10 @@ $(BENCH_STAMP): $(STAMP)
 	$(PIPQ) -e '.[dev,bench]' 2>&1 | { grep -v "^WARNING: Location" || true; }
 	touch $(BENCH_STAMP)
 
-bench: $(BENCH_STAMP) ## solver, graph and CLI start-up benchmarks, written to docs/benchmarks.md
-	$(VPY) scripts/write_benchmarks.py
+# BENCH_ARGS=--quick: fewer repeats and shorter limits (~5 min instead of ~15)
+BENCH_ARGS ?=
+bench: $(BENCH_STAMP) ## solver, graph, start-up and explorer benchmarks into docs/benchmarks.md (generated)
+	$(VPY) scripts/write_benchmarks.py $(BENCH_ARGS)
 
 clean: ## remove .venv and pytest caches
 	rm -rf $(VENV) .pytest_cache

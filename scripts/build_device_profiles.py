@@ -21,6 +21,9 @@ from donna_core import config
 from donna_core.atomic import write_text_atomic  # noqa: E402
 from donna_core.devices import (
     cim_estimator,
+    cim_floorplan,
+    cim_terms,
+    cim_validation,
     neurosim,
     specmodel,  # noqa: E402
 )
@@ -85,9 +88,9 @@ def cim_estimator_section(user_runs: dict) -> tuple:
         user_runs = {m: df.assign(density=[d0["first"]] + [d0["hidden"]] * (len(df) - 1))
                      for m, df in user_runs.items()}
     est = ce.CimEstimator.fit({**runs, **user_runs})
-    lay_loo, mod_loo = ce.error_table(runs, leave_one_out=True)
-    _, mod_all = ce.error_table(runs, leave_one_out=False)
-    cls = ce.class_out_table(runs)
+    lay_loo, mod_loo = cim_validation.error_table(runs, leave_one_out=True)
+    _, mod_all = cim_validation.error_table(runs, leave_one_out=False)
+    cls = cim_validation.class_out_table(runs)
     clock = est.clock_s
     L = ["## 3. CIM estimator (modelled) vs NeuroSim (simulated)", "",
          "The estimator (`donna_core/devices/cim_estimator.py`) follows NeuroSim V1.3's own latency "
@@ -105,8 +108,8 @@ def cim_estimator_section(user_runs: dict) -> tuple:
     # -- checks of the exact structure on NeuroSim's own breakdown columns (no fit involved)
     chk = []
     for m, run in runs.items():
-        f = ce.features(run, density=run.density)
-        fp = ce.floorplan(run)
+        f = cim_terms.features(run, density=run.density)
+        fp = cim_floorplan.floorplan(run)
         adc = float(np.max(np.abs(run.adc_latency_s / clock / f.adc_cycles - 1)))
         tile = run.buffer_latency_s / clock - f.gbuf_cycles
         chk.append({"model": m, "chip tiles": fp.total_tiles, "H-tree length (tile sides)": fp.htree_length,
@@ -117,8 +120,8 @@ def cim_estimator_section(user_runs: dict) -> tuple:
                     "min tile part (cycles)": float(tile.min())})
     rows = []
     for m, run in runs.items():
-        f = ce.features(run, density=run.density)
-        fp = ce.floorplan(run)
+        f = cim_terms.features(run, density=run.density)
+        fp = cim_floorplan.floorplan(run)
         rows.append(pd.DataFrame({"model": m, "novel": f.novel, "dup": fp.speedup,
                                   "rows": (f.tbuf_rows_nm + f.tbuf_rows_cm) / f.num_in_vectors,
                                   "cols": (f.tbuf_cols_nm + f.tbuf_cols_cm) / f.num_in_vectors,
@@ -163,14 +166,14 @@ def cim_estimator_section(user_runs: dict) -> tuple:
     syn = []
     for name, net in (("small (5 layers)", SYN_SMALL), ("large (same 5 + 2 FC)", SYN_LARGE)):
         pc = est.predict_components(net)
-        fp = ce.floorplan(net)
+        fp = cim_floorplan.floorplan(net)
         for i in range(len(SYN_SMALL)):
             syn.append({"network": name, "chip tiles": fp.total_tiles, "layer": i + 1,
                         "layer tiles": int(fp.num_tiles[i]),
                         "ceil(total/layer)": int(math.ceil(fp.total_tiles / fp.num_tiles[i])),
                         "divisor": fp.buffer_parallelism, "global-buffer cycles": pc.gbuf_cycles[i],
                         "tile-buffer s": pc.buffer_latency_s[i] - pc.gbuf_cycles[i] * clock,
-                        "latency s": sum(pc[f"{c}_latency_s"][i] for c in ce.LATENCY_MODEL)})
+                        "latency s": sum(pc[f"{c}_latency_s"][i] for c in cim_terms.LATENCY_MODEL)})
     stem = runs["resnet152"]
     a, b = est.predict_components(stem.iloc[:21]), est.predict_components(stem)
     L += ["### Small and large synthetic networks (structure, no NeuroSim run exists for them)", "",
@@ -195,7 +198,7 @@ def cim_estimator_section(user_runs: dict) -> tuple:
     r18 = unit_table(derive_units(torchvision.models.resnet18(weights=None).eval(),
                                   (torch.randn(1, 3, 224, 224),), "layer").units)
     r18 = neurosim.read_network_csv(neurosim.network_csv(r18))
-    chk18 = ce.implied_reference_check(est, r18, ref)
+    chk18 = cim_validation.implied_reference_check(est, r18, ref)
     old18 = np.array(ref["previous_estimator_prediction"]["per_layer_latency_s"])
     rr = old18 / est.predict(r18).latency_s.to_numpy() - 1
     rep_err = ref["reported_error_previous_estimator_vs_neurosim"]

@@ -30,18 +30,15 @@ NOTEBOOKS_DIR = REPO / "notebooks"
 def write_report(outdir: Path, report: Path, validation_dir: Path | None = None) -> Path:
     """Build the claims report from the tables the notebooks wrote into ``outdir/data``."""
     from donna_core.atomic import write_text_atomic
-    from donna_core.experiments.claims import (
-        build_claims,
-        load_results,
-        render_markdown,
-    )
+    from donna_core.experiments.claims import build_claims, load_results
+    from donna_core.experiments.claims_report import render_markdown
 
     tables = load_results(outdir / "data")
     if not tables:
         raise FileNotFoundError(f"no result tables under {outdir / 'data'}; did the notebooks run?")
     text = render_markdown(build_claims(tables), tables)
     if validation_dir is not None:  # measured pipelines, from the cache of `make validate`
-        from donna_core.experiments.claims import validation_markdown
+        from donna_core.experiments.validation_claims import validation_markdown
 
         section = validation_markdown(validation_dir)   # reads the cache once
         text += ("\n" + section) if section else ""

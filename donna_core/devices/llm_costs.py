@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import cim_estimator, neurosim, specmodel
+from . import cim_estimator, cim_floorplan, neurosim, specmodel
 from ..profiling import llm
 
 # Units whose work is not a weight-stationary matrix-vector product (see module docstring).
@@ -40,14 +40,14 @@ def cim_weight_capacity(model: str = "vgg19") -> dict:
     real mapping of other layers holds somewhat less (an upper bound).
     """
     run = neurosim.load_run(model)
-    fp = cim_estimator.floorplan(run)
+    fp = cim_floorplan.floorplan(run)
     per_tile = np.where(fp.novel == 1, fp.num_pe_nm * fp.pe_size_nm ** 2, fp.tile_size_cm ** 2)
     cells = float(np.sum(per_tile * fp.num_tiles))
-    weights = cells / cim_estimator.COLS_PER_WEIGHT
+    weights = cells / cim_floorplan.COLS_PER_WEIGHT
     return {"model": model, "tiles": int(fp.total_tiles), "cells": cells, "weights_8bit": weights,
             "fp32_equiv_bytes": weights * 4,
-            "how": (f"NeuroSim V1.3 floor plan of the shipped {model} run (cim_estimator.floorplan): "
-                    f"{fp.total_tiles} tiles, {cells / 1e6:.1f} M 2-bit cells, {cim_estimator.COLS_PER_WEIGHT} "
+            "how": (f"NeuroSim V1.3 floor plan of the shipped {model} run (cim_floorplan.floorplan): "
+                    f"{fp.total_tiles} tiles, {cells / 1e6:.1f} M 2-bit cells, {cim_floorplan.COLS_PER_WEIGHT} "
                     f"cells per 8-bit weight -> {weights / 1e6:.1f} M weights = {weights * 4 / 1e6:.0f} MB in "
                     "FP32-equivalent bytes; mapping fragmentation ignored (upper bound)")}
 

@@ -24,6 +24,8 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from donna_core.experiments import result_tables as rt
+from donna_core.experiments import scenario_profiles as sp
 from donna_core.experiments import scenarios as sc
 from donna_core.partition.graph_costs import evaluate_graph
 from donna_core.partition.graph_solve import solve_graph
@@ -43,9 +45,9 @@ STUDY_FILES = {"gains": "graph_vs_chain.csv", "quality": "graph_solver_quality.c
 def load_graph_models(models: Sequence[str] = GRAPH_MODELS, cpu: str = "paper", profiles_dir=None) -> dict:
     """Model -> (role -> TypeProfile of the graph units, (edges metadata, edge list))."""
     from donna_core.profiling.graph_profiles import read_edges
-    root = Path(profiles_dir or sc.DEFAULT_PROFILES_DIR)
-    files = sc.device_files(cpu)
-    return {m: (sc.load_model_profiles(m, files, "graph", root), read_edges(root / m / "graph" / "edges.csv"))
+    root = Path(profiles_dir or sp.DEFAULT_PROFILES_DIR)
+    files = sp.device_files(cpu)
+    return {m: (sp.load_model_profiles(m, files, "graph", root), read_edges(root / m / "graph" / "edges.csv"))
             for m in models}
 
 
@@ -225,7 +227,7 @@ def gain_summary(df: pd.DataFrame) -> pd.DataFrame:
 # ------------------------------------------------------------------------------------------------- solver quality
 def bundled_graph_problems(problems_dir=None) -> dict[str, dict]:
     """The bundled graph problems (data/problems/*_graph_*.json), by model name."""
-    root = Path(problems_dir or sc.REPO_ROOT / "data" / "problems")
+    root = Path(problems_dir or sp.REPO_ROOT / "data" / "problems")
     return {f.name.split("_graph_")[0]: json.loads(f.read_text()) for f in sorted(root.glob("*_graph_*.json"))}
 
 
@@ -265,7 +267,7 @@ def _message_cpu_share(pred: dict) -> float:
 def measured_runs(path=None) -> tuple[pd.DataFrame, dict]:
     """Measured vs predicted graph runs (data/validation/graph_runs.json): one row per run, and the header
     (date, how, the load average recorded at the start)."""
-    path = Path(path or sc.REPO_ROOT / "data" / "validation" / "graph_runs.json")
+    path = Path(path or sp.REPO_ROOT / "data" / "validation" / "graph_runs.json")
     d = json.loads(path.read_text())
     rows = [{"model": r["model"], "problem": r["problem_name"], "devices": len(r["devices"]),
              "messages": r["predicted"]["messages_per_inference"],
@@ -284,7 +286,7 @@ def measured_runs(path=None) -> tuple[pd.DataFrame, dict]:
 
 # ----------------------------------------------------------------------------------------------------- files
 def write_study(tables: Mapping[str, pd.DataFrame], datadir) -> list[Path]:
-    return [sc.write_table(df, Path(datadir) / STUDY_FILES[k]) for k, df in tables.items() if k in STUDY_FILES]
+    return [rt.write_table(df, Path(datadir) / STUDY_FILES[k]) for k, df in tables.items() if k in STUDY_FILES]
 
 
 def load_study(datadir) -> dict[str, pd.DataFrame]:

@@ -23,7 +23,7 @@ from ..partition.solve import InfeasibleError, pareto_front, solve
 from ..profiling.models import LLM_NAMES
 from ..profiling.problem_builder import build_problem, parse_cluster
 from ..profiling.profiles import load_profiles
-from .scenarios import DEFAULT_PROFILES_DIR
+from .scenario_profiles import DEFAULT_PROFILES_DIR
 
 PHASES = ("prefill", "decode")
 CLUSTERS: dict[str, str] = {"4 CPU": "4cpu", "2 CPU + 2 GPU": "2cpu+2gpu", "2 CPU + 2 CIM": "2cpu+2cim",

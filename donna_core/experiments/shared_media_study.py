@@ -25,7 +25,10 @@ import pandas as pd
 
 from .. import config
 from . import claims as cl
+from . import result_tables as rt
+from . import scenario_profiles as sp
 from . import scenarios as sc
+from .claims_report import md_cell
 
 SHARED_VARIANTS: dict[str, str] = {"hb-wcc": "hb-wcc-shared", "lb-wcc": "lb-wcc-shared"}
 BASE_OF = {v: k for k, v in SHARED_VARIANTS.items()}
@@ -55,7 +58,7 @@ def base_medium(medium: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------ the two worlds
-def run_worlds(profiles_by_model: Mapping[str, Mapping[str, sc.TypeProfile]],
+def run_worlds(profiles_by_model: Mapping[str, Mapping[str, sp.TypeProfile]],
                clusters: Mapping[str, Mapping[str, int]] | None = None,
                alphas: Sequence[float] = sc.STATED_ALPHAS, fig3_alphas: Sequence[float] = FIG3_ALPHAS,
                n_edge: int = 4, solvers: Sequence[str] = ("paper", "exact"),
@@ -133,7 +136,7 @@ def _plan_tuples(plan: str) -> list[tuple[str, int, int]]:
     return out
 
 
-def compare_worlds(sweep: pd.DataFrame, profiles_by_model: Mapping[str, Mapping[str, sc.TypeProfile]],
+def compare_worlds(sweep: pd.DataFrame, profiles_by_model: Mapping[str, Mapping[str, sp.TypeProfile]],
                    clusters: Mapping[str, Mapping[str, int]] | None = None) -> pd.DataFrame:
     """One row per radio scenario (model, medium, cluster, α, solver): the independent and the shared plan and
     costs, ``throughput_ratio`` = shared / independent, ``plan_changed``, and the independent plan re-costed
@@ -224,7 +227,7 @@ def _with_medium(d: dict, name: str, spec: dict) -> dict:
     return d
 
 
-def curve_vs_line(profiles_by_model: Mapping[str, Mapping[str, sc.TypeProfile]], media: Mapping[str, dict],
+def curve_vs_line(profiles_by_model: Mapping[str, Mapping[str, sp.TypeProfile]], media: Mapping[str, dict],
                   clusters: Mapping[str, Mapping[str, int]] | None = None,
                   alphas: Sequence[float] = sc.STATED_ALPHAS, solver: str = "exact",
                   progress: bool = True) -> pd.DataFrame:
@@ -239,7 +242,7 @@ def curve_vs_line(profiles_by_model: Mapping[str, Mapping[str, sc.TypeProfile]],
     clusters = dict(clusters or sc.PAPER_CLUSTERS)
     jobs = [(m, c) for m in profiles_by_model for c in clusters]
     rows = []
-    for model, cname in sc._progress(jobs, len(jobs), "curve vs line", progress):
+    for model, cname in sc.with_progress(jobs, len(jobs), "curve vs line", progress):
         base = sc.make_problem(profiles_by_model[model], clusters[cname], links="pcie5")
         dl, dc = (_with_medium(base, f"loopback-{k}", media[k]) for k in ("line", "curve"))
         pl, pc = problem_from_dict(dl), problem_from_dict(dc)
@@ -259,7 +262,7 @@ def curve_vs_line(profiles_by_model: Mapping[str, Mapping[str, sc.TypeProfile]],
     return df
 
 
-def cut_sizes(profiles_by_model: Mapping[str, Mapping[str, sc.TypeProfile]]) -> pd.DataFrame:
+def cut_sizes(profiles_by_model: Mapping[str, Mapping[str, sp.TypeProfile]]) -> pd.DataFrame:
     """Every unit's output size per model (the messages a cut after it sends), for the curve figure."""
     return pd.concat([pd.DataFrame({"model": m, "out_bytes": next(iter(p.values())).table["out_bytes"].astype(float)})
                       for m, p in profiles_by_model.items()], ignore_index=True)
@@ -268,7 +271,7 @@ def cut_sizes(profiles_by_model: Mapping[str, Mapping[str, sc.TypeProfile]]) -> 
 # ------------------------------------------------------------------------------------------ I/O and report
 def write_study(tables: Mapping[str, pd.DataFrame], datadir: str | Path) -> list[Path]:
     """Write the study's tables (keys of STUDY_FILES) as CSV, atomically."""
-    return [sc.write_table(df, Path(datadir) / STUDY_FILES[k]) for k, df in tables.items() if k in STUDY_FILES]
+    return [rt.write_table(df, Path(datadir) / STUDY_FILES[k]) for k, df in tables.items() if k in STUDY_FILES]
 
 
 def load_study(datadir: str | Path) -> dict[str, pd.DataFrame]:
@@ -318,7 +321,7 @@ def study_markdown(datadir: str | Path) -> str:
     for i, r in enumerate(c.itertuples(), 1):
         if bool(r.numbers_moved):
             arrow = r.verdict_independent + (f" → **{r.verdict_shared}**" if r.verdict_moved else " (unchanged)")
-            lines.append(f"| {i} | {cl._md_cell(r.claim)} | {arrow} | {cl._md_cell(r.ours_shared)} |")
+            lines.append(f"| {i} | {md_cell(r.claim)} | {arrow} | {md_cell(r.ours_shared)} |")
     still = [str(i) for i, r in enumerate(c.itertuples(), 1) if not bool(r.numbers_moved)]
     lines += ["", f"Claims whose numbers do not move: {', '.join(still) if still else 'none'} (numbering of the "
               "claims table above)."]

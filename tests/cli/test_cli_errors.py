@@ -20,8 +20,11 @@ from donna_core.cli.solve_cmd import json_safe
 from bruteforce import brute_best_objective
 from problems import tiny
 
+from cli_process import donna_env
+from cli_process import run_donna as donna
+
 REPO = Path(__file__).resolve().parents[2]
-ENV = {**os.environ, "PYTHONPATH": str(REPO)}
+ENV = donna_env()
 
 
 def strict_json(text):
@@ -29,11 +32,6 @@ def strict_json(text):
     def refuse(name):
         raise ValueError(f"non-standard JSON constant {name}")
     return json.loads(text, parse_constant=refuse)
-
-
-def donna(*args, cwd=None, **kw):
-    return subprocess.run([sys.executable, "-m", "donna_core.cli", *map(str, args)], capture_output=True, text=True,
-                          env=ENV, cwd=cwd, timeout=120, **kw)
 
 
 def one_line_error(err: str, *needles: str) -> None:

@@ -76,7 +76,6 @@ def drive(batch_path: str, out_path: str) -> None:
 
 def _seeds(tmp: Path) -> dict:
     """Valid inputs of every format, built here from the repository's own data."""
-    sys.path.insert(0, str(Path(__file__).parents[1]))
     from donna_core.partition.problem import problem_from_dict
     from donna_core.partition.solve import solve
     from donna_core.profiling.problem_builder import build_problem

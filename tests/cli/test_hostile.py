@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from cli_process import run_donna
 
 ROOT = Path(__file__).resolve().parents[2]
 HOSTILE = ROOT / "tests" / "data" / "hostile"
@@ -16,9 +17,7 @@ CASES = json.loads((HOSTILE / "cases.json").read_text())
 
 
 def donna(argv: list[str], timeout: float = 60) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "donna_core.cli", *argv], capture_output=True, text=True,
-                          timeout=timeout, env=env, stdin=subprocess.DEVNULL)
+    return run_donna(*argv, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
 def _fill(s: str, tmp: Path) -> str:

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from donna_core.devices import cim_estimator as ce
+from donna_core.devices import cim_floorplan, cim_terms, cim_validation
 from donna_core.devices import neurosim as ns
 
 RUNS = ce.shipped_runs()
@@ -16,20 +17,20 @@ RUNS = ce.shipped_runs()
 @pytest.mark.parametrize("model", sorted(RUNS))
 def test_floorplan_reproduces_neurosim_exactly(model):
     run = RUNS[model]
-    fp = ce.floorplan(run)
+    fp = cim_floorplan.floorplan(run)
     assert fp.num_tiles.tolist() == run.num_tiles.astype(int).tolist()
     assert fp.speedup.tolist() == run.speedup.astype(int).tolist()
     np.testing.assert_allclose(fp.utilization, run.utilization, rtol=1e-5)
     # NeuroSim's printed floor plan for all three runs: novel-mapped PEs of 9x512x512, conventional tile 1024, PE 512
     assert (fp.num_pe_nm, fp.pe_size_nm, fp.tile_size_cm, fp.pe_size_cm) == (9, 512, 1024, 512)
-    f = ce.features(run, fp)
+    f = cim_terms.features(run, fp)
     assert f.num_in_vectors.astype(int).tolist() == run.num_in_vectors.astype(int).tolist()
 
 
 def test_leakage_follows_neurosims_rule_on_the_runs():
     # NeuroSim: leakage energy = latency x (per-tile leakage of this layer's tile) x tiles of all OTHER layers.
     for run in RUNS.values():
-        fp = ce.floorplan(run)
+        fp = cim_floorplan.floorplan(run)
         tile_leak = run.leakage_power_w / run.num_tiles
         np.testing.assert_allclose(run.leakage_energy_j,
                                    run.latency_s * tile_leak * (fp.total_tiles - fp.num_tiles), rtol=2e-4)
@@ -42,7 +43,7 @@ CLOCK_S = 2.03892e-9   # the runs' clock period (totals.csv)
 @pytest.mark.parametrize("model", sorted(RUNS))
 def test_exact_terms_match_neurosim_breakdown(model):
     run = RUNS[model]
-    f = ce.features(run, density=run.density)
+    f = cim_terms.features(run, density=run.density)
     # ADC: one sense per muxed column per input bit, / duplication
     np.testing.assert_allclose(run.adc_latency_s / CLOCK_S, f.adc_cycles, rtol=2e-5)
     # the global-buffer term never exceeds NeuroSim's buffer latency; what is left is the tile part, >= 0
@@ -60,8 +61,8 @@ def test_tile_buffer_part_does_not_depend_on_network_size_in_the_runs():
     # content in chips of 47 (vgg8), 363 (resnet152) and 524 (vgg19) tiles: the same number
     rows = []
     for m, run in RUNS.items():
-        f = ce.features(run, density=run.density)
-        fp = ce.floorplan(run)
+        f = cim_terms.features(run, density=run.density)
+        fp = cim_floorplan.floorplan(run)
         rt = (f.tbuf_rows_nm + f.tbuf_rows_cm) / f.num_in_vectors
         ct = (f.tbuf_cols_nm + f.tbuf_cols_cm) / f.num_in_vectors
         per_vec = (run.buffer_latency_s / CLOCK_S - f.gbuf_cycles) / f.num_in_vectors
@@ -99,7 +100,7 @@ def _gbuf_by_hand(r, fp, i):
 
 def test_small_and_large_synthetic_networks_follow_the_structural_formulas():
     est = ce.CimEstimator.fit(RUNS)
-    fs, fl = ce.floorplan(SMALL), ce.floorplan(LARGE)
+    fs, fl = cim_floorplan.floorplan(SMALL), cim_floorplan.floorplan(LARGE)
     assert fs.total_tiles < 10 and fl.total_tiles > 200
     assert (fs.tile_size_cm, fs.pe_size_cm, fs.pe_size_nm, fs.num_pe_nm) == \
         (fl.tile_size_cm, fl.pe_size_cm, fl.pe_size_nm, fl.num_pe_nm)
@@ -136,7 +137,7 @@ def test_resnet_stem_in_a_21_and_a_156_layer_network():
     est = ce.CimEstimator.fit(RUNS)
     full = RUNS["resnet152"]
     a, b = est.predict_components(full.iloc[:21]), est.predict_components(full)
-    fa, fb = ce.floorplan(full.iloc[:21]), ce.floorplan(full)
+    fa, fb = cim_floorplan.floorplan(full.iloc[:21]), cim_floorplan.floorplan(full)
     assert (fa.total_tiles, fb.total_tiles) == (25, 363)
     tile_a = a.buffer_latency_s[0] - a.gbuf_cycles[0] * est.clock_s
     tile_b = b.buffer_latency_s[0] - b.gbuf_cycles[0] * est.clock_s
@@ -149,12 +150,12 @@ def test_resnet_stem_in_a_21_and_a_156_layer_network():
 
 def test_global_htree_length_follows_neurosims_grid():
     # HTree.cpp: 2*(2^s - 1) + min(cols - x_c, x_c); ChipFloorPlan: rows = ceil(sqrt(T)), cols = ceil(T / rows)
-    assert (ce.floorplan(RUNS["vgg8"]).grid_rows, ce.floorplan(RUNS["vgg8"]).grid_cols) == (7, 7)
-    assert ce.floorplan(RUNS["vgg8"]).htree_length == 2 * 7 + 2
-    assert ce.floorplan(RUNS["resnet152"]).htree_length == 2 * 31 + 4
-    assert ce.floorplan(RUNS["vgg19"]).htree_length == 2 * 31 + 4
+    assert (cim_floorplan.floorplan(RUNS["vgg8"]).grid_rows, cim_floorplan.floorplan(RUNS["vgg8"]).grid_cols) == (7, 7)
+    assert cim_floorplan.floorplan(RUNS["vgg8"]).htree_length == 2 * 7 + 2
+    assert cim_floorplan.floorplan(RUNS["resnet152"]).htree_length == 2 * 31 + 4
+    assert cim_floorplan.floorplan(RUNS["vgg19"]).htree_length == 2 * 31 + 4
     one = _net([[4, 4, 8, 1, 1, 8, 1, 0]])
-    assert ce.floorplan(one).total_tiles == 1 and ce.floorplan(one).htree_length == 0
+    assert cim_floorplan.floorplan(one).total_tiles == 1 and cim_floorplan.floorplan(one).htree_length == 0
 
 
 def test_prediction_depends_on_the_whole_network():
@@ -167,12 +168,12 @@ def test_prediction_depends_on_the_whole_network():
     inside = est.predict(bigger).iloc[:8]
     assert (inside.latency_s.to_numpy() > alone.latency_s.to_numpy()).all()
     assert (inside.leakage_energy_j.to_numpy() > 2 * alone.leakage_energy_j.to_numpy()).all()
-    f = ce.features(vgg8)
+    f = cim_terms.features(vgg8)
     np.testing.assert_allclose(alone.leakage_energy_j, alone.latency_s * est.tile_leakage(f) * f.other_tiles,
                                rtol=1e-12)
     # per-tile leakage as the runs have it (three levels per mapping kind, by sub-array rows used)
     for run in RUNS.values():
-        fr = ce.features(run, density=run.density)
+        fr = cim_terms.features(run, density=run.density)
         np.testing.assert_allclose(est.tile_leakage(fr), run.leakage_power_w / fr.num_tiles, rtol=1e-3)
 
 
@@ -196,22 +197,22 @@ def test_input_stats_parser():
     text = (ns.run_dir() / "input_stats_vgg8.txt").read_text()
     d = ce.parse_input_stats(text)
     assert len(d) == 8 and d[0] == pytest.approx(0.483) and d[3] == pytest.approx(0.164)
-    with pytest.raises(ce.CimEstimatorError, match="line 1"):
+    with pytest.raises(cim_floorplan.CimEstimatorError, match="line 1"):
         ce.parse_input_stats("garbage\n", "x.txt")
-    with pytest.raises(ce.CimEstimatorError, match="without gaps"):
+    with pytest.raises(cim_floorplan.CimEstimatorError, match="without gaps"):
         ce.parse_input_stats("1 a bit-density 0.3\n3 b bit-density 0.2\n", "x.txt")
 
 
 # ---- calibration errors (the estimator's accuracy targets) -----------------------------------------------------------
 def test_all_models_fit_errors():
-    _, per_model = ce.error_table(RUNS, leave_one_out=False)
+    _, per_model = cim_validation.error_table(RUNS, leave_one_out=False)
     assert per_model.latency_total_err.abs().max() < 0.02
     assert per_model.energy_total_err.abs().max() < 0.08
     assert per_model.latency_layer_median_abs_err.max() < 0.02
 
 
 def test_leave_one_model_out_errors():
-    per_layer, per_model = ce.error_table(RUNS, leave_one_out=True)
+    per_layer, per_model = cim_validation.error_table(RUNS, leave_one_out=True)
     pm = per_model.set_index("model")
     assert {m: set(c.split("+")) for m, c in pm.calibrated_on.items()} == {
         "vgg8": {"vgg19", "resnet152"}, "vgg19": {"vgg8", "resnet152"}, "resnet152": {"vgg8", "vgg19"}}
@@ -223,7 +224,7 @@ def test_leave_one_model_out_errors():
 
 
 def test_leave_one_layer_class_out_runs_and_is_bounded():
-    t = ce.class_out_table(RUNS)
+    t = cim_validation.class_out_table(RUNS)
     assert set(t.held_out) == {"novel", "conventional", "fc", "conv"}
     assert t.layers.sum() == 2 * sum(len(r) for r in RUNS.values())
     # a class predicted from constants fitted on the other classes only: bounded, not exact (report has values)
@@ -244,24 +245,24 @@ def test_fit_is_deterministic_and_non_negative():
 def test_bad_input_is_rejected():
     bad = RUNS["vgg8"].copy()
     bad.loc[2, "ifm_c"] = 0
-    with pytest.raises(ce.CimEstimatorError, match="layer 3: column 'ifm_c'"):
-        ce.floorplan(bad)
-    with pytest.raises(ce.CimEstimatorError, match="lacks column"):
-        ce.features(RUNS["vgg8"].drop(columns=["pool"]))
+    with pytest.raises(cim_floorplan.CimEstimatorError, match="layer 3: column 'ifm_c'"):
+        cim_floorplan.floorplan(bad)
+    with pytest.raises(cim_floorplan.CimEstimatorError, match="lacks column"):
+        cim_terms.features(RUNS["vgg8"].drop(columns=["pool"]))
     bad = RUNS["vgg8"].copy()
     bad.loc[0, "k_h"] = 64
-    with pytest.raises(ce.CimEstimatorError, match="layer 1: kernel larger"):
-        ce.floorplan(bad)
-    with pytest.raises(ce.CimEstimatorError, match="not calibrated"):
+    with pytest.raises(cim_floorplan.CimEstimatorError, match="layer 1: kernel larger"):
+        cim_floorplan.floorplan(bad)
+    with pytest.raises(cim_floorplan.CimEstimatorError, match="not calibrated"):
         ce.CimEstimator().predict(RUNS["vgg8"])
-    with pytest.raises(ce.CimEstimatorError, match="at least one"):
+    with pytest.raises(cim_floorplan.CimEstimatorError, match="at least one"):
         ce.CimEstimator.fit({})
     est = ce.CimEstimator.fit(RUNS)
-    with pytest.raises(ce.CimEstimatorError, match="layer 2 has 1.5"):
+    with pytest.raises(cim_floorplan.CimEstimatorError, match="layer 2 has 1.5"):
         est.predict(RUNS["vgg8"], density=[0.3, 1.5] + [0.3] * 6)
-    with pytest.raises(ce.CimEstimatorError, match="8 per-layer values"):
+    with pytest.raises(cim_floorplan.CimEstimatorError, match="8 per-layer values"):
         est.predict(RUNS["vgg8"], density=[0.3, 0.3])
-    with pytest.raises(ce.CimEstimatorError, match="run 'mine': column 'density'"):
+    with pytest.raises(cim_floorplan.CimEstimatorError, match="run 'mine': column 'density'"):
         ce.CimEstimator.fit({"mine": RUNS["vgg8"].drop(columns="density")})
     # a shipped run passed without densities (the issue-4 call) gets its own trace statistics
     plain = ce.CimEstimator.fit({m: ns.load_run(m) for m in ns.RUNS})
@@ -334,11 +335,11 @@ def _resnet18_table():
 
 def test_unseen_resnet18_against_the_implied_neurosim_totals():
     table, ref = _resnet18_table()
-    fp = ce.floorplan(table)
+    fp = cim_floorplan.floorplan(table)
     assert len(table) == 21 and fp.total_tiles == 41          # the issue's unseen CNN: 21 layers, 41 tiles
     est = ce.CimEstimator.fit(RUNS)
     assert est.extrapolation(table) == []
-    t = ce.implied_reference_check(est, table, ref).set_index("quantity")
+    t = cim_validation.implied_reference_check(est, table, ref).set_index("quantity")
     # issue-11 targets on an unseen CNN: latency within 10 %, energy within 15 % (here: default density)
     assert t.loc["latency", ["err_lo", "err_hi"]].abs().max() < 0.10
     assert t.loc["energy", ["err_lo", "err_hi"]].abs().max() < 0.15

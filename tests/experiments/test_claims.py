@@ -4,6 +4,9 @@ from __future__ import annotations
 import pandas as pd
 
 from donna_core.experiments import claims as cl
+from donna_core.experiments import claims_report as cr
+from donna_core.experiments import result_tables as rt
+from donna_core.experiments import scenario_profiles as sp
 from donna_core.experiments import scenarios as sc
 
 
@@ -101,20 +104,20 @@ def test_fig3_and_fig4_claims():
 
 def test_report_from_real_sweep(tmp_path):
     """End to end on synthetic profiles: every claim gets a verdict, the report names them all."""
-    from .test_scenarios import SYNTH_FILES, write_synthetic_profiles
+    from .synthetic_profiles import SYNTH_FILES, write_synthetic_profiles
 
     root = write_synthetic_profiles(tmp_path)
-    profs = {m: sc.load_model_profiles(m, SYNTH_FILES, profiles_dir=root) for m in ("toya", "toyb")}
+    profs = {m: sp.load_model_profiles(m, SYNTH_FILES, profiles_dir=root) for m in ("toya", "toyb")}
     sweep = sc.sweep(profs, alphas=(0.0, 0.5, 1.0), progress=False)
     tables = {"sweep": sweep, "fronts": sc.pareto_fronts(profs, progress=False),
-              "profiles": sc.profile_long_table(profs), "sources": sc.sources_table(profs)}
+              "profiles": sp.profile_long_table(profs), "sources": sp.sources_table(profs)}
     claims = cl.build_claims(tables)
     assert len(claims) == len(cl.CHECKS)
     assert {c.verdict for c in claims} <= {cl.HOLDS, cl.QUALITATIVE, cl.FAILS, cl.MISSING}
     assert all(c.why for c in claims if c.verdict in (cl.FAILS, cl.QUALITATIVE, cl.MISSING))
-    md = cl.render_markdown(claims, tables)
+    md = cr.render_markdown(claims, tables)
     assert md.count("\n| ") >= len(claims) + 3  # header rows + one per claim (+ sources)
-    g = cl.dp_gap_summary(sweep)
+    g = cr.dp_gap_summary(sweep)
     marked = sc.mark_dp_worse(sweep)
     assert g["n_worse"] == int(marked["dp_worse"].sum()) and g["n"] == sweep["scenario"].nunique()
     assert f"in {g['n_worse']} of {g['n']} scenarios" in md
@@ -122,6 +125,6 @@ def test_report_from_real_sweep(tmp_path):
         assert c.claim.replace("|", "\\|") in md
     # the report is rebuilt identically from the CSVs the notebooks would write
     for key, df in tables.items():
-        sc.write_table(df, tmp_path / "data" / cl.RESULT_FILES[key])
+        rt.write_table(df, tmp_path / "data" / cl.RESULT_FILES[key])
     back = cl.load_results(tmp_path / "data")
-    assert cl.render_markdown(cl.build_claims(back), back) == md
+    assert cr.render_markdown(cl.build_claims(back), back) == md

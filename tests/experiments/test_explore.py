@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from donna_core.experiments import explore as ex
+from donna_core.experiments import scenario_profiles as sp
 from donna_core.experiments import scenarios as sc
 from donna_core.partition.plan_format import plan_string
 from donna_core.partition.problem import problem_from_dict
@@ -24,13 +25,13 @@ from donna_core.partition.solve import pareto_front, solve
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
-    from .test_scenarios import write_synthetic_profiles
+    from .synthetic_profiles import write_synthetic_profiles
 
     return str(write_synthetic_profiles(tmp_path_factory.mktemp("explore")))
 
 
 def _problem(root, model, counts, medium):
-    profs = sc.load_model_profiles(model, sc.device_files("paper"), profiles_dir=root)
+    profs = sp.load_model_profiles(model, sp.device_files("paper"), profiles_dir=root)
     return problem_from_dict(sc.make_problem(profs, counts, medium))
 
 
@@ -83,7 +84,7 @@ def test_bad_settings_are_named(root):
 def test_profile_view_and_models(root):
     df = ex.profile_view("toyb", ("gpu", "cim"), "energy_j", profiles_dir=root)
     assert len(df) == 2 * 4 and set(df["role"]) == {"gpu", "cim"}
-    profs = sc.load_model_profiles("toyb", sc.device_files("paper"), profiles_dir=root)
+    profs = sp.load_model_profiles("toyb", sp.device_files("paper"), profiles_dir=root)
     assert df[df.role == "cim"]["energy_j"].tolist() == profs["cim"].table["energy_j"].tolist()
     assert ex.available_models(root) == ["toya", "toyb"]
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from donna_core.experiments import graph_study as gs
+from donna_core.experiments import result_tables as rt
 from donna_core.experiments import scenarios as sc
 from donna_core.partition.graph_costs import evaluate_graph
 from donna_core.partition.graph_solve import solve_graph
@@ -86,8 +87,8 @@ def test_tracked_table_is_deterministic(randwire, tmp_path):
     clusters = {"2cpu+1gpu+1cim": sc.PAPER_CLUSTERS["2cpu+1gpu+1cim"]}
     a = gs.compare(models, clusters, ["hb-wcc"], progress=False)
     b = gs.compare(models, clusters, ["hb-wcc"], progress=False)
-    pa = sc.write_table(a, tmp_path / "a.csv")
-    pb = sc.write_table(b, tmp_path / "b.csv")
+    pa = rt.write_table(a, tmp_path / "a.csv")
+    pb = rt.write_table(b, tmp_path / "b.csv")
     assert pa.read_bytes() == pb.read_bytes()
     assert (a["throughput_gain"] >= 1.0).all() and (a["stopped"] == "local optimum").all()
     gs.write_study({"gains": a}, tmp_path)

@@ -13,6 +13,9 @@ import pandas as pd
 import pytest
 
 from donna_core.experiments import claims as cl
+from donna_core.experiments import claims_report as cr
+from donna_core.experiments import result_tables as rt
+from donna_core.experiments import scenario_profiles as sp
 from donna_core.experiments import scenarios as sc
 from donna_core.experiments.notebook_runner import relative_to_notebook, venv_kernel
 from donna_core.partition.costs import evaluate
@@ -28,7 +31,7 @@ ALL_NOTEBOOKS = ("01_profiles", "02_scenario_sweep", "03_single_gpu_comparison",
 EVERY_NOTEBOOK = tuple(sorted(f.stem for f in NB_DIR.glob("*.ipynb")))
 ALPHAS = [0.0, 0.5, 1.0]
 
-TABLE_RTOL = 10.0 ** (1 - sc.TABLE_DIGITS)  # a value written with TABLE_DIGITS significant digits is this close
+TABLE_RTOL = 10.0 ** (1 - rt.TABLE_DIGITS)  # a value written with TABLE_DIGITS significant digits is this close
 
 
 def _load_make_figures():
@@ -81,7 +84,7 @@ RUN_PARAMS: dict[str, dict] = {}
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """Run 01-05 once on synthetic profiles into a tmp dir; return (outdir, profiles root, profiles)."""
-    from .test_scenarios import write_synthetic_profiles
+    from .synthetic_profiles import write_synthetic_profiles
 
     base = tmp_path_factory.mktemp("nb")
     root = write_synthetic_profiles(base / "profiles", models=("vgg8", "resnet152"), n_units=(5, 8), seed=3)
@@ -99,7 +102,7 @@ def run(tmp_path_factory):
     run_nb("04_cim_edge_vs_cloud", {**common, "models": ["vgg8", "resnet152"], "n_edge": 2})
     run_nb("05_explore", {"profiles_dir": rel_root, "cpu": "paper", "model": "vgg8"})
     report = mf.write_report(out, base / "reports" / "claims.md")
-    profs = {m: sc.load_model_profiles(m, sc.device_files("paper"), profiles_dir=root) for m in ("vgg8", "resnet152")}
+    profs = {m: sp.load_model_profiles(m, sp.device_files("paper"), profiles_dir=root) for m in ("vgg8", "resnet152")}
     return out, report, profs
 
 
@@ -142,7 +145,7 @@ def test_profiles_table_matches_files(run):
     out, _, profs = run
     long = pd.read_csv(out / "data" / "profiles_long.csv")
     g = long[(long.model == "resnet152") & (long.role == "cim")]
-    # result tables hold sc.TABLE_DIGITS significant digits
+    # result tables hold rt.TABLE_DIGITS significant digits
     np.testing.assert_allclose(g["time_s"].to_numpy(), profs["resnet152"]["cim"].table["time_s"].to_numpy(),
                                rtol=TABLE_RTOL, atol=0)
     assert set(long["source_kind"]) == {"modelled", "simulated"}
@@ -195,7 +198,7 @@ def test_claims_report_from_notebook_results(run):
     out, report, _ = run
     md = report.read_text()
     tables = cl.load_results(out / "data")
-    assert md == cl.render_markdown(cl.build_claims(tables), tables)
+    assert md == cr.render_markdown(cl.build_claims(tables), tables)
     n = pd.read_csv(out / "data" / "sweep.csv")["scenario"].nunique()
     assert f"| {n} = " in md
     f4 = tables["fig4"].set_index("model")
@@ -213,7 +216,7 @@ def run10(run, tmp_path_factory):
     """Notebook 10 on the same synthetic profiles, into its own folder next to a copy of 01-04's tables."""
     import shutil
 
-    from .test_scenarios import write_synthetic_profiles
+    from .synthetic_profiles import write_synthetic_profiles
 
     base = tmp_path_factory.mktemp("nb10")
     root = write_synthetic_profiles(base / "profiles", models=("vgg8", "resnet152"), n_units=(5, 8), seed=3)
@@ -233,13 +236,13 @@ def test_communication_notebook_matches_direct_calls(run10):
     for fig in ("fig10a_shared_throughput_ratio", "fig10b_shared_fronts", "fig10c_curve_vs_line"):
         for ext in ("png", "pdf"):
             assert (out / f"{fig}.{ext}").stat().st_size > 1000
-    profs = {m: sc.load_model_profiles(m, sc.device_files("paper"), profiles_dir=root) for m in ("vgg8", "resnet152")}
+    profs = {m: sp.load_model_profiles(m, sp.device_files("paper"), profiles_dir=root) for m in ("vgg8", "resnet152")}
     cl2 = {c: sc.parse_cluster(c) for c in ("2cpu+2cim", "2cpu+1gpu+1cim")}
     study = st.run_worlds(profs, cl2, [0.0, 1.0], [1.0], 2, progress=False)
     got = pd.read_csv(out / "data" / "shared_compare.csv")
     want = st.compare_worlds(study["sweep"], profs, cl2)
     cols = st.SCENARIO_KEY + ["plan_independent", "plan_shared", "throughput_ratio", "indep_plan_shared_bottleneck_s"]
-    # tables carry 12 significant digits (scenarios.TABLE_DIGITS): equal to that precision, plans exactly
+    # tables carry 12 significant digits (result_tables.TABLE_DIGITS): equal to that precision, plans exactly
     pd.testing.assert_frame_equal(got[cols], want[cols].reset_index(drop=True), check_exact=False, rtol=1e-11,
                                   atol=0.0, check_dtype=False)
     text = _text_outputs(out / "10_communication_model.ipynb")

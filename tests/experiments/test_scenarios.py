@@ -6,61 +6,26 @@ profiles with the cost model of the issue text (eq. 4-5, bottleneck = max, energ
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from donna_core.experiments import result_tables as rt
+from donna_core.experiments import scenario_profiles as sp
 from donna_core.experiments import scenarios as sc
 from donna_core.partition.media import MEDIA_PRESETS
 from donna_core.partition.plan_format import plan_string
 from donna_core.partition.problem import problem_from_dict
 from donna_core.partition.solve import pareto_front, solve
 
-SYNTH_FILES = {"cpu": "cpu-xeon-w3323", "gpu": "gpu-rtx3070ti", "cim": "cim"}
-SOURCE_KIND = {"cpu": "modelled", "gpu": "modelled", "cim": "simulated"}
-
-
-def write_synthetic_profiles(root: Path, models=("toya", "toyb"), n_units=(7, 4), seed=0) -> Path:
-    """Write layer profiles for each model and device type in the project's profile format; return root.
-
-    Shapes only loosely follow the paper (GPU fast, CIM frugal and slow except the last layers); the values
-    are random draws, not calibrated numbers.
-    """
-    rng = np.random.default_rng(seed)
-    for model, L in zip(models, n_units):
-        out_bytes = rng.integers(2_000, 400_000, size=L)
-        out_bytes[-1] = 40
-        weight = rng.integers(1_000, 100_000, size=L)
-        macs = rng.integers(1e6, 1e8, size=L)
-        base = rng.uniform(1e-3, 1e-2, size=L)
-        scale = {"gpu": (0.1, 0.5), "cpu": (1.0, 10.0), "cim": (3.0, 0.02)}  # (time factor, energy per s factor)
-        for role, dtype in SYNTH_FILES.items():
-            tf, ef = scale[role]
-            t = base * tf * rng.uniform(0.5, 1.5, size=L)
-            if role == "cim":
-                t[-2:] = base[-2:] * 0.01  # CIM fast on the final FC-like layers
-            e = t * ef * 100 * rng.uniform(0.5, 1.5, size=L)
-            meta = {"format": 1, "model": model, "device_type": dtype, "granularity": "layer", "n_units": L,
-                    "source_kind": SOURCE_KIND[role], "source": f"synthetic test data (seed {seed})",
-                    "energy_source": "model", "date": "2026-01-01"}
-            df = pd.DataFrame({
-                "unit": [f"u{i}" for i in range(L)], "kind": ["conv"] * (L - 1) + ["linear"],
-                "time_s": t, "time_spread_s": np.nan, "energy_j": e, "out_bytes": out_bytes,
-                "weight_bytes": weight, "macs": macs,
-                "in_h": [8] + [np.nan] * (L - 1), "in_w": [8] + [np.nan] * (L - 1),
-                "in_c": [3] + [np.nan] * (L - 1), "k_h": 3, "k_w": 3, "out_c": 16, "stride": 1})
-            path = sc.profile_path(model, dtype, "layer", root)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text("# donna-profile " + json.dumps(meta) + "\n" + df.to_csv(index=False))
-    return root
+from .synthetic_profiles import SYNTH_FILES, write_synthetic_profiles
 
 
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory):
     root = write_synthetic_profiles(tmp_path_factory.mktemp("profiles"))
-    return root, {m: sc.load_model_profiles(m, SYNTH_FILES, profiles_dir=root) for m in ("toya", "toyb")}
+    return root, {m: sp.load_model_profiles(m, SYNTH_FILES, profiles_dir=root) for m in ("toya", "toyb")}
 
 
 # ------------------------------------------------------------------------------------------ parsing
@@ -84,33 +49,33 @@ def test_paper_grid_counts():
 
 
 def test_device_files_choice():
-    assert sc.device_files("paper")["cpu"] == "cpu-xeon-w3323"
-    assert sc.device_files("host")["cpu"] == "cpu-host"
+    assert sp.device_files("paper")["cpu"] == "cpu-xeon-w3323"
+    assert sp.device_files("host")["cpu"] == "cpu-host"
     with pytest.raises(sc.ScenarioError, match="cpu must be"):
-        sc.device_files("xeon")
+        sp.device_files("xeon")
 
 
 def test_profile_errors_name_the_file(tmp_path):
     with pytest.raises(ValueError, match="nope.csv"):
-        sc.read_type_profile(tmp_path / "nope.csv", "cpu")
+        sp.read_type_profile(tmp_path / "nope.csv", "cpu")
     bad = tmp_path / "bad.csv"
     bad.write_text("unit,time_s\nu0,1\n")
     with pytest.raises(ValueError, match="bad.csv"):
-        sc.read_type_profile(bad, "cpu")
+        sp.read_type_profile(bad, "cpu")
     meta = {"format": 1, "model": "m", "device_type": "cpu-host", "granularity": "layer", "n_units": 1,
             "source_kind": "measured", "source": "test", "energy_source": "unavailable", "date": "2026-01-01"}
     cols = "unit,kind,time_s,time_spread_s,energy_j,out_bytes,weight_bytes,macs,in_h,in_w,in_c,k_h,k_w,out_c,stride"
     noenergy = tmp_path / "noenergy.csv"
     noenergy.write_text("# donna-profile " + json.dumps(meta) + "\n" + cols + "\nu0,conv,1,,,4,4,4,,,,,,,\n")
     with pytest.raises(sc.ScenarioError, match="energy_j is empty"):
-        sc.read_type_profile(noenergy, "cpu")
+        sp.read_type_profile(noenergy, "cpu")
 
 
 def test_mismatched_units_rejected(synth):
     _, profs = synth
     mixed = {"cpu": profs["toya"]["cpu"], "gpu": profs["toyb"]["gpu"]}
     with pytest.raises(sc.ScenarioError, match="units"):
-        sc.check_same_units(mixed)
+        sp.check_same_units(mixed)
 
 
 # ------------------------------------------------------------------------------------------ problems
@@ -235,25 +200,25 @@ def test_single_gpu_comparison_columns(synth):
 
 def test_profile_tables(synth):
     _, profs = synth
-    long = sc.profile_long_table(profs)
+    long = sp.profile_long_table(profs)
     assert len(long) == 3 * (7 + 4)
     assert set(long["source_kind"]) == {"modelled", "simulated"}
-    src = sc.sources_table(profs)
+    src = sp.sources_table(profs)
     assert len(src) == 6 and set(src["role"]) == {"cpu", "gpu", "cim"}
 
 
 def test_write_table_rounds_and_rewrites_byte_identically(tmp_path, small_sweep):
-    path = sc.write_table(small_sweep, tmp_path / "s.csv")
+    path = rt.write_table(small_sweep, tmp_path / "s.csv")
     back = pd.read_csv(path)
-    want = [float(f"{x:.{sc.TABLE_DIGITS}g}") for x in small_sweep["energy_j"]]
+    want = [float(f"{x:.{rt.TABLE_DIGITS}g}") for x in small_sweep["energy_j"]]
     np.testing.assert_array_equal(back["energy_j"].to_numpy(), want)
-    np.testing.assert_allclose(back["energy_j"], small_sweep["energy_j"], rtol=5 * 10.0 ** -sc.TABLE_DIGITS)
+    np.testing.assert_allclose(back["energy_j"], small_sweep["energy_j"], rtol=5 * 10.0 ** -rt.TABLE_DIGITS)
     assert back["plan"].tolist() == small_sweep["plan"].tolist()
     # what was read back is written as the same bytes, and last-bit noise (another machine) changes nothing
-    again = sc.write_table(back, tmp_path / "again.csv")
+    again = rt.write_table(back, tmp_path / "again.csv")
     noisy = small_sweep.assign(energy_j=small_sweep["energy_j"] * (1 + 3e-16), bottleneck_s=small_sweep["bottleneck_s"]
                                * (1 - 2e-16))
-    assert again.read_bytes() == path.read_bytes() == sc.write_table(noisy, tmp_path / "n.csv").read_bytes()
+    assert again.read_bytes() == path.read_bytes() == rt.write_table(noisy, tmp_path / "n.csv").read_bytes()
     assert b"\r" not in path.read_bytes()
 
 
@@ -263,11 +228,11 @@ def test_shipped_paper_profiles(model):
     from the first unit's geometry equals the model zoo's input tensor."""
     from donna_core.profiling.models import input_bytes
 
-    profs = sc.load_model_profiles(model)
-    assert {r: p.device_type for r, p in profs.items()} == sc.PAPER_DEVICE_FILES
+    profs = sp.load_model_profiles(model)
+    assert {r: p.device_type for r, p in profs.items()} == sp.PAPER_DEVICE_FILES
     assert profs["cim"].source_kind == "simulated"
     assert profs["gpu"].source_kind == "modelled" and profs["cpu"].source_kind == "modelled"
-    assert sc.input_bytes_of(profs["cpu"]) == input_bytes(model)
+    assert sp.input_bytes_of(profs["cpu"]) == input_bytes(model)
     d = sc.make_problem(profs, sc.PAPER_CLUSTERS["2cpu+1gpu+1cim"], "hb-wcc")
     assert problem_from_dict(d).L == len(profs["cim"].table)
 
@@ -275,22 +240,22 @@ def test_shipped_paper_profiles(model):
 def test_host_cpu_without_energy_needs_an_assumed_power(tmp_path):
     """cpu="host": a measured CPU profile without energy is refused, or modelled as power x time on request."""
     root = write_synthetic_profiles(tmp_path, models=("toya",), n_units=(7,))
-    src = sc.profile_path("toya", "cpu-xeon-w3323", "layer", root).read_text().split("\n", 1)
+    src = sp.profile_path("toya", "cpu-xeon-w3323", "layer", root).read_text().split("\n", 1)
     meta = json.loads(src[0][len("# donna-profile "):])
     meta.update(device_type="cpu-host", source_kind="measured", energy_source="unavailable")
     table = pd.read_csv(__import__("io").StringIO(src[1]))
     table["energy_j"] = np.nan
     table["time_spread_s"] = 1e-6
-    sc.profile_path("toya", "cpu-host", "layer", root).write_text(
+    sp.profile_path("toya", "cpu-host", "layer", root).write_text(
         "# donna-profile " + json.dumps(meta) + "\n" + table.to_csv(index=False))
     with pytest.raises(sc.ScenarioError, match="cpu_power_w"):
-        sc.load_paper_profiles(["toya"], cpu="host", profiles_dir=root)
+        sp.load_paper_profiles(["toya"], cpu="host", profiles_dir=root)
     with pytest.raises(sc.ScenarioError, match="positive"):
-        sc.load_paper_profiles(["toya"], cpu="host", profiles_dir=root, cpu_power_w=-5)
-    profs = sc.load_paper_profiles(["toya"], cpu="host", profiles_dir=root, cpu_power_w=65.0)["toya"]
+        sp.load_paper_profiles(["toya"], cpu="host", profiles_dir=root, cpu_power_w=-5)
+    profs = sp.load_paper_profiles(["toya"], cpu="host", profiles_dir=root, cpu_power_w=65.0)["toya"]
     np.testing.assert_allclose(profs["cpu"].table["energy_j"], 65.0 * table["time_s"], rtol=1e-15)
     assert "65 W" in profs["cpu"].label and "measured" in profs["cpu"].label
     d = sc.make_problem(profs, {"cpu": 1}, "pcie5")
     assert d["device_types"]["cpu-host"]["meta"]["energy_source"] == "model"
-    src_tab = sc.sources_table({"toya": profs})
+    src_tab = sp.sources_table({"toya": profs})
     assert "65 W" in src_tab.set_index("role").loc["cpu", "source"]

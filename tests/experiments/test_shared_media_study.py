@@ -10,10 +10,11 @@ import pytest
 
 from bruteforce import reference_cost
 from donna_core.experiments import claims as cl
+from donna_core.experiments import scenario_profiles as sp
 from donna_core.experiments import scenarios as sc
 from donna_core.experiments import shared_media_study as st
 from donna_core.partition.media import curve_from
-from .test_scenarios import write_synthetic_profiles
+from .synthetic_profiles import write_synthetic_profiles
 
 CLUSTERS = {"2cpu+2cim": {"cpu": 2, "cim": 2}, "2cpu+1gpu+1cim": {"cpu": 2, "gpu": 1, "cim": 1}}
 ALPHAS = [0.0, 0.5, 1.0]
@@ -24,7 +25,7 @@ RTOL = 1e-12
 def small(tmp_path_factory):
     root = write_synthetic_profiles(tmp_path_factory.mktemp("p"), models=("vgg8", "resnet152"), n_units=(5, 7),
                                     seed=3)
-    profs = {m: sc.load_model_profiles(m, sc.device_files("paper"), profiles_dir=root) for m in ("vgg8", "resnet152")}
+    profs = {m: sp.load_model_profiles(m, sp.device_files("paper"), profiles_dir=root) for m in ("vgg8", "resnet152")}
     study = st.run_worlds(profs, CLUSTERS, ALPHAS, fig3_alphas=[1.0], n_edge=2, progress=False)
     return profs, study, st.compare_worlds(study["sweep"], profs, CLUSTERS)
 
@@ -53,7 +54,7 @@ def test_one_paper_scenario_where_the_channel_binds():
     """VGG8 on {2 CPU, 2 CIM} over HB-WCC at α = 1 (the paper's profiles): the independent-links optimum sends
     two messages whose summed airtime exceeds its slowest stage, so sharing slows that plan at equal energy and
     the exact solver re-plans."""
-    profs = sc.load_paper_profiles(["vgg8"])
+    profs = sp.load_paper_profiles(["vgg8"])
     cl2 = {"2cpu+2cim": CLUSTERS["2cpu+2cim"]}
     study = st.run_worlds(profs, cl2, [1.0], fig3_alphas=[1.0], n_edge=2, solvers=("exact",), progress=False)
     r = st.compare_worlds(study["sweep"], profs, cl2).set_index("base_medium").loc["hb-wcc"]
@@ -90,7 +91,7 @@ def test_independent_world_is_the_paper_sweep(small):
 
 def test_claims_shift_runs_every_check(small):
     profs, study, _ = small
-    shift = st.claims_shift(study, sc.profile_long_table(profs))
+    shift = st.claims_shift(study, sp.profile_long_table(profs))
     assert list(shift["key"]) == [c.key for c in cl.build_claims({})]
     # claims read from the profiles alone cannot move
     prof_only = shift[shift["key"].isin(["gpu_fastest", "cim_efficient", "cim_slowest"])]
@@ -128,7 +129,7 @@ def test_loopback_media_from_the_calibration_file():
 def test_report_section_only_with_the_tables(small, tmp_path):
     assert st.study_markdown(tmp_path) == ""
     profs, study, cmp = small
-    st.write_study({**study, "compare": cmp, "claims": st.claims_shift(study, sc.profile_long_table(profs))}, tmp_path)
+    st.write_study({**study, "compare": cmp, "claims": st.claims_shift(study, sp.profile_long_table(profs))}, tmp_path)
     md = st.study_markdown(tmp_path)
     assert md.startswith("## Beyond the paper: shared wireless channels")
     ex = cmp[cmp["solver"] == "exact"]

@@ -19,6 +19,8 @@ from donna_core.partition.graph_solve import solve_graph
 from donna_core.partition.problem import problem_from_dict
 from donna_core.partition.solve import solve
 
+from cli_process import run_donna as run
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -41,6 +43,7 @@ def graph(edges, L=4):
     ("0-1", "edges"),
     ([[0.5, 1, 10]], "edges[0][0]"),
 ])
+
 def test_bad_edges_name_the_field(edges, field):
     with pytest.raises(ProblemError) as exc:
         problem_from_dict(graph(edges))
@@ -101,12 +104,6 @@ def test_graph_optimum_never_worse_than_chain_optimum(data, alpha):
     rc = solve(problem_from_dict(d), alpha, "exact")
     rg = solve_graph(problem_from_dict(g), alpha, "exact", time_limit_s=20)
     assert rg.objective <= rc.objective * (1 + 1e-6)
-
-
-def run(*args, env_extra=None):
-    env = {**os.environ, "PYTHONPATH": str(REPO), **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "donna_core.cli", *map(str, args)], capture_output=True, text=True,
-                          timeout=300, env=env)
 
 
 def test_cli_graph_solve_json_and_bad_edges(tmp_path):

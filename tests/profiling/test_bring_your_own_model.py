@@ -21,14 +21,14 @@ from donna_core.profiling.problem_builder import ProblemBuildError, resolve_memo
 
 from tiny_models import branchy
 
+from cli_process import run_donna
+
 REPO = Path(__file__).resolve().parents[2]
 PY = sys.executable
 
 
-def _donna(*args, env=None, cwd=None, timeout=600):
-    e = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
-    return subprocess.run([PY, "-m", "donna_core.cli", *map(str, args)], capture_output=True, text=True, env=e,
-                          cwd=cwd or REPO, timeout=timeout)
+def _donna(*args, cwd=None, timeout=600):
+    return run_donna(*args, cwd=cwd or REPO, timeout=timeout)
 
 
 def test_static_torchvision_list_equals_torchvision():
@@ -60,6 +60,7 @@ def test_resolver_names_shapes_and_references():
 
 @pytest.mark.parametrize("argv", [["profile", "--model", "resnet5000"], ["devices", "--model", "nope"],
                                   ["profile", "--model", "torchvision.models.nonexistent"]])
+
 def test_unknown_model_fails_fast_in_one_line(argv, tmp_path):
     t0 = time.perf_counter()
     r = _donna(*argv, "--out", tmp_path)

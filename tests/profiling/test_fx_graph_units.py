@@ -12,12 +12,7 @@ from donna_core.profiling.randwire import dag_predecessors, watts_strogatz_edges
 from donna_core.profiling.units import derive_units
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/profiling/conftest.py
 
 
 def check_graph_problem_edges(n_units: int, edges) -> None:

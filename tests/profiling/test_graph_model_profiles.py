@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +12,8 @@ from donna_core.profiling.graph_models import RANDWIRE_MODELS, TORCHVISION_GRAPH
 from donna_core.profiling.graph_profiles import profile_graph_model, read_edges
 from donna_core.profiling.graph_units import derive_graph_model_units
 from donna_core.profiling.profiles import EDGES_FILE, ProfileError, load_profiles
+
+from cli_process import run_donna as _donna
 
 ROOT = Path(__file__).resolve().parents[2]
 PROFILES = ROOT / "data" / "profiles"
@@ -62,11 +62,6 @@ def test_bad_edges_file_names_the_file_and_line(tmp_path):
     bad.write_text("\n".join([head, cols, ",".join([first[1], first[0]] + first[2:])] + src[3:]) + "\n")
     with pytest.raises(ProfileError, match=rf"{EDGES_FILE}:3: edge"):
         read_edges(bad)
-
-
-def _donna(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "donna_core.cli", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=300)
 
 
 def test_donna_problem_graph_writes_a_graph_problem(tmp_path):

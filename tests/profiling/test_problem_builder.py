@@ -8,7 +8,7 @@ import pytest
 from donna_core.profiling.problem_builder import DEFAULT_ALIASES, ProblemBuildError, build_problem, parse_cluster
 from donna_core.profiling.profiles import profile_path, write_profile
 
-from .test_profiles import make_profile
+from .profile_files import make_profile
 
 
 def test_parse_cluster():

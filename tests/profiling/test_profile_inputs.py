@@ -6,8 +6,9 @@ import os
 import pytest
 
 from donna_core.profiling.problem_builder import ProblemBuildError, build_problem
-from donna_core.profiling.profiles import ProfileError, load_profiles, parse_profile, read_profile
-from .test_profiles import make_profile, format_profile
+from donna_core.profiling.profiles import ProfileError, format_profile, load_profiles, parse_profile, read_profile
+
+from .profile_files import make_profile
 
 
 def _text(**meta):

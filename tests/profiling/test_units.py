@@ -9,13 +9,7 @@ from donna_core.profiling.models import MODEL_NAMES, UnknownModelError, build_mo
 from donna_core.profiling.units import UnitError, derive_units, unit_table
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine, spinning OpenMP workers make the suite crawl."""
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/profiling/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,7 @@ DONNA = [str(Path(sys.executable).with_name("donna"))] if Path(sys.executable).w
 def tiny_problem(n_devices: int = 2, time_s: float = 0.001, medium: str = "hb-wcc", media: dict | None = None,
                  model: str | None = TINY, types: tuple[str, ...] | None = None) -> dict:
     """A problem over the tests' tiny residual model (4 layer units)."""
-    sys.path.insert(0, str(TESTS)) if str(TESTS) not in sys.path else None
-    from tiny_models import tiny_resnet
+    from tiny_models import tiny_resnet  # tests/ is on sys.path (pytest's pythonpath setting)
 
     from donna_core.profiling.units import derive_units
 

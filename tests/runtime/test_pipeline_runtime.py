@@ -11,13 +11,11 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
 
 from donna_core.partition.problem import problem_from_dict
-from donna_core.profiling.units import derive_units
 from donna_core.runtime.calibrate import add_medium, fit_latency_bandwidth, medium_record, relative_errors
 from donna_core.runtime.launch import StageFailed, launch
 from donna_core.runtime.report import hold_times
@@ -27,45 +25,13 @@ from donna_core.runtime.wire import LinkShaper, WireError, layout_of, pack, unpa
 
 from tiny_models import tiny_resnet
 
-REPO = Path(__file__).resolve().parents[2]
-TINY = "tiny_models:tiny_resnet"
-
-
-def _unit_names():
-    m, x = tiny_resnet()
-    return derive_units(m, x, "layer").units
-
-
-def tiny_problem(n_devices: int = 3, medium: str = "hb-wcc", media: dict | None = None) -> dict:
-    units = _unit_names()
-    d = {"name": "tiny", "units": [{"name": u.name, "out_bytes": u.out_bytes, "weight_bytes": u.weight_bytes}
-                                   for u in units],
-         "device_types": {"cpu": {"time_s": [0.001] * len(units), "energy_j": [0.001] * len(units)}},
-         "devices": [{"name": f"cpu{i}", "type": "cpu"} for i in range(n_devices)], "links": medium,
-         "meta": {"model": TINY, "granularity": "layer"}}
-    if media:
-        d["media"] = media
-    return d
+from .runs import TINY, children, tiny_problem
 
 
 def tiny_spec(plan, n_inputs=6, emulate=False, media=None, medium="hb-wcc", **kw):
-    p = problem_from_dict(tiny_problem(3, medium, media))
+    p = problem_from_dict(tiny_problem(3, medium=medium, media=media))
     return build_run_spec(p, plan, TINY, "layer", p.unit_names, alpha=1.0, inputs=n_inputs, warmup=1,
                           emulate_links=emulate, comm_timeout_s=60, **kw)
-
-
-def _children() -> list[int]:
-    """PIDs whose parent is this test process (a leaked stage would show up here)."""
-    me, out = os.getpid(), []
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                stat = (d / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == me:
-                out.append(int(d.name))
-    return out
 
 
 # --- pure pieces ---------------------------------------------------------------------------------------------
@@ -157,7 +123,7 @@ def test_failing_or_stuck_stage_stops_the_run_with_its_error_and_no_orphans(kind
     fault = {"stage": 1, "at_input": 2, "kind": kind}
     spec = tiny_spec([("cpu0", 0, 1), ("cpu1", 2, 3)], n_inputs=8, fault=fault)
     # children that earlier tests left on purpose (e.g. the explorer's multiprocessing forkserver) are not ours
-    before = set(_children())
+    before = set(children(os.getpid()))
     t0 = time.monotonic()
     timeout = 12.0  # stage start-up is a few seconds; a hang must be cut off by the run timeout
     with pytest.raises(StageFailed) as ei:
@@ -169,7 +135,7 @@ def test_failing_or_stuck_stage_stops_the_run_with_its_error_and_no_orphans(kind
     else:
         assert "timeout" in msg and "stage 1 (cpu1)" in msg
     assert time.monotonic() - t0 < timeout + 10
-    assert set(_children()) - before == set()
+    assert set(children(os.getpid())) - before == set()
 
 
 def _free_port():
@@ -217,7 +183,7 @@ def test_donna_run_cli_with_emulated_link(tmp_path, capsys):
     # 8.192 MB/s + 1 ms latency: each 16 KiB message of the cut (skip tensor included) is held 3 ms.
     media = {"slow": {"bandwidth_Bps": 8192e3, "energy_J_per_bit": 0.0, "latency_s": 1e-3}}
     prob = tmp_path / "p.json"
-    prob.write_text(json.dumps(tiny_problem(2, "slow", media)))
+    prob.write_text(json.dumps(tiny_problem(2, medium="slow", media=media)))
     plan = tmp_path / "plan.json"
     plan.write_text(json.dumps({"stages": [{"device": "cpu0", "first": 0, "last": 1},
                                            {"device": "cpu1", "first": 2, "last": 3}]}))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from donna_core.experiments.claims import validation_markdown
+from donna_core.experiments.validation_claims import validation_markdown
 from donna_core.runtime.comm_validation import CommCase
 from donna_core.runtime.validation import accuracy, load_validation, planned_runs, run_validation
 

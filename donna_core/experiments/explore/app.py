@@ -9,6 +9,7 @@ import collections
 import threading
 import time
 
+from .. import scenario_profiles as sp
 from .. import scenarios as sc
 from .child import bounded_in_child, front_in_child, paper_in_child
 from .data import (INLINE_FRONT_STATES, SOLVE_MEMORY_BYTES, available_models, cached_problem, cached_profiles,
@@ -50,7 +51,7 @@ class Explorer:
             raise ExploreError(f"no model under {self.profiles_dir} has a profile for every device role "
                                f"(cpu-*, gpu-*, cim*)")
         # the types asked for, tried first for every model (then the paper's, then the first listed)
-        paper = sc.device_files("paper")
+        paper = sp.device_files("paper")
         self._preferred = dict(type_files(cpu)) if cpu in ("paper", "host") else {**paper, "cpu": cpu}
         if gpu is not None:
             self._preferred["gpu"] = gpu

@@ -16,6 +16,7 @@ import pandas as pd
 
 from ... import config
 from ...profiling.catalog import ROLES, ProfileEntry, complete_settings, device_type_choices, profile_catalog
+from .. import scenario_profiles as sp
 from .. import scenarios as sc
 from ..background import DEFAULT_MEMORY_BYTES
 from .views import ExploreError, device_counts, make_view, setting_label
@@ -49,7 +50,7 @@ def type_files(types) -> dict[str, str]:
     """Role → profile file stem of ``types`` (a preset name or role/stem pairs, see the module docstring)."""
     if isinstance(types, str):
         try:
-            return sc.device_files(types)
+            return sp.device_files(types)
         except sc.ScenarioError as exc:
             raise ExploreError(str(exc)) from None
     files = dict(types)
@@ -94,7 +95,7 @@ def cached_profiles(model: str, types="paper", profiles_dir: str = DEFAULT_DIR,
     name, granularity = split_model(model)
     files = type_files(types)
     assume = {"cpu": float(cpu_power_w)} if cpu_power_w is not None else None
-    return sc.load_model_profiles(name, files, granularity, profiles_dir, assume_power_w=assume)
+    return sp.load_model_profiles(name, files, granularity, profiles_dir, assume_power_w=assume)
 
 
 @functools.lru_cache(maxsize=128)
@@ -206,7 +207,7 @@ def profile_view(model: str, roles=("cpu", "gpu", "cim"), metric: str = "time_s"
     if metric not in ("time_s", "energy_j"):
         raise ExploreError(f"metric must be 'time_s' or 'energy_j', got {metric!r}")
     profs = _role_profiles(model, roles, types, profiles_dir, cpu_power_w)
-    long = sc.profile_long_table({model: {r: profs[r] for r in roles}})
+    long = sp.profile_long_table({model: {r: profs[r] for r in roles}})
     long["may_run"] = np.concatenate([may_run(profs[r]) for r in roles])
     return long[["model", "role", "label", "unit_index", "unit", "kind", metric, "may_run"]]
 
