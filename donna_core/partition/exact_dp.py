@@ -12,7 +12,7 @@ from .costs import Tables
 from .errors import InfeasibleError
 from .exact_context import SolverContext
 from .exact_sizes import CHUNK
-from .ties import lexmin
+from .ties import lexmin, lexmin_rows
 
 N_STAIRS = 12      # thresholds of the known staircase (scalar DPs run before the front search)
 
@@ -68,7 +68,10 @@ def _dense_batch(ctx: SolverContext, mode: str, thr: float, weights, rows: np.nd
 
     For each end ``k`` only the feasible starts ``j`` in ``[lo(k), k-1]`` are built (:mod:`.stage_windows`),
     ``j`` ascending within each source class, so the flat candidate order (class, then ``j``) and with it the
-    tie rule's last resort are those of the full ``(class, j)`` table; the rest of that table is ``inf``."""
+    tie rule's last resort are those of the full ``(class, j)`` table; the rest of that table is ``inf``.
+    Ends whose window holds no reachable start are not built at all, and the device sequence keys are only
+    compared where the costs tie (:func:`.ties.lexmin_rows`): an unreachable state keeps ``inf`` and
+    arbitrary back-pointers, which nothing reads (a finite state's predecessors are all finite)."""
     p, tb, cl, L = ctx.p, ctx.tb, ctx.cl, ctx.L
     K, L1 = cl.K, L + 1
     kall = np.arange(L1)
@@ -102,37 +105,50 @@ def _dense_batch(ctx: SolverContext, mode: str, thr: float, weights, rows: np.nd
             # max(x_a, s) is monotone in x_a: the best class for a start j does not depend on the stage
             f = np.where(present[:, :, None], np.maximum(Psrc, ct), np.inf).min(axis=1)      # (R, L1)
             fv = view(f)                                                 # (R, L1, W)
+            start = np.isfinite(f).any(axis=0)
         else:
             ce = tb.bits[None, None, :] * p.link_epb[devs_a, dev_b[:, None]][:, :, None]
             ok = present[:, :, None] & ((ct <= thr) if mode == "energy" else True)
             X = np.where(ok, Psrc + ce, np.inf)
+            start = np.isfinite(X).any(axis=(0, 1))
             Xv = view(X).transpose(0, 2, 1, 3)                           # (R, L1, K, W)
             cv = view(code[src[:, None], srcs[None, :]]).transpose(0, 2, 1, 3)
             if mode != "energy":
                 Sv = view(np.where(present[:, :, None], np.maximum(S[src[:, None], srcs[None, :]], ct),
                                    np.inf)).transpose(0, 2, 1, 3)
+        # only ends k with a reachable start j in [k - W, k - 1] can get a finite value; the others stay inf
+        # (their candidates are all inf), so they are not built
+        js = np.nonzero(start)[0]
+        if len(js) == 0:
+            continue
+        k_end = min(L1, int(js[-1]) + W + 1)
         step = max(1, CHUNK // (R * A * W))
-        for k0 in range(0, L1, step):
-            ks = slice(k0, min(L1, k0 + step))
+        for k0 in range(int(js[0]) + 1, k_end, step):
+            ks = slice(k0, min(k_end, k0 + step))
             valid = w_idx >= (lo[ks] - kall[ks] + W)[:, None]              # (C, W): j >= lo(k)
             st = np.where(valid, pt[ks][:, None] - ptv[ks], np.inf)       # = Tables.stage_time, inf outside
             if mode == "minmax":
                 P[ms, b, ks] = np.maximum(fv[:, ks], st[None]).min(axis=2)
                 continue
             se = np.where(valid, pe[ks][:, None] - pev[ks], np.inf)
-            cand = Xv[:, ks] + se[None, :, None, :]                       # (R, C, A, W)
+            cand = np.add(Xv[:, ks], se[None, :, None, :], order="C")      # (R, C, A, W), flat rows below
             C = cand.shape[1]
             flat = (R * C, A * W)
             if mode == "energy":
                 keys = [cand.reshape(flat)]
             else:
-                scand = np.maximum(Sv[:, ks], st[None, :, None, :])
+                scand = np.maximum(Sv[:, ks], st[None, :, None, :], order="C")
                 if mode == "weighted":
                     keys = [_weighted(weights, scand, cand).reshape(flat)]
                 else:
                     keys = [cand.reshape(flat), scand.reshape(flat)]
-            keys.append(cv[:, ks].reshape(flat))
-            best = lexmin(keys, axis=1)                                   # flat index a*W + w
+            if mode == "weighted":
+                # its key can be inf where the energy is finite: every row is decided by the full rule
+                best = lexmin(keys + [cv[:, ks].reshape(flat)], axis=1)        # flat index a*W + w
+            else:
+                # the first key is the state's value: the sequence keys are only needed where costs tie
+                cvk = cv[:, ks]
+                best = lexmin_rows(keys, lambda rows, cvk=cvk, C=C: [cvk[rows // C, rows % C].reshape(len(rows), -1)])
             cols = np.arange(R * C)
             P[ms, b, ks] = cand.reshape(flat)[cols, best].reshape(R, C)
             if mode != "energy":
@@ -191,7 +207,8 @@ def _best_final(ctx: SolverContext, keys: list[np.ndarray], code) -> tuple[int, 
 def least_bottleneck(ctx: SolverContext) -> float:
     """The least bottleneck ``B*`` of any plan (``inf`` when none exists), from the min-max DP over stages no
     slower than a guess ``U``: if the DP's answer is ``<= U`` it is ``B*`` (a plan reaching ``B*`` has every
-    part ``<= B* <= U``, so all of its stages were tried), otherwise ``U`` grows fourfold. The guess starts at
+    part ``<= B* <= U``, so all of its stages were tried), otherwise ``U`` grows to that answer (the bottleneck
+    of a real plan, so ``>= B*``) or fourfold, whichever is less. The guess starts at
     twice a lower bound (every unit runs somewhere; at most D devices share the work), so the stage windows
     stay near the optimum's stage lengths instead of spanning the model."""
     p, tb = ctx.p, ctx.tb
@@ -206,7 +223,7 @@ def least_bottleneck(ctx: SolverContext) -> float:
         v = float(P[ctx.cl.n_used > 0][:, :, ctx.L].min())
         if full or v <= U:
             return v
-        U *= 4.0
+        U = min(4.0 * U, v)
 
 
 def min_bottleneck_then_energy(tb: Tables, ctx: SolverContext | None = None):

@@ -28,3 +28,18 @@ def lexmin(keys: list[np.ndarray], axis: int = 0) -> np.ndarray:
     """Index along ``axis`` of the lexicographic minimum of ``keys`` (2-D) for every column (row); float keys
     within :data:`TIE_RTOL` of the least tie, integer keys tie only when equal."""
     return _lexmask(keys, axis).argmax(axis=axis)
+
+
+def lexmin_rows(keys: list[np.ndarray], more) -> np.ndarray:
+    """``lexmin(keys + more(rows), axis=1)`` for every row whose least first key is finite, building the further
+    keys only for the rows where the first key leaves a tie: ``more(rows)`` returns them for those rows alone.
+    (Rows whose first key is all ``inf`` get an arbitrary index: their minimum is ``inf`` whatever is picked.)"""
+    first = keys[0]
+    best = first.argmin(axis=1)
+    lo = first[np.arange(len(first)), best]
+    # where the least entry is the only one within the tolerance, it is the lexicographic minimum
+    near = np.count_nonzero(first <= (lo + TIE_RTOL * np.abs(lo))[:, None], axis=1)
+    tied = np.nonzero((near > 1) & np.isfinite(lo))[0]
+    if len(tied):
+        best[tied] = lexmin([k[tied] for k in keys] + more(tied), axis=1)
+    return best
