@@ -9,7 +9,22 @@ solve the same problems. Sections:
    ``paper`` at alpha in {1, 0.8, 0.5} (item 6); where HiGHS proves optimality its objective must equal
    ``exact``'s (asserted);
 3. the bounded solver on problems too large for ``exact`` (item 2): time, certified gap;
-4. (``--only random``) the earlier random-instance table.
+4. (``--only random``) the earlier random-instance table;
+5. (``--only pipeedge``, and only when ``PIPEEDGE_SCHED`` names a built binary) whole-process ``donna solve
+   --alpha 1`` beside the C++ scheduler of PipeEdge (Hu et al., usc-isi/PipeEdge, ``sched-pipeline``) on the
+   same problem: L = 150 units, 8 devices with distinct per-device times and bandwidths, each device its own
+   type. PipeEdge minimises the bottleneck (alpha = 1) with a link bandwidth of min(bw_u, bw_v); the problem is
+   written for both (its YAML files: ``models.yml``, ``device_types.yml``, ``devices.yml``), with memory
+   limits that never bind and no input transfer (PipeEdge has none). Both programs run interleaved, ``--runs``
+   times each after one untimed run (which writes donna's bytecode cache, as an installed package has it);
+   medians of wall-clock and of CPU time (user + system, from ``getrusage`` of the children); the bottleneck of
+   PipeEdge's schedule evaluated by donna's cost model must equal donna's (asserted). To build the binary
+   (yaml-cpp and cmake needed; PipeEdge's code is not part of this repository)::
+
+       apt-get install -y libyaml-cpp-dev cmake g++
+       git clone https://github.com/usc-isi/PipeEdge && cd PipeEdge/src-native
+       cmake -S . -B build -DCMAKE_BUILD_TYPE=Release && cmake --build build
+       PIPEEDGE_SCHED=$PWD/build/sched-pipeline python scripts/bench_solvers.py --only pipeedge
 
 The "was" figures beside the targets are the measurements of the code before the speed work (the code before this work,
 on this project's 2-core VM), not rerun here.
@@ -18,10 +33,16 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import os
 import platform
+import resource
+import statistics
+import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 from importlib import metadata
 
 import numpy as np
@@ -160,15 +181,125 @@ def section_random(repeats: int) -> None:
                   f"B={r.bottleneck_s:.4g} s, E={r.energy_j:.4g} J |")
 
 
+PIPEEDGE_ENV = "PIPEEDGE_SCHED"
+PIPEEDGE_MODEL = "donna/bench"
+
+
+def pipeedge_problem(L: int, D: int, seed: int) -> dict:
+    """A donna problem PipeEdge can express: every device its own type (distinct per-unit times), a bandwidth
+    per device (a pair's link runs at the smaller one, as in PipeEdge), float32 activations of batch 8, no
+    input transfer, memory that never binds. Costs are modelled placeholders (seeded), not measurements."""
+    rng = np.random.default_rng(seed)
+    base = rng.lognormal(-6, 1, L)
+    params = rng.integers(10_000, 500_000, L)                   # output elements per sample
+    bw_mbps = rng.integers(1_000, 40_000, D)                    # per device, Mbit/s (PipeEdge: 2^20 bit)
+    speed, power = rng.uniform(0.2, 3.0, D), rng.uniform(1.0, 200.0, D)
+    dt, devices = {}, []
+    for d in range(D):
+        t = base * speed[d] * rng.uniform(0.8, 1.2, L)
+        dt[f"t{d}"] = {"time_s": t.tolist(), "energy_j": (t * power[d]).tolist()}
+        devices.append({"name": f"dev{d}", "type": f"t{d}"})
+    media, pairs = {}, []
+    for u in range(D):
+        for v in range(u + 1, D):
+            bw = int(min(bw_mbps[u], bw_mbps[v]))
+            media.setdefault(f"bw{bw}", {"bandwidth_Bps": bw * 1024 * 1024 / 8, "energy_J_per_bit": 1e-9})
+            pairs.append([f"dev{u}", f"dev{v}", f"bw{bw}"])
+    return {"name": f"pipeedge-comparable L={L} D={D} seed={seed}",
+            "units": [{"name": f"u{i}", "out_bytes": float(4 * 8 * params[i]), "weight_bytes": 1.0e6}
+                      for i in range(L)],
+            "input_bytes": 0.0, "device_types": dt, "devices": devices, "media": media, "links": {"pairs": pairs},
+            "meta": {"pipeedge": {"parameters_out": params.tolist(), "bw_Mbps": bw_mbps.tolist()}}}
+
+
+def pipeedge_files(d: dict, out: Path) -> list[str]:
+    """Write PipeEdge's three YAML inputs for ``d`` (from :func:`pipeedge_problem`) into ``out``; returns the
+    scheduler's arguments. JSON is a subset of YAML, so the files are written with ``json``."""
+    meta, L = d["meta"]["pipeedge"], len(d["units"])
+    models = {PIPEEDGE_MODEL: {"layers": L, "mem_MB": [u["weight_bytes"] / 2**20 for u in d["units"]],
+                               "parameters_in": 0, "parameters_out": meta["parameters_out"]}}
+    types = {dev["type"]: {"bw_Mbps": meta["bw_Mbps"][i], "mem_MB": 10**9,
+                           "model_profiles": {PIPEEDGE_MODEL: [{"batch_size": 8, "dtype": "torch.float32",
+                                                                 "time_s": d["device_types"][dev["type"]]["time_s"]}]}}
+             for i, dev in enumerate(d["devices"])}
+    hosts = {dev["type"]: [dev["name"]] for dev in d["devices"]}
+    for name, obj in (("models.yml", models), ("device_types.yml", types), ("devices.yml", hosts)):
+        (out / name).write_text(json.dumps(obj))
+    return ["-m", PIPEEDGE_MODEL, "-M", str(out / "models.yml"), "-T", str(out / "device_types.yml"),
+            "-D", str(out / "devices.yml")]
+
+
+def _pipeedge_plan(text: str, L: int) -> list[tuple[str, int, int]]:
+    """PipeEdge's schedule (YAML: ``- host: [first, last]``, 1-based) as a donna plan."""
+    plan = []
+    for line in text.splitlines():
+        if line.startswith("- "):
+            host, rng = line[2:].split(":", 1)
+            first, last = (int(x) for x in rng.strip().strip("[]").split(","))
+            plan.append((host.strip(), first - 1, last - 1))
+    assert plan and plan[-1][2] == L - 1, f"PipeEdge printed no complete schedule: {text!r}"
+    return plan
+
+
+def section_pipeedge(runs: int) -> None:
+    binary = os.environ.get(PIPEEDGE_ENV)
+    if not binary or not os.access(binary, os.X_OK):
+        print(f"\n(PipeEdge comparison skipped: set {PIPEEDGE_ENV} to a built sched-pipeline; see this script's "
+              "docstring)")
+        return
+    donna = Path(sys.executable).with_name("donna")
+    donna_cmd = [str(donna)] if donna.exists() else [sys.executable, "-m", "donna_core.cli"]
+    L, D = 150, 8
+    d = pipeedge_problem(L, D, seed=L * 100 + D)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "problem.json"
+        path.write_text(json.dumps(d))
+        cmds = {"donna": donna_cmd + ["solve", str(path), "--alpha", "1", "--json"],
+                "PipeEdge": [binary] + pipeedge_files(d, Path(tmp))}
+        # bytecode is cached as in an installed package (pip compiles it): one untimed run of each writes it
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        times, cpu = {k: [] for k in cmds}, {k: [] for k in cmds}
+        loads = [os.getloadavg()[0]]
+        outs = {}
+        for i in range(runs + 1):              # interleaved, so both see the same background load
+            for k, cmd in cmds.items():
+                c0, t0 = _child_cpu(), time.perf_counter()
+                outs[k] = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout
+                if i:
+                    times[k].append(time.perf_counter() - t0)
+                    cpu[k].append(_child_cpu() - c0)
+            loads.append(os.getloadavg()[0])
+    p = problem_from_dict(d)
+    b_donna = json.loads(outs["donna"])["bottleneck_s"]
+    b_pe = evaluate(p, _pipeedge_plan(outs["PipeEdge"], L), 1.0).bottleneck_s
+    assert abs(b_donna - b_pe) <= 1e-9 * b_pe, f"donna's bottleneck {b_donna} differs from PipeEdge's {b_pe}"
+    md, mp = statistics.median(times["donna"]), statistics.median(times["PipeEdge"])
+    cd, cp = statistics.median(cpu["donna"]), statistics.median(cpu["PipeEdge"])
+    print(f"\n### whole process at alpha = 1 vs PipeEdge's C++ scheduler (median of {runs} interleaved runs; "
+          f"1-min load {min(loads):.1f}-{max(loads):.1f})\n")
+    print("| problem | donna solve: wall s | CPU s | PipeEdge sched-pipeline: wall s | CPU s | ratio wall | "
+          "ratio CPU | target | same bottleneck |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    print(f"| L={L}, {D} distinct devices | {md:.3f} | {cd:.3f} | {mp:.3f} | {cp:.3f} | {md / mp:.2f} | "
+          f"{cd / cp:.2f} | ≤ 0.5 | {b_donna:.6g} s |")
+
+
+def _child_cpu() -> float:
+    """User + system seconds of all waited-for child processes so far."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=3, help="best of N runs for the exact timings")
     ap.add_argument("--milp-time-limit", type=float, default=20.0, help="seconds per MILP solve")
     ap.add_argument("--bounded-time-limit", type=float, default=20.0, help="seconds per bounded solve")
-    ap.add_argument("--only", choices=["speed", "milp", "bounded", "random"], action="append",
+    ap.add_argument("--runs", type=int, default=11, help="interleaved whole-process runs of the PipeEdge comparison")
+    ap.add_argument("--only", choices=["speed", "milp", "bounded", "random", "pipeedge"], action="append",
                     help="run only these sections (repeatable)")
     args = ap.parse_args()
-    only = set(args.only or ["speed", "milp", "bounded"])
+    only = set(args.only or ["speed", "milp", "bounded", "pipeedge"])
     print(f"host: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} cpus, python "
           f"{platform.python_version()}, {versions()}; measured wall-clock times (time.perf_counter)")
     if "speed" in only:
@@ -179,6 +310,8 @@ def main() -> None:
         section_bounded(args.bounded_time_limit)
     if "random" in only:
         section_random(args.repeats)
+    if "pipeedge" in only:
+        section_pipeedge(args.runs)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Record or compare the exact solver's answers on a fixed corpus (a guard for speed work on exact.py).
+"""Record or compare the exact solver's answers on a fixed corpus (a guard for speed work on the exact solver).
 
 ``record OUT.json`` stores, for ~40 problems (the bundled data/problems, tests/data/paper_suboptimal.json,
 seeded synthetic ones with and without distinct links / latency_s / ``allowed``), the plan, bottleneck and

@@ -29,7 +29,8 @@ import numpy as np
 
 from .costs import Tables, objective
 from .errors import InfeasibleError
-from .exact import TIE_RTOL, SolverContext
+from .exact_context import SolverContext
+from .ties import TIE_RTOL
 from .guard import check_labels
 
 _SLACK = 1e-9

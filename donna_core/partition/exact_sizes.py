@@ -18,9 +18,10 @@ L + 1``. Every element is 8 bytes (float64 or int64). Shapes are Python ints, so
 """
 from __future__ import annotations
 
+from .exact_labels import LABEL_FIELDS      # one Pareto label: the fields of exact_labels.Labels
+
 CHUNK = 1 << 20             # candidate entries (source classes x starts x ends) built at once per DP target
 N_THETAS = 8                # bottleneck thresholds of the joint completion bound at 0 < alpha < 1
-LABEL_FIELDS = 9            # one Pareto label: m, a, j, B, E, code, dev, pj, parent
 LABEL_COPIES = 3            # candidates are built, merged and sorted: about three copies at once
 ITEM = 8                    # bytes per element
 
@@ -51,6 +52,12 @@ def exact_arrays(M: int, K: int, T: int, L: int, alpha: float | None, n_level2: 
             "joint bound tables": (N_THETAS, (M, L1)),
         })
     return out
+
+
+def array_shapes(M: int, K: int, T: int, L: int) -> dict[str, tuple[int, ...]]:
+    """``name -> shape`` of one array of every kind :func:`exact_arrays` lists (in any mode): the shapes the
+    solver allocates with."""
+    return {name: shape for name, (_, shape) in exact_arrays(M, K, T, L, 0.5, 0).items()}
 
 
 def total_bytes(arrays: dict[str, tuple[int, tuple[int, ...]]]) -> int:

@@ -1,7 +1,7 @@
 """The α-optimum on an exact Pareto front, with the documented tie rule — the one place that picks it.
 
 The weighted objective ``α B / norm.time_s + (1 − α) E / norm.energy_j`` increases in both the bottleneck B and
-the energy E, so its minimiser lies on the front. Ties (objectives within :data:`~.exact.TIE_RTOL` of the least)
+the energy E, so its minimiser lies on the front. Ties (objectives within :data:`~.ties.TIE_RTOL` of the least)
 go to the plan with fewer stages, then to the lexicographically smaller device sequence compared by device
 *index* (the order of ``Problem.device_names``; not by name, since devices are built cpu, gpu, cim and
 ``"cim0" < "cpu0"``), then to the smaller bottleneck (front points have distinct bottlenecks, so this decides;
@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 from .costs import objective
-from .exact import TIE_RTOL
+from .ties import TIE_RTOL
 
 
 def select_on_front(front: Sequence, alpha: float, norm: dict,

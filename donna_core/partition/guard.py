@@ -12,7 +12,7 @@ Per solver (8-byte floats/ints; ``M`` count vectors, ``K`` classes, ``T`` types,
   (no ``L1 x L1`` table); for the front and 0 < alpha < 1 also the dense stage tables, the completion tables
   and the second level's candidate labels (:func:`level2_candidates`, an upper bound counted from the stage
   windows, so a problem with many units is refused at once rather than after minutes of search);
-  :func:`donna_core.partition.exact.pareto_labels` checks the budget again before each level is allocated;
+  :func:`donna_core.partition.exact_search.pareto_labels` checks the budget again before each level is allocated;
 * ``paper``: five ``(L+1) x 2^D x D`` tables;
 * ``bounded``: a few ``K x L1`` and ``T x L1 x L1`` arrays (always small).
 

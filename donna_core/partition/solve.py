@@ -16,18 +16,13 @@ from __future__ import annotations
 import math
 import time
 
-import numpy as np
 from dataclasses import fields
 
 from . import guard
 from .bounded import BoundError, bounded_solve
 from .costs import Result, Tables, check_alpha, evaluate, norm_constants
-from .exact import (N_STAIRS, InfeasibleError, SolverContext, front_bound, known_staircase,
-                    min_bottleneck_then_energy, min_energy_then_bottleneck, objective_bound, pareto_labels,
-                    progress_bar, weighted_plan)
-from .errors import ProblemError
-from .exact_shared import extended_front, extended_optimum
-from .front_select import select_on_front
+from .errors import InfeasibleError, ProblemError
+from .exact import exact_front, exact_optimum
 from .guard import SolverSizeError
 from .paper_dp import paper_partition
 from .problem import Problem
@@ -173,43 +168,8 @@ def _bounded(p, alpha, tb, norm, t0, time_limit_s, deadline, budget) -> SolverRe
 
 
 def _exact(p, alpha, tb, norm, t0, budget) -> SolverResult:
-    ctx = SolverContext(tb)
-    if p.extended:
-        return _exact_extended(p, alpha, tb, norm, t0, budget, ctx)
-    if alpha == 1.0:
-        return _result(p, min_bottleneck_then_energy(tb, ctx), alpha, "exact", tb, norm, t0, gap=0.0)
-    if alpha == 0.0:
-        return _result(p, min_energy_then_bottleneck(tb, ctx), alpha, "exact", tb, norm, t0, gap=0.0)
-    # the alpha = 1 and alpha = 0 optima are cheap; the better of them bounds the search for the true optimum
-    # (plus one alpha-weighted scalar DP, usually within a few per cent of the optimum: a tighter bound)
-    fast = evaluate(p, min_bottleneck_then_energy(tb, ctx), alpha, tables=tb, norm=norm)
-    others = (min_energy_then_bottleneck(tb, ctx), weighted_plan(tb, ctx, alpha, norm))
-    ub = min([fast.objective] + [evaluate(p, plan, alpha, tables=tb, norm=norm).objective for plan in others])
-    bound = objective_bound(alpha, norm, ub)
-    # a joint (bottleneck, energy) completion bound over a few bottleneck thresholds between the fastest
-    # plan's bottleneck and the bottleneck the limit allows with zero energy
-    b_lo = float(fast.bottleneck_s)
-    b_hi = ub * norm["time_s"] / alpha
-    if b_hi > b_lo > 0:
-        thetas = np.geomspace(b_lo, b_hi, guard.N_THETAS)
-        bound.set_completion(thetas, ctx.energy_under(thetas), ctx.e_rest_r)
-    front, n_labels = pareto_labels(tb, ctx, bound, budget=budget)
-    # front points have distinct (B, E); stage count and device order were settled inside each point
-    best = select_on_front(front, alpha, norm)
-    return _result(p, front[best][2], alpha, "exact", tb, norm, t0, front_size=len(front), labels=n_labels,
-                   gap=0.0)
-
-
-def _exact_extended(p, alpha, tb, norm, t0, budget, ctx) -> SolverResult:
-    # the independent-link solvers' plans, evaluated under the true model, give the bound the search must beat
-    # (alpha > 0: the least-bottleneck plan; alpha < 1: single-device plans, cheap and often near the least
-    # energy); the search lowers the bound itself as it completes plans
-    plans = [min_bottleneck_then_energy(tb, ctx)] if alpha > 0.0 else []
-    if alpha < 1.0:
-        plans += [[(d, 0, p.L - 1)] for d in range(p.D) if np.isfinite(ctx.st[p.device_type[d], 0, p.L])]
-    ub = min([evaluate(p, plan, alpha, tables=tb, norm=norm).objective for plan in plans] + [np.inf])
-    plan, n_labels = extended_optimum(tb, ctx, alpha, norm, ub, budget)
-    return _result(p, plan, alpha, "exact", tb, norm, t0, labels=n_labels, gap=0.0)
+    plan, stats = exact_optimum(tb, alpha, norm, budget)
+    return _result(p, plan, alpha, "exact", tb, norm, t0, **stats)
 
 
 def pareto_front(p: Problem, *, memory_budget: int | str | None = None,
@@ -227,18 +187,5 @@ def pareto_front(p: Problem, *, memory_budget: int | str | None = None,
         return [_result(p, r.plan(), 1.0, "exact-front", tb, norm, t0, gap=0.0)
                 for r in pareto_front(ps, memory_budget=budget)]
     tb, norm = Tables(p), norm_constants(p)
-    ctx = SolverContext(tb)
-    if p.extended:
-        return [_result(p, plan, 1.0, "exact-front", tb, norm, t0, gap=0.0)
-                for _, _, plan in extended_front(tb, ctx, budget=budget)]
-    bar = progress_bar(2 + N_STAIRS + int(ctx.cl.sizes.sum()), "exact Pareto front", progress)
-    try:
-        fast = evaluate(p, min_bottleneck_then_energy(tb, ctx), tables=tb, norm=norm)
-        frugal = evaluate(p, min_energy_then_bottleneck(tb, ctx), tables=tb, norm=norm)
-        bar.update(2)
-        stairs = known_staircase(ctx, fast.bottleneck_s, frugal.bottleneck_s, bar=bar)
-        front, _ = pareto_labels(tb, ctx, front_bound(frugal.bottleneck_s, fast.energy_j, stairs), budget=budget,
-                                 bar=bar)
-    finally:
-        bar.close()
-    return [_result(p, plan, 1.0, "exact-front", tb, norm, t0, gap=0.0) for _, _, plan in front]
+    return [_result(p, plan, 1.0, "exact-front", tb, norm, t0, gap=0.0)
+            for _, _, plan in exact_front(tb, norm, budget=budget, progress=progress)]

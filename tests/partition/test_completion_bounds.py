@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from bruteforce import all_plans
 from donna_core.partition.costs import Tables
-from donna_core.partition.exact import SolverContext
+from donna_core.partition.exact_context import SolverContext
 from donna_core.partition.problem import problem_from_dict
 from problems import tiny
 

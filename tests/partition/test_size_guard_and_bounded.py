@@ -15,7 +15,8 @@ from bruteforce import all_plans, brute_best_objective
 from donna_core.partition import guard
 from donna_core.partition.classes import device_classes
 from donna_core.partition.costs import InfeasibleError, Tables, evaluate
-from donna_core.partition.exact import SolverContext, pareto_labels
+from donna_core.partition.exact_context import SolverContext
+from donna_core.partition.exact_search import pareto_labels
 from donna_core.partition.guard import SolverSizeError, estimate
 from donna_core.partition.problem import problem_from_dict
 from donna_core.partition.solve import pareto_front, solve

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from bruteforce import all_plans, brute_best_objective, brute_front
 from donna_core.partition.classes import device_classes
 from donna_core.partition.costs import evaluate, norm_constants
-from donna_core.partition.exact import InfeasibleError
+from donna_core.partition.errors import InfeasibleError
 from donna_core.partition.problem import problem_from_dict
 from donna_core.partition.solve import pareto_front, solve
 from problems import draw_tiny, tiny

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ...partition.exact import TIE_RTOL
+from ...partition.ties import TIE_RTOL
 from ...partition.front_select import select_on_front
 from ...partition.plan_format import plan_string
 from .. import scenarios as sc
