@@ -79,7 +79,7 @@ def draw_gantt(ax, view: dict) -> None:
             color=colours, edgecolor="k", linewidth=0.3)
     ax.set_yticks(np.arange(len(labels)), labels, fontsize=7)
     ax.set_ylim(len(labels) - 0.5, -0.5)
-    latency = float(np.max(bars["finish_s"], initial=0.0)) * 1e3
+    latency = float(np.max(bars["finish_s"].to_numpy(dtype=float), initial=0.0)) * 1e3
     ax.axvline(latency, color="k", ls="--", lw=0.8)
     ax.set_xlabel(f"time in one inference [ms]; latency {latency:.4g} ms", fontsize=8)
     ax.tick_params(labelsize=7)

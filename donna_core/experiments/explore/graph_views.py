@@ -144,18 +144,20 @@ def gantt_bars(schedule: Mapping, device_names: Sequence[str]) -> tuple[list[str
     return labels, pd.DataFrame(bars, columns=["row", "start_s", "finish_s", "device", "label"])
 
 
-def optimality_text(result, solver: str, time_limit_s: float) -> str:
-    """How good the plan is known to be: proved optimal, or the certified gap to the lower bound."""
+def optimality_text(result, solver: str, time_limit_s: float, objective: str = "alpha") -> str:
+    """How good the plan is known to be: proved optimal (the exact MILP closed its gap), or the certified gap to
+    the solver's lower bound (of the normalised objective, or of the latency)."""
     gap = float(result.stats.get("gap", math.nan))
     lb = result.stats.get("lower_bound")
-    bound = "" if lb is None else f", lower bound {float(lb):.6g}"
+    bound = ("" if lb is None else f", lower bound {float(lb) * 1e3:.4g} ms" if objective == "latency"
+             else f", lower bound of the objective {float(lb):.6g}")
     if solver == "exact" and result.stats.get("stopped") == "proved" and gap == 0.0:
         return "proved optimal (gap 0)"
     if solver == "exact":
         return (f"not proven optimal within the {time_limit_s:g} s time limit: best plan found, certified gap "
                 f"≤ {gap:.2%}{bound}")
     name = dict((v, k) for k, v in GRAPH_SOLVERS)[solver]
-    return f"{name}: certified gap ≤ {gap:.2%} to the lower bound{bound} (not an optimality proof unless 0)"
+    return f"{name}: certified gap ≤ {gap:.2%}{bound} (a proof of optimality only when 0)"
 
 
 def graph_view(problem: Mapping, result, alpha: float, objective: str, solver: str, time_limit_s: float,
@@ -173,7 +175,7 @@ def graph_view(problem: Mapping, result, alpha: float, objective: str, solver: s
     goal = (f"α = {float(alpha):.2f} (throughput vs energy)" if objective == "alpha"
             else "single-inference latency")
     summary = {"how": f"graph placement, {solver_name}, minimising {goal}",
-               "optimality": optimality_text(result, solver, time_limit_s),
+               "optimality": optimality_text(result, solver, time_limit_s, objective),
                "throughput_ips": float(result.throughput_ips), "energy_j": float(result.energy_j),
                "bottleneck": bottleneck_text(result, problem),
                "objective": float(result.objective), "latency_s": result.latency_s,
