@@ -208,14 +208,18 @@ def test_app_shows_a_graph_model_with_a_device_legend():
     ui.graph.objective.value = "latency"
     assert "single-inference latency" in ui.summary.value
     assert ui.graph.busy_img.value != busy_alpha          # the Gantt chart is added
+    assert ui.alpha.disabled                               # α does not enter the latency objective
     ui.graph.solver.value = "exact"
     ui.graph.objective.value = "alpha"
+    assert not ui.alpha.disabled
     ui.alpha.value = 0.5
     assert "proved optimal (gap 0)" in ui.status.value
     ui.model.value = "vgg8"
     assert all(w.layout.display == "" for w in chain_only)
     assert all(w.layout.display == "none" for w in graph_only)
     assert "exact front of" in ui.status.value and ui.plan_img.value[:4] == b"\x89PNG"
+    ui.graph.objective.value = "latency"                   # a graph control: no effect on a chain model's α
+    assert not ui.alpha.disabled
 
 
 def test_layers_of_the_bundled_graphs_respect_every_edge():

@@ -177,6 +177,11 @@ class Explorer:
             wd.layout.display = "none" if graph else ""
         for wd in self.graph.widgets():
             wd.layout.display = "" if graph else "none"
+        self.sync_alpha()
+
+    def sync_alpha(self) -> None:
+        """α does not enter the latency objective: its slider is disabled while a graph model minimises latency."""
+        self.alpha.disabled = is_graph_model(self.model.value) and self.graph.objective.value == "latency"
 
     def _model_changed(self, change) -> None:
         self._show_mode(change["new"])

@@ -44,6 +44,7 @@ class GraphPanel:
         self._results: collections.OrderedDict = collections.OrderedDict()  # request key -> (status, result)
         for wd in (self.objective, self.solver):
             wd.observe(lambda _: owner.request("setting"), names="value")
+        self.objective.observe(lambda _: owner.sync_alpha(), names="value")
 
     def widgets(self) -> list:
         """The widgets shown only for graph models."""

@@ -65,7 +65,7 @@ def draw_busy(ax, view: dict) -> None:
     ax.invert_yaxis()
     if b["bottleneck"].any():
         ax.axvline(float(b["busy_s"].max()) * 1e3, color="k", ls="--", lw=0.8, label="bottleneck")
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="lower right", bbox_to_anchor=(1.0, 1.0), frameon=False)
     ax.set_xlabel("busy time per inference [ms] (devices: compute; links: messages)", fontsize=8)
     ax.tick_params(labelsize=7)
     ax.grid(alpha=0.3, axis="x")
