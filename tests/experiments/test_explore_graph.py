@@ -229,3 +229,20 @@ def test_layers_of_the_bundled_graphs_respect_every_edge():
         assert all(x[u] < x[v] for u, v, _ in d["edges"])
         assert len(set(zip(x.tolist(), y.tolist()))) == len(d["units"])
 
+
+
+def test_a_graph_model_without_its_edges_file_is_one_line(tmp_path):
+    """A user's graph profiles without ``edges.csv``: the app shows one error line naming the file, no figures."""
+    import shutil
+
+    from donna_core.config import profiles_root
+
+    src = profiles_root() / "randwire_n32_s0" / "graph"
+    dst = tmp_path / "mygraph" / "graph"
+    dst.mkdir(parents=True)
+    for f in src.glob("*.csv"):
+        if f.name != "edges.csv":
+            shutil.copy(f, dst / f.name)
+    ui = ex.build_ui(profiles_dir=str(tmp_path), inline=True, model="mygraph/graph")
+    assert "donna-status-error" in ui.status.value and "edges.csv" in ui.status.value
+    assert ui.graph.graph_img.value == b"" and ui.graph.legend.value == ""
