@@ -392,7 +392,7 @@ class Explorer:
         r = self._paper[k]
         view = bounded_view(d, r, s["alpha"], setting_label(s["model"], s["medium"], s["counts"]))
         png = self._plan_png(key, view, True)
-        profs = cached_profiles(s["model"], s["types"], self.profiles_dir, self.cpu_power_w)
+        profs = self.profiles_for(s)
         self._syncing = True
         try:
             self.point.options = [("— (no front)", -1)]
@@ -461,7 +461,7 @@ class Explorer:
                     self.point.value = view["index"]
         finally:
             self._syncing = False
-        profs = cached_profiles(s["model"], s["types"], self.profiles_dir, self.cpu_power_w)
+        profs = self.profiles_for(s)
         sources = "; ".join(p.label for r, p in profs.items() if dict(s["counts"]).get(r))
         self.plan_img.value = plan_png
         self.front_img.value = front_png
