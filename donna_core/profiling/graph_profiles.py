@@ -19,15 +19,16 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import pandas as pd
 
 from ..atomic import write_text_atomic
-from .graph_units import GRAPH_GRANULARITY, GraphPlan, GraphUnit
 from .profiles import EDGES_FILE, Profile, ProfileError, validate_profile
-from .units import GEOMETRY_FIELDS
+
+if TYPE_CHECKING:  # the unit derivation needs torch; reading an edges file must not (the explorer reads them)
+    from .graph_units import GraphPlan, GraphUnit
 
 EDGES_HEADER = "# donna-edges "
 EDGE_COLUMNS = ("u", "v", "bytes", "u_name", "v_name")
@@ -37,6 +38,8 @@ UNITS_HOW = ("graph units derived by torch.fx (donna_core.profiling.graph_units)
 
 def graph_unit_table(units: Sequence[GraphUnit]) -> pd.DataFrame:
     """One row per graph unit: the profile columns without costs, plus ``pool_after``."""
+    from .units import GEOMETRY_FIELDS
+
     rows = [{"unit": u.name, "kind": u.kind, "out_bytes": u.out_bytes, "weight_bytes": u.weight_bytes,
              "macs": u.macs, **u.geometry(), "pool_after": int(u.pool_after)} for u in units]
     df = pd.DataFrame(rows)
@@ -59,7 +62,7 @@ def profile_graph_model(name: str, repeats: int = 20, warmup: int = 3, threads: 
     import torch
 
     from .graph_models import build_graph_model
-    from .graph_units import derive_graph_units
+    from .graph_units import GRAPH_GRANULARITY, derive_graph_units
     from .meters import make_meter
     from .profiler import ProfilerError, host_info, library_versions, profile_plan
 
@@ -132,6 +135,8 @@ def format_edges(meta: dict[str, Any], edges: Sequence[tuple[int, int, int]]) ->
 
 
 def write_edges(meta: dict[str, Any], edges: Sequence[tuple[int, int, int]], root: str | os.PathLike) -> Path:
+    from .graph_units import GRAPH_GRANULARITY
+
     path = Path(root) / meta["model"] / GRAPH_GRANULARITY / EDGES_FILE
     return write_text_atomic(path, format_edges(meta, edges))
 

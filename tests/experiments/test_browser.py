@@ -269,3 +269,49 @@ def test_jupyterlab_run_all():
         assert "widgets" not in saved.metadata
         assert p.errors == [], f"browser console errors: {p.errors}"
         assert p.offline == [], f"JupyterLab requested outside resources: {p.offline}"
+
+
+def test_voila_graph_model():
+    """A graph model picked in the app: the DAG coloured by device with its legend, the busy times, the solve's
+    optimality (proof or certified gap), and for latency the schedule's Gantt chart."""
+    from donna_core.experiments import explore
+
+    devices = ("cpu0", "cpu1", "gpu0", "cim0")
+    with es.chromium() as (_, context), es.voila_app() as url:
+        p = Page(context.new_page())
+        p.page.goto(url, timeout=120_000)
+        p.wait_image("donna-plan-image")
+        p.select("donna-model", "googlenet — graph placement")
+        p.wait_text("donna-status-box", "googlenet/graph, 2cpu+1gpu+1cim, HB-WCC: graph placement — ", 120)
+        graph0, busy0 = p.wait_image("donna-graph-image"), p.wait_image("donna-graph-busy-image")
+        assert not p.page.is_visible("img.donna-plan-image"), "the chain plan figure is still shown"
+        assert not p.page.is_visible(".donna-point"), "the front-point slider is shown for a graph model"
+        legend = p.text("donna-graph-legend")
+        assert legend.startswith("devices:") and all(f"{d} (" in legend for d in devices), legend
+        # the legend's unit counts are the plan's: they add up to the model's units
+        n_units = len(explore.cached_graph_problem("googlenet/graph", "hb-wcc",
+                                                   (("cpu", 2), ("gpu", 1), ("cim", 1)))[0]["units"])
+        assert sum(int(n) for n in re.findall(r"(\d+) units", legend)) == n_units
+        s = p.text("donna-summary-box")
+        opt = _summary_row(s, "optimality")
+        assert opt == "proved optimal (gap 0)" or ("not proven optimal" in opt and "certified gap" in opt), opt
+        assert "graph placement, exact MILP" in _summary_row(s, "plan")
+        devices_table = p.text("donna-graph-devices-box")
+        assert all(d in devices_table for d in devices), devices_table
+        p.page.locator(".donna-explorer").screenshot(path=str(SHOTS / "explorer_graph.png"))
+
+        p.page.locator(".donna-graph-objective button", has_text="latency").click()
+        s = p.wait_text("donna-summary-box", "single-inference latency", 120)
+        assert "minimising single-inference latency" in _summary_row(s, "plan")
+        p.wait_changed("donna-graph-busy-image", busy0)
+        p.wait_changed("donna-graph-image", graph0)   # its title gives the latency
+        p.page.screenshot(path=str(SHOTS / "voila_graph_latency.png"), full_page=True)
+
+        # back to a chain model: the chain planner's figures return
+        p.select("donna-model", "vgg8")
+        p.wait_text("donna-status-box", "vgg8, 2cpu+1gpu+1cim, HB-WCC: exact front of")
+        p.wait_image("donna-plan-image")
+        assert p.page.is_visible("img.donna-plan-image") and not p.page.is_visible("img.donna-graph-image")
+        p.no_figure_text()
+        assert p.errors == [], f"browser console errors: {p.errors}"
+        assert p.offline == [], f"the app requested outside resources: {p.offline}"

@@ -133,7 +133,8 @@ def test_explorer_lists_own_model_and_cpu_type_and_solves_with_it(own_root):
     from donna_core.profiling.profiles import read_profile
 
     ui = ex.build_ui(profiles_dir=own_root, inline=True)
-    assert list(ui.model.options) == ["mynet", "mynet/block"]          # both granularities of a model not shipped
+    # both granularities of a model not shipped (options are (label, name): graph models get their own label)
+    assert list(ui.model.options) == [("mynet", "mynet"), ("mynet/block", "mynet/block")]
     cpu_opts = list(ui.type_pickers["cpu"].options)
     assert cpu_opts == [("cpu-host (measured)", "cpu-host"), ("cpu-mine (measured)", "cpu-mine"),
                         ("cpu-xeon-w3323 (modelled)", "cpu-xeon-w3323")]

@@ -183,7 +183,7 @@ def test_listing_offers_own_models_and_device_types(byom_root):
 
     ui = ex.build_ui(profiles_dir=str(byom_root), inline=True, model="squeezenet1_0", cpu="cpu-mine",
                      cpu_power_w=30.0)    # this host has no energy meter: 30 W x measured time, said in the summary
-    assert {"mobilenet_v3_small", "squeezenet1_0"} <= set(ui.model.options)
+    assert {"mobilenet_v3_small", "squeezenet1_0"} <= {name for _, name in ui.model.options}
     assert ("cpu-mine (measured)", "cpu-mine") in ui.type_pickers["cpu"].options
     assert ui.type_pickers["cpu"].value == "cpu-mine" and "exact front of" in ui.status.value
     assert "cpu (cpu-mine, measured" in ui.summary.value and "cpu-mine (measured)" in ui.provenance.value

@@ -12,6 +12,8 @@ import time
 from .. import scenario_profiles as sp
 from .. import scenarios as sc
 from .child import bounded_in_child, front_in_child, paper_in_child
+from .graph_app import GraphPanel
+from .graph_views import is_graph_model, model_options
 from .data import (INLINE_FRONT_STATES, SOLVE_MEMORY_BYTES, available_models, cached_problem, cached_profiles,
                    front_states, pick_types, profile_view, size_check, type_choices, type_files, types_key,
                    unit_table)
@@ -72,7 +74,9 @@ class Explorer:
             raise ExploreError(f"model {model!r} has no complete profiles under {self.profiles_dir}; "
                                f"available: {models}")
         first = model or ("resnet152" if "resnet152" in models else models[0])
-        self.model = w.Dropdown(options=models, value=first, description="model").add_class("donna-model")
+        # graph models (granularity "graph") are labelled as graph placement: any unit on any device
+        self.model = w.Dropdown(options=model_options(models), value=first, description="model",
+                                layout=lay(width="330px")).add_class("donna-model")
         self.type_pickers = {r: w.Dropdown(description=f"{r.upper()} type", layout=lay(width="330px"))
                              .add_class(f"donna-{r}-type") for r in ("cpu", "gpu")}
         self.provenance = w.HTML().add_class("donna-provenance-box")
@@ -99,6 +103,7 @@ class Explorer:
         self.front_img = w.Image(format="png", layout=lay(width="468px")).add_class("donna-front-image")
         self._clicks = self._watch_clicks(self.front_img)
         self.stages = w.HTML().add_class("donna-stages-box")
+        self.graph = GraphPanel(self)
 
         self.roles = w.SelectMultiple(options=["cpu", "gpu", "cim"], value=("cpu", "gpu", "cim"),
                                       description="devices", rows=3).add_class("donna-roles")
@@ -127,8 +132,12 @@ class Explorer:
         for wd in (self.roles, self.metric, self.sort_by, self.descending):
             wd.observe(lambda _: self.request_inspector(), names="value")
 
-        planner = w.VBox([w.HBox([self.medium, self.solver]), w.HBox(list(self.n.values())), self.alpha, self.point,
-                          self.status, w.HBox([self.plan_img, self.front_img]), self.summary, self.stages])
+        chain_figures = w.HBox([self.plan_img, self.front_img])
+        self._chain_only = [self.solver, self.point, chain_figures, self.stages]
+        planner = w.VBox([w.HBox([self.medium, self.solver]), self.graph.controls, w.HBox(list(self.n.values())),
+                          self.alpha, self.point, self.status, chain_figures, self.graph.figures, self.summary,
+                          self.stages, self.graph.devices])
+        self._show_mode(first)
         inspector = w.VBox([w.HBox([self.roles, self.metric, w.VBox([self.sort_by, self.descending])]), self.i_status,
                             w.HBox([self.unit_img, self.units], layout=lay(flex_flow="row wrap"))])
         self.tabs = w.Tab(children=[planner, inspector])
@@ -162,7 +171,21 @@ class Explorer:
         """The device types chosen now, as role/stem pairs (``types`` of :mod:`.data`'s functions)."""
         return types_key(self._types)
 
+    def _show_mode(self, model: str) -> None:
+        """Show the chain planner's widgets or the graph panel's, as ``model`` needs."""
+        graph = is_graph_model(model)
+        for wd in self._chain_only:
+            wd.layout.display = "none" if graph else ""
+        for wd in self.graph.widgets():
+            wd.layout.display = "" if graph else "none"
+        self.sync_alpha()
+
+    def sync_alpha(self) -> None:
+        """α does not enter the latency objective: its slider is disabled while a graph model minimises latency."""
+        self.alpha.disabled = is_graph_model(self.model.value) and self.graph.objective.value == "latency"
+
     def _model_changed(self, change) -> None:
+        self._show_mode(change["new"])
         self._sync_types(change["new"])
         self.request("setting")
         self.request_inspector()
@@ -225,10 +248,10 @@ class Explorer:
             self._planner_jobs.submit(lambda stale: self._clear_plan(message))
             return
         s.update(alpha=float(self.alpha.value), solver=self.solver.value, mode=mode, point=point,
-                 t0=time.perf_counter())
+                 t0=time.perf_counter(), **self.graph.settings())
         key = self._key(s)
         self._latest_key = key
-        if key not in self._fronts:
+        if key not in self._fronts and not is_graph_model(s["model"]):
             label = setting_label(s["model"], s["medium"], s["counts"])
             self._set_status("busy", f"solving the exact front for {label} …")
         self._planner_jobs.submit(lambda stale: self._plan_job_then_inspector(s, stale))
@@ -252,7 +275,10 @@ class Explorer:
 
     def _plan_job_then_inspector(self, s: dict, stale) -> None:
         try:
-            self._plan_job(s, stale)
+            if is_graph_model(s["model"]):
+                self.graph.job(s, stale)
+            else:
+                self._plan_job(s, stale)
         finally:
             self._first_plan.set()
 
@@ -261,6 +287,11 @@ class Explorer:
         self._set_status("error", message)
         self.plan_img.value = self.front_img.value = b""
         self.summary.value = self.stages.value = ""
+        self.graph.clear()
+
+    def profiles_for(self, s: dict) -> dict:
+        """Role → TypeProfile of a request's model and device types (cached)."""
+        return cached_profiles(s["model"], s["types"], self.profiles_dir, self.cpu_power_w)
 
     def _job_failed(self, text: str) -> None:
         # no plan of the previous setting stays on screen under the error
@@ -362,7 +393,7 @@ class Explorer:
         r = self._paper[k]
         view = bounded_view(d, r, s["alpha"], setting_label(s["model"], s["medium"], s["counts"]))
         png = self._plan_png(key, view, True)
-        profs = cached_profiles(s["model"], s["types"], self.profiles_dir, self.cpu_power_w)
+        profs = self.profiles_for(s)
         self._syncing = True
         try:
             self.point.options = [("— (no front)", -1)]
@@ -431,7 +462,7 @@ class Explorer:
                     self.point.value = view["index"]
         finally:
             self._syncing = False
-        profs = cached_profiles(s["model"], s["types"], self.profiles_dir, self.cpu_power_w)
+        profs = self.profiles_for(s)
         sources = "; ".join(p.label for r, p in profs.items() if dict(s["counts"]).get(r))
         self.plan_img.value = plan_png
         self.front_img.value = front_png

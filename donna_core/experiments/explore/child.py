@@ -29,3 +29,14 @@ def paper_in_child(problem, alpha):
 
     return solve(problem, alpha=alpha, solver="paper")
 
+
+
+def graph_in_child(problem, alpha, objective, solver, time_limit_s):
+    """The graph solve, or why there is none (no device may run some unit: "infeasible") as a normal answer."""
+    from ...partition.errors import InfeasibleError
+    from .graph_data import solve_graph_setting
+
+    try:
+        return "ok", solve_graph_setting(problem, alpha, objective, solver, time_limit_s)
+    except InfeasibleError as exc:
+        return "infeasible", str(exc)
