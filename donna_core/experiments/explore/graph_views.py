@@ -92,7 +92,8 @@ def busy_table(result, problem: Mapping) -> pd.DataFrame:
         counts[d] += 1
     rows = [{"kind": "device", "name": n, "role": roles[n], "n_units": counts[n],
              "busy_s": float(result.device_busy_s.get(n, 0.0))} for n in names]
-    rows += [{"kind": "link", "name": " ↔ ".join(_split_link(k, names)), "role": "link", "n_units": 0, "busy_s": float(v)}
+    rows += [{"kind": "link", "name": " ↔ ".join(_split_link(k, names)), "role": "link", "n_units": 0,
+              "busy_s": float(v)}
              for k, v in sorted(result.link_busy_s.items(), key=lambda kv: _link_order(kv[0], names))]
     df = pd.DataFrame(rows, columns=["kind", "name", "role", "n_units", "busy_s"])
     df["bottleneck"] = np.isclose(df["busy_s"], float(result.bottleneck_s), rtol=1e-12, atol=0.0) & (df["busy_s"] > 0)
