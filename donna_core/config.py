@@ -33,3 +33,9 @@ def profiles_root() -> Path:
     """Per-unit profiles: ``$DONNA_PROFILES``, else ``data/profiles`` (read at call time, so a test or a user's
     shell can set it after import)."""
     return _path("DONNA_PROFILES", DATA / "profiles")
+
+
+# Environment `make figures` computes in. numpy's OpenBLAS picks its kernels for the host's CPU, and a
+# least-squares fit (the CIM estimator's) then moves in the 12th digit from host to host; with the baseline
+# x86-64 kernel everywhere, every host computes the same bits.
+REPRODUCIBLE_ENV: dict[str, str] = {"OPENBLAS_CORETYPE": "Prescott"}

@@ -11,11 +11,15 @@ Executed notebooks are reproducible from any checkout (relative paths, volatile 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
 
 from donna_core import config
+
+# before numpy loads here and in every notebook kernel (they inherit the environment)
+os.environ.update(config.REPRODUCIBLE_ENV)
 from donna_core.experiments.notebook_runner import relative_to_notebook, run_notebook  # noqa: E402
 
 REPO = config.ROOT

@@ -106,11 +106,28 @@ def test_solver_tables_and_figures_do_not_depend_on_the_hosts_blas_kernel(output
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="known: the CIM estimator's least-squares fit (LAPACK via OpenBLAS) moves "
-                   "by ~5e-12 relative with the BLAS kernel, and a few per-layer errors cross a 12-digit rounding "
-                   "boundary; rounding cannot remove that, only a kernel-independent fit can")
+@pytest.mark.xfail(strict=True, reason="the CIM estimator's least-squares fit (LAPACK via OpenBLAS) moves by ~5e-12 "
+                   "relative with the BLAS kernel, and a few per-layer errors cross a 12-digit rounding boundary: "
+                   "why make_figures pins the kernel (next test)")
 def test_cim_estimator_tables_do_not_depend_on_the_hosts_blas_kernel(outputs):
     if "Prescott kernel" not in outputs:
         pytest.skip("numpy's BLAS is not a DYNAMIC_ARCH OpenBLAS: another host's kernel cannot be selected here")
     for name in CIM_FITTED:
         assert outputs["1 thread"][name] == outputs["Prescott kernel"][name], f"{name} differs"
+
+
+def test_make_figures_computes_on_the_baseline_blas_kernel_whatever_the_host():
+    """What removes the host dependence above: make_figures pins numpy's OpenBLAS to the baseline x86-64 kernel
+    before numpy loads, in its own process and in every notebook kernel it starts (they inherit the
+    environment)."""
+    from donna_core import config
+
+    probe = ("import os, runpy, sys; sys.argv = ['make_figures']; "
+             "runpy.run_path('scripts/make_figures.py', run_name='imported'); "
+             "import numpy; print(os.environ.get('OPENBLAS_CORETYPE'))")
+    env = donna_env()
+    env.pop("OPENBLAS_CORETYPE", None)
+    r = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120,
+                       cwd=config.CODE_ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip() == config.REPRODUCIBLE_ENV["OPENBLAS_CORETYPE"] == "Prescott"
