@@ -11,8 +11,8 @@ Two predictions per run, side by side:
 * **old** -- the paper's model: every medium a line (``latency + bytes / bandwidth``; loopback = the line
   ``calibrate-link`` fits with idle cores), links independent, no CPU cost of messages;
 * **new** -- the extended model: loopback described by its measured ``time_curve`` (``calibrate-link``'s
-  ping-pong medians) and the CPU time of a send and a receive (seconds per message + per byte, rank 0's thread
-  time inside ``send`` / ``recv``), charged to the stages' busy time on every link (the emulated media run over
+  ping-pong medians) and the CPU time of a send and a receive (seconds per message + per byte, each end's
+  whole-process CPU time per message, :func:`cpu_cost`), charged to the stages' busy time on every link (the emulated media run over
   the same transport); shared media share one channel. The same calibration measured while each end's core also
   computes (``calibrate(busy=True)``) gives a second curve, reported next to it (``pred_busy_curve_s``).
 
@@ -94,8 +94,10 @@ def _independent(setting: str) -> str:
 
 def cpu_cost(cal: dict) -> dict:
     """The fitted CPU cost of a send and a receive of a calibration record (whether or not it was written into
-    the medium): ``{send_s, send_s_per_byte, recv_s, recv_s_per_byte}``."""
-    fit = cal["samples"]["cpu"]
+    the medium): ``{send_s, send_s_per_byte, recv_s, recv_s_per_byte}``. Each end's whole-process CPU
+    (``samples.process_cpu``: the transport's own threads run on the stage's pinned core too); records made
+    before it was measured have the calling thread's CPU only (``samples.cpu``)."""
+    fit = cal["samples"].get("process_cpu") or cal["samples"]["cpu"]
     (ss, sb), (rs, rb) = fit["send"]["fit"], fit["recv"]["fit"]
     return {"send_s": ss, "send_s_per_byte": sb, "recv_s": rs, "recv_s_per_byte": rb}
 
