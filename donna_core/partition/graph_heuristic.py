@@ -10,7 +10,9 @@ Lower bound: the LP relaxation of the MILP of :mod:`.graph_milp` without message
 dropping them and relaxing integrality can only lower the optimum), with ``B >= max_u min_d time[d, u]``, the
 smallest busy time any plan can have (some device runs u whole). The LP value is lowered by ``LP_SLACK``
 (relative) for HiGHS's tolerances. The bound is computed before the search, so it stands whenever the time
-limit stops it.
+limit stops it. When the search ends before the time limit with a gap above ``MESSAGE_BOUND_GAP``, the rest of
+the time goes to the message-aware bound of :mod:`.graph_bound` (certified by weak duality whatever the LP solver
+reached), and the larger of the two bounds is reported.
 
 Latency: start from HEFT, then single-unit and chain moves, each costed by the list schedule of
 :mod:`.graph_schedule` (HEFT's priorities), keeping a move only when it lowers the latency, so the result is
@@ -29,11 +31,15 @@ import numpy as np
 from .costs import objective
 from .errors import InfeasibleError
 from .graph_costs import TIE_RTOL, GraphTables, check_assignment, costs
+from .graph_bound import message_bound
 from .graph_milp import Model
 from .graph_schedule import priority_from_rank, schedule, upward_rank
 from .heft import heft
 
 LP_SLACK = 1e-6
+# The message-aware bound (:mod:`.graph_bound`) is tried, in the time the search left, only when the gap to the
+# message-free bound is above this: below it, messages cannot matter much.
+MESSAGE_BOUND_GAP = 0.01
 
 
 def chains(gt: GraphTables) -> list[list[int]]:
@@ -257,6 +263,9 @@ def alpha_heuristic(gt: GraphTables, alpha: float, norm: dict, time_limit_s: flo
         if stopped == "time limit":
             break
     check_assignment(gt, state.a)
+    rest = time_limit_s - (time.perf_counter() - t0)
+    if state.obj > bound * (1 + MESSAGE_BOUND_GAP) and rest > 0:
+        bound = max(bound, message_bound(gt, alpha, norm, state.obj, rest))
     gap = (state.obj - bound) / state.obj if state.obj > 0 else 0.0
     return state.a, {"lower_bound": bound, "gap": max(0.0, gap), "stopped": stopped}
 
