@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from .brute import best_alpha
 from .graphs import graph_dict, graph_problems
-from donna_core.partition.graph_bound import dual_value, message_bound, message_lp
+from donna_core.partition.graph_bound import _balance, _row_duals, dual_value, message_bound, message_lp
 from donna_core.partition.graph_costs import GraphTables, all_assignments, evaluate_many, graph_norm
 from donna_core.partition.graph_heuristic import lp_alpha_bound
 from donna_core.partition.graph_solve import solve_graph
@@ -50,6 +50,20 @@ def test_any_multipliers_give_a_valid_bound(d, alpha, seed):
     pi = rng.normal(0, rng.choice([0.01, 1.0, 100.0]), len(m.rlo))
     assert dual_value(m, pi) <= opt * (1 + 1e-12) + 1e-15
     assert dual_value(m, pi, X, np.arange(gt.L)) <= opt * (1 + 1e-12) + 1e-15
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(graph_problems(max_units=7), st.sampled_from([0.0, 0.5, 1.0]), st.sampled_from([1e-6, 1e-3, 0.02]))
+def test_multipliers_of_an_lp_solve_cut_short_give_a_valid_bound(d, alpha, limit):
+    """The LP solver stopped by its time limit (message_bound itself skips so short a solve)."""
+    s = _setup(d, alpha)
+    if s is None:
+        return
+    p, gt, norm, opt = s
+    m, X, aux = message_lp(gt, alpha, norm, opt)
+    pi = _row_duals(m, limit)
+    if pi is not None:
+        assert dual_value(m, _balance(m, aux, pi), X, np.arange(gt.L)) <= opt * (1 + 1e-12) + 1e-15
 
 
 def test_the_message_bound_is_tighter_than_the_message_free_bound_when_messages_dominate():
