@@ -258,7 +258,9 @@ def _local_search(state: AlphaState, groups: list[list[int]], deadline: float) -
     return "local optimum"
 
 
-def alpha_heuristic(gt: GraphTables, alpha: float, norm: dict, time_limit_s: float) -> tuple[np.ndarray, dict]:
+def alpha_heuristic(gt: GraphTables, alpha: float, norm: dict, time_limit_s: float,
+                    with_message_bound: bool = True) -> tuple[np.ndarray, dict]:
+    """(assignment, stats). ``with_message_bound=False`` when a MILP follows: the time goes to the MILP, whose bound it improves on."""
     t0 = time.perf_counter()
     deadline = t0 + time_limit_s
     bound, lp_x = lp_alpha(gt, alpha, norm, max(0.1, time_limit_s / 2))
@@ -280,7 +282,7 @@ def alpha_heuristic(gt: GraphTables, alpha: float, norm: dict, time_limit_s: flo
             state, stopped = cand, why
     check_assignment(gt, state.a)
     rest = time_limit_s - (time.perf_counter() - t0)
-    if state.obj > bound * (1 + MESSAGE_BOUND_GAP) and rest > 0:
+    if with_message_bound and state.obj > bound * (1 + MESSAGE_BOUND_GAP) and rest > 0:
         bound = max(bound, message_bound(gt, alpha, norm, state.obj, rest))
     gap = (state.obj - bound) / state.obj if state.obj > 0 else 0.0
     return state.a, {"lower_bound": bound, "gap": max(0.0, gap), "stopped": stopped}
