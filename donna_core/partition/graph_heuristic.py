@@ -260,7 +260,7 @@ def _local_search(state: AlphaState, groups: list[list[int]], deadline: float) -
 
 def alpha_heuristic(gt: GraphTables, alpha: float, norm: dict, time_limit_s: float,
                     with_message_bound: bool = True) -> tuple[np.ndarray, dict]:
-    """(assignment, stats). ``with_message_bound=False`` when a MILP follows: the time goes to the MILP, whose bound it improves on."""
+    """(assignment, stats). ``with_message_bound=False`` when a MILP follows: the time goes to the MILP instead."""
     t0 = time.perf_counter()
     deadline = t0 + time_limit_s
     bound, lp_x = lp_alpha(gt, alpha, norm, max(0.1, time_limit_s / 2))
