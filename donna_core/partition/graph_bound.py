@@ -37,8 +37,8 @@ from .graph_milp import Model, message_levels
 from .milp import quiet_highs
 
 SLACK = 1e-9
-# HiGHS's set-up and presolve outside its own time limit (measured 0.4-0.7 s on a 500-unit, 8-device problem on a loaded 2-core machine), and
-# the least solve time worth starting: the bound is skipped (0) when less is left.
+# HiGHS's set-up and presolve outside its own time limit (measured 0.4-0.7 s on a 500-unit, 8-device problem
+# on a loaded 2-core machine), and the least solve time worth starting: the bound is skipped (0) when less is left.
 SOLVER_OVERHEAD_S = 0.7
 MIN_SOLVE_S = 0.3
 
