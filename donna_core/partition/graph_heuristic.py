@@ -1,7 +1,8 @@
 """Fast graph placement with a certified lower bound (DiviML's idea: a heuristic rated by a bound).
 
-alpha-objective: start from the best of (every unit on one device; the LP relaxation rounded; a greedy pass in
-unit order), then improve by local moves until no move helps or the time limit: moving one unit, or a whole
+alpha-objective: improve a start by local moves until no move helps or the time limit, first from the LP
+relaxation rounded, then (in the time left) from the best of the other starts (every unit on one device; a greedy
+pass in unit order), keeping the better result. A move takes one unit, or a whole
 *chain* (a maximal path whose inner edges are the only out-edge of their tail and the only in-edge of their
 head: the fused runs a backend would keep together; coarsening), to another device. Every move is costed
 exactly (incremental, the same arithmetic as :mod:`.graph_costs`).
@@ -10,7 +11,9 @@ Lower bound: the LP relaxation of the MILP of :mod:`.graph_milp` without message
 dropping them and relaxing integrality can only lower the optimum), with ``B >= max_u min_d time[d, u]``, the
 smallest busy time any plan can have (some device runs u whole). The LP value is lowered by ``LP_SLACK``
 (relative) for HiGHS's tolerances. The bound is computed before the search, so it stands whenever the time
-limit stops it.
+limit stops it. When the search ends before the time limit with a gap above ``MESSAGE_BOUND_GAP``, the rest of
+the time goes to the message-aware bound of :mod:`.graph_bound` (certified by weak duality whatever the LP solver
+reached), and the larger of the two bounds is reported.
 
 Latency: start from HEFT, then single-unit and chain moves, each costed by the list schedule of
 :mod:`.graph_schedule` (HEFT's priorities), keeping a move only when it lowers the latency, so the result is
@@ -29,11 +32,15 @@ import numpy as np
 from .costs import objective
 from .errors import InfeasibleError
 from .graph_costs import TIE_RTOL, GraphTables, check_assignment, costs
+from .graph_bound import message_bound
 from .graph_milp import Model
 from .graph_schedule import priority_from_rank, schedule, upward_rank
 from .heft import heft
 
 LP_SLACK = 1e-6
+# The message-aware bound (:mod:`.graph_bound`) is tried, in the time the search left, only when the gap to the
+# message-free bound is above this: below it, messages cannot matter much.
+MESSAGE_BOUND_GAP = 0.01
 
 
 def chains(gt: GraphTables) -> list[list[int]]:
@@ -232,31 +239,51 @@ def feasible_start(gt: GraphTables) -> np.ndarray:
     return a
 
 
-def alpha_heuristic(gt: GraphTables, alpha: float, norm: dict, time_limit_s: float) -> tuple[np.ndarray, dict]:
-    t0 = time.perf_counter()
-    bound, lp_x = lp_alpha(gt, alpha, norm, max(0.1, time_limit_s / 2))
-    starts = _start_points(gt, alpha, norm, lp_x) or [feasible_start(gt)]
-    state = min((AlphaState(gt, s, alpha, norm) for s in starts), key=lambda s: (s.obj, s.a.tolist()))
-    groups = [[u] for u in range(gt.L)] + chains(gt)
-    stopped = "local optimum"
+def _local_search(state: AlphaState, groups: list[list[int]], deadline: float) -> str:
+    """Best single-group move per group, sweeping until no move helps (or the deadline); returns why it stopped."""
     improved = True
     while improved:
         improved = False
         for g in groups:
-            if time.perf_counter() - t0 > time_limit_s:
-                stopped = "time limit"
-                break
+            if time.perf_counter() > deadline:
+                return "time limit"
             best = None
-            for d in range(gt.D):
+            for d in range(state.gt.D):
                 r = state.try_move(g, d)
                 if r is not None and state.better(r) and (best is None or r[0] < best[0]):
                     best = r
             if best is not None:
                 state.apply(*best)
                 improved = True
-        if stopped == "time limit":
+    return "local optimum"
+
+
+def alpha_heuristic(gt: GraphTables, alpha: float, norm: dict, time_limit_s: float,
+                    with_message_bound: bool = True) -> tuple[np.ndarray, dict]:
+    """(assignment, stats). ``with_message_bound=False`` when a MILP follows: the time goes to the MILP instead."""
+    t0 = time.perf_counter()
+    deadline = t0 + time_limit_s
+    bound, lp_x = lp_alpha(gt, alpha, norm, max(0.1, time_limit_s / 2))
+    starts = _start_points(gt, alpha, norm, lp_x) or [feasible_start(gt)]
+    states = [AlphaState(gt, s, alpha, norm) for s in starts]
+    # searched: the LP rounding (first when present: its loads follow the LP's balance, which the search keeps
+    # while it removes messages) and then the best other start, in the time left; the better result is kept
+    # (the earlier one on a tie)
+    first = states[0] if lp_x is not None and _lp_rounding(gt, lp_x) is not None else None
+    rest = [s for s in states if s is not first]
+    order = ([first] if first is not None else []) + ([min(rest, key=lambda s: (s.obj, s.a.tolist()))] if rest else [])
+    groups = [[u] for u in range(gt.L)] + chains(gt)
+    state, stopped = None, "time limit"
+    for cand in order:
+        if state is not None and time.perf_counter() > deadline:
             break
+        why = _local_search(cand, groups, deadline)
+        if state is None or cand.obj < state.obj * (1 - TIE_RTOL):
+            state, stopped = cand, why
     check_assignment(gt, state.a)
+    rest = time_limit_s - (time.perf_counter() - t0)
+    if with_message_bound and state.obj > bound * (1 + MESSAGE_BOUND_GAP) and rest > 0:
+        bound = max(bound, message_bound(gt, alpha, norm, state.obj, rest))
     gap = (state.obj - bound) / state.obj if state.obj > 0 else 0.0
     return state.a, {"lower_bound": bound, "gap": max(0.0, gap), "stopped": stopped}
 

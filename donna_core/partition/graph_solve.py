@@ -88,7 +88,7 @@ def _alpha(p, gt, norm, alpha, solver, limit, t0) -> GraphResult:
         r.stats["gap"] = max(0.0, (r.objective - bound) / r.objective) if r.objective > 0 else 0.0
         return r
     h_limit = limit if solver in ("heuristic", "bounded") else max(0.05, HEURISTIC_SHARE * limit)
-    a, st = alpha_heuristic(gt, alpha, norm, h_limit)
+    a, st = alpha_heuristic(gt, alpha, norm, h_limit, with_message_bound=solver in ("heuristic", "bounded"))
     if solver in ("heuristic", "bounded"):
         return _result(p, gt, norm, a, alpha, "heuristic", t0, **st)
     from .graph_milp import alpha_milp
