@@ -12,8 +12,9 @@ Everything the prediction uses is measured in the same window as the runs, on th
    process is), written to data/validation/graph_profiles/ (the figures' profiles are not touched).
 
 Problem per model: that profile on 2 devices (``cpu0``, ``cpu1``, one process each, pinned to one core each)
-linked by the calibrated medium.  Plans: a simple deterministic local search on the prediction (move one unit
-at a time while it lowers the objective) -- one plan for throughput, one for latency.  These plans are not
+linked by the calibrated medium.  Plans: a simple deterministic local search on the prediction from the balanced
+contiguous split (move one unit at a time while it lowers the objective and each device keeps >= 30 % of the
+compute: the runs measure 2-device plans) -- one plan for throughput, one for latency.  These plans are not
 claimed optimal: they are what is measured.  Writes data/validation/graph_runs.json.
 """
 from __future__ import annotations
@@ -42,16 +43,31 @@ ROOT = config.ROOT
 DEVICES = ("cpu0", "cpu1")
 
 
+# each device must hold at least this share of the plan's compute: a 2-device plan, not one device and a spare
+MIN_SHARE = 0.3
+
+
 def local_search(problem, edges, key) -> list[str]:
-    """Start with all units on cpu0; move single units to the other device while ``key(prediction)`` drops."""
-    a = [DEVICES[0]] * problem.L
+    """Start from the contiguous split that balances compute; move single units to the other device while
+    ``key(prediction)`` drops and each device keeps at least :data:`MIN_SHARE` of the compute."""
+    t = [float(problem.time_s[problem.device_type[0], i]) for i in range(problem.L)]
+    total = sum(t)
+    run, cut = 0.0, 0
+    while cut < problem.L and run + t[cut] <= total / 2:
+        run, cut = run + t[cut], cut + 1
+    a = [DEVICES[0]] * cut + [DEVICES[1]] * (problem.L - cut)
+
+    def ok(plan) -> bool:
+        share = sum(x for x, d in zip(t, plan) if d == DEVICES[0]) / total
+        return MIN_SHARE <= share <= 1 - MIN_SHARE
+
     best = key(predict_graph_plan(problem, edges, a))
     for _ in range(30):
         improved = False
         for i in range(problem.L):
             a[i] = DEVICES[1] if a[i] == DEVICES[0] else DEVICES[0]
-            k = key(predict_graph_plan(problem, edges, a))
-            if k < best:
+            k = key(predict_graph_plan(problem, edges, a)) if ok(a) else None
+            if k is not None and k < best:
                 best, improved = k, True
             else:
                 a[i] = DEVICES[1] if a[i] == DEVICES[0] else DEVICES[0]

@@ -90,6 +90,8 @@ def _pingpong(sizes: Sequence[int], repeats: int, rank: int) -> tuple[dict, dict
         buf = torch.zeros(int(n), dtype=torch.uint8)
         times, c_send, c_recv = [], [], []
         for k in range(repeats + 1):  # first round trip of each size is a warm-up (buffer allocation)
+            if k == 1:
+                p0 = time.process_time()
             if rank == 0:
                 t0 = time.perf_counter()
                 c0 = time.thread_time()
@@ -104,9 +106,15 @@ def _pingpong(sizes: Sequence[int], repeats: int, rank: int) -> tuple[dict, dict
             else:
                 dist.recv(buf, src=0)
                 dist.send(buf, dst=0)
+        # each end's whole-process CPU per round trip (one send + one receive, each waking the other end)
+        per_trip = torch.tensor([(time.process_time() - p0) / max(repeats, 1)], dtype=torch.float64)
         if rank == 0:
+            other = torch.zeros(1, dtype=torch.float64)
+            dist.recv(other, src=1)
             res[int(n)] = times
-            cpu[int(n)] = {"send": c_send, "recv": c_recv}
+            cpu[int(n)] = {"send": c_send, "recv": c_recv, "round_trip_process": [float(per_trip[0]), float(other[0])]}
+        else:
+            dist.send(per_trip, dst=0)
     return res, cpu
 
 
@@ -309,16 +317,23 @@ def calibrate(name: str = "loopback", sizes: Sequence[int] = DEFAULT_SIZES, repe
     proc = {}
     for k, end in enumerate(("send", "recv")):
         per_size = [float(raw["process_cpu_s"][str(x)][k]) for x in xs]
-        proc[end] = {"process_cpu_s_per_message": per_size, "fit": fit_cpu(xs, per_size)}
+        proc[end] = {"stream_process_cpu_s_per_message": per_size, "stream_fit": fit_cpu(xs, per_size)}
+    # in a pipeline every message wakes its receiver, as in the ping-pong: each end's whole-process CPU per round
+    # trip (one send + one receive), averaged over the two ends, half of it charged to a send, half to a receive
+    trip = [float(np.mean(raw["cpu_s"][str(x)]["round_trip_process"])) for x in xs]
+    proc["round_trip_process_cpu_s"] = trip
+    for end in ("send", "recv"):
+        proc[end]["fit"] = fit_cpu(xs, [t / 2 for t in trip])
     prov = {"kind": "measured", "host": platform.node(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "method": f"gloo send/recv ping-pong between 2 local processes pinned to distinct cores, one-way = "
                       f"round trip / 2, {repeats} repeats per size after 1 warm-up; line fitted on the per-size "
                       f"{stat} of sizes {fit_x}, time_curve = per-size {curve_stat}s of the same sizes "
                       "(isotonic in log time), "
-                      f"held out: {hold_x}; CPU cost written to the medium = process CPU time (every thread, "
-                      f"user + system) per message of each end while rank 0 streams {STREAM_MESSAGES} messages per "
-                      "size to rank 1, fitted as seconds per message + seconds per byte; also recorded: the median "
-                      "time.thread_time() of rank 0's calling thread inside send / recv"
+                      f"held out: {hold_x}; CPU cost written to the medium = each end's process CPU time (every "
+                      "thread, user + system) per ping-pong round trip, averaged over the two ends, halved for a "
+                      "send and for a receive, fitted as seconds per message + seconds per byte; also recorded: "
+                      f"the same per message of a one-way stream of {STREAM_MESSAGES} messages (receiver never "
+                      "sleeps) and the median time.thread_time() of rank 0's calling thread inside send / recv"
                       + ("; each process's core also ran a 1-thread compute loop (busy: a pipeline stage's "
                          "condition)" if busy else ""),
             "busy_cores": bool(busy),

@@ -67,9 +67,13 @@ def test_calibrate_link_as_a_process_writes_the_mean_curve_and_each_ends_process
     assert [y for _, y in rec["medium"]["time_curve"]] == pytest.approx([y for _, y in expected], rel=1e-12)
     assert s["held_out"]["statistic"] == "mean" and s["held_out"]["bytes"] == held
     assert s["held_out"]["mean_one_way_s"] == pytest.approx([means[x] for x in held], rel=1e-12)
-    # each end's whole-process CPU per message was measured at every size and is what the medium charges
+    # each end's whole-process CPU per round trip and per streamed message were measured at every size; half a
+    # round trip is what the medium charges a send and a receive
+    trip = s["process_cpu"]["round_trip_process_cpu_s"]
+    assert len(trip) == len(sizes) and all(v > 0 for v in trip)
+    assert s["process_cpu"]["send"]["fit"] == list(fit_cpu(sizes, [t / 2 for t in trip]))
     for end in ("send", "recv"):
-        per = s["process_cpu"][end]["process_cpu_s_per_message"]
+        per = s["process_cpu"][end]["stream_process_cpu_s_per_message"]
         assert len(per) == len(sizes) and all(v > 0 for v in per)
     cost = rec["medium"]["cpu"]["cpu-host"]
     assert (cost["send_s"], cost["send_s_per_byte"]) == tuple(s["process_cpu"]["send"]["fit"])
