@@ -12,9 +12,10 @@ Two predictions per run, side by side:
   ``calibrate-link`` fits with idle cores), links independent, no CPU cost of messages;
 * **new** -- the extended model: loopback described by its measured ``time_curve`` (``calibrate-link``'s
   ping-pong medians) and the CPU time of a send and a receive (seconds per message + per byte, each end's
-  whole-process CPU time per message, :func:`cpu_cost`), charged to the stages' busy time on every link (the emulated media run over
-  the same transport); shared media share one channel. The same calibration measured while each end's core also
-  computes (``calibrate(busy=True)``) gives a second curve, reported next to it (``pred_busy_curve_s``).
+  whole-process CPU time per message, :func:`cpu_cost`), charged to the stages' busy time on every link (the
+  emulated media run over the same transport); shared media share one channel. The same calibration measured
+  while each end's core also computes (``calibrate(busy=True)``) gives a second curve, reported next to it
+  (``pred_busy_curve_s``).
 
 Measured throughput = 1 / the slowest stage's period over the steady-state items (``report.summarise``): with
 the few inputs these slow links allow, the last stage alone drains faster at the end of a run (e.g. once the first
