@@ -112,7 +112,11 @@ def _graph_solve(args, p) -> int:
 
     r = solve_graph(p, args.alpha, args.solver, objective=args.objective, time_limit_s=args.time_limit,
                     max_latency_s=args.max_latency)
-    print(dumps_strict(r.to_dict()) if args.json else format_graph_result(r, p))
+    out = r.to_dict()
+    if args.max_latency is not None:
+        out["max_latency_s"] = args.max_latency
+        out["lower_bound"] = r.stats.get("lower_bound")
+    print(dumps_strict(out) if args.json else format_graph_result(r, p))
     return 0
 
 

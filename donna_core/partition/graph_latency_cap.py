@@ -280,6 +280,21 @@ def solve_capped(p, gt: GraphTables, norm: dict, alpha: float, solver: str, time
     a, sch, st = capped_heuristic(gt, alpha, norm, cap, h_limit)
     fastest, lower = st["fastest_found_s"], max(lower, st["latency_lower_bound_s"])
     bound, proved, extra = st["lower_bound"], False, {"stopped": st["stopped"]}
+    if exact and a is None:
+        # no plan found within the cap: the exact latency solve either finds one or proves the cap too tight
+        from .graph_solve import _latency
+        share = max(0.05, 0.5 * (time_limit_s - (time.perf_counter() - t0)))
+        rl = _latency(p, gt, norm, alpha, "exact", share, time.perf_counter())
+        fastest = min(fastest, rl.latency_s)
+        lower = max(lower, rl.stats["lower_bound"])
+        if lower > cap * (1 + CAP_RTOL):
+            raise InfeasibleError(infeasible_message(cap, fastest, lower, True))
+        if meets(rl.latency_s, cap):
+            a = np.array([p.device_index(x) for x in rl.assignment])
+            sch = plan_latency(gt, a, [priority_from_rank(upward_rank(gt)),
+                                       [u["start_s"] for u in rl.schedule["units"]]])
+            if not meets(sch.latency_s, cap):
+                a = None
     if exact:
         obj = alpha_objective(gt, a, alpha, norm) if a is not None else math.inf
         rest = max(0.05, time_limit_s - (time.perf_counter() - t0))

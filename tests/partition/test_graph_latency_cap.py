@@ -37,7 +37,7 @@ def _check_plan(p, gt, r, alpha, cap, lo, hi):
     assert math.isclose(r.latency_s, max(u["finish_s"] for u in r.schedule["units"]))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(graph_problems(max_units=6, counts=SMALL), st.sampled_from([0.0, 0.5, 1.0]), st.sampled_from(FACTORS))
 def test_capped_exact_equals_brute_force(d, alpha, factor):
     p, gt, lmin, cap = _case(d, factor)
@@ -63,7 +63,7 @@ def test_capped_exact_equals_brute_force(d, alpha, factor):
     _check_plan(p, gt, h, alpha, cap, lo, hi)
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(graph_problems(max_units=6, counts=((2, 1, 1), (1, 1, 1))), st.sampled_from([0.0, 0.5, 1.0]),
        st.sampled_from(FACTORS[:5]))
 def test_capped_bound_holds_when_the_time_limit_cuts_it_short(d, alpha, factor):
@@ -98,7 +98,7 @@ def test_vacuous_cap_is_the_unconstrained_optimum_and_a_tight_one_binds():
         assert tight.latency_s <= lmin * (1 + CAP_RTOL) and tight.objective >= free.objective * (1 - RTOL)
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(graph_problems(max_units=5, counts=SMALL), st.sampled_from(FACTORS[:5]))
 def test_capped_front_is_the_brute_force_front_of_the_plans_within_the_cap(d, factor):
     import numpy as np
