@@ -145,7 +145,7 @@ def capped_exact(gt: GraphTables, alpha: float, norm: dict, cap: float, time_lim
             break
         held = {}
 
-        def extend(m, X):
+        def extend(m, X, held=held, chosen=frozenset(chosen)):
             lr = add_latency_rows(m, gt, X, cap)
             pairs = message_pairs(lr, gt.D)
             for k in sorted(chosen):
@@ -250,10 +250,10 @@ def capped_pareto(gt: GraphTables, cap: float) -> list[np.ndarray]:
 
 
 def solve_capped(p, gt: GraphTables, norm: dict, alpha: float, solver: str, time_limit_s: float, t0: float,
-                 cap: float, unconstrained) -> GraphResult:
+                 cap: float, unconstrained, fastest_exact) -> GraphResult:
     """The graph result of the capped solve (``solver`` exact or heuristic); raises InfeasibleError (naming
     --max-latency) when no plan meeting the cap is known. ``unconstrained()`` is the alpha solve without the cap,
-    used when no plan can exceed it."""
+    used when no plan can exceed it; ``fastest_exact(seconds)`` the exact latency solve."""
     from .graph_heuristic import latency_lower_bound
     if not (cap > 0 and math.isfinite(cap)):
         raise ValueError(f"--max-latency must be a positive number of seconds, got {cap!r}")
@@ -282,9 +282,7 @@ def solve_capped(p, gt: GraphTables, norm: dict, alpha: float, solver: str, time
     bound, proved, extra = st["lower_bound"], False, {"stopped": st["stopped"]}
     if exact and a is None:
         # no plan found within the cap: the exact latency solve either finds one or proves the cap too tight
-        from .graph_solve import _latency
-        share = max(0.05, 0.5 * (time_limit_s - (time.perf_counter() - t0)))
-        rl = _latency(p, gt, norm, alpha, "exact", share, time.perf_counter())
+        rl = fastest_exact(max(0.05, 0.5 * (time_limit_s - (time.perf_counter() - t0))))
         fastest = min(fastest, rl.latency_s)
         lower = max(lower, rl.stats["lower_bound"])
         if lower > cap * (1 + CAP_RTOL):

@@ -72,7 +72,8 @@ def solve_graph(p: Problem, alpha: float = 1.0, solver: str = "exact", *, object
     if max_latency_s is not None:
         from .graph_latency_cap import solve_capped
         return solve_capped(p, gt, norm, alpha, solver, time_limit_s, t0, max_latency_s,
-                            lambda: _alpha(p, gt, norm, alpha, solver, time_limit_s, t0))
+                            lambda: _alpha(p, gt, norm, alpha, solver, time_limit_s, t0),
+                            lambda s: _latency(p, gt, norm, alpha, "exact", s, time.perf_counter()))
     return _alpha(p, gt, norm, alpha, solver, time_limit_s, t0)
 
 
