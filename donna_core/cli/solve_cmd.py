@@ -68,6 +68,22 @@ def _seconds(text: str) -> float:
     return t
 
 
+def _latency_cap(text: str) -> float:
+    try:
+        t = parse_float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--max-latency must be a number of seconds, got {text!r}") from None
+    if not (t > 0 and t < float("inf")):
+        raise argparse.ArgumentTypeError(f"--max-latency must be > 0 seconds, got {text}")
+    return t
+
+
+def _refuse_cap_on_chain(args) -> None:
+    if getattr(args, "max_latency", None) is not None:
+        raise ValueError(f"{args.problem}: --max-latency needs a graph problem (a problem file with 'edges'); "
+                         "write the chain as edges l -> l+1 with out_bytes[l] to solve it as a graph")
+
+
 def format_graph_result(r, p) -> str:
     """Human-readable summary of a graph plan (:class:`~donna_core.partition.graph_costs.GraphResult`)."""
     lines = [f"{p.name}  [graph, solver={r.solver}, alpha={r.alpha:g}]",
@@ -82,7 +98,8 @@ def format_graph_result(r, p) -> str:
     lines.append(f"bottleneck {r.bottleneck_s:.6g} s  throughput {r.throughput_ips:.6g} inf/s  "
                  f"energy {r.energy_j:.6g} J/inf  objective {r.objective:.6g}")
     if r.latency_s is not None:
-        lines.append(f"single-inference latency {r.latency_s:.6g} s")
+        cap = r.stats.get("max_latency_s")
+        lines.append(f"single-inference latency {r.latency_s:.6g} s" + (f" (cap {cap:g} s)" if cap else ""))
     st = r.stats
     if "lower_bound" in st:
         gap = "0 % (proved optimal)" if st.get("stopped") == "proved" else f"{100 * st['gap']:.3g} %"
@@ -93,8 +110,13 @@ def format_graph_result(r, p) -> str:
 def _graph_solve(args, p) -> int:
     from ..partition.graph_solve import solve_graph
 
-    r = solve_graph(p, args.alpha, args.solver, objective=args.objective, time_limit_s=args.time_limit)
-    print(dumps_strict(r.to_dict()) if args.json else format_graph_result(r, p))
+    r = solve_graph(p, args.alpha, args.solver, objective=args.objective, time_limit_s=args.time_limit,
+                    max_latency_s=args.max_latency)
+    out = r.to_dict()
+    if args.max_latency is not None:
+        out["max_latency_s"] = args.max_latency
+        out["lower_bound"] = r.stats.get("lower_bound")
+    print(dumps_strict(out) if args.json else format_graph_result(r, p))
     return 0
 
 
@@ -107,6 +129,7 @@ def cmd_solve(args) -> int:
     if args.objective != "alpha":
         raise ValueError(f"--objective {args.objective}: single-inference latency needs a graph problem "
                          "(a problem file with 'edges')")
+    _refuse_cap_on_chain(args)
     from ..partition.solve import SOLVERS, solve
 
     if args.solver not in SOLVERS:
@@ -136,6 +159,7 @@ def cmd_pareto(args) -> int:
         p = load_problem(args.problem)
         if p.graph is not None:
             return _graph_pareto(args, p)
+        _refuse_cap_on_chain(args)
         front = pareto_front(p, memory_budget=args.memory_budget)
     except MemoryError as exc:
         return _out_of_memory(exc)
@@ -155,12 +179,13 @@ def cmd_pareto(args) -> int:
 def _graph_pareto(args, p) -> int:
     from ..partition.graph_solve import graph_pareto
 
-    front = graph_pareto(p)
+    front = graph_pareto(p, max_latency_s=args.max_latency)
     if args.json:
         print(dumps_strict({"front": [{"bottleneck_s": r.bottleneck_s, "throughput_ips": r.throughput_ips,
                                        "energy_j": r.energy_j, "assignment": r.assignment} for r in front]}))
     else:
-        print(f"{p.name}: {len(front)} Pareto-optimal graph plans (bottleneck ascending)")
+        cap = "" if args.max_latency is None else f" with latency <= {args.max_latency:g} s"
+        print(f"{p.name}: {len(front)} Pareto-optimal graph plans{cap} (bottleneck ascending)")
         print(f"{'bottleneck s':>14}{'throughput/s':>14}{'energy J':>12}  assignment")
         for r in front:
             print(f"{r.bottleneck_s:>14.6g}{r.throughput_ips:>14.6g}{r.energy_j:>12.6g}  {' '.join(r.assignment)}")
@@ -180,6 +205,9 @@ def register(sub) -> None:
     ps.add_argument("--objective", choices=("alpha", "latency"), default="alpha",
                     help="alpha: the alpha-weighted throughput/energy objective (default); latency: the "
                          "single-inference latency of a graph problem")
+    ps.add_argument("--max-latency", type=_latency_cap, default=None, metavar="S",
+                    help="graph problems: only plans whose single-inference latency (best order of units and "
+                         "messages) is <= S seconds; minimise the alpha-objective among them (exit 3 when none is)")
     ps.add_argument("--json", action="store_true",
                     help="print one JSON object (strict RFC 8259: a non-finite number, e.g. the throughput of a "
                          "plan that costs nothing, is null)")
@@ -194,4 +222,6 @@ def register(sub) -> None:
     pp.add_argument("problem", help="problem JSON file")
     pp.add_argument("--json", action="store_true", help="print one JSON object (strict RFC 8259, as solve)")
     pp.add_argument("--memory-budget", default=None, metavar="BYTES", help="as for solve")
+    pp.add_argument("--max-latency", type=_latency_cap, default=None, metavar="S",
+                    help="graph problems: the front of the plans whose single-inference latency is <= S seconds")
     pp.set_defaults(func=cmd_pareto)

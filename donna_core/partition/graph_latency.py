@@ -22,6 +22,8 @@ schedule.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .graph_costs import GraphTables
@@ -45,15 +47,23 @@ def contention_pairs(gt: GraphTables) -> int:
     return slots * (slots - 1) // 2
 
 
-def latency_milp(gt: GraphTables, H: float, time_limit_s: float, contention: bool = True,
-                 warm_assign: np.ndarray | None = None, fixed: dict[int, int] | None = None):
-    """(assignment, unit keys, message keys, outcome) of the MILP; keys are the MILP's start times. ``fixed``
-    pins units to devices."""
+@dataclass
+class LatencyRows:
+    """Columns of the scheduling part of a latency model (built on an existing assignment ``X``)."""
+    X: np.ndarray
+    S: np.ndarray                       # unit start times (scaled by H)
+    C: int                              # makespan column, C <= 1
+    MS: dict                            # (producer or L for the input, device) -> message start column
+    A: dict                             # (producer, device) -> message arrival column
+    G: dict                             # (producer, origin, destination) -> "any message" level column
+
+
+def add_latency_rows(m: Model, gt: GraphTables, X: np.ndarray, H: float) -> LatencyRows:
+    """Start times, message times and the per-device unit-order disjunctions (no link contention); times are
+    divided by ``H`` and ``C <= 1`` (so every start time lies in [0, 1] and 1 is a valid big-M)."""
     L, D, p = gt.L, gt.D, gt.p
-    m = Model()
-    X = add_assignment(m, gt, fixed)
     S = m.var((L,), ub=1.0)
-    C = m.var(ub=1.0, cost=1.0)
+    C = m.var(ub=1.0)
     tH = gt.time / H
 
     def F(u):   # columns and coefficients of F_u
@@ -116,36 +126,68 @@ def latency_milp(gt: GraphTables, H: float, time_limit_s: float, contention: boo
                 # S_v - F_u - o - x_ud - x_vd >= -3 ;  S_u - F_v + o - x_ud - x_vd >= -2
                 m.row([S[v], *iu, o, X[u, d], X[v, d]], [1, *-np.array(vu), -1, -1, -1], lo=-3)
                 m.row([S[u], *iv, o, X[u, d], X[v, d]], [1, *-np.array(vv), 1, -1, -1], lo=-2)
+    return LatencyRows(X, S, C, MS, A, G)
+
+
+def message_pairs(lr: LatencyRows, D: int) -> dict[tuple, list[tuple[int, int]]]:
+    """Every pair of message slots ((u, d), (u2, d2)) that may share a link, with the (g1, g2) "both sent over
+    that link" column pairs of each case."""
+    out = {}
+    slots = sorted(lr.MS)
+    G = lr.G
+    for i, (u, d) in enumerate(slots):
+        for (u2, d2) in slots[i + 1:]:
+            if u2 == u:
+                continue
+            cases = []
+            if d2 == d:
+                cases = [(G[(u, a, d)], G[(u2, a, d)]) for a in range(D) if (u, a, d) in G and (u2, a, d) in G]
+            elif (u, d2, d) in G and (u2, d, d2) in G:
+                cases = [(G[(u, d2, d)], G[(u2, d, d2)])]
+            if cases:
+                out[((u, d), (u2, d2))] = cases
+    return out
+
+
+def add_pair_rows(m: Model, lr: LatencyRows, pair: tuple, cases: list[tuple[int, int]]) -> None:
+    """The link disjunction of two message slots: when both use the same link, one ends before the other starts."""
+    s1, s2 = pair
+    q = m.var(integer=True)
+    for g1, g2 in cases:
+        # q = 1: s1 first
+        m.row([lr.MS[s2], lr.A[s1], q, g1, g2], [1, -1, -1, -1, -1], lo=-3)
+        m.row([lr.MS[s1], lr.A[s2], q, g1, g2], [1, -1, 1, -1, -1], lo=-2)
+
+
+def read_plan(gt: GraphTables, lr: LatencyRows, x: np.ndarray, fixed: dict | None = None):
+    """(assignment, unit keys, message keys) of a solution: the assignment renamed to canonical form (unless
+    units are pinned) and the MILP's start times as list-schedule priorities."""
+    L = gt.L
+    a_raw = np.rint(x[lr.X]).argmax(axis=1)
+    a = a_raw if fixed else canonical(gt.p, a_raw)
+    # canonical() only renames interchangeable devices: carry the MILP's message start times over
+    back = {int(new): int(old) for old, new in zip(a_raw, a)}
+    ukey = x[lr.S]
+    mkey = [x[lr.MS[(L if u == INPUT else u, back.get(d, d))]] for u, s, d, b in message_list(gt, a)]
+    return a, ukey, mkey
+
+
+def latency_milp(gt: GraphTables, H: float, time_limit_s: float, contention: bool = True,
+                 warm_assign: np.ndarray | None = None, fixed: dict[int, int] | None = None):
+    """(assignment, unit keys, message keys, outcome) of the MILP; keys are the MILP's start times. ``fixed``
+    pins units to devices."""
+    L, D = gt.L, gt.D
+    m = Model()
+    X = add_assignment(m, gt, fixed)
+    lr = add_latency_rows(m, gt, X, H)
+    m.cost[lr.C] = 1.0
     if contention:
-        slots = sorted(MS)
-        for i, (u, d) in enumerate(slots):
-            for (u2, d2) in slots[i + 1:]:
-                if u2 == u:
-                    continue
-                cases = []
-                if d2 == d:
-                    cases = [(G[(u, a, d)], G[(u2, a, d)]) for a in range(D)
-                             if (u, a, d) in G and (u2, a, d) in G]
-                elif (u, d2, d) in G and (u2, d, d2) in G:
-                    cases = [(G[(u, d2, d)], G[(u2, d, d2)])]
-                if not cases:
-                    continue
-                q = m.var(integer=True)
-                for g1, g2 in cases:
-                    # q = 1: (u,d) first
-                    m.row([MS[(u2, d2)], A[(u, d)], q, g1, g2], [1, -1, -1, -1, -1], lo=-3)
-                    m.row([MS[(u, d)], A[(u2, d2)], q, g1, g2], [1, -1, 1, -1, -1], lo=-2)
+        for pair, cases in message_pairs(lr, D).items():
+            add_pair_rows(m, lr, pair, cases)
     warm = None
     if warm_assign is not None:
         warm = {int(X[u, d]): float(warm_assign[u] == d) for u in range(L) for d in range(D)}
     out = m.solve(time_limit_s, warm)
     if out.values is None:
         return None, None, None, out
-    x = out.values
-    a_raw = np.rint(x[X]).argmax(axis=1)
-    a = a_raw if fixed else canonical(p, a_raw)
-    # canonical() only renames interchangeable devices: carry the MILP's message start times over
-    back = {int(new): int(old) for old, new in zip(a_raw, a)}
-    ukey = x[S]
-    mkey = [x[MS[(L if u == INPUT else u, back.get(d, d))]] for u, s, d, b in message_list(gt, a)]
-    return a, ukey, mkey, out
+    return (*read_plan(gt, lr, out.values, fixed), out)

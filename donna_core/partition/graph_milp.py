@@ -167,10 +167,12 @@ def message_levels(gt: GraphTables, u: int) -> tuple[np.ndarray, list[list[int]]
 
 
 def alpha_milp(gt: GraphTables, alpha: float, norm: dict, time_limit_s: float,
-               warm: np.ndarray | None = None, cap: float | None = None) -> tuple[np.ndarray | None, MilpOutcome]:
+               warm: np.ndarray | None = None, cap: float | None = None,
+               extend=None) -> tuple[np.ndarray | None, MilpOutcome]:
     """Optimal assignment for ``alpha``. With ``cap`` (alpha in {0, 1} only) the tie-break solve instead:
     minimise the other term (energy at alpha = 1, bottleneck at alpha = 0) subject to the optimised term
-    (scaled by its norm) <= ``cap``."""
+    (scaled by its norm) <= ``cap``. ``extend(model, X)``, when given, adds rows on the assignment columns
+    before the solve (e.g. a latency constraint)."""
     L, D, p = gt.L, gt.D, gt.p
     tn, en = norm["time_s"], norm["energy_j"]
     m = Model()
@@ -240,6 +242,8 @@ def alpha_milp(gt: GraphTables, alpha: float, norm: dict, time_limit_s: float,
     else:
         m.cost[B] = 1.0
         m.row(list(ecost), list(ecost.values()), hi=cap)
+    if extend is not None:
+        extend(m, X)
     if warm is not None:
         for u in range(L):
             for d in range(D):

@@ -52,7 +52,7 @@ def _refuse_comm_extensions(p: Problem) -> None:
 
 
 def solve_graph(p: Problem, alpha: float = 1.0, solver: str = "exact", *, objective: str = "alpha",
-                time_limit_s: float = 60.0) -> GraphResult:
+                time_limit_s: float = 60.0, max_latency_s: float | None = None) -> GraphResult:
     alpha = check_alpha(alpha)
     if solver not in GRAPH_SOLVERS:
         raise ValueError(f"--solver: {solver!r} is not a graph solver; choose one of {list(GRAPH_SOLVERS)}")
@@ -65,7 +65,15 @@ def solve_graph(p: Problem, alpha: float = 1.0, solver: str = "exact", *, object
     gt, norm = GraphTables(p), graph_norm(p)
     _check_runnable(gt)
     if objective == "latency":
+        if max_latency_s is not None:
+            raise ValueError("--max-latency constrains the alpha-objective; --objective latency already minimises "
+                             "the latency (use one of the two)")
         return _latency(p, gt, norm, alpha, solver, time_limit_s, t0)
+    if max_latency_s is not None:
+        from .graph_latency_cap import solve_capped
+        return solve_capped(p, gt, norm, alpha, solver, time_limit_s, t0, max_latency_s,
+                            lambda: _alpha(p, gt, norm, alpha, solver, time_limit_s, t0),
+                            lambda s: _latency(p, gt, norm, alpha, "exact", s, time.perf_counter()))
     return _alpha(p, gt, norm, alpha, solver, time_limit_s, t0)
 
 
@@ -130,7 +138,8 @@ def _latency(p, gt, norm, alpha, solver, limit, t0) -> GraphResult:
         from .heft import heft_latency
         a, _, sch = heft_latency(gt)
         lb = latency_lower_bound(gt)
-        return _latency_result(p, gt, norm, a, sch, alpha, "heft", t0, lb, False)
+        # a one-pass heuristic: nothing to stop; the gap is against the critical-path / load bound
+        return _latency_result(p, gt, norm, a, sch, alpha, "heft", t0, lb, False, stopped="heuristic (one pass)")
     h_limit = limit if solver in ("heuristic", "bounded") else max(0.05, HEURISTIC_SHARE * limit)
     a, key, sch, base, st = latency_heuristic(gt, h_limit)
     if solver in ("heuristic", "bounded"):
@@ -152,7 +161,8 @@ def _latency(p, gt, norm, alpha, solver, limit, t0) -> GraphResult:
         lb = max(lb, lo)
         proved = seg_proved and sch.latency_s <= lo * (1 + 1e-6)
         return _latency_result(p, gt, norm, a, sch, alpha, "exact", t0, lb, proved,
-                               milp_status="decomposed at barrier units", link_contention_modelled=True)
+                               milp_status="decomposed at barrier units", link_contention_modelled=True,
+                               stopped="segment MILPs: time limit or not all proved")
     if H > 0:
         rest = max(0.05, limit - (time.perf_counter() - t0))
         a2, uk, mk, out = latency_milp(gt, H, rest, contention=full, warm_assign=a)
@@ -164,7 +174,8 @@ def _latency(p, gt, norm, alpha, solver, limit, t0) -> GraphResult:
         lb = max(lb, out.bound * H * (1 - 1e-9))
         proved = full and out.proved
     return _latency_result(p, gt, norm, a, sch, alpha, "exact", t0, lb, proved, milp_status=status,
-                           link_contention_modelled=full)
+                           link_contention_modelled=full,
+                           stopped=f"HiGHS: {status}" + ("" if full else " (without link contention: a bound)"))
 
 
 def _latency_result(p, gt, norm, a, sch, alpha, solver, t0, lb, proved, **extra) -> GraphResult:
@@ -175,13 +186,17 @@ def _latency_result(p, gt, norm, a, sch, alpha, solver, t0, lb, proved, **extra)
     lb = min(lb, sch.latency_s)
     r.stats["lower_bound"] = lb
     r.stats["gap"] = 0.0 if proved else (max(0.0, (sch.latency_s - lb) / sch.latency_s) if sch.latency_s > 0 else 0.0)
-    r.stats["stopped"] = "proved" if proved else r.stats.get("stopped", "time limit or bound")
+    r.stats["stopped"] = "proved" if proved else r.stats["stopped"]
     return r
 
 
-def graph_pareto(p: Problem) -> list[GraphResult]:
+def graph_pareto(p: Problem, max_latency_s: float | None = None) -> list[GraphResult]:
+    """The exact front; with ``max_latency_s`` the front of the plans whose latency is at most that."""
     _refuse_comm_extensions(p)
     t0 = time.perf_counter()
     gt, norm = GraphTables(p), graph_norm(p)
     _check_runnable(gt)
-    return [_result(p, gt, norm, a, 1.0, "exact-front", t0, gap=0.0) for a in graph_front(gt)]
+    if max_latency_s is None:
+        return [_result(p, gt, norm, a, 1.0, "exact-front", t0, gap=0.0) for a in graph_front(gt)]
+    from .graph_latency_cap import capped_pareto
+    return [_result(p, gt, norm, a, 1.0, "exact-front", t0, gap=0.0) for a in capped_pareto(gt, max_latency_s)]

@@ -75,3 +75,24 @@ def best_latency(gt: GraphTables) -> float:
             continue
         best = min(best, latency_of(gt, a, best))
     return best
+
+
+def fits_cap(gt: GraphTables, a, cap: float) -> bool:
+    """Whether some order of the tasks of assignment ``a`` finishes by ``cap`` (latency <= cap exactly)."""
+    bound = math.nextafter(cap, math.inf)
+    return latency_of(gt, a, bound) < bound
+
+
+def best_alpha_capped(gt: GraphTables, alpha: float, norm: dict, cap: float) -> float:
+    """Least alpha-objective over the assignments with a latency <= ``cap`` (inf when none): assignments in
+    increasing objective, the first that fits."""
+    A = all_assignments(gt.L, gt.D)
+    b, e = evaluate_many(gt, A)
+    with np.errstate(invalid="ignore"):
+        obj = alpha * b / norm["time_s"] + (1 - alpha) * e / norm["energy_j"]
+    # latency >= bottleneck (each device runs one unit at a time, each link one message), so b > cap cannot fit
+    cand = np.nonzero(np.isfinite(b) & (b <= cap))[0]
+    for i in cand[np.argsort(obj[cand], kind="stable")]:
+        if fits_cap(gt, A[i], cap):
+            return float(obj[i])
+    return math.inf
