@@ -52,6 +52,8 @@ plotting.save_figure(fig, out, "sweep")
 def _write_outputs(out, profiles_dir, threads: int, **env_extra: str) -> dict[str, bytes]:
     out.mkdir()
     env = donna_env(**{v: str(threads) for v in THREAD_VARS}, **env_extra)
+    if "OPENBLAS_CORETYPE" not in env_extra:   # the host's own kernel, even if this process pinned another
+        env.pop("OPENBLAS_CORETYPE", None)
     argv = [sys.executable, "-c", CHILD, str(out), str(profiles_dir), json.dumps(SYNTH_FILES)]
     r = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]

@@ -71,7 +71,8 @@ def test_calibrate_link_as_a_process_writes_the_mean_curve_and_each_ends_process
     # round trip is what the medium charges a send and a receive
     trip = s["process_cpu"]["round_trip_process_cpu_s"]
     assert len(trip) == len(sizes) and all(v > 0 for v in trip)
-    assert s["process_cpu"]["send"]["fit"] == list(fit_cpu(sizes, [t / 2 for t in trip]))
+    # (approx: a least-squares solve through BLAS may differ in the last bit between processes)
+    assert s["process_cpu"]["send"]["fit"] == pytest.approx(list(fit_cpu(sizes, [t / 2 for t in trip])), rel=1e-9)
     for end in ("send", "recv"):
         per = s["process_cpu"][end]["stream_process_cpu_s_per_message"]
         assert len(per) == len(sizes) and all(v > 0 for v in per)
