@@ -109,3 +109,34 @@ def wait_for_stages(proc: subprocess.Popen, n: int, timeout: float = 120) -> lis
 
 def run_dirs(tmpdir: Path) -> list[Path]:
     return sorted(tmpdir.glob("donna-run-*"))
+
+
+def run_torchrun_nodes(spec: dict, tmpdir: Path, nodes: int, rdzv_id: str, timeout: float = 120) -> tuple[dict, list]:
+    """Run ``spec`` as ``nodes`` torchrun nodes on localhost (one stage each, as on separate hosts: no launcher, no
+    run directory); every node must exit 0. Returns (stage 0's result, each node's log). Nodes that outlive the
+    timeout are killed with their process group."""
+    from donna_core.runtime.launch import free_port, worker_env
+
+    spec = {**spec, "print_result": True}
+    spec_path, out = tmpdir / "spec.json", tmpdir / "result.json"
+    spec_path.write_text(json.dumps(spec))
+    port = free_port()
+    env = worker_env(0, 1, port, model=TINY)  # the tests' directory on PYTHONPATH, for TINY
+    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(k)
+    torchrun = [sys.executable, "-m", "torch.distributed.run"]  # = the torchrun console script of this venv
+    procs = [subprocess.Popen(torchrun + ["--nnodes", str(nodes), "--nproc-per-node", "1", "--node-rank", str(i),
+                                          "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}",
+                                          "--rdzv-id", rdzv_id, "-m", "donna_core.runtime.worker",
+                                          str(spec_path), str(out), "--first-stage", str(i), "--model", TINY],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+             for i in range(nodes)]
+    try:
+        logs = [p.communicate(timeout=timeout)[0].decode(errors="replace") for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                os.killpg(p.pid, 9)
+                p.wait()
+    assert [p.returncode for p in procs] == [0] * nodes, logs
+    return json.loads(out.read_text()), logs

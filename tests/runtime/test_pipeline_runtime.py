@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
 import time
 
 import pytest
@@ -25,7 +22,7 @@ from donna_core.runtime.wire import LinkShaper, WireError, layout_of, pack, unpa
 
 from tiny_models import tiny_resnet
 
-from .runs import TINY, children, tiny_problem
+from .runs import TINY, children, run_torchrun_nodes, tiny_problem
 
 
 def tiny_spec(plan, n_inputs=6, emulate=False, media=None, medium="hb-wcc", **kw):
@@ -138,39 +135,9 @@ def test_failing_or_stuck_stage_stops_the_run_with_its_error_and_no_orphans(kind
     assert set(children(os.getpid())) - before == set()
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_torchrun_nodes_on_localhost(tmp_path):
-    from donna_core.runtime.launch import worker_env
-
     spec = tiny_spec([("cpu0", 0, 1), ("cpu1", 2, 3)], n_inputs=5)
-    spec["print_result"] = True
-    spec_path, out = tmp_path / "spec.json", tmp_path / "result.json"
-    spec_path.write_text(json.dumps(spec))
-    port = _free_port()
-    torchrun = [sys.executable, "-m", "torch.distributed.run"]  # = the torchrun console script of this venv
-    env = worker_env(0, 1, port, model=TINY)  # the tests' directory on PYTHONPATH, for TINY
-    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(k)
-    procs = [subprocess.Popen(torchrun + ["--nnodes", "2", "--nproc-per-node", "1", "--node-rank", str(i),
-                                          "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}",
-                                          "--rdzv-id", "donna-test", "-m", "donna_core.runtime.worker",
-                                          str(spec_path), str(out), "--first-stage", str(i), "--model", TINY],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-             for i in range(2)]
-    try:
-        logs = [p.communicate(timeout=120)[0].decode(errors="replace") for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                os.killpg(p.pid, 9)
-                p.wait()
-    assert [p.returncode for p in procs] == [0, 0], logs
-    res = json.loads(out.read_text())
+    res, logs = run_torchrun_nodes(spec, tmp_path, nodes=2, rdzv_id="donna-test")
     assert res["measured"]["outputs_check"]["exactly_equal"]
     assert [r["stage"]["device"] for r in res["raw"]["ranks"]] == ["cpu0", "cpu1"]
     assert any("exactly equal" in log for log in logs)  # stage 0 printed the comparison

@@ -18,7 +18,7 @@ from donna_core.runtime.report import hold_times
 from donna_core.runtime.spec import build_run_spec
 from donna_core.runtime.wire import LinkShaper, SharedChannel, StoreChannel, channel_path
 
-from .runs import TINY, tiny_problem
+from .runs import TINY, run_torchrun_nodes, tiny_problem
 
 
 def _disjoint(intervals) -> bool:
@@ -140,35 +140,8 @@ def test_store_channel_reservations_from_concurrent_processes_never_overlap():
 def test_torchrun_stages_share_a_channel_through_the_store(tmp_path):
     """Stages started by torchrun (no launcher, no run directory: possibly several hosts) still take turns on a
     shared medium's channel."""
-    import json
-    import subprocess
-    import sys
-
-    from donna_core.runtime.launch import free_port, worker_env
-
     spec, _ = _run_spec(shared=True)
-    spec["print_result"] = True
-    spec_path, out = tmp_path / "spec.json", tmp_path / "result.json"
-    spec_path.write_text(json.dumps(spec))
-    port = free_port()
-    env = worker_env(0, 1, port, model=TINY)
-    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(k)
-    procs = [subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nnodes", "3", "--nproc-per-node",
-                               "1", "--node-rank", str(i), "--rdzv-backend", "c10d", "--rdzv-endpoint",
-                               f"127.0.0.1:{port}", "--rdzv-id", "donna-shared", "-m", "donna_core.runtime.worker",
-                               str(spec_path), str(out), "--first-stage", str(i), "--model", TINY],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-             for i in range(3)]
-    try:
-        logs = [p.communicate(timeout=180)[0].decode(errors="replace") for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                os.killpg(p.pid, 9)
-                p.wait()
-    assert [p.returncode for p in procs] == [0, 0, 0], logs
-    res = json.loads(out.read_text())
+    res, _ = run_torchrun_nodes(spec, tmp_path, nodes=3, rdzv_id="donna-shared", timeout=180)
     assert res["measured"]["outputs_check"]["exactly_equal"]
     ranks = sorted(res["raw"]["ranks"], key=lambda r: r["stage"]["device"])
     iv = [(m[4], m[1]) for r in ranks[:2] for m in r["send"]]
