@@ -31,6 +31,7 @@ import numpy as np
 
 from .costs import check_alpha, objective
 from .errors import PlanError
+from .media import message_time
 from .problem import Problem
 
 # Objectives within this relative distance are ties (then the lexicographically smallest assignment wins).
@@ -58,7 +59,23 @@ class GraphTables:
         self.is_input[g.input_units] = True
 
     def msg_time(self, a: int, d: int, nbytes: float) -> float:
-        return float(self.lat[a, d] + nbytes / self.bw[a, d])
+        """Seconds of one message of ``nbytes`` from device ``a`` to ``d``: :func:`.media.message_time` over the
+        pair's medium (the line ``latency_s + bytes / bandwidth`` without a time curve)."""
+        return float(message_time(self.p.media[self.p.link_medium[a][d]], nbytes))
+
+    def send_cpu(self, a: int, d: int, nbytes: float) -> float:
+        """Busy seconds a message of ``nbytes`` from ``a`` to ``d`` costs its sender ``a`` (0 without ``cpu``)."""
+        if self.p.cpu_send is None:
+            return 0.0
+        c = self.p.cpu_send[a, d]
+        return float(c[0] + nbytes * c[1])
+
+    def recv_cpu(self, a: int, d: int, nbytes: float) -> float:
+        """Busy seconds the same message costs its receiver ``d``."""
+        if self.p.cpu_recv is None:
+            return 0.0
+        c = self.p.cpu_recv[a, d]
+        return float(c[0] + nbytes * c[1])
 
     def msg_energy(self, a: int, d: int, nbytes: float) -> float:
         return float(8.0 * nbytes * self.epb[a, d])
