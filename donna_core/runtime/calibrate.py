@@ -1,7 +1,8 @@
 """Fit the communication model ``time = latency_s + bytes / bandwidth_Bps`` to measured transfers.
 
 Measurements come from a two-process ping-pong over the runtime's own transport (gloo ``send``/``recv`` of
-one uint8 buffer, as a pipeline cut sends), one-way time = round trip / 2, median of the repeats per size;
+one uint8 buffer, as a pipeline cut sends), one-way time = round trip / 2, in rounds that each send every size once (interleaved, so load
+bursts fall on all sizes alike);
 or from a pipeline run's per-message wire times (``report.summarise``). The fit minimises the *relative*
 error (weights 1 / t), because sizes span five orders of magnitude and the target is relative.
 
@@ -79,43 +80,59 @@ def add_medium(problem: dict, name: str, medium: dict, use_for_links: bool = Fal
     return out
 
 
+def round_order(sizes: Sequence[int], r: int) -> list[int]:
+    """The sizes of ping-pong round ``r``: every size once, the list rotated by ``r``. Rounds interleave the sizes
+    so that a burst of load on the host (a shared VM's neighbours, a timer) falls on every size alike instead of
+    on the one size being measured at that moment, which would bend the curve at that size only; the rotation
+    keeps any size from always following the largest message."""
+    sizes = [int(s) for s in sizes]
+    k = r % len(sizes) if sizes else 0
+    return sizes[k:] + sizes[:k]
+
+
 def _pingpong(sizes: Sequence[int], repeats: int, rank: int) -> tuple[dict, dict]:
     """One-way times per size on rank 0, and rank 0's thread CPU seconds spent inside send and inside recv
-    (``time.thread_time``: what a stage's own thread loses to a message, waiting excluded)."""
+    (``time.thread_time``: what a stage's own thread loses to a message, waiting excluded), and each end's
+    whole-process CPU seconds per round trip. Round 0 is a warm-up (buffer allocation, connection set-up), then
+    ``repeats`` rounds of :func:`round_order`."""
     import torch
     import torch.distributed as dist
 
-    res, cpu = {}, {}
-    for n in sizes:
-        buf = torch.zeros(int(n), dtype=torch.uint8)
-        times, c_send, c_recv = [], [], []
-        for k in range(repeats + 1):  # first round trip of each size is a warm-up (buffer allocation)
-            if k == 1:
+    bufs = {int(n): torch.zeros(int(n), dtype=torch.uint8) for n in sizes}
+    res = {n: [] for n in bufs}
+    cpu = {n: {"send": [], "recv": [], "trip": []} for n in bufs}
+    for r in range(repeats + 1):
+        for n in round_order(sizes, r):
+            buf = bufs[n]
+            for timed in (False, True):  # an untimed trip first: the previous size's after-effects fall on it
                 p0 = time.process_time()
-            if rank == 0:
-                t0 = time.perf_counter()
-                c0 = time.thread_time()
-                dist.send(buf, dst=1)
-                c1 = time.thread_time()
-                dist.recv(buf, src=1)
-                c2 = time.thread_time()
-                if k:
-                    times.append((time.perf_counter() - t0) / 2)
-                    c_send.append(c1 - c0)
-                    c_recv.append(c2 - c1)
-            else:
-                dist.recv(buf, src=0)
-                dist.send(buf, dst=0)
-        # each end's whole-process CPU per round trip (one send + one receive, each waking the other end)
-        per_trip = torch.tensor([(time.process_time() - p0) / max(repeats, 1)], dtype=torch.float64)
-        if rank == 0:
-            other = torch.zeros(1, dtype=torch.float64)
-            dist.recv(other, src=1)
-            res[int(n)] = times
-            cpu[int(n)] = {"send": c_send, "recv": c_recv, "round_trip_process": [float(per_trip[0]), float(other[0])]}
-        else:
-            dist.send(per_trip, dst=0)
-    return res, cpu
+                if rank == 0:
+                    t0 = time.perf_counter()
+                    c0 = time.thread_time()
+                    dist.send(buf, dst=1)
+                    c1 = time.thread_time()
+                    dist.recv(buf, src=1)
+                    c2 = time.thread_time()
+                    t1 = time.perf_counter()
+                else:
+                    dist.recv(buf, src=0)
+                    dist.send(buf, dst=0)
+                if r and timed:
+                    cpu[n]["trip"].append(time.process_time() - p0)
+                    if rank == 0:
+                        res[n].append((t1 - t0) / 2)
+                        cpu[n]["send"].append(c1 - c0)
+                        cpu[n]["recv"].append(c2 - c1)
+    # each end's whole-process CPU per round trip (one send + one receive, each waking the other end)
+    mine = torch.tensor([float(np.mean(cpu[n]["trip"])) if repeats else 0.0 for n in bufs], dtype=torch.float64)
+    if rank == 0:
+        other = torch.zeros(len(bufs), dtype=torch.float64)
+        dist.recv(other, src=1)
+        out = {n: {"send": cpu[n]["send"], "recv": cpu[n]["recv"],
+                   "round_trip_process": [float(mine[i]), float(other[i])]} for i, n in enumerate(bufs)}
+        return res, out
+    dist.send(mine, dst=0)
+    return res, {}
 
 
 # messages per size in the one-way stream that measures the processes' CPU cost per message
@@ -326,7 +343,8 @@ def calibrate(name: str = "loopback", sizes: Sequence[int] = DEFAULT_SIZES, repe
         proc[end]["fit"] = fit_cpu(xs, [t / 2 for t in trip])
     prov = {"kind": "measured", "host": platform.node(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "method": f"gloo send/recv ping-pong between 2 local processes pinned to distinct cores, one-way = "
-                      f"round trip / 2, {repeats} repeats per size after 1 warm-up; line fitted on the per-size "
+                      f"round trip / 2, {repeats} rounds after 1 warm-up round, every size once per round (interleaved, "
+                      "rotated); line fitted on the per-size "
                       f"{stat} of sizes {fit_x}, time_curve = per-size {curve_stat}s of the same sizes "
                       "(isotonic in log time), "
                       f"held out: {hold_x}; CPU cost written to the medium = each end's process CPU time (every "

@@ -79,3 +79,15 @@ def test_calibrate_link_as_a_process_writes_the_mean_curve_and_each_ends_process
     cost = rec["medium"]["cpu"]["cpu-host"]
     assert (cost["send_s"], cost["send_s_per_byte"]) == tuple(s["process_cpu"]["send"]["fit"])
     assert (cost["recv_s"], cost["recv_s_per_byte"]) == tuple(s["process_cpu"]["recv"]["fit"])
+
+
+def test_ping_pong_rounds_send_every_size_once_and_rotate_through_every_position():
+    from donna_core.runtime.calibrate import round_order
+
+    sizes = [10, 100, 1000, 10000]
+    rounds = [round_order(sizes, r) for r in range(len(sizes))]
+    assert all(sorted(r) == sizes for r in rounds)
+    # over len(sizes) rounds each size takes each position once, so no size always follows the largest message
+    for pos in range(len(sizes)):
+        assert sorted(r[pos] for r in rounds) == sizes
+    assert round_order(sizes, len(sizes)) == sizes
