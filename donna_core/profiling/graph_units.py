@@ -30,8 +30,8 @@ from typing import Any, Sequence
 import torch
 from torch import fx, nn
 
-from .units import (ANCHOR_MODULES, GEOMETRY_FIELDS, UnitError, UnitStep, ValueRecorder, anchor_geometry,
-                    anchor_kind, anchor_macs, fetch_attr, module_bytes, segment_module, value_nbytes)
+from .units import (GEOMETRY_FIELDS, FxEnvRun, UnitError, UnitStep, anchor_geometry, anchor_kind, anchor_macs,
+                    fetch_attr, module_bytes, segment_module, trace_model, value_nbytes)
 
 GRAPH_GRANULARITY = "graph"
 
@@ -69,7 +69,7 @@ class GraphUnit:
 
 
 @dataclass
-class GraphPlan:
+class GraphPlan(FxEnvRun):
     """The graph units of one model, their edges, and how to run them."""
 
     units: list[GraphUnit]
@@ -81,19 +81,6 @@ class GraphPlan:
     graph_module: fx.GraphModule
     granularity: str = GRAPH_GRANULARITY
     _output_arg: Any = field(repr=False, default=None)
-
-    def initial_env(self, *inputs: Any) -> dict[str, Any]:
-        if len(inputs) != len(self.input_names):
-            raise UnitError(f"model takes {len(self.input_names)} input(s) {self.input_names}, got {len(inputs)}")
-        return dict(zip(self.input_names, inputs))
-
-    def output(self, env: dict[str, Any]) -> Any:
-        return fx.node.map_arg(self._output_arg, lambda n: env[n.name])
-
-    def output_values(self) -> tuple[str, ...]:
-        names: list[str] = []
-        fx.node.map_arg(self._output_arg, lambda n: names.append(n.name))
-        return tuple(names)
 
     def run(self, *inputs: Any, order: Sequence[int] | None = None) -> Any:
         """Run the units in ``order`` (default: index order; any topological order gives the same output)."""
@@ -157,22 +144,8 @@ def assign_nodes(body: Sequence[fx.Node], anchors: set[fx.Node]) -> dict[fx.Node
 
 def derive_graph_units(model: nn.Module, example_inputs: Any) -> GraphPlan:
     """Trace ``model`` with torch.fx and split it into graph units (see module docstring)."""
-    inputs = example_inputs if isinstance(example_inputs, (tuple, list)) else (example_inputs,)
-    try:
-        gm = fx.symbolic_trace(model)
-    except Exception as exc:  # fx raises many kinds (TraceError, TypeError on data-dependent control flow, ...)
-        raise UnitError(f"model {type(model).__name__} is not traceable by torch.fx: {exc}") from exc
-    gm.eval()
-    all_nodes = list(gm.graph.nodes)
-    placeholders = [n for n in all_nodes if n.op == "placeholder"]
-    output_node = next(n for n in all_nodes if n.op == "output")
-    body = [n for n in all_nodes if n.op in ("call_module", "call_function", "call_method")]
-    anchors = [n for n in body if n.op == "call_module" and isinstance(gm.get_submodule(n.target), ANCHOR_MODULES)]
-    if not anchors:
-        raise UnitError(f"model {type(model).__name__} has no conv/linear/attention module to anchor units on")
-    rec = ValueRecorder(gm, {a.name for a in anchors})
-    with torch.no_grad():
-        rec.run(*inputs)
+    t = trace_model(model, example_inputs)
+    gm, placeholders, output_node, body, anchors, rec = t.gm, t.placeholders, t.output_node, t.body, t.anchors, t.rec
 
     unit_of = assign_nodes(body, set(anchors))
     members: list[list[fx.Node]] = [[] for _ in anchors]

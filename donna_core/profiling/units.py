@@ -85,17 +85,12 @@ class UnitStep:
         return out
 
 
-@dataclass
-class UnitPlan:
-    """The units of one model at one granularity, and how to run them in sequence."""
+class FxEnvRun:
+    """The live-value environment of a traced model's units (shared by chain and graph units): the model inputs
+    by placeholder name, and the model output read back from it. Needs ``input_names`` and ``_output_arg``."""
 
-    granularity: str
-    units: list[Unit]
-    steps: list[UnitStep]
     input_names: tuple[str, ...]
-    input_bytes: int
-    graph_module: fx.GraphModule
-    _output_arg: Any = field(repr=False, default=None)
+    _output_arg: Any
 
     def initial_env(self, *inputs: Any) -> dict[str, Any]:
         if len(inputs) != len(self.input_names):
@@ -105,6 +100,25 @@ class UnitPlan:
     def output(self, env: dict[str, Any]) -> Any:
         """The model's output, from the environment after the last unit."""
         return fx.node.map_arg(self._output_arg, lambda n: env[n.name])
+
+    def output_values(self) -> tuple[str, ...]:
+        """fx names of the values the model output is built from."""
+        names: list[str] = []
+        fx.node.map_arg(self._output_arg, lambda n: names.append(n.name))
+        return tuple(names)
+
+
+@dataclass
+class UnitPlan(FxEnvRun):
+    """The units of one model at one granularity, and how to run them in sequence."""
+
+    granularity: str
+    units: list[Unit]
+    steps: list[UnitStep]
+    input_names: tuple[str, ...]
+    input_bytes: int
+    graph_module: fx.GraphModule
+    _output_arg: Any = field(repr=False, default=None)
 
     def run(self, *inputs: Any) -> Any:
         """Run all units one after another; equals ``model(*inputs)`` exactly."""
@@ -181,6 +195,46 @@ class _LeafTracer(fx.Tracer):
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
         return qualname in self.leaves or super().is_leaf_module(m, qualname)
+
+
+@dataclass
+class Traced:
+    """A model traced by torch.fx and run once on its example inputs, recording value sizes and anchor shapes."""
+
+    gm: fx.GraphModule
+    placeholders: list[fx.Node]
+    output_node: fx.Node
+    body: list[fx.Node]      # call_module / call_function / call_method nodes, in graph order
+    anchors: list[fx.Node]
+    rec: _Recorder
+
+
+def trace_model(model: nn.Module, example_inputs: Any, opaque: frozenset[str] = frozenset()) -> Traced:
+    """Trace ``model`` (submodules named in ``opaque`` stay single opaque calls and anchor units), find the anchors
+    and run it once on ``example_inputs``. ``UnitError`` when it cannot be traced or has no anchor."""
+    inputs = example_inputs if isinstance(example_inputs, (tuple, list)) else (example_inputs,)
+    try:
+        if opaque:
+            tracer = _LeafTracer(frozenset(opaque))
+            gm = fx.GraphModule(model, tracer.trace(model), type(model).__name__)
+        else:
+            gm = fx.symbolic_trace(model)
+    except Exception as exc:  # fx raises many kinds (TraceError, TypeError on data-dependent control flow, ...)
+        raise UnitError(f"model {type(model).__name__} is not traceable by torch.fx: {exc}") from exc
+    gm.eval()
+    all_nodes = list(gm.graph.nodes)
+    # get_attr nodes (constants such as ViT's class token) are re-read by every unit that uses them, so they are
+    # never live across a cut; their bytes count as weights.
+    body = [n for n in all_nodes if n.op in ("call_module", "call_function", "call_method")]
+    anchors = [n for n in body if n.op == "call_module" and (n.target in opaque or isinstance(
+        gm.get_submodule(n.target), ANCHOR_MODULES))]
+    if not anchors:
+        raise UnitError(f"model {type(model).__name__} has no conv/linear/attention module to anchor units on")
+    rec = _Recorder(gm, {a.name for a in anchors}, set(opaque))
+    with torch.no_grad():
+        rec.run(*inputs)
+    return Traced(gm, [n for n in all_nodes if n.op == "placeholder"],
+                  next(n for n in all_nodes if n.op == "output"), body, anchors, rec)
 
 
 def _module_bytes(m: nn.Module) -> int:
@@ -267,32 +321,9 @@ def derive_units(model: nn.Module, example_inputs: Any, granularity: str = "laye
     ``module`` (no geometry; MACs of the conv/linear modules inside it) -- the module-boundary fallback."""
     if granularity not in GRANULARITIES:
         raise UnitError(f"granularity must be one of {GRANULARITIES}, got {granularity!r}")
-    inputs = example_inputs if isinstance(example_inputs, (tuple, list)) else (example_inputs,)
-    try:
-        if opaque:
-            tracer = _LeafTracer(frozenset(opaque))
-            gm = fx.GraphModule(model, tracer.trace(model), type(model).__name__)
-        else:
-            gm = fx.symbolic_trace(model)
-    except Exception as exc:  # fx raises many kinds (TraceError, TypeError on data-dependent control flow, ...)
-        raise UnitError(f"model {type(model).__name__} is not traceable by torch.fx: {exc}") from exc
-    gm.eval()
-
-    all_nodes = list(gm.graph.nodes)
-    placeholders = [n for n in all_nodes if n.op == "placeholder"]
-    output_node = next(n for n in all_nodes if n.op == "output")
-    # get_attr nodes (constants such as ViT's class token) are re-read by every unit that uses them, so they are
-    # never live across a cut; their bytes count as weights.
-    body = [n for n in all_nodes if n.op in ("call_module", "call_function", "call_method")]
+    t = trace_model(model, example_inputs, opaque)
+    gm, placeholders, output_node, body, anchors, rec = t.gm, t.placeholders, t.output_node, t.body, t.anchors, t.rec
     pos = {n: i for i, n in enumerate(body)}
-    anchors = [n for n in body if n.op == "call_module" and (n.target in opaque or isinstance(
-        gm.get_submodule(n.target), ANCHOR_MODULES))]
-    if not anchors:
-        raise UnitError(f"model {type(model).__name__} has no conv/linear/attention module to anchor units on")
-
-    rec = _Recorder(gm, {a.name for a in anchors}, set(opaque))
-    with torch.no_grad():
-        rec.run(*inputs)
 
     end = len(body)  # position of the output node
     last_use: dict[fx.Node, int] = {}
@@ -478,7 +509,6 @@ def derive_model_units(name: str, granularity: str = "layer") -> tuple[nn.Module
 
 
 # The same rules under public names, for the graph units (graph_units.py): one home for each rule.
-ValueRecorder = _Recorder
 anchor_macs = _anchor_macs
 anchor_geometry = _anchor_geometry
 anchor_kind = _anchor_kind
