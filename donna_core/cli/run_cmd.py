@@ -13,7 +13,7 @@ from pathlib import Path
 from ..atomic import json_safe
 from ..untrusted import parse_float, parse_int, read_json, terminal_safe
 from .profile_cmd import CliArgumentError
-from .solve_cmd import alpha_arg
+from .solve_cmd import alpha_arg, seconds_arg
 
 
 def _load_json(path: str, what: str):
@@ -218,16 +218,6 @@ def _calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive_seconds(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not (v > 0 and math.isfinite(v)):
-        raise argparse.ArgumentTypeError(f"expected a finite number of seconds > 0, got {text}")
-    return v
-
-
 def _run_graph(args: argparse.Namespace, raw: dict) -> int:
     """A graph problem: run the ``--plan``'s ``assignment`` (one process per used device, runtime/graph_run.py)."""
     from ..runtime.graph_run import build_graph_run_spec, format_graph_result, run_graph_plan, split_graph_problem
@@ -300,7 +290,7 @@ def register(sub) -> None:
     r.add_argument("--threads", type=_positive_int, default=1, help="torch threads per stage (default 1)")
     r.add_argument("--check", type=_positive_int, default=None, help="outputs compared with the single-process model "
                                                             "(default all)")
-    r.add_argument("--timeout", type=_positive_seconds, default=600.0,
+    r.add_argument("--timeout", type=seconds_arg("--timeout"), default=600.0,
                    help="stop the whole run after this many seconds")
     r.add_argument("--model", default=None,
                    help="zoo model (vgg8, vgg19, resnet152, vit_b_16) or package.module:function returning (model, "
@@ -327,7 +317,7 @@ def register(sub) -> None:
     c.add_argument("--curve-stat", choices=("median", "mean"), default="median",
                    help="per-size statistic the time_curve follows (default median; mean: the average cost of a "
                         "message in a stream, occasional wake-up delays included)")
-    c.add_argument("--timeout", type=_positive_seconds, default=300.0)
+    c.add_argument("--timeout", type=seconds_arg("--timeout"), default=300.0)
     c.add_argument("--cpu-type", default=None, help="write the measured CPU cost of send/recv for this device type "
                                                     "(the medium's \"cpu\"; default: recorded, not written)")
     c.add_argument("--busy", action="store_true", help="measure while each end's core also computes (a 1-thread "

@@ -58,24 +58,21 @@ def alpha_arg(text: str) -> float:
     return a
 
 
-def _seconds(text: str) -> float:
-    try:
-        t = parse_float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"time limit must be a number of seconds, got {text!r}") from None
-    if not (t > 0 and t < float("inf")):
-        raise argparse.ArgumentTypeError(f"time limit must be > 0 seconds, got {text}")
-    return t
+def seconds_arg(what: str):
+    """argparse type for a positive, finite number of seconds; errors name ``what``."""
+    def parse(text: str) -> float:
+        try:
+            t = parse_float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} must be a number of seconds, got {text!r}") from None
+        if not (t > 0 and t < float("inf")):
+            raise argparse.ArgumentTypeError(f"{what} must be > 0 seconds, got {text}")
+        return t
+    return parse
 
 
-def _latency_cap(text: str) -> float:
-    try:
-        t = parse_float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--max-latency must be a number of seconds, got {text!r}") from None
-    if not (t > 0 and t < float("inf")):
-        raise argparse.ArgumentTypeError(f"--max-latency must be > 0 seconds, got {text}")
-    return t
+_seconds = seconds_arg("time limit")
+_latency_cap = seconds_arg("--max-latency")
 
 
 def _refuse_cap_on_chain(args) -> None:
