@@ -96,6 +96,19 @@ class FloorPlan:
         return int(math.ceil(widest / COLS_PER_ADC))
 
 
+def _best_halving(start: float, floor: float, utilisation, best: float) -> tuple[float, float]:
+    """NeuroSim's size search: try ``start``, ``start / 2``, ... while above ``floor``; keep the first size whose
+    ``utilisation`` beats ``best`` and every later one that beats it again (strictly, so ties keep the larger
+    size). Returns (size, its utilisation); ``start`` unchanged when none beats ``best``."""
+    size, p = start, start
+    while p > floor:
+        u = utilisation(p)
+        if u > best:
+            best, size = u, p
+        p /= 2
+    return size, best
+
+
 def floorplan(layers: pd.DataFrame) -> FloorPlan:
     """NeuroSim V1.3's floor plan (novel mapping on, layer-by-layer, defaults) from geometry columns ``GEOM``."""
     g = geometry(layers)
@@ -145,31 +158,12 @@ def floorplan(layers: pd.DataFrame) -> FloorPlan:
 
     if novel.any() and max_pe_nm < 2 * SUBARRAY:
         raise CimEstimatorError("NeuroSim floor plan: sub-array too large for the novel-mapped layers")
-    pe_nm = max(max_pe_nm, 2 * SUBARRAY)
-    best = 0.0
-    p = pe_nm
-    while p > 2 * SUBARRAY:
-        _, u = tile_design_nm(p)
-        if u > best:
-            best, pe_nm = u, p
-        p /= 2
-    ts_cm = max(max_tile_cm, 4 * SUBARRAY)
-    best_cm = 0.0
-    t = ts_cm
-    while t > 4 * SUBARRAY:
-        tiles, u = tile_design_cm(t)
-        if u > best_cm:
-            best_cm, ts_cm = u, t
-        t /= 2
+    pe_nm, _ = _best_halving(max(max_pe_nm, 2 * SUBARRAY), 2 * SUBARRAY, lambda p: tile_design_nm(p)[1], 0.0)
+    ts_cm, best_cm = _best_halving(max(max_tile_cm, 4 * SUBARRAY), 4 * SUBARRAY, lambda t: tile_design_cm(t)[1], 0.0)
     tiles_cm, _ = tile_design_cm(ts_cm)
-    pe_cm = ts_cm / 2
-    p = ts_cm / 2
-    while p > 2 * SUBARRAY:
-        _, _, mat = pe_dup(p, ts_cm)
-        u = mat / (tiles_cm * ts_cm * ts_cm) if tiles_cm else 0.0
-        if u > best_cm:
-            best_cm, pe_cm = u, p
-        p /= 2
+    pe_cm, _ = _best_halving(ts_cm / 2, 2 * SUBARRAY,
+                             lambda p: pe_dup(p, ts_cm)[2] / (tiles_cm * ts_cm * ts_cm) if tiles_cm else 0.0,
+                             best_cm)
     pdr, pdc, _ = pe_dup(pe_cm, ts_cm)
     # SubArrayDup
     sdr, sdc = np.ones(n), np.ones(n)
