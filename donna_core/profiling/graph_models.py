@@ -12,6 +12,7 @@ import re
 import torch
 from torch import nn
 
+from .models import frozen, seeded_build
 from .randwire import build_randwire
 
 TORCHVISION_GRAPH_MODELS: dict[str, tuple[int, ...]] = {
@@ -56,14 +57,7 @@ def build_graph_model(name: str, seed: int = 0) -> tuple[nn.Module, torch.Tensor
                                      "(or randwire_n<N>_s<seed>)")
     import torchvision
 
-    gen_state = torch.random.get_rng_state()
-    try:
-        torch.manual_seed(seed)
-        model = torchvision.models.get_model(name, weights=None, **_TV_KWARGS.get(name, {}))
-        x = torch.randn(*TORCHVISION_GRAPH_MODELS[name])
-    finally:
-        torch.random.set_rng_state(gen_state)
-    model.eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
-    return model, x
+    model, x = seeded_build(seed, lambda: (
+        torchvision.models.get_model(name, weights=None, **_TV_KWARGS.get(name, {})),
+        torch.randn(*TORCHVISION_GRAPH_MODELS[name])))
+    return frozen(model), x

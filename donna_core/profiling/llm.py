@@ -29,7 +29,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .models import LLM_NAMES, MODEL_SEED
+from .models import LLM_NAMES, MODEL_SEED, frozen, seeded_build
 PHASES: tuple[str, ...] = ("prefill", "decode")
 DEFAULT_CONTEXT = 128  # prompt length S of the prefill, KV-cache length of the decode
 
@@ -115,16 +115,7 @@ def build_llm(name: str, small: bool = False, seed: int = MODEL_SEED, **override
     from transformers import GPT2LMHeadModel, LlamaForCausalLM
 
     cfg = llm_config(name, small, **overrides)
-    state = torch.random.get_rng_state()
-    try:
-        torch.manual_seed(seed)
-        model = (GPT2LMHeadModel if name == "gpt2" else LlamaForCausalLM)(cfg)
-    finally:
-        torch.random.set_rng_state(state)
-    model.eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
-    return model
+    return frozen(seeded_build(seed, lambda: (GPT2LMHeadModel if name == "gpt2" else LlamaForCausalLM)(cfg)))
 
 
 def example_tokens(vocab: int, n: int, seed: int = MODEL_SEED) -> torch.Tensor:

@@ -158,22 +158,33 @@ def _build(ref: ModelRef):
 
 def build_model(ref: ModelRef | str, seed: int = MODEL_SEED):
     """``(model in eval mode, example input)`` for a :class:`ModelRef` or a name (resolved first)."""
-    import torch
 
     ref = resolve_model(ref) if isinstance(ref, str) else ref
     if ref.kind == "llm":
         raise UnknownModelError(f"{ref.name!r} is a decoder LLM: build it with donna_core.profiling.llm.build_llm")
-    gen_state = torch.random.get_rng_state()
+    model, x = seeded_build(seed, lambda: _build(ref))
+    return frozen(model), x
+
+
+def seeded_build(seed: int, build):
+    """``build()`` with torch's global RNG seeded by ``seed``; the caller's random stream is restored after (building
+    a model must not perturb it), also when ``build`` raises."""
+    import torch
+
+    state = torch.random.get_rng_state()
     try:
         torch.manual_seed(seed)
-        model, x = _build(ref)
+        return build()
     finally:
-        # Building a model must not perturb the caller's random stream.
-        torch.random.set_rng_state(gen_state)
+        torch.random.set_rng_state(state)
+
+
+def frozen(model):
+    """``model`` in eval mode with every parameter's gradient off (inference only)."""
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
-    return model, x
+    return model
 
 
 def input_bytes(name: str) -> int:

@@ -1,8 +1,8 @@
 """Fit the communication model ``time = latency_s + bytes / bandwidth_Bps`` to measured transfers.
 
 Measurements come from a two-process ping-pong over the runtime's own transport (gloo ``send``/``recv`` of
-one uint8 buffer, as a pipeline cut sends), one-way time = round trip / 2, in rounds that each send every size once (interleaved, so load
-bursts fall on all sizes alike);
+one uint8 buffer, as a pipeline cut sends), one-way time = round trip / 2, in rounds that each send every
+size once (interleaved, so load bursts fall on all sizes alike);
 or from a pipeline run's per-message wire times (``report.summarise``). The fit minimises the *relative*
 error (weights 1 / t), because sizes span five orders of magnitude and the target is relative.
 
@@ -343,8 +343,8 @@ def calibrate(name: str = "loopback", sizes: Sequence[int] = DEFAULT_SIZES, repe
         proc[end]["fit"] = fit_cpu(xs, [t / 2 for t in trip])
     prov = {"kind": "measured", "host": platform.node(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "method": f"gloo send/recv ping-pong between 2 local processes pinned to distinct cores, one-way = "
-                      f"round trip / 2, {repeats} rounds after 1 warm-up round, every size once per round (interleaved, "
-                      "rotated); line fitted on the per-size "
+                      f"round trip / 2, {repeats} rounds after 1 warm-up round, every size once per round "
+                      "(interleaved, rotated); line fitted on the per-size "
                       f"{stat} of sizes {fit_x}, time_curve = per-size {curve_stat}s of the same sizes "
                       "(isotonic in log time), "
                       f"held out: {hold_x}; CPU cost written to the medium = each end's process CPU time (every "
