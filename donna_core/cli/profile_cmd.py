@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 
 from ..config import profiles_root
-from ..untrusted import parse_float, parse_int, terminal_safe
+from ..untrusted import parse_float, terminal_safe
+from .arg_types import int_at_least
 
 
 class CliArgumentError(ValueError):
@@ -32,19 +33,6 @@ def _parse_types(items: list[str] | None) -> dict[str, str]:
                 raise CliArgumentError(f"--types expects ALIAS=DEVICE_TYPE (e.g. cpu=cpu-host), got {part!r}")
             out[key.strip()] = val.strip()
     return out
-
-
-def _int_at_least(lo: int):
-    """argparse type: a plain integer >= ``lo`` (``1_0``, ``inf``, ``-5`` for a count are refused here)."""
-    def parse(text: str) -> int:
-        try:
-            v = parse_int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {lo}, got {text!r}") from None
-        if v < lo:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {lo}, got {v}")
-        return v
-    return parse
 
 
 @contextlib.contextmanager
@@ -270,17 +258,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device-type", default=None,
                    help="device-type name in the profile, e.g. cpu-mine (default: cpu-<this CPU's model>, "
                         "gpu-<this GPU's name>; never the shipped cpu-host)")
-    p.add_argument("--threads", type=_int_at_least(1), default=1, help="torch CPU threads (default 1)")
-    p.add_argument("--repeats", type=_int_at_least(1), default=100,
+    p.add_argument("--threads", type=int_at_least(1), default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--repeats", type=int_at_least(1), default=100,
                    help="timed runs per unit (default 100, as the paper)")
-    p.add_argument("--warmup", type=_int_at_least(0), default=10, help="untimed warm-up runs per unit (default 10)")
-    p.add_argument("--whole-repeats", type=_int_at_least(1), default=None,
+    p.add_argument("--warmup", type=int_at_least(0), default=10, help="untimed warm-up runs per unit (default 10)")
+    p.add_argument("--whole-repeats", type=int_at_least(1), default=None,
                    help="timed runs of the whole model (default: --repeats)")
     p.add_argument("--granularity", choices=("layer", "block"), default="layer")
     p.add_argument("--phase", choices=("prefill", "decode"), default=None,
                    help="decoder LLMs (gpt2, tinyllama): prefill of --context prompt tokens, or decode of one "
                         "token against a KV cache of --context tokens")
-    p.add_argument("--context", type=_int_at_least(1), default=None,
+    p.add_argument("--context", type=int_at_least(1), default=None,
                    help="LLM context length S (default 128; at most the model's positions: gpt2 1024, "
                         "tinyllama 2048, one less in decode)")
     p.add_argument("--order", choices=("blocked", "interleaved"), default="blocked",

@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 from ..atomic import json_safe
-from ..untrusted import parse_float, parse_int, read_json, terminal_safe
+from ..untrusted import read_json, terminal_safe
 from .profile_cmd import CliArgumentError
-from .solve_cmd import alpha_arg, seconds_arg
+from .arg_types import alpha_arg, int_at_least, seconds_arg, size_arg
 
 
 def _load_json(path: str, what: str):
@@ -252,27 +252,6 @@ def _run_graph(args: argparse.Namespace, raw: dict) -> int:
     return 0 if res["measured"]["outputs_check"]["exactly_equal"] else 4
 
 
-def _positive_int(text: str) -> int:
-    try:
-        v = parse_int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {v}")
-    return v
-
-
-def _size(text: str) -> int:
-    """A message size in bytes: a plain decimal (1e6 allowed) with a whole, positive, finite value."""
-    try:
-        v = parse_float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a size in bytes, got {text!r}") from None
-    if not (1 <= v < float("inf")) or not v.is_integer():
-        raise argparse.ArgumentTypeError(f"expected a whole number of bytes >= 1, got {text!r}")
-    return int(v)
-
-
 def register(sub) -> None:
     r = sub.add_parser("run", help="execute a plan as a torch.distributed pipeline and compare with the cost model",
                        description="Run a plan for real: one process per stage (gloo), N inputs streamed through, "
@@ -282,13 +261,13 @@ def register(sub) -> None:
     r.add_argument("--solver", default="exact", help="solver that picks the plan (default exact)")
     r.add_argument("--plan", default=None, help="run this plan instead (JSON of `donna solve --json`; for a graph "
                                                 "problem, an object with 'assignment': a device per unit)")
-    r.add_argument("--inputs", type=_positive_int, default=50, help="inputs streamed through (default 50)")
+    r.add_argument("--inputs", type=int_at_least(1), default=50, help="inputs streamed through (default 50)")
     r.add_argument("--warmup", type=int, default=5, help="first inputs left out of the statistics (default 5)")
     r.add_argument("--emulate-links", action="store_true",
                    help="shape every link to its medium: hold each message latency + bytes/bandwidth")
-    r.add_argument("--in-flight", type=_positive_int, default=2, help="queue depth per link (default 2)")
-    r.add_argument("--threads", type=_positive_int, default=1, help="torch threads per stage (default 1)")
-    r.add_argument("--check", type=_positive_int, default=None, help="outputs compared with the single-process model "
+    r.add_argument("--in-flight", type=int_at_least(1), default=2, help="queue depth per link (default 2)")
+    r.add_argument("--threads", type=int_at_least(1), default=1, help="torch threads per stage (default 1)")
+    r.add_argument("--check", type=int_at_least(1), default=None, help="outputs compared with the single-process model "
                                                             "(default all)")
     r.add_argument("--timeout", type=seconds_arg("--timeout"), default=600.0,
                    help="stop the whole run after this many seconds")
@@ -308,8 +287,9 @@ def register(sub) -> None:
                                    "time = latency_s + bytes / bandwidth_Bps and a measured time_curve; "
                                    "write the medium.")
     c.add_argument("--name", default="loopback", help="medium name (default loopback)")
-    c.add_argument("--sizes", nargs="*", type=_size, default=None, help="message sizes in bytes (default 1e3 .. 1e8)")
-    c.add_argument("--repeats", type=_positive_int, default=20)
+    c.add_argument("--sizes", nargs="*", type=size_arg, default=None,
+                   help="message sizes in bytes (default 1e3 .. 1e8)")
+    c.add_argument("--repeats", type=int_at_least(1), default=20)
     c.add_argument("--stat", choices=("median", "mean", "p25", "min"), default="p25",
                    help="per-size statistic fitted (default p25: the transport without scheduler wake-up delays "
                         "from other load; mean: what a stream of messages costs on average; the median is "

@@ -5,13 +5,13 @@ Nothing heavy is imported at module level: :func:`register` runs for every ``don
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 
 from ..atomic import json_safe  # one home for strict JSON (non-finite -> null)
-from ..untrusted import parse_float, terminal_safe
+from ..untrusted import terminal_safe
+from .arg_types import alpha_arg, seconds_arg
 
 # the time limit of `donna solve` counts from here (the command line's start-up, before the problem is read), so
 # that the whole process keeps it
@@ -45,30 +45,6 @@ def format_result(r, name: str) -> str:
 
 def dumps_strict(obj) -> str:
     return json.dumps(json_safe(obj), indent=2, allow_nan=False)
-
-
-def alpha_arg(text: str) -> float:
-    """argparse type for --alpha (shared by the sub-commands)."""
-    try:
-        a = parse_float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"alpha must be a number in [0, 1], got {text!r}") from None
-    if not 0.0 <= a <= 1.0:
-        raise argparse.ArgumentTypeError(f"alpha must be in [0, 1], got {text}")
-    return a
-
-
-def seconds_arg(what: str):
-    """argparse type for a positive, finite number of seconds; errors name ``what``."""
-    def parse(text: str) -> float:
-        try:
-            t = parse_float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{what} must be a number of seconds, got {text!r}") from None
-        if not (t > 0 and t < float("inf")):
-            raise argparse.ArgumentTypeError(f"{what} must be > 0 seconds, got {text}")
-        return t
-    return parse
 
 
 _seconds = seconds_arg("time limit")
