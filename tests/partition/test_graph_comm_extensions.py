@@ -298,3 +298,25 @@ def test_incremental_moves_cost_what_the_model_says(d, alpha, seed):
         state.apply(*r)
         want = evaluate_graph(p, state.a, alpha)
         assert state.obj == pytest.approx(want.objective, rel=1e-9, abs=1e-12)
+
+
+def test_chain_as_graph_charges_the_input_as_the_chain_does():
+    """A dear send and receive CPU on every type: the source pays nothing for the input, the first stage pays its
+    receive; a contiguous plan costs what the chain model says, item by item."""
+    import copy
+    from problems import tiny
+    from donna_core.partition.costs import evaluate
+    d = tiny(L=4, types=("a", "b"), counts=(2, 1), links="m1", source="a0", seed=5)
+    d["media"]["m1"].update(time_curve=CURVE, shared=True, cpu={t: {"send_s": 3.0, "recv_s": 0.7,
+                                                                    "send_s_per_byte": 1e-3} for t in "ab"})
+    g = copy.deepcopy(d)
+    g["edges"] = [[l, l + 1, d["units"][l]["out_bytes"]] for l in range(3)]
+    pc, pg = problem_from_dict(d), problem_from_dict(g)
+    for plan in ([(1, 0, 1), (2, 2, 3)], [(0, 0, 0), (2, 1, 3)], [(2, 0, 3)], [(1, 0, 3)]):
+        rc = evaluate(pc, plan, 0.5)
+        rg = evaluate_graph(pg, [dev for dev, f, last in plan for _ in range(f, last + 1)], 0.5)
+        assert rg.bottleneck_s == pytest.approx(rc.bottleneck_s, rel=1e-12)
+        assert rg.objective == pytest.approx(rc.objective, rel=1e-12)
+        assert rg.shared_busy_s == pytest.approx(rc.to_dict()["shared_busy_s"], rel=1e-12)
+        want = reference_graph_cost(g, rg.assignment)
+        assert (rg.bottleneck_s, rg.energy_j) == pytest.approx(want, rel=1e-12)
