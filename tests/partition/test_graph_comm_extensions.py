@@ -204,6 +204,8 @@ def test_cli_solve_and_pareto_on_a_problem_with_every_extension(tmp_path):
                 assert out["gap"] == 0.0 and out["objective"] == pytest.approx(opt, rel=RTOL)
             else:
                 assert out["objective"] >= opt * (1 - 1e-12)
+    r = run("solve", f, "--alpha", "0.5")
+    assert r.returncode == 0 and "shared medium m1: busy" in r.stdout and "message CPU (in busy):" in r.stdout
     r = run("pareto", f, "--json")
     assert r.returncode == 0, r.stderr
     assert len(json.loads(r.stdout)["front"]) == len(graph_pareto(p))
