@@ -153,3 +153,71 @@ def reference_front(d, p):
             front.append((b, e))
             best = e
     return front
+
+
+def reference_graph_cost(d, assignment):
+    """(bottleneck, energy) of a graph plan (``assignment``: device name per unit) read directly from the dict
+    ``d`` (with ``edges``), or None when a device exceeds its memory or holds a unit its type may not run.
+
+    One message per (producer, other device holding a successor), of the producer's largest edge into that
+    device; the input from ``source`` to each other device holding a unit without incoming edges. Bottleneck =
+    max over: device busy (compute + send CPU of its messages + receive CPU of its messages and input), the
+    busy time of each link on an independent medium (its unit messages, both directions), each input message
+    over an independent medium, and each shared medium's sum of all its messages' times. Written without
+    ``graph_costs`` (and without its "dominated terms stay" shortcut: a link or input on a shared medium is only
+    in the medium's sum), so a mistake there cannot hide."""
+    types = {dev["name"]: dev["type"] for dev in d["devices"]}
+    units = d["units"]
+    busy = {name: 0.0 for name in types}
+    load = {name: 0.0 for name in types}
+    energy = 0.0
+    for u, dev in enumerate(assignment):
+        spec = d["device_types"][types[dev]]
+        if not spec.get("allowed", [True] * len(units))[u]:
+            return None
+        load[dev] += units[u].get("weight_bytes", 0.0)
+        busy[dev] += spec["time_s"][u]
+        energy += spec["energy_j"][u]
+    for dev in types:
+        if load[dev] > d["device_types"][types[dev]].get("memory_bytes", float("inf")):
+            return None
+    parts, links, shared = [], {}, {}
+
+    def message(a, b, nbytes, is_input):
+        name, spec = _medium_spec(d, a, b)
+        t = _time(spec, nbytes)
+        if spec.get("shared", False):
+            shared[name] = shared.get(name, 0.0) + t
+        elif is_input:
+            parts.append(t)
+        else:
+            key = frozenset((a, b))
+            links[key] = links.get(key, 0.0) + t
+        if not is_input:
+            busy[a] += _cpu(spec, types[a], "send", nbytes)
+        busy[b] += _cpu(spec, types[b], "recv", nbytes)
+        return 8 * nbytes * spec["energy_J_per_bit"]
+
+    for u in range(len(units)):
+        largest = {}
+        for x, v, nbytes in d["edges"]:
+            if x == u and assignment[v] != assignment[u]:
+                largest[assignment[v]] = max(largest.get(assignment[v], -1.0), nbytes)
+        for dev, nbytes in largest.items():
+            energy += message(assignment[u], dev, nbytes, False)
+    src = d.get("source")
+    if src is not None:
+        readers = {assignment[v] for v in range(len(units)) if not any(e[1] == v for e in d["edges"])}
+        for dev in readers - {src}:
+            energy += message(src, dev, d.get("input_bytes", 0.0), True)
+    return max([*busy.values(), *links.values(), *parts, *shared.values()]), energy
+
+
+def reference_graph_plans(d):
+    """Every feasible assignment of the graph problem dict ``d`` (device names, unit 0 most significant) with
+    its (bottleneck, energy) from :func:`reference_graph_cost`."""
+    names = [dev["name"] for dev in d["devices"]]
+    for assign in itertools.product(names, repeat=len(d["units"])):
+        cost = reference_graph_cost(d, assign)
+        if cost is not None:
+            yield assign, cost

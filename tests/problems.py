@@ -52,3 +52,23 @@ def draw_tiny(draw, counts_choices=COUNT_CHOICES, rng_offset=0):
             d["device_types"][t]["time_s"] = rng.integers(1, 4, L).astype(float).tolist()
             d["device_types"][t]["energy_j"] = rng.integers(1, 4, L).astype(float).tolist()
     return d, rng
+
+
+# a measured-looking time curve for the tiny problems' media (bandwidths 300 and 1000 B/s: messages of ~1 s)
+CURVE = [[100.0, 0.05], [1000.0, 0.2], [5000.0, 0.4]]
+
+
+def draw_media_extensions(draw, d, rng, shared=True, cpu=True, curve=True):
+    """Inside a ``@st.composite``: make each of the tiny problem's media ``m1``, ``m2`` shared, give it the time
+    curve ``CURVE`` and CPU costs for some device types, each at random (so every mix occurs, none included)."""
+    types = list(d["device_types"])
+    for name in ("m1", "m2"):
+        m = d["media"][name]
+        if shared and draw(st.booleans()):
+            m["shared"] = True
+        if curve and draw(st.booleans()):
+            m["time_curve"] = CURVE
+        if cpu and draw(st.booleans()):
+            m["cpu"] = {t: {"send_s": float(rng.uniform(0, 0.5)), "recv_s_per_byte": float(rng.uniform(0, 1e-3)),
+                            "recv_s": float(rng.uniform(0, 0.3))} for t in types if rng.random() < 0.7}
+    return d

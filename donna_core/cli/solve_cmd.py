@@ -68,6 +68,10 @@ def format_graph_result(r, p) -> str:
             lines.append(f"{d:<12}{len(units):>8}{r.device_busy_s[d]:>13.4g}  {shown}")
     for link, t in r.link_busy_s.items():
         lines.append(f"link {link}: busy {t:.4g} s")
+    for medium, t in (r.shared_busy_s or {}).items():
+        lines.append(f"shared medium {medium}: busy {t:.4g} s")
+    if r.device_message_cpu_s:
+        lines.append("message CPU (in busy): " + ", ".join(f"{d} {t:.4g} s" for d, t in r.device_message_cpu_s.items()))
     lines.append(f"bottleneck {r.bottleneck_s:.6g} s  throughput {r.throughput_ips:.6g} inf/s  "
                  f"energy {r.energy_j:.6g} J/inf  objective {r.objective:.6g}")
     if r.latency_s is not None:

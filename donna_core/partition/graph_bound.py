@@ -9,10 +9,15 @@ Columns, all in [0, 1] except ``B`` (times scaled by ``norm.time_s``, energies b
     r[d]        the input goes to d (with a source, d != source):  r[d] >= x[v,d] for every input-reading unit v
     B >= max_u min_d time[d,u];   B >= sum_u time[d,u] x[u,d] (device busy);   B >= sum_d time[d,u] x[u,d] (u's own
     time);   B >= t_in(d) r[d];   B >= sum_{u,k} cbar_k(d) y[u,d,k] / (D - 1)
+    with message CPU costs, device d's busy row adds sum_{u,k} rbar_k(d) y[u,d,k] + recv_cpu(source, d) r[d];
+    per shared medium m: B >= sum_{d: every link into d on m} sum_{u,k} cbar_k(d) y[u,d,k] + sum_{(s,d) on m} t_in(d) r[d]
     min  alpha B + (1 - alpha) (sum energy[d,u] x[u,d] + sum ebar_k(d) y[u,d,k] + sum e_in(d) r[d])
 
-``cbar_k(d)`` / ``ebar_k(d)`` are the cheapest level-k message time / energy into d from any other device: a
-plan's message from a to d costs at least that. Every message into d sits on one of the D - 1 links at d, so
+``cbar_k(d)`` / ``ebar_k(d)`` / ``rbar_k(d)`` are the cheapest level-k increments (as in :mod:`.graph_milp`,
+time curves included) of the message time / energy / receive CPU into d from any other device: a plan's message
+from a to d of level j costs sum_{k >= j} of a's increments, at least sum_{k >= j} of the cheapest. The sender's
+CPU is left out (its device is fractional here), and so are shared media into devices with independent links:
+dropping a term only lowers the bound. Every message into d sits on one of the D - 1 links at d, so
 the busiest of them carries at least their average: the last B row. Unlike the bound of
 :mod:`.graph_heuristic` (no messages at all), this one charges a message whenever a successor is placed on a
 device its producer is not on (in the fractional sense: x[v,d] > x[u,d]).
@@ -33,7 +38,7 @@ import time
 import numpy as np
 
 from .graph_costs import GraphTables
-from .graph_milp import Model, message_levels
+from .graph_milp import Model, level_increments, message_levels
 from .milp import quiet_highs
 
 SLACK = 1e-9
@@ -63,14 +68,21 @@ def message_lp(gt: GraphTables, alpha: float, norm: dict, cap_objective: float):
             m.row(X[:, d], w / gt.mem[d], hi=1.0)
     # without a cost on B (alpha = 0) every B row is slack in some optimum: B and its rows are left out
     B = None
+    busy_terms = [([], []) for _ in range(D)]   # message CPU columns of device d's busy row (with CPU costs)
     if alpha > 0:
         b_min = max((float(gt.time[gt.ok[:, u], u].min()) for u in range(L) if gt.ok[:, u].any()), default=0.0)
         B = m.var(lb=b_min / tn, ub=max(b_min / tn, cap_objective / alpha), cost=alpha)
         aux.append(B)
-        for d in range(D):
-            m.row([B, *X[:, d]], [1, *-gt.time[d] / tn], lo=0)
+        if not gt.cpu:
+            for d in range(D):
+                m.row([B, *X[:, d]], [1, *-gt.time[d] / tn], lo=0)
         for u in range(L):
             m.row([B, *X[u]], [1, *-gt.time[:, u] / tn], lo=0)
+    # receivers all of whose links are on one shared medium: every message into them is on it
+    only_on = [int(gt.shared[(d + 1) % D, d]) if D > 1 and all(gt.shared[a, d] == gt.shared[(d + 1) % D, d] >= 0
+                                                                  for a in range(D) if a != d) else -1
+               for d in range(D)]
+    shared_terms: list[tuple[list, list]] = [([], []) for _ in range(gt.n_shared)]
     into: list[tuple[list, list]] = [([], []) for _ in range(D)]
     for u in range(L):
         if not gt.out_edges[u] or D < 2:
@@ -82,11 +94,19 @@ def message_lp(gt: GraphTables, alpha: float, norm: dict, cap_objective: float):
             Y = m.var((K,))
             aux.extend(int(c) for c in Y)
             others = [a for a in range(D) if a != d]
+            ct = np.array([level_increments(gt, a, d, sizes, delta) for a in others]).min(axis=0)
+            rc = (np.array([level_increments(gt, a, d, sizes, delta, gt.recv_cpu) for a in others]).min(axis=0)
+                  if gt.cpu else None)
             for k in range(K):
-                ct = min(delta[k] / gt.bw[a, d] + (gt.lat[a, d] if k == K - 1 else 0.0) for a in others)
                 m.cost[Y[k]] = (1 - alpha) * min(8.0 * delta[k] * gt.epb[a, d] for a in others) / en
                 into[d][0].append(Y[k])
-                into[d][1].append(ct / tn / (D - 1))
+                into[d][1].append(ct[k] / tn / (D - 1))
+                if only_on[d] >= 0:
+                    shared_terms[only_on[d]][0].append(Y[k])
+                    shared_terms[only_on[d]][1].append(ct[k] / tn)
+                if rc is not None and rc[k] > 0:
+                    busy_terms[d][0].append(Y[k])
+                    busy_terms[d][1].append(rc[k] / tn)
                 for v in members[k]:
                     m.row([Y[k], X[v, d], X[u, d]], [1, -1, 1], lo=0)
     for d in range(D if B is not None else 0):
@@ -102,7 +122,20 @@ def message_lp(gt: GraphTables, alpha: float, norm: dict, cap_objective: float):
             for v in p.graph.input_units:
                 m.row([R, X[v, d]], [1, -1], lo=0)
             if B is not None:
-                m.row([B, R], [1, -gt.msg_time(s, d, p.input_bytes) / tn], lo=0)
+                t_in = gt.msg_time(s, d, p.input_bytes) / tn
+                m.row([B, R], [1, -t_in], lo=0)
+                if gt.shared[s, d] >= 0:
+                    shared_terms[gt.shared[s, d]][0].append(R)
+                    shared_terms[gt.shared[s, d]][1].append(t_in)
+                if gt.cpu and gt.recv_cpu(s, d, p.input_bytes) > 0:
+                    busy_terms[d][0].append(R)
+                    busy_terms[d][1].append(gt.recv_cpu(s, d, p.input_bytes) / tn)
+    if B is not None and gt.cpu:
+        for d in range(D):
+            m.row([B, *X[:, d], *busy_terms[d][0]], [1, *-gt.time[d] / tn, *-np.array(busy_terms[d][1])], lo=0)
+    for idx, val in (shared_terms if B is not None else []):
+        if idx:
+            m.row([B, *idx], [1, *-np.array(val)], lo=0)
     return m, X, aux
 
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from .costs import objective
 from .errors import InfeasibleError
-from .graph_costs import TIE_RTOL, GraphTables, check_assignment, costs
+from .graph_costs import TIE_RTOL, GraphTables, check_assignment, cost_parts
 from .graph_bound import message_bound
 from .graph_milp import Model
 from .graph_schedule import priority_from_rank, schedule, upward_rank
@@ -64,42 +64,55 @@ def chains(gt: GraphTables) -> list[list[int]]:
 
 
 class AlphaState:
-    """An assignment with its device busy times, link busy times and energy, updated move by move."""
+    """An assignment with its device busy times, link busy times, shared media's busy times and energy, updated
+    move by move (message CPU seconds are part of the device busy times)."""
 
     def __init__(self, gt: GraphTables, a: np.ndarray, alpha: float, norm: dict):
         self.gt, self.alpha, self.norm = gt, alpha, norm
         self.a = np.array(a, dtype=int)
-        busy, link, self.in_max, self.energy, _ = costs(gt, self.a)
-        self.busy, self.link = busy, link
+        r = cost_parts(gt, self.a)
+        self.busy, self.link, self.in_max, self.energy, self.shared = r.busy, r.link, r.in_max, r.energy, r.shared
         self.load = np.bincount(self.a, weights=gt.p.weight_bytes, minlength=gt.D)
-        self.obj = self._objective(self.busy, self.link, self.in_max, self.energy)
-        self.spread = self._spread(self.busy, self.link)
+        self.obj = self._objective(self.busy, self.link, self.in_max, self.energy, self.shared)
+        self.spread = self._spread(self.busy, self.link, self.shared)
 
-    def _spread(self, busy, link) -> float:
+    def _spread(self, busy, link, shared) -> float:
         """Secondary measure for moves that leave the objective unchanged: the sum of squared busy times (it
         falls when load leaves a device tied at the bottleneck, so plateaus of max() can be crossed)."""
-        return float((busy ** 2).sum() + (link ** 2).sum())
+        out = float((busy ** 2).sum() + (link ** 2).sum())
+        return out + float((shared ** 2).sum()) if len(shared) else out
 
     def better(self, r) -> bool:
         obj, parts = r
         if obj < self.obj * (1 - TIE_RTOL):
             return True
-        return obj <= self.obj and self.alpha > 0 and self._spread(parts[1], parts[2]) < self.spread * (1 - 1e-9)
+        return obj <= self.obj and self.alpha > 0 and self._spread(parts[1], parts[2], parts[5]) < self.spread * (1 - 1e-9)
 
-    def _objective(self, busy, link, in_max, energy) -> float:
+    def _objective(self, busy, link, in_max, energy, shared) -> float:
         b = max(float(busy.max()), float(link.max()), in_max)
+        if len(shared):
+            b = max(b, float(shared.max()))
         return objective(self.alpha, b, energy, self.norm)
 
     def _msg_terms(self, producers, a):
+        """(link busy, energy, shared busy, message CPU per device) of the messages of ``producers``."""
         gt = self.gt
         link = np.zeros_like(self.link)
+        shared = np.zeros(gt.n_shared)
+        cpu = np.zeros(gt.D)
         e = 0.0
         for u in producers:
             for d, b in gt.producer_messages(u, a).items():
                 s = a[u]
-                link[min(s, d), max(s, d)] += gt.msg_time(s, d, b)
+                t = gt.msg_time(s, d, b)
+                link[min(s, d), max(s, d)] += t
                 e += gt.msg_energy(s, d, b)
-        return link, e
+                if gt.n_shared and gt.shared[s, d] >= 0:
+                    shared[gt.shared[s, d]] += t
+                if gt.cpu:
+                    cpu[s] += gt.send_cpu(s, d, b)
+                    cpu[d] += gt.recv_cpu(s, d, b)
+        return link, e, shared, cpu
 
     def try_move(self, units: list[int], d: int):
         """(objective, new state parts) of moving ``units`` to device ``d``; None when infeasible."""
@@ -115,8 +128,8 @@ class AlphaState:
             producers.update(p for p, _ in gt.in_edges[u])
         b = self.a.copy()
         b[moved] = d
-        old_link, old_e = self._msg_terms(producers, self.a)
-        new_link, new_e = self._msg_terms(producers, b)
+        old_link, old_e, old_sh, old_cpu = self._msg_terms(producers, self.a)
+        new_link, new_e, new_sh, new_cpu = self._msg_terms(producers, b)
         busy = self.busy.copy()
         energy = self.energy + new_e - old_e
         for u in moved:
@@ -124,25 +137,39 @@ class AlphaState:
             busy[d] += gt.time[d, u]
             energy += gt.energy[d, u] - gt.energy[self.a[u], u]
         link = self.link - old_link + new_link
+        shared = self.shared - old_sh + new_sh if gt.n_shared else self.shared
+        if gt.cpu:
+            busy += new_cpu - old_cpu
         in_max = self.in_max
         if gt.p.source is not None and any(gt.is_input[u] for u in moved):
             i_old, i_new = _input_terms(gt, self.a), _input_terms(gt, b)
             in_max, energy = i_new[2], energy - i_old[3] + i_new[3]
-        return self._objective(busy, link, in_max, energy), (b, busy, link, in_max, energy)
+            if gt.n_shared:
+                shared = shared - i_old[0] + i_new[0]
+            if gt.cpu:
+                busy += i_new[1] - i_old[1]
+        return (self._objective(busy, link, in_max, energy, shared),
+                (b, busy, link, in_max, energy, shared))
 
     def apply(self, obj, parts):
-        self.a, self.busy, self.link, self.in_max, self.energy = parts
+        self.a, self.busy, self.link, self.in_max, self.energy, self.shared = parts
         self.load = np.bincount(self.a, weights=self.gt.p.weight_bytes, minlength=self.gt.D)
         self.obj = obj
-        self.spread = self._spread(self.busy, self.link)
+        self.spread = self._spread(self.busy, self.link, self.shared)
 
 
 def _input_terms(gt, a):
+    """(shared busy, receive CPU per device, max input message time, energy) of the input messages."""
     s = gt.p.source
     t_max, e = 0.0, 0.0
+    shared, cpu = np.zeros(gt.n_shared), np.zeros(gt.D)
     for d, b in gt.input_messages(a).items():
-        t_max, e = max(t_max, gt.msg_time(s, d, b)), e + gt.msg_energy(s, d, b)
-    return None, None, t_max, e
+        t = gt.msg_time(s, d, b)
+        t_max, e = max(t_max, t), e + gt.msg_energy(s, d, b)
+        if gt.n_shared and gt.shared[s, d] >= 0:
+            shared[gt.shared[s, d]] += t
+        cpu[d] += gt.recv_cpu(s, d, b)
+    return shared, cpu, t_max, e
 
 
 def lp_alpha_bound(gt: GraphTables, alpha: float, norm: dict, time_limit_s: float) -> float:

@@ -10,13 +10,19 @@ absolute tolerances (1e-7) are relative to the objective's scale. Variables and 
     w[u,a,d,k] >= x[u,a] + x[v,d] - 1        for every edge (u,v) with bytes >= b_k
     sum_{a != d} w[u,a,d,k] >= x[v,d] - x[u,d]   (the same rule aggregated over a: a tighter LP relaxation)
     r[d] >= x[v,d]           the input goes to d (v reads the input; only with a source, d != source)
-    B >= sum_u time[d,u] x[u,d]                                          (device busy)
-    B >= sum_{u,k} c_k(a,b) (w[u,a,b,k] + w[u,b,a,k])                     (link {a,b} busy)
+    B >= sum_u time[d,u] x[u,d] (+ message CPU, below)                   (device busy)
+    B >= sum_{u,k} c_k(a,b) (w[u,a,b,k] + w[u,b,a,k])                     (link {a,b} busy, independent media)
     B >= t_in(d) r[d]                                                      (input message)
+    B >= sum_{(a,d) on m} sum_{u,k} c_k(a,d) w[u,a,d,k] + sum_{(s,d) on m} t_in(d) r[d]   (shared medium m)
     min  alpha B + (1 - alpha) (sum energy[d,u] x[u,d] + sum_{u,k} e_k(a,d) w[u,a,d,k] + sum e_in(d) r[d])
 
 with ``c_k(a,b) = (b_k - b_{k+1}) / bw[a,b] + [k = K] latency[a,b]`` (so a message of size b_j costs exactly
-``latency + b_j / bw`` through ``w[.,.,.,j..K] = 1``) and ``e_k`` likewise. Interchangeable devices (same type,
+``latency + b_j / bw`` through ``w[.,.,.,j..K] = 1``) and ``e_k`` likewise; with a time curve
+``c_k = t(b_k) - t(b_{k+1})`` (``t(b_{K+1}) = 0``), >= 0 as the curve's time is non-decreasing
+(:func:`level_increments`). Message CPU costs go into the device busy rows the same way: ``w[u,a,d,k]`` names
+the sender a, so sender a's row gets the increments of ``send_cpu(a, d, .)`` and receiver d's those of
+``recv_cpu(a, d, .)``, and d's row ``recv_cpu(source, d, input_bytes) r[d]``: no product of indicators is
+needed. A link on a shared medium has no row of its own (the medium's row holds its terms). Interchangeable devices (same type,
 not the source, same medium to every other device) are ordered: the first unit of the later one comes after
 the first unit of the earlier one (``x[u,d2] <= sum_{v<u} x[v,d1]``), which removes mirror solutions and is
 also the canonical form results are reported in.
@@ -166,6 +172,21 @@ def message_levels(gt: GraphTables, u: int) -> tuple[np.ndarray, list[list[int]]
     return sizes, members
 
 
+def level_increments(gt: GraphTables, a: int, d: int, sizes: np.ndarray, delta: np.ndarray, f=None) -> np.ndarray:
+    """Per size level k, what a message from ``a`` to ``d`` of size ``sizes[k]`` costs more than one of
+    ``sizes[k + 1]`` (the last level: its whole cost), for ``f(a, d, bytes)`` (default: the message time), so
+    levels ``j..K-1`` add up to ``f`` of ``sizes[j]``. Without a time curve the plain line's increments,
+    ``delta_k / bw + [k = K-1] latency``. ``f`` is non-decreasing in the bytes, so every increment is >= 0 (clipped
+    at 0 against rounding), which keeps the MILP exact: it pays at least the increments a plan forces."""
+    if f is None and (not gt.curved or gt.medium_id[a, d] not in gt.curved_media):
+        K = len(sizes)
+        return np.array([delta[k] / gt.bw[a, d] + (gt.lat[a, d] if k == K - 1 else 0.0) for k in range(K)])
+    f = f or gt.msg_time
+    vals = np.array([f(a, d, float(b)) for b in sizes] + [0.0])
+    inc = vals[:-1] - vals[1:]
+    return np.maximum(inc, 0.0)
+
+
 def alpha_milp(gt: GraphTables, alpha: float, norm: dict, time_limit_s: float,
                warm: np.ndarray | None = None, cap: float | None = None,
                extend=None) -> tuple[np.ndarray | None, MilpOutcome]:
@@ -182,9 +203,14 @@ def alpha_milp(gt: GraphTables, alpha: float, norm: dict, time_limit_s: float,
     for u in range(L):
         for d in range(D):
             ecost[int(X[u, d])] = gt.energy[d, u] / en
-    for d in range(D):
-        m.row([B, *X[:, d]], [1, *-gt.time[d] / tn], lo=0)
+    # device busy rows: written here without CPU costs (the plain model's row order), at the end with them, once
+    # the message columns that add their CPU seconds exist
+    busy_terms = [([B, *X[:, d]], [1.0, *-gt.time[d] / tn]) for d in range(D)]
+    if not gt.cpu:
+        for idx, val in busy_terms:
+            m.row(idx, val, lo=0)
     link_terms: dict[tuple[int, int], tuple[list, list]] = {}
+    shared_terms: list[tuple[list, list]] = [([], []) for _ in range(gt.n_shared)]
     warm_cols: dict[int, float] = {}
     for u in range(L):
         if not gt.out_edges[u]:
@@ -201,12 +227,24 @@ def alpha_milp(gt: GraphTables, alpha: float, norm: dict, time_limit_s: float,
                     continue
                 W = m.var((K,))
                 Wsum.setdefault(d, []).append(W)
+                ct = level_increments(gt, a, d, sizes, delta)
+                sid = gt.shared[a, d]
+                if gt.cpu:
+                    cs, cr = (level_increments(gt, a, d, sizes, delta, f) for f in (gt.send_cpu, gt.recv_cpu))
                 for k in range(K):
-                    ct = delta[k] / gt.bw[a, d] + (gt.lat[a, d] if k == K - 1 else 0.0)
                     ecost[int(W[k])] = 8.0 * delta[k] * gt.epb[a, d] / en
-                    terms = link_terms.setdefault((min(a, d), max(a, d)), ([], []))
-                    terms[0].append(W[k])
-                    terms[1].append(ct / tn)
+                    if sid >= 0:
+                        shared_terms[sid][0].append(W[k])
+                        shared_terms[sid][1].append(ct[k] / tn)
+                    else:   # a link on a shared medium is part of the medium's row, which dominates its own
+                        terms = link_terms.setdefault((min(a, d), max(a, d)), ([], []))
+                        terms[0].append(W[k])
+                        terms[1].append(ct[k] / tn)
+                    if gt.cpu:
+                        for dev, c in ((a, cs[k]), (d, cr[k])):
+                            if c > 0:
+                                busy_terms[dev][0].append(W[k])
+                                busy_terms[dev][1].append(-c / tn)
                     for v in members[k]:
                         m.row([W[k], X[u, a], X[v, d]], [1, -1, -1], lo=-1)
                     if warm is not None:
@@ -228,9 +266,22 @@ def alpha_milp(gt: GraphTables, alpha: float, norm: dict, time_limit_s: float,
             ecost[R] = 8.0 * p.input_bytes * gt.epb[s, d] / en
             for v in p.graph.input_units:
                 m.row([R, X[v, d]], [1, -1], lo=0)
-            m.row([B, R], [1, -gt.msg_time(s, d, p.input_bytes) / tn], lo=0)
+            t_in = gt.msg_time(s, d, p.input_bytes) / tn
+            m.row([B, R], [1, -t_in], lo=0)
+            if gt.shared[s, d] >= 0:
+                shared_terms[gt.shared[s, d]][0].append(R)
+                shared_terms[gt.shared[s, d]][1].append(t_in)
+            if gt.cpu and gt.recv_cpu(s, d, p.input_bytes) > 0:
+                busy_terms[d][0].append(R)
+                busy_terms[d][1].append(-gt.recv_cpu(s, d, p.input_bytes) / tn)
             if warm is not None:
                 warm_cols[R] = float(any(warm[v] == d for v in p.graph.input_units))
+    if gt.cpu:
+        for idx, val in busy_terms:
+            m.row(idx, val, lo=0)
+    for idx, val in shared_terms:
+        if idx:
+            m.row([B, *idx], [1, *-np.array(val)], lo=0)
     if cap is None:
         m.cost[B] = alpha
         for i, c in ecost.items():

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from problems import draw_tiny, tiny
+from problems import draw_media_extensions, draw_tiny, tiny
 from donna_core.partition.costs import evaluate
 from donna_core.partition.errors import ProblemError
 from donna_core.partition.graph_costs import evaluate_graph
@@ -71,6 +71,7 @@ def test_out_bytes_optional_only_with_edges():
 @st.composite
 def chain_and_plan(draw):
     d, rng = draw_tiny(draw)
+    draw_media_extensions(draw, d, rng)     # time curves, shared media, CPU costs: any mix, or none
     L, D = len(d["units"]), len(d["devices"])
     k = draw(st.integers(1, min(L, D)))
     cuts = sorted(rng.choice(np.arange(1, L), size=k - 1, replace=False).tolist()) if k > 1 else []
@@ -98,7 +99,8 @@ def test_chain_written_as_edges_costs_what_the_chain_model_says(dp, alpha):
 @settings(max_examples=40, deadline=None)
 @given(st.data(), st.sampled_from([0.0, 0.5, 1.0]))
 def test_graph_optimum_never_worse_than_chain_optimum(data, alpha):
-    d, _ = draw_tiny(data.draw)
+    d, rng = draw_tiny(data.draw)
+    draw_media_extensions(data.draw, d, rng)
     g = copy.deepcopy(d)
     g["edges"] = [[l, l + 1, d["units"][l]["out_bytes"]] for l in range(len(d["units"]) - 1)]
     rc = solve(problem_from_dict(d), alpha, "exact")

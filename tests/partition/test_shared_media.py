@@ -9,31 +9,18 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from bruteforce import all_plans, reference_best_objective, reference_cost, reference_front
-from problems import draw_tiny
+from problems import CURVE, draw_media_extensions, draw_tiny
 from donna_core.partition.costs import evaluate
 from donna_core.partition.errors import ProblemError
 from donna_core.partition.media import Medium, message_time
 from donna_core.partition.problem import problem_from_dict
 from donna_core.partition.solve import pareto_front, solve
 
-CURVE = [[100.0, 0.05], [1000.0, 0.2], [5000.0, 0.4]]
-
-
 @st.composite
 def extended_problem(draw, shared=True, cpu=True, curve=True):
     """A tiny problem whose media may be shared, carry a time curve and CPU costs per device type."""
     d, rng = draw_tiny(draw, rng_offset=7)
-    types = list(d["device_types"])
-    for name in ("m1", "m2"):
-        m = d["media"][name]
-        if shared and draw(st.booleans()):
-            m["shared"] = True
-        if curve and draw(st.booleans()):
-            m["time_curve"] = CURVE
-        if cpu and draw(st.booleans()):
-            m["cpu"] = {t: {"send_s": float(rng.uniform(0, 0.5)), "recv_s_per_byte": float(rng.uniform(0, 1e-3)),
-                            "recv_s": float(rng.uniform(0, 0.3))} for t in types if rng.random() < 0.7}
-    return d
+    return draw_media_extensions(draw, d, rng, shared, cpu, curve)
 
 
 def test_time_curve_points_ends_and_continuity():
