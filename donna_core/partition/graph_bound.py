@@ -10,7 +10,8 @@ Columns, all in [0, 1] except ``B`` (times scaled by ``norm.time_s``, energies b
     B >= max_u min_d time[d,u];   B >= sum_u time[d,u] x[u,d] (device busy);   B >= sum_d time[d,u] x[u,d] (u's own
     time);   B >= t_in(d) r[d];   B >= sum_{u,k} cbar_k(d) y[u,d,k] / (D - 1)
     with message CPU costs, device d's busy row adds sum_{u,k} rbar_k(d) y[u,d,k] + recv_cpu(source, d) r[d];
-    per shared medium m: B >= sum_{d: every link into d on m} sum_{u,k} cbar_k(d) y[u,d,k] + sum_{(s,d) on m} t_in(d) r[d]
+    per shared medium m: B >= sum_{d: every link into d on m} sum_{u,k} cbar_k(d) y[u,d,k]
+                               + sum_{(s,d) on m} t_in(d) r[d]
     min  alpha B + (1 - alpha) (sum energy[d,u] x[u,d] + sum ebar_k(d) y[u,d,k] + sum e_in(d) r[d])
 
 ``cbar_k(d)`` / ``ebar_k(d)`` / ``rbar_k(d)`` are the cheapest level-k increments (as in :mod:`.graph_milp`,
@@ -22,9 +23,10 @@ the busiest of them carries at least their average: the last B row. Unlike the b
 :mod:`.graph_heuristic` (no messages at all), this one charges a message whenever a successor is placed on a
 device its producer is not on (in the fractional sense: x[v,d] > x[u,d]).
 
-Certification: the LP is solved approximately (HiGHS's first-order PDLP, fast on these large sparse LPs but
-only accurate to ~1e-4), so its objective is *not* used. Instead its row duals ``pi`` (any vector would do) are
-projected onto the dual cone of the row bounds and the Lagrangian dual function is evaluated exactly:
+Certification: the LP is solved approximately (HiGHS's first-order PDLP at alpha = 0, interior point without
+crossover otherwise: fast on these large sparse LPs but only accurate to ~1e-4), so its objective is *not* used.
+Instead its row duals ``pi`` (any vector would do) are projected onto the dual cone of the row bounds and the
+Lagrangian dual function is evaluated exactly:
 ``g(pi) = min_{s in [lo, hi]} pi.s + min_{col bounds} (c - A^T pi).z``, which by weak duality is <= the LP
 optimum for every ``pi``. ``B`` has no upper bound in the LP; for g to be finite it is capped at ``H / alpha``
 (H = the objective of any known plan), which keeps every plan at least as good as H, hence the optimum. The
@@ -191,7 +193,7 @@ def message_bound(gt: GraphTables, alpha: float, norm: dict, cap_objective: floa
     rest = time_limit_s - (time.perf_counter() - t0) - SOLVER_OVERHEAD_S
     if rest < MIN_SOLVE_S:
         return 0.0
-    pi = _row_duals(m, rest)
+    pi = _row_duals(m, rest, alpha)
     if pi is None:
         return 0.0
     pi = _balance(m, aux, pi)
@@ -224,10 +226,18 @@ def _balance(m: Model, aux: list[int], pi: np.ndarray) -> np.ndarray:
     return pi
 
 
-def _row_duals(m: Model, time_limit_s: float) -> np.ndarray | None:
+def _row_duals(m: Model, time_limit_s: float, alpha: float) -> np.ndarray | None:
+    """Row multipliers of an approximate LP solve. The solver is a speed choice only (any multipliers certify):
+    with alpha > 0 the B rows make PDLP converge slowly (measured 5.2-7.5 s on the 500-unit, 8-device HB-WCC
+    problems, so a 5 s budget gave no bound), while interior point without crossover took 1.5-2.7 s for the
+    same certified value; at alpha = 0 PDLP is the faster one (0.7 s against 2.6 s)."""
     n = len(m.lb)
     h = quiet_highs()
-    for k, v in (("time_limit", float(time_limit_s)), ("threads", 1), ("random_seed", 0), ("solver", "pdlp")):
+    solver = ("pdlp",) if alpha == 0 else ("ipm", "run_crossover", "off")
+    opts = [("time_limit", float(time_limit_s)), ("threads", 1), ("random_seed", 0), ("solver", solver[0])]
+    if len(solver) > 1:
+        opts.append((solver[1], solver[2]))
+    for k, v in opts:
         h.setOptionValue(k, v)
     h.addVars(n, np.array(m.lb, dtype=float), np.array(m.ub, dtype=float))
     h.changeColsCost(n, np.arange(n, dtype=np.int32), np.array(m.cost, dtype=float))

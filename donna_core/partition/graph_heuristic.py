@@ -86,7 +86,8 @@ class AlphaState:
         obj, parts = r
         if obj < self.obj * (1 - TIE_RTOL):
             return True
-        return obj <= self.obj and self.alpha > 0 and self._spread(parts[1], parts[2], parts[5]) < self.spread * (1 - 1e-9)
+        return (obj <= self.obj and self.alpha > 0
+                and self._spread(parts[1], parts[2], parts[5]) < self.spread * (1 - 1e-9))
 
     def _objective(self, busy, link, in_max, energy, shared) -> float:
         b = max(float(busy.max()), float(link.max()), in_max)

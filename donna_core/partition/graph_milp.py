@@ -22,10 +22,10 @@ with ``c_k(a,b) = (b_k - b_{k+1}) / bw[a,b] + [k = K] latency[a,b]`` (so a messa
 (:func:`level_increments`). Message CPU costs go into the device busy rows the same way: ``w[u,a,d,k]`` names
 the sender a, so sender a's row gets the increments of ``send_cpu(a, d, .)`` and receiver d's those of
 ``recv_cpu(a, d, .)``, and d's row ``recv_cpu(source, d, input_bytes) r[d]``: no product of indicators is
-needed. A link on a shared medium has no row of its own (the medium's row holds its terms). Interchangeable devices (same type,
-not the source, same medium to every other device) are ordered: the first unit of the later one comes after
-the first unit of the earlier one (``x[u,d2] <= sum_{v<u} x[v,d1]``), which removes mirror solutions and is
-also the canonical form results are reported in.
+needed. A link on a shared medium has no row of its own (the medium's row holds its terms). Interchangeable
+devices (same type, not the source, same medium to every other device) are ordered: the first unit of the later
+one comes after the first unit of the earlier one (``x[u,d2] <= sum_{v<u} x[v,d1]``), which removes mirror
+solutions and is also the canonical form results are reported in.
 """
 from __future__ import annotations
 
