@@ -102,7 +102,7 @@ def add_latency_rows(m: Model, gt: GraphTables, X: np.ndarray, H: float) -> Late
                 G[(u, a, d)] = int(W[K - 1])
                 for k in range(K):
                     dur_i.append(W[k])
-                    dur_v.append((delta[k] / gt.bw[a, d] + (gt.lat[a, d] if k == K - 1 else 0.0)) / H)
+                    dur_v.append(level_time(gt, a, d, sizes, delta, k) / H)
                     for v in members[k]:
                         if u < L:
                             m.row([W[k], X[u, a], X[v, d]], [1, -1, -1], lo=-1)
@@ -129,34 +129,58 @@ def add_latency_rows(m: Model, gt: GraphTables, X: np.ndarray, H: float) -> Late
     return LatencyRows(X, S, C, MS, A, G)
 
 
-def message_pairs(lr: LatencyRows, D: int) -> dict[tuple, list[tuple[int, int]]]:
-    """Every pair of message slots ((u, d), (u2, d2)) that may share a link, with the (g1, g2) "both sent over
-    that link" column pairs of each case."""
+def level_time(gt: GraphTables, a: int, d: int, sizes: np.ndarray, delta: np.ndarray, k: int) -> float:
+    """Seconds level ``k`` adds to a message from ``a`` to ``d`` (levels: sizes descending, level k on when the
+    message holds >= sizes[k] bytes): msg_time(sizes[k]) - msg_time(sizes[k + 1]), the last level the whole
+    time of the smallest size, so the on levels sum to the message's time (>= 0: message times are
+    non-decreasing in bytes). Without a time curve the line's own arithmetic."""
+    if gt.p.media[gt.p.link_medium[a][d]].time_curve is None:
+        return delta[k] / gt.bw[a, d] + (gt.lat[a, d] if k == len(sizes) - 1 else 0.0)
+    nxt = gt.msg_time(a, d, sizes[k + 1]) if k + 1 < len(sizes) else 0.0
+    return max(0.0, gt.msg_time(a, d, sizes[k]) - nxt)
+
+
+def message_pairs(lr: LatencyRows, gt: GraphTables) -> dict[tuple, list[tuple[list, list]]]:
+    """Every pair of message slots ((u, d), (u2, d2)) that may share a channel, with the (g1, g2) column lists
+    of each case: both slots use that channel iff sum(g1) = sum(g2) = 1. An independent link: two producers'
+    messages between the same devices (either direction); a shared medium: any two messages over it (the same
+    producer's to two devices included)."""
     out = {}
+    D = gt.D
+    ls = gt.p.link_shared if gt.p.link_shared is not None else np.full((D, D), -1)
     slots = sorted(lr.MS)
     G = lr.G
+    on = {}     # (slot, shared medium) -> the "any message" columns of the slot's messages over that medium
+    for (u, d) in slots:
+        for a in range(D):
+            if (u, a, d) in G and ls[a, d] >= 0:
+                on.setdefault(((u, d), int(ls[a, d])), []).append(G[(u, a, d)])
     for i, (u, d) in enumerate(slots):
         for (u2, d2) in slots[i + 1:]:
-            if u2 == u:
-                continue
             cases = []
-            if d2 == d:
-                cases = [(G[(u, a, d)], G[(u2, a, d)]) for a in range(D) if (u, a, d) in G and (u2, a, d) in G]
-            elif (u, d2, d) in G and (u2, d, d2) in G:
-                cases = [(G[(u, d2, d)], G[(u2, d, d2)])]
+            if u2 != u:
+                if d2 == d:
+                    cases = [([G[(u, a, d)]], [G[(u2, a, d)]]) for a in range(D)
+                             if (u, a, d) in G and (u2, a, d) in G and ls[a, d] < 0]
+                elif (u, d2, d) in G and (u2, d, d2) in G and ls[d2, d] < 0:
+                    cases = [([G[(u, d2, d)]], [G[(u2, d, d2)]])]
+            cases += [(on[((u, d), k)], on[((u2, d2), k)]) for k in range(len(gt.p.shared_media))
+                      if ((u, d), k) in on and ((u2, d2), k) in on]
             if cases:
                 out[((u, d), (u2, d2))] = cases
     return out
 
 
-def add_pair_rows(m: Model, lr: LatencyRows, pair: tuple, cases: list[tuple[int, int]]) -> None:
-    """The link disjunction of two message slots: when both use the same link, one ends before the other starts."""
+def add_pair_rows(m: Model, lr: LatencyRows, pair: tuple, cases: list[tuple[list, list]]) -> None:
+    """The channel disjunction of two message slots: when both use the same channel, one ends before the other
+    starts."""
     s1, s2 = pair
     q = m.var(integer=True)
     for g1, g2 in cases:
+        n1, n2 = [-1] * len(g1), [-1] * len(g2)
         # q = 1: s1 first
-        m.row([lr.MS[s2], lr.A[s1], q, g1, g2], [1, -1, -1, -1, -1], lo=-3)
-        m.row([lr.MS[s1], lr.A[s2], q, g1, g2], [1, -1, 1, -1, -1], lo=-2)
+        m.row([lr.MS[s2], lr.A[s1], q, *g1, *g2], [1, -1, -1, *n1, *n2], lo=-3)
+        m.row([lr.MS[s1], lr.A[s2], q, *g1, *g2], [1, -1, 1, *n1, *n2], lo=-2)
 
 
 def read_plan(gt: GraphTables, lr: LatencyRows, x: np.ndarray, fixed: dict | None = None):
@@ -182,7 +206,7 @@ def latency_milp(gt: GraphTables, H: float, time_limit_s: float, contention: boo
     lr = add_latency_rows(m, gt, X, H)
     m.cost[lr.C] = 1.0
     if contention:
-        for pair, cases in message_pairs(lr, D).items():
+        for pair, cases in message_pairs(lr, gt).items():
             add_pair_rows(m, lr, pair, cases)
     warm = None
     if warm_assign is not None:

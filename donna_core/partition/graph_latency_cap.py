@@ -47,8 +47,10 @@ def serial_latency(gt: GraphTables) -> float:
     total = float(np.where(np.isfinite(ok_t), ok_t, 0.0).sum())
     if gt.D < 2:
         return total
-    off = ~np.eye(gt.D, dtype=bool)
-    slowest = lambda b: float((gt.lat[off] + b / gt.bw[off]).max())  # noqa: E731
+    pairs = [(i, j) for i in range(gt.D) for j in range(gt.D) if i != j]
+    # a message's time plus its send and receive CPU (each a task of its own in the serial order)
+    slowest = lambda b: max(gt.msg_time(i, j, b) + gt.send_cpu(i, j, b) + gt.recv_cpu(i, j, b)  # noqa: E731
+                            for i, j in pairs)
     total += (gt.D - 1) * sum(slowest(max(b for _, b in gt.out_edges[u])) for u in range(gt.L) if gt.out_edges[u])
     if gt.p.source is not None:
         total += (gt.D - 1) * slowest(gt.p.input_bytes)
@@ -147,7 +149,7 @@ def capped_exact(gt: GraphTables, alpha: float, norm: dict, cap: float, time_lim
 
         def extend(m, X, held=held, chosen=frozenset(chosen)):
             lr = add_latency_rows(m, gt, X, cap)
-            pairs = message_pairs(lr, gt.D)
+            pairs = message_pairs(lr, gt)
             for k in sorted(chosen):
                 add_pair_rows(m, lr, k, pairs[k])
             held.update(lr=lr, pairs=pairs)
@@ -195,7 +197,7 @@ def _overlapping(lr, pairs: dict, x: np.ndarray, chosen: set) -> set:
         if k in chosen:
             continue
         s1, s2 = k
-        if not any(x[g1] > 0.5 and x[g2] > 0.5 for g1, g2 in cases):
+        if not any(sum(x[g] for g in g1) > 0.5 and sum(x[g] for g in g2) > 0.5 for g1, g2 in cases):
             continue
         if min(x[lr.A[s1]], x[lr.A[s2]]) - max(x[lr.MS[s1]], x[lr.MS[s2]]) > 1e-9:
             out.add(k)
@@ -220,7 +222,8 @@ def capped_pareto(gt: GraphTables, cap: float) -> list[np.ndarray]:
     bs, es, ids = [], [], []
     for start in range(0, total, CHUNK):
         b, e = evaluate_many(gt, all_assignments(gt.L, gt.D, start, min(total, start + CHUNK)))
-        keep = np.nonzero(np.isfinite(b) & (b <= cap * (1 + CAP_RTOL)))[0]
+        # latency >= bottleneck, except that a send CPU cost may end after the last unit (not part of latency)
+        keep = np.nonzero(np.isfinite(b) & ((b <= cap * (1 + CAP_RTOL)) | bool(gt.p.has_cpu_cost)))[0]
         bs.append(b[keep])
         es.append(e[keep])
         ids.append(keep + start)

@@ -39,10 +39,12 @@ def _result(p, gt, norm, a, alpha, solver, t0, **stats) -> GraphResult:
     return r
 
 
-def _refuse_comm_extensions(p: Problem) -> None:
-    """The graph cost model prices a message as latency + bytes / bandwidth on an independent link; measured time
-    curves, shared media and message CPU costs are chain-model rules so far, and a graph solve must not ignore
-    them silently."""
+def _refuse_comm_extensions(p: Problem, objective: str = "alpha") -> None:
+    """The graph alpha-objective prices a message as latency + bytes / bandwidth on an independent link; measured
+    time curves, shared media and message CPU costs are chain-model rules there so far, and a graph solve must
+    not ignore them silently. The latency objective supports them (:mod:`.graph_schedule`)."""
+    if objective == "latency":
+        return
     curved = sorted({m for row in p.link_medium for m in row if m and p.media[m].time_curve is not None})
     if p.extended or curved:
         what = (f"shared media {list(p.shared_media)}" if p.has_shared else
@@ -60,7 +62,7 @@ def solve_graph(p: Problem, alpha: float = 1.0, solver: str = "exact", *, object
         raise ValueError(f"--objective: unknown objective {objective!r}; choose one of {list(OBJECTIVES)}")
     if not (time_limit_s > 0 and math.isfinite(time_limit_s)):
         raise ValueError(f"time limit must be a positive number of seconds, got {time_limit_s!r}")
-    _refuse_comm_extensions(p)
+    _refuse_comm_extensions(p, objective)
     t0 = time.perf_counter()
     gt, norm = GraphTables(p), graph_norm(p)
     _check_runnable(gt)
@@ -148,6 +150,7 @@ def _latency(p, gt, norm, alpha, solver, limit, t0) -> GraphResult:
     from .graph_latency import contention_pairs, latency_milp
     from .graph_latency_dp import applicable, solve_segments
     full = contention_pairs(gt) <= MAX_CONTENTION_PAIRS
+    cpu = bool(p.has_cpu_cost)
     H = sch.latency_s
     lb = st["lower_bound"]
     proved = False
@@ -172,10 +175,13 @@ def _latency(p, gt, norm, alpha, solver, limit, t0) -> GraphResult:
             if s2.latency_s < sch.latency_s:
                 a, sch = a2, s2
         lb = max(lb, out.bound * H * (1 - 1e-9))
-        proved = full and out.proved
+        # message CPU is not in the MILP (dropping work only lowers the optimum: its bound stays valid); its plan
+        # is proved optimal only when the true schedule meets that bound
+        proved = full and out.proved and (not cpu or sch.latency_s <= lb * (1 + 1e-6))
     return _latency_result(p, gt, norm, a, sch, alpha, "exact", t0, lb, proved, milp_status=status,
-                           link_contention_modelled=full,
-                           stopped=f"HiGHS: {status}" + ("" if full else " (without link contention: a bound)"))
+                           link_contention_modelled=full, message_cpu_modelled=not cpu,
+                           stopped=f"HiGHS: {status}" + ("" if full else " (without link contention: a bound)")
+                           + (" (message CPU not in the MILP: a bound)" if cpu else ""))
 
 
 def _latency_result(p, gt, norm, a, sch, alpha, solver, t0, lb, proved, **extra) -> GraphResult:
