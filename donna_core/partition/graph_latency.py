@@ -22,7 +22,7 @@ schedule.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -47,6 +47,12 @@ def contention_pairs(gt: GraphTables) -> int:
     return slots * (slots - 1) // 2
 
 
+class MessageKeys(list):
+    """Message priorities (a list, in ``message_list`` order) and, in ``recv``, receive-task priorities by
+    (producer or INPUT, device)."""
+    recv: dict = {}
+
+
 @dataclass
 class LatencyRows:
     """Columns of the scheduling part of a latency model (built on an existing assignment ``X``)."""
@@ -56,11 +62,16 @@ class LatencyRows:
     MS: dict                            # (producer or L for the input, device) -> message start column
     A: dict                             # (producer, device) -> message arrival column
     G: dict                             # (producer, origin, destination) -> "any message" level column
+    W: dict                             # (producer, origin, destination) -> (level columns, sizes)
+    readers: dict                       # producer (L for the input) -> the units that read its messages
+    F: object = None                    # u -> (columns, coefficients) of F_u
+    RS: dict = field(default_factory=dict)  # (producer, device) -> receive-task start column (message CPU)
 
 
 def add_latency_rows(m: Model, gt: GraphTables, X: np.ndarray, H: float) -> LatencyRows:
-    """Start times, message times and the per-device unit-order disjunctions (no link contention); times are
-    divided by ``H`` and ``C <= 1`` (so every start time lies in [0, 1] and 1 is a valid big-M)."""
+    """Start times, message times and the per-device unit-order disjunctions (no channel contention); times are
+    divided by ``H`` and ``C <= 1`` (so every start time lies in [0, 1] and 1 is a valid big-M). With message
+    CPU costs the device rows are those of :func:`.graph_latency_cpu.add_cpu_rows` instead."""
     L, D, p = gt.L, gt.D, gt.p
     S = m.var((L,), ub=1.0)
     C = m.var(ub=1.0)
@@ -77,7 +88,7 @@ def add_latency_rows(m: Model, gt: GraphTables, X: np.ndarray, H: float) -> Late
     src = p.source if (p.source is not None and D > 1) else None
     if src is not None:
         prods.append(L)
-    MS, A, G = {}, {}, {}
+    MS, A, G, Wl, readers = {}, {}, {}, {}, {}
     for u in prods:
         if u < L:
             sizes, members = message_levels(gt, u)
@@ -87,6 +98,7 @@ def add_latency_rows(m: Model, gt: GraphTables, X: np.ndarray, H: float) -> Late
             origins = [src]
         delta = sizes - np.append(sizes[1:], 0.0)
         K = len(sizes)
+        readers[u] = members[-1]
         dests = [d for d in range(D) if any(gt.ok[d, v] for v in members[-1])]
         for d in dests:
             ms, ar = m.var(ub=1.0), m.var(ub=1.0)
@@ -100,6 +112,7 @@ def add_latency_rows(m: Model, gt: GraphTables, X: np.ndarray, H: float) -> Late
                     continue
                 W = m.var((K,))
                 G[(u, a, d)] = int(W[K - 1])
+                Wl[(u, a, d)] = (W, sizes)
                 for k in range(K):
                     dur_i.append(W[k])
                     dur_v.append(level_time(gt, a, d, sizes, delta, k) / H)
@@ -111,6 +124,11 @@ def add_latency_rows(m: Model, gt: GraphTables, X: np.ndarray, H: float) -> Late
             m.row([ar, ms, *dur_i], [1, -1, *-np.array(dur_v)], lo=0)
             for v in members[-1]:
                 m.row([S[v], ar, X[v, d]], [1, -1, -1], lo=-1)
+    lr = LatencyRows(X, S, C, MS, A, G, Wl, readers, F)
+    if p.has_cpu_cost:
+        from .graph_latency_cpu import add_cpu_rows
+        add_cpu_rows(m, gt, lr, H)
+        return lr
     desc = reachability(gt)
     for u in range(L):
         for v in range(u + 1, L):
@@ -126,7 +144,7 @@ def add_latency_rows(m: Model, gt: GraphTables, X: np.ndarray, H: float) -> Late
                 # S_v - F_u - o - x_ud - x_vd >= -3 ;  S_u - F_v + o - x_ud - x_vd >= -2
                 m.row([S[v], *iu, o, X[u, d], X[v, d]], [1, *-np.array(vu), -1, -1, -1], lo=-3)
                 m.row([S[u], *iv, o, X[u, d], X[v, d]], [1, *-np.array(vv), 1, -1, -1], lo=-2)
-    return LatencyRows(X, S, C, MS, A, G)
+    return lr
 
 
 def level_time(gt: GraphTables, a: int, d: int, sizes: np.ndarray, delta: np.ndarray, k: int) -> float:
@@ -192,7 +210,10 @@ def read_plan(gt: GraphTables, lr: LatencyRows, x: np.ndarray, fixed: dict | Non
     # canonical() only renames interchangeable devices: carry the MILP's message start times over
     back = {int(new): int(old) for old, new in zip(a_raw, a)}
     ukey = x[lr.S]
-    mkey = [x[lr.MS[(L if u == INPUT else u, back.get(d, d))]] for u, s, d, b in message_list(gt, a)]
+    mkey = MessageKeys(x[lr.MS[(L if u == INPUT else u, back.get(d, d))]] for u, s, d, b in message_list(gt, a))
+    # receive tasks (message CPU) by their start times too, so the list schedule is no later than the MILP's
+    fwd = {old: new for new, old in back.items()}
+    mkey.recv = {(INPUT if u == L else u, fwd.get(d, d)): x[c] for (u, d), c in lr.RS.items()}
     return a, ukey, mkey
 
 

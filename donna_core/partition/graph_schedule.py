@@ -106,7 +106,8 @@ def recv_tasks(gt: GraphTables, msgs) -> list[tuple[int, float]]:
 def schedule(gt: GraphTables, a, unit_key, msg_key=None) -> Schedule:
     """The list schedule of assignment ``a`` under priorities ``unit_key[u]`` (and ``msg_key[i]`` for
     ``message_list(gt, a)[i]``; default: right after its producer, the input messages first). A receive task
-    takes the priority of the first unit (by ``unit_key``, then index) on its device that reads the message."""
+    takes ``msg_key.recv[(producer, device)]`` when ``msg_key`` carries it (:class:`.graph_latency.MessageKeys`),
+    else the priority of the first unit (by ``unit_key``, then index) on its device that reads the message."""
     L = gt.L
     a = [int(x) for x in a]
     msgs = message_list(gt, a)
@@ -146,7 +147,12 @@ def schedule(gt: GraphTables, a, unit_key, msg_key=None) -> Schedule:
             succ[t].append(v)
             indeg[v] += 1
             readers.setdefault(t, []).append(v)
-    rkey = {t: min((unit_key[v], v) for v in readers[t]) for t in rinfo}
+    given = getattr(msg_key, "recv", None) or {}     # receive-task priorities (the MILP's start times)
+    rkey = {}
+    for t in rinfo:
+        u, _, d, _ = msgs[rtasks[t - L - M][0]]
+        first = min((unit_key[v], v) for v in readers[t])
+        rkey[t] = (given[(u, d)], first[1]) if (u, d) in given else first
 
     def key(t):
         if t < L:

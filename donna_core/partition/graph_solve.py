@@ -150,7 +150,6 @@ def _latency(p, gt, norm, alpha, solver, limit, t0) -> GraphResult:
     from .graph_latency import contention_pairs, latency_milp
     from .graph_latency_dp import applicable, solve_segments
     full = contention_pairs(gt) <= MAX_CONTENTION_PAIRS
-    cpu = bool(p.has_cpu_cost)
     H = sch.latency_s
     lb = st["lower_bound"]
     proved = False
@@ -175,13 +174,10 @@ def _latency(p, gt, norm, alpha, solver, limit, t0) -> GraphResult:
             if s2.latency_s < sch.latency_s:
                 a, sch = a2, s2
         lb = max(lb, out.bound * H * (1 - 1e-9))
-        # message CPU is not in the MILP (dropping work only lowers the optimum: its bound stays valid); its plan
-        # is proved optimal only when the true schedule meets that bound
-        proved = full and out.proved and (not cpu or sch.latency_s <= lb * (1 + 1e-6))
+        proved = full and out.proved
     return _latency_result(p, gt, norm, a, sch, alpha, "exact", t0, lb, proved, milp_status=status,
-                           link_contention_modelled=full, message_cpu_modelled=not cpu,
-                           stopped=f"HiGHS: {status}" + ("" if full else " (without link contention: a bound)")
-                           + (" (message CPU not in the MILP: a bound)" if cpu else ""))
+                           link_contention_modelled=full,
+                           stopped=f"HiGHS: {status}" + ("" if full else " (without link contention: a bound)"))
 
 
 def _latency_result(p, gt, norm, a, sch, alpha, solver, t0, lb, proved, **extra) -> GraphResult:
