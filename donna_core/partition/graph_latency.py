@@ -8,13 +8,17 @@ assignment rows of :func:`.graph_milp.add_assignment` and the message levels ``w
 input-reading unit)::
 
     F_u = S_u + sum_d time[d,u] x[u,d];   C >= F_u;   C <= 1;   min C
-    MS[u,d] >= F_u;   A[u,d] >= MS[u,d] + sum_{a != d, k} c_k(a,d) w[u,a,d,k]     (message u -> d)
+    MS[u,d] >= F_u;   A[u,d] >= MS[u,d] + sum_{a != d, k} c_k(a,d) w[u,a,d,k]     (message u -> d; c_k: the
+                      message_time increment of level k over the pair's medium, :func:`level_time`)
     S_v >= A[u,d] - (1 - x[v,d])                       for every edge (u,v) and device d
     unit pairs u, v that no path orders, per device d (o[u,v] binary: u first):
         S_v >= F_u - (1 - o) - (2 - x[u,d] - x[v,d]);   S_u >= F_v - o - (2 - x[u,d] - x[v,d])
-    message pairs that may share a link (q binary), with g = the "any message" level w[.,.,.,K]:
-        same destination d, same origin a:      MS' >= A - (1 - q) - (2 - g[u,a,d] - g[u',a,d]) and reverse
-        opposite directions (u on d', u' on d): MS' >= A - (1 - q) - (2 - g[u,d',d] - g[u',d,d']) and reverse
+    message pairs that may share a channel (q binary), with g = the "any message" level w[.,.,.,K]:
+        same destination d, same origin a, independent link:      MS' >= A - (1 - q) - (2 - g[u,a,d] - g[u',a,d])
+        opposite directions (u on d', u' on d), independent link: MS' >= A - (1 - q) - (2 - g[u,d',d] - g[u',d,d'])
+        shared medium m (any two slots, the same producer's too): g by sum_{a: pair (a, d) on m} g[u,a,d]
+        and the reverse rows; message CPU costs: the device rows of :mod:`.graph_latency_cpu` replace the
+        unit-pair rows
 
 Without the message-pair rows (``contention=False``) every solution of the model is at most the true latency
 of its plan, so its dual bound is a valid lower bound on the optimum; the plan read back is costed by the true

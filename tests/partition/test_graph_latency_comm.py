@@ -170,3 +170,22 @@ def test_a_shared_medium_serialises_what_independent_links_overlap():
     gt = GraphTables(problem_from_dict(d))
     assert shared > independent
     assert schedule(gt, np.array(a), np.arange(4.0)).latency_s == pytest.approx(shared, rel=1e-12)
+
+
+def test_barrier_decomposition_with_curves_and_shared_media_equals_brute_force():
+    from donna_core.partition.graph_latency_dp import applicable, barrier_units, solve_segments
+    checked = 0
+    for seed in range(30):
+        L, counts = ((5, (1, 1, 0)), (5, (2, 1, 0)), (4, (1, 1, 1)))[seed % 3]
+        d = extend_media(graph_dict(L, counts, seed, source_pick=seed, p_edge=0.7),
+                         np.random.default_rng(seed), "some", "some", False)
+        gt = GraphTables(problem_from_dict(d))
+        if not applicable(gt) or len(barrier_units(gt)[0]) == gt.L:
+            continue
+        opt = brute_comm.best_latency(d)
+        a, uk, mk, value, lower, proved = solve_segments(gt, 60)
+        assert proved
+        assert lower <= opt * (1 + 1e-9)
+        assert abs(schedule(gt, a, uk, mk).latency_s - opt) <= RTOL * opt
+        checked += 1
+    assert checked >= 8
