@@ -3,12 +3,12 @@
 minimise the alpha-objective of :mod:`.graph_costs`.
 
 Exact: the alpha MILP of :mod:`.graph_milp` with the scheduling rows of :mod:`.graph_latency` on the same
-assignment columns, times divided by ``cap`` and ``makespan <= 1``. The link-contention disjunctions (one binary
-per pair of messages that could share a link: tens of thousands on a GoogLeNet-sized graph) are generated
+assignment columns, times divided by ``cap`` and ``makespan <= 1``. The channel-contention disjunctions (one binary
+per pair of messages that could share a channel (a link, or a shared medium): tens of thousands on a GoogLeNet-sized graph) are generated
 lazily: a round solves the model with the pairs chosen so far, a *relaxation* of the exact model (fewer rows), so
 its dual bound is a valid lower bound and its infeasibility proves that no plan meets the cap. Its plan is then
 costed by the true list schedule (the MILP's start times as priorities); when that meets the cap, the plan is
-feasible and, the round being proved optimal, optimal. Otherwise the pairs whose messages overlap on a link in
+feasible and, the round being proved optimal, optimal. Otherwise the pairs whose messages overlap on a channel in
 the MILP's solution are added and the next round runs (all pairs when none is new). A plan "meets" the cap when
 its list-schedule latency is <= ``cap * (1 + CAP_RTOL)``: HiGHS's feasibility tolerance, accumulated along a
 path of start times, can exceed the cap by that little.
@@ -42,7 +42,8 @@ HEURISTIC_SHARE = 0.1
 def serial_latency(gt: GraphTables) -> float:
     """An upper bound on the latency of every plan: every list schedule starts each task when another ends (or
     at 0), so its makespan is at most the sum of all task durations; each producer sends at most D - 1
-    messages, each at most the slowest link's time for its largest edge."""
+    messages, each at most the slowest pair's time (curves included) plus its send and receive CPU for its
+    largest edge."""
     ok_t = np.where(gt.ok, gt.time, -np.inf).max(axis=0)
     total = float(np.where(np.isfinite(ok_t), ok_t, 0.0).sum())
     if gt.D < 2:
@@ -191,7 +192,7 @@ def capped_exact(gt: GraphTables, alpha: float, norm: dict, cap: float, time_lim
 
 
 def _overlapping(lr, pairs: dict, x: np.ndarray, chosen: set) -> set:
-    """Pairs not yet modelled whose two messages use the same link and overlap in time in the solution."""
+    """Pairs not yet modelled whose two messages use the same channel and overlap in time in the solution."""
     out = set()
     for k, cases in pairs.items():
         if k in chosen:
@@ -207,7 +208,8 @@ def _overlapping(lr, pairs: dict, x: np.ndarray, chosen: set) -> set:
 def capped_pareto(gt: GraphTables, cap: float) -> list[np.ndarray]:
     """The exact Pareto front of (bottleneck, energy) over the plans that meet the cap, by enumeration (as
     :mod:`.graph_front`, same size limit and tie rule). Latency >= bottleneck (a device runs one unit at a time,
-    a link one message), so only assignments with bottleneck <= cap are candidates; they are checked in front
+    a link one message), so only assignments with bottleneck <= cap are candidates (all of them with message CPU
+    costs: a send's CPU may end after the last unit); they are checked in front
     order, each by a list schedule (HEFT's priorities) and, when that misses the cap, by the exact latency MILP
     with every unit pinned."""
     from .graph_front import CHUNK, FrontTooLargeError, MAX_ASSIGNMENTS
