@@ -8,13 +8,17 @@ assignment rows of :func:`.graph_milp.add_assignment` and the message levels ``w
 input-reading unit)::
 
     F_u = S_u + sum_d time[d,u] x[u,d];   C >= F_u;   C <= 1;   min C
-    MS[u,d] >= F_u;   A[u,d] >= MS[u,d] + sum_{a != d, k} c_k(a,d) w[u,a,d,k]     (message u -> d)
+    MS[u,d] >= F_u;   A[u,d] >= MS[u,d] + sum_{a != d, k} c_k(a,d) w[u,a,d,k]     (message u -> d; c_k: the
+                      message_time increment of level k over the pair's medium, :func:`level_time`)
     S_v >= A[u,d] - (1 - x[v,d])                       for every edge (u,v) and device d
     unit pairs u, v that no path orders, per device d (o[u,v] binary: u first):
         S_v >= F_u - (1 - o) - (2 - x[u,d] - x[v,d]);   S_u >= F_v - o - (2 - x[u,d] - x[v,d])
-    message pairs that may share a link (q binary), with g = the "any message" level w[.,.,.,K]:
-        same destination d, same origin a:      MS' >= A - (1 - q) - (2 - g[u,a,d] - g[u',a,d]) and reverse
-        opposite directions (u on d', u' on d): MS' >= A - (1 - q) - (2 - g[u,d',d] - g[u',d,d']) and reverse
+    message pairs that may share a channel (q binary), with g = the "any message" level w[.,.,.,K]:
+        same destination d, same origin a, independent link:      MS' >= A - (1 - q) - (2 - g[u,a,d] - g[u',a,d])
+        opposite directions (u on d', u' on d), independent link: MS' >= A - (1 - q) - (2 - g[u,d',d] - g[u',d,d'])
+        shared medium m (any two slots, the same producer's too): g by sum_{a: pair (a, d) on m} g[u,a,d]
+        and the reverse rows; message CPU costs: the device rows of :mod:`.graph_latency_cpu` replace the
+        unit-pair rows
 
 Without the message-pair rows (``contention=False``) every solution of the model is at most the true latency
 of its plan, so its dual bound is a valid lower bound on the optimum; the plan read back is costed by the true
@@ -22,7 +26,7 @@ schedule.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -47,6 +51,12 @@ def contention_pairs(gt: GraphTables) -> int:
     return slots * (slots - 1) // 2
 
 
+class MessageKeys(list):
+    """Message priorities (a list, in ``message_list`` order) and, in ``recv``, receive-task priorities by
+    (producer or INPUT, device)."""
+    recv: dict = {}
+
+
 @dataclass
 class LatencyRows:
     """Columns of the scheduling part of a latency model (built on an existing assignment ``X``)."""
@@ -56,11 +66,16 @@ class LatencyRows:
     MS: dict                            # (producer or L for the input, device) -> message start column
     A: dict                             # (producer, device) -> message arrival column
     G: dict                             # (producer, origin, destination) -> "any message" level column
+    W: dict                             # (producer, origin, destination) -> (level columns, sizes)
+    readers: dict                       # producer (L for the input) -> the units that read its messages
+    F: object = None                    # u -> (columns, coefficients) of F_u
+    RS: dict = field(default_factory=dict)  # (producer, device) -> receive-task start column (message CPU)
 
 
 def add_latency_rows(m: Model, gt: GraphTables, X: np.ndarray, H: float) -> LatencyRows:
-    """Start times, message times and the per-device unit-order disjunctions (no link contention); times are
-    divided by ``H`` and ``C <= 1`` (so every start time lies in [0, 1] and 1 is a valid big-M)."""
+    """Start times, message times and the per-device unit-order disjunctions (no channel contention); times are
+    divided by ``H`` and ``C <= 1`` (so every start time lies in [0, 1] and 1 is a valid big-M). With message
+    CPU costs the device rows are those of :func:`.graph_latency_cpu.add_cpu_rows` instead."""
     L, D, p = gt.L, gt.D, gt.p
     S = m.var((L,), ub=1.0)
     C = m.var(ub=1.0)
@@ -77,7 +92,7 @@ def add_latency_rows(m: Model, gt: GraphTables, X: np.ndarray, H: float) -> Late
     src = p.source if (p.source is not None and D > 1) else None
     if src is not None:
         prods.append(L)
-    MS, A, G = {}, {}, {}
+    MS, A, G, Wl, readers = {}, {}, {}, {}, {}
     for u in prods:
         if u < L:
             sizes, members = message_levels(gt, u)
@@ -87,6 +102,7 @@ def add_latency_rows(m: Model, gt: GraphTables, X: np.ndarray, H: float) -> Late
             origins = [src]
         delta = sizes - np.append(sizes[1:], 0.0)
         K = len(sizes)
+        readers[u] = members[-1]
         dests = [d for d in range(D) if any(gt.ok[d, v] for v in members[-1])]
         for d in dests:
             ms, ar = m.var(ub=1.0), m.var(ub=1.0)
@@ -100,9 +116,10 @@ def add_latency_rows(m: Model, gt: GraphTables, X: np.ndarray, H: float) -> Late
                     continue
                 W = m.var((K,))
                 G[(u, a, d)] = int(W[K - 1])
+                Wl[(u, a, d)] = (W, sizes)
                 for k in range(K):
                     dur_i.append(W[k])
-                    dur_v.append((delta[k] / gt.bw[a, d] + (gt.lat[a, d] if k == K - 1 else 0.0)) / H)
+                    dur_v.append(level_time(gt, a, d, sizes, delta, k) / H)
                     for v in members[k]:
                         if u < L:
                             m.row([W[k], X[u, a], X[v, d]], [1, -1, -1], lo=-1)
@@ -111,6 +128,11 @@ def add_latency_rows(m: Model, gt: GraphTables, X: np.ndarray, H: float) -> Late
             m.row([ar, ms, *dur_i], [1, -1, *-np.array(dur_v)], lo=0)
             for v in members[-1]:
                 m.row([S[v], ar, X[v, d]], [1, -1, -1], lo=-1)
+    lr = LatencyRows(X, S, C, MS, A, G, Wl, readers, F)
+    if p.has_cpu_cost:
+        from .graph_latency_cpu import add_cpu_rows
+        add_cpu_rows(m, gt, lr, H)
+        return lr
     desc = reachability(gt)
     for u in range(L):
         for v in range(u + 1, L):
@@ -126,37 +148,61 @@ def add_latency_rows(m: Model, gt: GraphTables, X: np.ndarray, H: float) -> Late
                 # S_v - F_u - o - x_ud - x_vd >= -3 ;  S_u - F_v + o - x_ud - x_vd >= -2
                 m.row([S[v], *iu, o, X[u, d], X[v, d]], [1, *-np.array(vu), -1, -1, -1], lo=-3)
                 m.row([S[u], *iv, o, X[u, d], X[v, d]], [1, *-np.array(vv), 1, -1, -1], lo=-2)
-    return LatencyRows(X, S, C, MS, A, G)
+    return lr
 
 
-def message_pairs(lr: LatencyRows, D: int) -> dict[tuple, list[tuple[int, int]]]:
-    """Every pair of message slots ((u, d), (u2, d2)) that may share a link, with the (g1, g2) "both sent over
-    that link" column pairs of each case."""
+def level_time(gt: GraphTables, a: int, d: int, sizes: np.ndarray, delta: np.ndarray, k: int) -> float:
+    """Seconds level ``k`` adds to a message from ``a`` to ``d`` (levels: sizes descending, level k on when the
+    message holds >= sizes[k] bytes): msg_time(sizes[k]) - msg_time(sizes[k + 1]), the last level the whole
+    time of the smallest size, so the on levels sum to the message's time (>= 0: message times are
+    non-decreasing in bytes). Without a time curve the line's own arithmetic."""
+    if gt.p.media[gt.p.link_medium[a][d]].time_curve is None:
+        return delta[k] / gt.bw[a, d] + (gt.lat[a, d] if k == len(sizes) - 1 else 0.0)
+    nxt = gt.msg_time(a, d, sizes[k + 1]) if k + 1 < len(sizes) else 0.0
+    return max(0.0, gt.msg_time(a, d, sizes[k]) - nxt)
+
+
+def message_pairs(lr: LatencyRows, gt: GraphTables) -> dict[tuple, list[tuple[list, list]]]:
+    """Every pair of message slots ((u, d), (u2, d2)) that may share a channel, with the (g1, g2) column lists
+    of each case: both slots use that channel iff sum(g1) = sum(g2) = 1. An independent link: two producers'
+    messages between the same devices (either direction); a shared medium: any two messages over it (the same
+    producer's to two devices included)."""
     out = {}
+    D = gt.D
+    ls = gt.p.link_shared if gt.p.link_shared is not None else np.full((D, D), -1)
     slots = sorted(lr.MS)
     G = lr.G
+    on = {}     # (slot, shared medium) -> the "any message" columns of the slot's messages over that medium
+    for (u, d) in slots:
+        for a in range(D):
+            if (u, a, d) in G and ls[a, d] >= 0:
+                on.setdefault(((u, d), int(ls[a, d])), []).append(G[(u, a, d)])
     for i, (u, d) in enumerate(slots):
         for (u2, d2) in slots[i + 1:]:
-            if u2 == u:
-                continue
             cases = []
-            if d2 == d:
-                cases = [(G[(u, a, d)], G[(u2, a, d)]) for a in range(D) if (u, a, d) in G and (u2, a, d) in G]
-            elif (u, d2, d) in G and (u2, d, d2) in G:
-                cases = [(G[(u, d2, d)], G[(u2, d, d2)])]
+            if u2 != u:
+                if d2 == d:
+                    cases = [([G[(u, a, d)]], [G[(u2, a, d)]]) for a in range(D)
+                             if (u, a, d) in G and (u2, a, d) in G and ls[a, d] < 0]
+                elif (u, d2, d) in G and (u2, d, d2) in G and ls[d2, d] < 0:
+                    cases = [([G[(u, d2, d)]], [G[(u2, d, d2)]])]
+            cases += [(on[((u, d), k)], on[((u2, d2), k)]) for k in range(len(gt.p.shared_media))
+                      if ((u, d), k) in on and ((u2, d2), k) in on]
             if cases:
                 out[((u, d), (u2, d2))] = cases
     return out
 
 
-def add_pair_rows(m: Model, lr: LatencyRows, pair: tuple, cases: list[tuple[int, int]]) -> None:
-    """The link disjunction of two message slots: when both use the same link, one ends before the other starts."""
+def add_pair_rows(m: Model, lr: LatencyRows, pair: tuple, cases: list[tuple[list, list]]) -> None:
+    """The channel disjunction of two message slots: when both use the same channel, one ends before the other
+    starts."""
     s1, s2 = pair
     q = m.var(integer=True)
     for g1, g2 in cases:
+        n1, n2 = [-1] * len(g1), [-1] * len(g2)
         # q = 1: s1 first
-        m.row([lr.MS[s2], lr.A[s1], q, g1, g2], [1, -1, -1, -1, -1], lo=-3)
-        m.row([lr.MS[s1], lr.A[s2], q, g1, g2], [1, -1, 1, -1, -1], lo=-2)
+        m.row([lr.MS[s2], lr.A[s1], q, *g1, *g2], [1, -1, -1, *n1, *n2], lo=-3)
+        m.row([lr.MS[s1], lr.A[s2], q, *g1, *g2], [1, -1, 1, *n1, *n2], lo=-2)
 
 
 def read_plan(gt: GraphTables, lr: LatencyRows, x: np.ndarray, fixed: dict | None = None):
@@ -168,7 +214,10 @@ def read_plan(gt: GraphTables, lr: LatencyRows, x: np.ndarray, fixed: dict | Non
     # canonical() only renames interchangeable devices: carry the MILP's message start times over
     back = {int(new): int(old) for old, new in zip(a_raw, a)}
     ukey = x[lr.S]
-    mkey = [x[lr.MS[(L if u == INPUT else u, back.get(d, d))]] for u, s, d, b in message_list(gt, a)]
+    mkey = MessageKeys(x[lr.MS[(L if u == INPUT else u, back.get(d, d))]] for u, s, d, b in message_list(gt, a))
+    # receive tasks (message CPU) by their start times too, so the list schedule is no later than the MILP's
+    fwd = {old: new for new, old in back.items()}
+    mkey.recv = {(INPUT if u == L else u, fwd.get(d, d)): x[c] for (u, d), c in lr.RS.items()}
     return a, ukey, mkey
 
 
@@ -182,7 +231,7 @@ def latency_milp(gt: GraphTables, H: float, time_limit_s: float, contention: boo
     lr = add_latency_rows(m, gt, X, H)
     m.cost[lr.C] = 1.0
     if contention:
-        for pair, cases in message_pairs(lr, D).items():
+        for pair, cases in message_pairs(lr, gt).items():
             add_pair_rows(m, lr, pair, cases)
     warm = None
     if warm_assign is not None:

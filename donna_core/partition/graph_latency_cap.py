@@ -3,12 +3,12 @@
 minimise the alpha-objective of :mod:`.graph_costs`.
 
 Exact: the alpha MILP of :mod:`.graph_milp` with the scheduling rows of :mod:`.graph_latency` on the same
-assignment columns, times divided by ``cap`` and ``makespan <= 1``. The link-contention disjunctions (one binary
-per pair of messages that could share a link: tens of thousands on a GoogLeNet-sized graph) are generated
-lazily: a round solves the model with the pairs chosen so far, a *relaxation* of the exact model (fewer rows), so
+assignment columns, times divided by ``cap`` and ``makespan <= 1``. The channel-contention disjunctions (one
+binary per pair of messages that could share a channel -- a link or a shared medium: tens of thousands on a
+GoogLeNet-sized graph) are generated lazily: a round solves the model with the pairs chosen so far, a *relaxation* of the exact model (fewer rows), so
 its dual bound is a valid lower bound and its infeasibility proves that no plan meets the cap. Its plan is then
 costed by the true list schedule (the MILP's start times as priorities); when that meets the cap, the plan is
-feasible and, the round being proved optimal, optimal. Otherwise the pairs whose messages overlap on a link in
+feasible and, the round being proved optimal, optimal. Otherwise the pairs whose messages overlap on a channel in
 the MILP's solution are added and the next round runs (all pairs when none is new). A plan "meets" the cap when
 its list-schedule latency is <= ``cap * (1 + CAP_RTOL)``: HiGHS's feasibility tolerance, accumulated along a
 path of start times, can exceed the cap by that little.
@@ -42,13 +42,16 @@ HEURISTIC_SHARE = 0.1
 def serial_latency(gt: GraphTables) -> float:
     """An upper bound on the latency of every plan: every list schedule starts each task when another ends (or
     at 0), so its makespan is at most the sum of all task durations; each producer sends at most D - 1
-    messages, each at most the slowest link's time for its largest edge."""
+    messages, each at most the slowest pair's time (curves included) plus its send and receive CPU for its
+    largest edge."""
     ok_t = np.where(gt.ok, gt.time, -np.inf).max(axis=0)
     total = float(np.where(np.isfinite(ok_t), ok_t, 0.0).sum())
     if gt.D < 2:
         return total
-    off = ~np.eye(gt.D, dtype=bool)
-    slowest = lambda b: float((gt.lat[off] + b / gt.bw[off]).max())  # noqa: E731
+    pairs = [(i, j) for i in range(gt.D) for j in range(gt.D) if i != j]
+    # a message's time plus its send and receive CPU (each a task of its own in the serial order)
+    slowest = lambda b: max(gt.msg_time(i, j, b) + gt.send_cpu(i, j, b) + gt.recv_cpu(i, j, b)  # noqa: E731
+                            for i, j in pairs)
     total += (gt.D - 1) * sum(slowest(max(b for _, b in gt.out_edges[u])) for u in range(gt.L) if gt.out_edges[u])
     if gt.p.source is not None:
         total += (gt.D - 1) * slowest(gt.p.input_bytes)
@@ -147,7 +150,7 @@ def capped_exact(gt: GraphTables, alpha: float, norm: dict, cap: float, time_lim
 
         def extend(m, X, held=held, chosen=frozenset(chosen)):
             lr = add_latency_rows(m, gt, X, cap)
-            pairs = message_pairs(lr, gt.D)
+            pairs = message_pairs(lr, gt)
             for k in sorted(chosen):
                 add_pair_rows(m, lr, k, pairs[k])
             held.update(lr=lr, pairs=pairs)
@@ -189,13 +192,13 @@ def capped_exact(gt: GraphTables, alpha: float, norm: dict, cap: float, time_lim
 
 
 def _overlapping(lr, pairs: dict, x: np.ndarray, chosen: set) -> set:
-    """Pairs not yet modelled whose two messages use the same link and overlap in time in the solution."""
+    """Pairs not yet modelled whose two messages use the same channel and overlap in time in the solution."""
     out = set()
     for k, cases in pairs.items():
         if k in chosen:
             continue
         s1, s2 = k
-        if not any(x[g1] > 0.5 and x[g2] > 0.5 for g1, g2 in cases):
+        if not any(sum(x[g] for g in g1) > 0.5 and sum(x[g] for g in g2) > 0.5 for g1, g2 in cases):
             continue
         if min(x[lr.A[s1]], x[lr.A[s2]]) - max(x[lr.MS[s1]], x[lr.MS[s2]]) > 1e-9:
             out.add(k)
@@ -205,7 +208,8 @@ def _overlapping(lr, pairs: dict, x: np.ndarray, chosen: set) -> set:
 def capped_pareto(gt: GraphTables, cap: float) -> list[np.ndarray]:
     """The exact Pareto front of (bottleneck, energy) over the plans that meet the cap, by enumeration (as
     :mod:`.graph_front`, same size limit and tie rule). Latency >= bottleneck (a device runs one unit at a time,
-    a link one message), so only assignments with bottleneck <= cap are candidates; they are checked in front
+    a link one message), so only assignments with bottleneck <= cap are candidates (all of them with message CPU
+    costs: a send's CPU may end after the last unit); they are checked in front
     order, each by a list schedule (HEFT's priorities) and, when that misses the cap, by the exact latency MILP
     with every unit pinned."""
     from .graph_front import CHUNK, FrontTooLargeError, MAX_ASSIGNMENTS
@@ -220,7 +224,8 @@ def capped_pareto(gt: GraphTables, cap: float) -> list[np.ndarray]:
     bs, es, ids = [], [], []
     for start in range(0, total, CHUNK):
         b, e = evaluate_many(gt, all_assignments(gt.L, gt.D, start, min(total, start + CHUNK)))
-        keep = np.nonzero(np.isfinite(b) & (b <= cap * (1 + CAP_RTOL)))[0]
+        # latency >= bottleneck, except that a send CPU cost may end after the last unit (not part of latency)
+        keep = np.nonzero(np.isfinite(b) & ((b <= cap * (1 + CAP_RTOL)) | bool(gt.p.has_cpu_cost)))[0]
         bs.append(b[keep])
         es.append(e[keep])
         ids.append(keep + start)

@@ -61,8 +61,11 @@ def barrier_units(gt: GraphTables) -> tuple[list[int], list[int], list[int]]:
 
 
 def applicable(gt: GraphTables) -> bool:
+    """No memory coupling, at least one barrier, and no message CPU costs: a send's CPU follows its unit on the
+    device and can reach past the next barrier's start, so segments would no longer be independent (the segment
+    MILPs do not model message CPU either)."""
     w = float(gt.p.weight_bytes.sum())
-    return bool((w <= gt.mem).all()) and len(barrier_units(gt)[0]) > 0
+    return bool((w <= gt.mem).all()) and len(barrier_units(gt)[0]) > 0 and not gt.p.has_cpu_cost
 
 
 def _sub(gt: GraphTables, units: list[int], head: int | None) -> GraphTables:

@@ -19,7 +19,6 @@ import math
 import time
 
 from .costs import check_alpha
-from .errors import ProblemError
 from .graph_costs import TIE_RTOL, GraphResult, GraphTables, evaluate_graph, graph_norm
 from .graph_front import graph_front
 from .problem import Problem
@@ -39,21 +38,6 @@ def _result(p, gt, norm, a, alpha, solver, t0, **stats) -> GraphResult:
     return r
 
 
-def _refuse_comm_extensions(p: Problem, objective: str, max_latency_s: float | None) -> None:
-    """Time curves, shared media and message CPU costs are modelled for the alpha-objective (exact MILP,
-    heuristic and bound, front); the latency objective and the latency cap do not model them yet, and a solve
-    must not ignore them silently."""
-    if objective == "alpha" and max_latency_s is None:
-        return
-    curved = sorted({m for row in p.link_medium for m in row if m and p.media[m].time_curve is not None})
-    if p.extended or curved:
-        what = (f"shared media {list(p.shared_media)}" if p.has_shared else
-                "message CPU costs" if p.has_cpu_cost else f"measured time curves (media {curved})")
-        how = "--objective latency" if objective == "latency" else "--max-latency"
-        raise ProblemError(f"{p.name!r}: {how} on a graph problem does not support {what} yet; use independent "
-                           "media given by latency_s + bandwidth_Bps")
-
-
 def solve_graph(p: Problem, alpha: float = 1.0, solver: str = "exact", *, objective: str = "alpha",
                 time_limit_s: float = 60.0, max_latency_s: float | None = None) -> GraphResult:
     alpha = check_alpha(alpha)
@@ -63,7 +47,6 @@ def solve_graph(p: Problem, alpha: float = 1.0, solver: str = "exact", *, object
         raise ValueError(f"--objective: unknown objective {objective!r}; choose one of {list(OBJECTIVES)}")
     if not (time_limit_s > 0 and math.isfinite(time_limit_s)):
         raise ValueError(f"time limit must be a positive number of seconds, got {time_limit_s!r}")
-    _refuse_comm_extensions(p, objective, max_latency_s)
     t0 = time.perf_counter()
     gt, norm = GraphTables(p), graph_norm(p)
     _check_runnable(gt)
@@ -195,7 +178,6 @@ def _latency_result(p, gt, norm, a, sch, alpha, solver, t0, lb, proved, **extra)
 
 def graph_pareto(p: Problem, max_latency_s: float | None = None) -> list[GraphResult]:
     """The exact front; with ``max_latency_s`` the front of the plans whose latency is at most that."""
-    _refuse_comm_extensions(p, "alpha", max_latency_s)
     t0 = time.perf_counter()
     gt, norm = GraphTables(p), graph_norm(p)
     _check_runnable(gt)

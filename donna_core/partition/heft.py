@@ -3,7 +3,8 @@ the latency objective.
 
 Units are taken in decreasing upward rank (:func:`~.graph_schedule.upward_rank`); each goes to the allowed
 device with room left in memory that gives it the earliest finish time, given the units placed before it
-(messages appended to their links, as in :mod:`.graph_schedule`; no insertion into idle gaps). Ties go to the
+(messages appended to their channels, as in :mod:`.graph_schedule`, a message's receive CPU added to its
+arrival and its send CPU to the sender's device once the message is known; no insertion into idle gaps). Ties go to the
 lowest device index. The returned latency is that of the final plan under :func:`~.graph_schedule.schedule`
 with the same priorities.
 """
@@ -13,7 +14,7 @@ import numpy as np
 
 from .errors import InfeasibleError
 from .graph_costs import GraphTables
-from .graph_schedule import priority_from_rank, schedule, upward_rank
+from .graph_schedule import channel, priority_from_rank, schedule, upward_rank
 
 
 def heft(gt: GraphTables) -> tuple[np.ndarray, np.ndarray]:
@@ -59,6 +60,8 @@ def heft(gt: GraphTables) -> tuple[np.ndarray, np.ndarray]:
             if a[u] != d and (u, d) not in arrive:
                 size = max(b for w, b in gt.out_edges[u] if w == v)
                 arrive[(u, d)] = _send(gt, link_free, int(a[u]), d, size, finish[u])
+                # the sender's CPU, charged once the message is known (later than the schedule puts it)
+                dev_free[a[u]] += gt.send_cpu(int(a[u]), d, size)
         a[v] = d
         load[d] += p.weight_bytes[v]
         start = max(max([0.0] + [finish[u] if a[u] == d else arrive[(u, d)] for u, _ in gt.in_edges[v]]),
@@ -69,10 +72,11 @@ def heft(gt: GraphTables) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _send(gt, link_free, s, d, nbytes, ready) -> float:
-    link = (min(s, d), max(s, d))
-    t0 = max(ready, link_free.get(link, 0.0))
-    link_free[link] = t0 + gt.msg_time(s, d, nbytes)
-    return link_free[link]
+    """Append a message to its channel (:func:`.graph_schedule.channel`); its arrival plus the receiver's CPU."""
+    ch = channel(gt, s, d)
+    t0 = max(ready, link_free.get(ch, 0.0))
+    link_free[ch] = t0 + gt.msg_time(s, d, nbytes)
+    return link_free[ch] + gt.recv_cpu(s, d, nbytes)
 
 
 def heft_latency(gt: GraphTables):

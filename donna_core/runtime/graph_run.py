@@ -13,12 +13,10 @@ Prediction (:func:`predict_graph_plan`), the graph cost model for this plan, wit
   unit u, destination device d != device(u)) when d holds a successor of u, of the largest ``bytes`` among u's
   edges into d; a link (unordered device pair) is busy for the sum of its messages'
   times ``latency_s + bytes / bandwidth``;
-* single-inference latency: each device runs its units in index order (a topological order: what the worker
-  does), a unit starts when its device is free and all its inputs are on the device; a message starts when its
-  producer has finished and its link is free (FIFO by ready time, ties by unit index); the sender's core is then
-  busy for the message's send CPU, the receiver's for its receive CPU just before the first unit that reads it;
-  the input is on every
-  device at t = 0 (runs with a ``source`` device are refused: the worker does not ship the input).
+* single-inference latency: :func:`partition.graph_schedule.schedule` (the one home of the rule: channels,
+  time curves, shared media, message CPU) with each device's units in index order (a topological order: what
+  the worker does); the input is on every device at t = 0 (runs with a ``source`` device are refused: the
+  worker does not ship the input).
 """
 from __future__ import annotations
 
@@ -26,6 +24,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..partition.graph_costs import GraphTables
+from ..partition.graph_problem import Graph
+from ..partition.graph_schedule import schedule
+from ..partition.media import message_time
 from ..partition.problem import Problem, problem_from_dict
 
 
@@ -100,7 +102,7 @@ def predict_graph_plan(problem: Problem, edges: Sequence[tuple[int, int, int]], 
 
     def msg_time(a: str, b: str, nbytes: float) -> float:
         ia, ib = problem.device_index(a), problem.device_index(b)
-        return float(problem.link_lat[ia, ib] + nbytes / problem.link_bw[ia, ib])
+        return float(message_time(problem.media[problem.link_medium[ia][ib]], nbytes))
 
     link_busy: dict[tuple[str, str], float] = {}
     for u, d, b in msgs:
@@ -108,36 +110,9 @@ def predict_graph_plan(problem: Problem, edges: Sequence[tuple[int, int, int]], 
         link_busy[key] = link_busy.get(key, 0.0) + msg_time(assignment[u], d, b)
     bottleneck = max(list(busy.values()) + list(link_busy.values()))
 
-    # single inference: list schedule in index order per device
-    preds: list[list[int]] = [[] for _ in range(L)]
-    for u, v, _ in edges:
-        preds[v].append(u)
-    finish = np.zeros(L)
-    arrive: dict[tuple[int, str], float] = {}
-    dev_free: dict[str, float] = {}
-    link_free: dict[tuple[str, str], float] = {}
-    by_unit: dict[int, list[tuple[str, int]]] = {}
-    msg_bytes: dict[tuple[int, str], int] = {}
-    for u, d, b in msgs:
-        by_unit.setdefault(u, []).append((d, b))
-        msg_bytes[(u, d)] = b
-    received: set[tuple[int, str]] = set()
-    for i in range(L):  # index order is topological, and each device's order is the index order
-        dev = assignment[i]
-        ready = max([finish[p] if assignment[p] == dev else arrive[(p, dev)] for p in preds[i]], default=0.0)
-        # the receiving core handles a message once, before the first of its units that reads it
-        fresh = sorted({p for p in preds[i] if assignment[p] != dev and (p, dev) not in received})
-        received.update((p, dev) for p in fresh)
-        recv_cpu = sum(cpu_cost(assignment[p], dev, msg_bytes[(p, dev)])[1] for p in fresh)
-        start = max(ready, dev_free.get(dev, 0.0)) + recv_cpu
-        finish[i] = start + t[i]
-        dev_free[dev] = finish[i]
-        for d, b in by_unit.get(i, []):
-            key = tuple(sorted((dev, d)))
-            s = max(finish[i], link_free.get(key, 0.0))
-            link_free[key] = arrive[(i, d)] = s + msg_time(dev, d, b)
-            dev_free[dev] += cpu_cost(dev, d, b)[0]  # the sending core's share, after the unit
-    latency = float(finish.max())
+    # single inference: the partition side's list schedule (the one home of the latency rule), priorities =
+    # unit index order (what the worker does: each device's units in index order)
+    latency = plan_latency(problem, edges, assignment)
     return {"bottleneck_s": float(bottleneck), "throughput_ips": 1.0 / bottleneck, "latency_s": latency,
             "device_busy_s": busy, "device_compute_s": compute, "device_message_cpu_s": msg_cpu,
             "link_busy_s": {f"{a}-{b}": v for (a, b), v in link_busy.items()},
@@ -146,6 +121,22 @@ def predict_graph_plan(problem: Problem, edges: Sequence[tuple[int, int, int]], 
                    "busy time = its units' compute + the CPU its core gives to its messages (the media's 'cpu', 0 "
                    "when not calibrated); latency = list schedule of this plan with each device in unit index "
                    "order"}
+
+
+def plan_latency(problem: Problem, edges: Sequence[tuple[int, int, int]], assignment: Sequence[str]) -> float:
+    """Single-inference latency of the plan: :func:`partition.graph_schedule.schedule` with every device's units in
+    index order (unit priorities = indices), the input on every device at t = 0."""
+    from dataclasses import replace
+    L = problem.L
+    edges = sorted(edges)
+    src = np.array([e[0] for e in edges], dtype=int)
+    dst = np.array([e[1] for e in edges], dtype=int)
+    has_in = np.zeros(L, dtype=bool)
+    has_in[dst] = True
+    g = Graph(src, dst, np.array([float(e[2]) for e in edges]), np.nonzero(~has_in)[0])
+    gt = GraphTables(replace(problem, graph=g, source=None))
+    a = [problem.device_index(dev) for dev in assignment]
+    return schedule(gt, a, np.arange(L, dtype=float)).latency_s
 
 
 def build_graph_run_spec(problem: Problem, edges: Sequence[tuple[int, int, int]], assignment: Sequence[str],
