@@ -3,15 +3,15 @@
 minimise the alpha-objective of :mod:`.graph_costs`.
 
 Exact: the alpha MILP of :mod:`.graph_milp` with the scheduling rows of :mod:`.graph_latency` on the same
-assignment columns, times divided by ``cap`` and ``makespan <= 1``. The channel-contention disjunctions (one
-binary per pair of messages that could share a channel -- a link or a shared medium: tens of thousands on a
-GoogLeNet-sized graph) are generated lazily: a round solves the model with the pairs chosen so far, a *relaxation* of the exact model (fewer rows), so
-its dual bound is a valid lower bound and its infeasibility proves that no plan meets the cap. Its plan is then
-costed by the true list schedule (the MILP's start times as priorities); when that meets the cap, the plan is
-feasible and, the round being proved optimal, optimal. Otherwise the pairs whose messages overlap on a channel in
-the MILP's solution are added and the next round runs (all pairs when none is new). A plan "meets" the cap when
-its list-schedule latency is <= ``cap * (1 + CAP_RTOL)``: HiGHS's feasibility tolerance, accumulated along a
-path of start times, can exceed the cap by that little.
+assignment columns, times divided by ``cap`` and ``makespan <= 1``. The channel-contention disjunctions (one binary
+per pair of messages that could share a channel -- a link or a shared medium: tens of thousands on a
+GoogLeNet-sized graph) are generated lazily: a round solves the model with the pairs chosen so far, a *relaxation*
+of the exact model (fewer rows), so its dual bound is a valid lower bound and its infeasibility proves that no plan
+meets the cap. Its plan is then costed by the true list schedule (the MILP's start times as priorities); when that
+meets the cap, the plan is feasible and, the round being proved optimal, optimal. Otherwise the pairs whose
+messages overlap on a channel in the MILP's solution are added and the next round runs (all pairs when none is
+new). A plan "meets" the cap when its list-schedule latency is <= ``cap * (1 + CAP_RTOL)``: HiGHS's feasibility
+tolerance, accumulated along a path of start times, can exceed the cap by that little.
 
 Heuristic (also the exact solver's warm start): the best-objective plan among the alpha heuristic's and the
 latency heuristic's that meets the cap, improved by single-unit and chain moves that lower the objective and

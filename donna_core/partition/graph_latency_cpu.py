@@ -38,10 +38,10 @@ def add_cpu_rows(m: Model, gt: GraphTables, lr, H: float) -> None:
     worst = 0.0
     for (u, a, d), (W, sizes) in lr.W.items():
         if u < L:
-            inc = _increments(lambda b: gt.send_cpu(a, d, b), sizes)
+            inc = _increments(lambda b, a=a, d=d: gt.send_cpu(a, d, b), sizes)
             snd[u][0].extend(W)
             snd[u][1].extend(c / H for c in inc)
-        inc = _increments(lambda b: gt.recv_cpu(a, d, b), sizes)
+        inc = _increments(lambda b, a=a, d=d: gt.recv_cpu(a, d, b), sizes)
         cols, vals = rcv.setdefault((u, d), ([], []))
         cols.extend(W)
         vals.extend(c / H for c in inc)

@@ -78,7 +78,6 @@ def _unit_times(problem: Problem, assignment: Sequence[str]) -> np.ndarray:
 
 def predict_graph_plan(problem: Problem, edges: Sequence[tuple[int, int, int]], assignment: Sequence[str]) -> dict:
     """Predicted bottleneck, throughput and single-inference latency (see module docstring)."""
-    L = problem.L
     t = _unit_times(problem, assignment)
     compute: dict[str, float] = {}
     for i, dev in enumerate(assignment):
