@@ -61,7 +61,7 @@ def test_multipliers_of_an_lp_solve_cut_short_give_a_valid_bound(d, alpha, limit
         return
     p, gt, norm, opt = s
     m, X, aux = message_lp(gt, alpha, norm, opt)
-    pi = _row_duals(m, limit)
+    pi = _row_duals(m, limit, alpha)  # alpha picks the LP solver: both are cut short here
     if pi is not None:
         assert dual_value(m, _balance(m, aux, pi), X, np.arange(gt.L)) <= opt * (1 + 1e-12) + 1e-15
 
