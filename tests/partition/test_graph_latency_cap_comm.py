@@ -36,7 +36,8 @@ def best_capped(d, p, alpha, cap) -> float:
     gt, norm = GraphTables(p), graph_norm(p)
     A = np.array(list(itertools.product(range(p.D), repeat=p.L)))
     b, e = evaluate_many(gt, A)
-    obj = alpha * b / norm["time_s"] + (1 - alpha) * e / norm["energy_j"]
+    with np.errstate(invalid="ignore"):     # inf * 0 on infeasible rows; they are skipped below
+        obj = alpha * b / norm["time_s"] + (1 - alpha) * e / norm["energy_j"]
     bound = math.nextafter(cap, math.inf)
     for i in np.argsort(np.where(np.isfinite(b), obj, np.inf), kind="stable"):
         if not math.isfinite(b[i]):
