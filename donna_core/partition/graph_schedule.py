@@ -158,7 +158,10 @@ def schedule(gt: GraphTables, a, unit_key, msg_key=None) -> Schedule:
         if t < L:
             return (unit_key[t], t, 0)
         if t < L + M:
-            return (msg_key[t - L], msgs[t - L][0], 1)
+            # equal keys on one channel: the shorter message first -- the order an exact start-time solution
+            # implies (two messages starting together on a channel means the first takes no time)
+            u, s_, d_, b = msgs[t - L]
+            return (msg_key[t - L], u, 1, gt.msg_time(s_, d_, b))
         return (rkey[t][0], rkey[t][1], -1)
 
     heap = [(key(t), t) for t in range(n) if indeg[t] == 0]
