@@ -6,13 +6,10 @@ turns (problem, assignment) into a JSON-able spec for :mod:`.graph_worker` (one 
 
 Prediction (:func:`predict_graph_plan`), the graph cost model for this plan, with this executor's order:
 
-* throughput: bottleneck = max(max device busy time, max link busy time); a device's busy time = sum of its
-  units' times + the CPU its core gives to the messages it sends and receives (a medium's calibrated ``cpu``
-  cost for the device's type, ``send_s + bytes * send_s_per_byte`` at the sender and ``recv_s + bytes *
-  recv_s_per_byte`` at the receiver; 0 without a calibration, the solvers' model); one message per (producer
-  unit u, destination device d != device(u)) when d holds a successor of u, of the largest ``bytes`` among u's
-  edges into d; a link (unordered device pair) is busy for the sum of its messages'
-  times ``latency_s + bytes / bandwidth``;
+* throughput: :func:`partition.graph_costs.evaluate_graph` (the one home of the rule): bottleneck = max(device
+  busy, link busy, shared media's busy), a device's busy time = its units' times + the CPU its core gives to the
+  messages it sends and receives (a medium's calibrated ``cpu`` cost; 0 without a calibration), the input on
+  every device (no input message);
 * single-inference latency: :func:`partition.graph_schedule.schedule` (the one home of the rule: channels,
   time curves, shared media, message CPU) with each device's units in index order (a topological order: what
   the worker does); the input is on every device at t = 0 (runs with a ``source`` device are refused: the
@@ -24,10 +21,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..partition.graph_costs import GraphTables
+from ..partition.graph_costs import GraphTables, evaluate_graph
 from ..partition.graph_problem import Graph
 from ..partition.graph_schedule import schedule
-from ..partition.media import message_time
 from ..partition.problem import Problem, problem_from_dict
 
 
@@ -77,54 +73,35 @@ def _unit_times(problem: Problem, assignment: Sequence[str]) -> np.ndarray:
 
 
 def predict_graph_plan(problem: Problem, edges: Sequence[tuple[int, int, int]], assignment: Sequence[str]) -> dict:
-    """Predicted bottleneck, throughput and single-inference latency (see module docstring)."""
+    """Predicted bottleneck, throughput and single-inference latency (see module docstring): the partition side's
+    graph cost model and list schedule, the one home of both rules."""
+    gt = _run_tables(problem, edges)
+    a = [problem.device_index(dev) for dev in assignment]
+    r = evaluate_graph(gt.p, a, 1.0, gt=gt)
     t = _unit_times(problem, assignment)
     compute: dict[str, float] = {}
     for i, dev in enumerate(assignment):
         compute[dev] = compute.get(dev, 0.0) + float(t[i])
+    msg_cpu = dict(r.device_message_cpu_s or {dev: 0.0 for dev in compute})
     msgs = messages(assignment, edges)
-
-    def cpu_cost(a: str, b: str, nbytes: float) -> tuple[float, float]:
-        """Seconds the sender's and the receiver's core give to one message (the media's ``cpu``; 0 if none)."""
-        if problem.cpu_send is None:
-            return 0.0, 0.0
-        ia, ib = problem.device_index(a), problem.device_index(b)
-        (ss, sb), (rs, rb) = problem.cpu_send[ia, ib], problem.cpu_recv[ia, ib]
-        return float(ss + nbytes * sb), float(rs + nbytes * rb)
-
-    msg_cpu: dict[str, float] = {dev: 0.0 for dev in compute}
-    for u, d, b in msgs:
-        cs, cr = cpu_cost(assignment[u], d, b)
-        msg_cpu[assignment[u]] += cs
-        msg_cpu[d] += cr
-    busy = {dev: compute[dev] + msg_cpu[dev] for dev in compute}
-
-    def msg_time(a: str, b: str, nbytes: float) -> float:
-        ia, ib = problem.device_index(a), problem.device_index(b)
-        return float(message_time(problem.media[problem.link_medium[ia][ib]], nbytes))
-
-    link_busy: dict[tuple[str, str], float] = {}
-    for u, d, b in msgs:
-        key = tuple(sorted((assignment[u], d)))
-        link_busy[key] = link_busy.get(key, 0.0) + msg_time(assignment[u], d, b)
-    bottleneck = max(list(busy.values()) + list(link_busy.values()))
-
-    # single inference: the partition side's list schedule (the one home of the latency rule), priorities =
-    # unit index order (what the worker does: each device's units in index order)
-    latency = plan_latency(problem, edges, assignment)
-    return {"bottleneck_s": float(bottleneck), "throughput_ips": 1.0 / bottleneck, "latency_s": latency,
-            "device_busy_s": busy, "device_compute_s": compute, "device_message_cpu_s": msg_cpu,
-            "link_busy_s": {f"{a}-{b}": v for (a, b), v in link_busy.items()},
-            "messages_per_inference": len(msgs), "message_bytes_per_inference": int(sum(b for _, _, b in msgs)),
-            "how": "graph cost model (runtime/graph_run.py): bottleneck = max(device busy, link busy), a device's "
-                   "busy time = its units' compute + the CPU its core gives to its messages (the media's 'cpu', 0 "
-                   "when not calibrated); latency = list schedule of this plan with each device in unit index "
-                   "order"}
+    # single inference: priorities = unit index order (what the worker does: each device's units in index order)
+    latency = schedule(gt, a, np.arange(problem.L, dtype=float)).latency_s
+    out = {"bottleneck_s": r.bottleneck_s, "throughput_ips": r.throughput_ips, "latency_s": latency,
+           "device_busy_s": dict(r.device_busy_s), "device_compute_s": compute, "device_message_cpu_s": msg_cpu,
+           "link_busy_s": dict(r.link_busy_s),
+           "messages_per_inference": len(msgs), "message_bytes_per_inference": int(sum(b for _, _, b in msgs)),
+           "how": "graph cost model (partition/graph_costs.py): bottleneck = max(device busy, link busy, shared "
+                  "media's busy), a device's busy time = its units' compute + the CPU its core gives to its "
+                  "messages (the media's 'cpu', 0 when not calibrated); latency = list schedule of this plan "
+                  "(partition/graph_schedule.py) with each device in unit index order"}
+    if r.shared_busy_s is not None:
+        out["shared_busy_s"] = dict(r.shared_busy_s)
+    return out
 
 
-def plan_latency(problem: Problem, edges: Sequence[tuple[int, int, int]], assignment: Sequence[str]) -> float:
-    """Single-inference latency of the plan: :func:`partition.graph_schedule.schedule` with every device's units in
-    index order (unit priorities = indices), the input on every device at t = 0."""
+def _run_tables(problem: Problem, edges: Sequence[tuple[int, int, int]]) -> GraphTables:
+    """The graph tables of a run: the problem with ``edges`` as its DAG and the input on every device at t = 0 (each
+    device process reads the input itself, so no input message)."""
     from dataclasses import replace
     L = problem.L
     edges = sorted(edges)
@@ -133,9 +110,7 @@ def plan_latency(problem: Problem, edges: Sequence[tuple[int, int, int]], assign
     has_in = np.zeros(L, dtype=bool)
     has_in[dst] = True
     g = Graph(src, dst, np.array([float(e[2]) for e in edges]), np.nonzero(~has_in)[0])
-    gt = GraphTables(replace(problem, graph=g, source=None))
-    a = [problem.device_index(dev) for dev in assignment]
-    return schedule(gt, a, np.arange(L, dtype=float)).latency_s
+    return GraphTables(replace(problem, graph=g, source=None))
 
 
 def build_graph_run_spec(problem: Problem, edges: Sequence[tuple[int, int, int]], assignment: Sequence[str],
