@@ -40,7 +40,7 @@ import time
 import numpy as np
 
 from .graph_costs import GraphTables
-from .graph_milp import Model, level_increments, message_levels
+from .graph_milp import Model, add_input_columns, level_increments, message_levels
 from .milp import quiet_highs
 
 SLACK = 1e-9
@@ -114,24 +114,9 @@ def message_lp(gt: GraphTables, alpha: float, norm: dict, cap_objective: float):
     for d in range(D if B is not None else 0):
         if into[d][0]:
             m.row([B, *into[d][0]], [1, *-np.array(into[d][1])], lo=0)
-    s = p.source
-    if s is not None and D > 1:
-        for d in range(D):
-            if d == s:
-                continue
-            R = m.var(cost=(1 - alpha) * 8.0 * p.input_bytes * gt.epb[s, d] / en)
-            aux.append(R)
-            for v in p.graph.input_units:
-                m.row([R, X[v, d]], [1, -1], lo=0)
-            if B is not None:
-                t_in = gt.msg_time(s, d, p.input_bytes) / tn
-                m.row([B, R], [1, -t_in], lo=0)
-                if gt.shared[s, d] >= 0:
-                    shared_terms[gt.shared[s, d]][0].append(R)
-                    shared_terms[gt.shared[s, d]][1].append(t_in)
-                if gt.cpu and gt.recv_cpu(s, d, p.input_bytes) > 0:
-                    busy_terms[d][0].append(R)
-                    busy_terms[d][1].append(gt.recv_cpu(s, d, p.input_bytes) / tn)
+    for d, R in add_input_columns(m, gt, X, B, tn, shared_terms, busy_terms, busy_sign=1.0):
+        m.cost[R] = (1 - alpha) * 8.0 * p.input_bytes * gt.epb[p.source, d] / en
+        aux.append(R)
     if B is not None and gt.cpu:
         for d in range(D):
             m.row([B, *X[:, d], *busy_terms[d][0]], [1, *-gt.time[d] / tn, *-np.array(busy_terms[d][1])], lo=0)

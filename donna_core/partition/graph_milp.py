@@ -257,25 +257,10 @@ def alpha_milp(gt: GraphTables, alpha: float, norm: dict, time_limit_s: float,
                     m.row([*(W[k] for W in Ws), X[v, d], X[u, d]], [*np.ones(len(Ws)), -1, 1], lo=0)
     for (a, b), (idx, val) in link_terms.items():
         m.row([B, *idx], [1, *-np.array(val)], lo=0)
-    s = p.source
-    if s is not None and D > 1:
-        for d in range(D):
-            if d == s:
-                continue
-            R = m.var()
-            ecost[R] = 8.0 * p.input_bytes * gt.epb[s, d] / en
-            for v in p.graph.input_units:
-                m.row([R, X[v, d]], [1, -1], lo=0)
-            t_in = gt.msg_time(s, d, p.input_bytes) / tn
-            m.row([B, R], [1, -t_in], lo=0)
-            if gt.shared[s, d] >= 0:
-                shared_terms[gt.shared[s, d]][0].append(R)
-                shared_terms[gt.shared[s, d]][1].append(t_in)
-            if gt.cpu and gt.recv_cpu(s, d, p.input_bytes) > 0:
-                busy_terms[d][0].append(R)
-                busy_terms[d][1].append(-gt.recv_cpu(s, d, p.input_bytes) / tn)
-            if warm is not None:
-                warm_cols[R] = float(any(warm[v] == d for v in p.graph.input_units))
+    for d, R in add_input_columns(m, gt, X, B, tn, shared_terms, busy_terms, busy_sign=-1.0):
+        ecost[R] = 8.0 * p.input_bytes * gt.epb[p.source, d] / en
+        if warm is not None:
+            warm_cols[R] = float(any(warm[v] == d for v in p.graph.input_units))
     if gt.cpu:
         for idx, val in busy_terms:
             m.row(idx, val, lo=0)
@@ -303,3 +288,33 @@ def alpha_milp(gt: GraphTables, alpha: float, norm: dict, time_limit_s: float,
     if out.values is None:
         return None, out
     return canonical(p, np.rint(out.values[X]).argmax(axis=1)), out
+
+
+def add_input_columns(m: Model, gt: GraphTables, X, B, tn: float, shared_terms, busy_terms,
+                      busy_sign: float) -> list[tuple[int, int]]:
+    """With a source: per other device d a column R "the input goes to d" (R >= x[v,d] for every input-reading
+    unit v) and, when the model has a bottleneck column ``B``, the input message's terms: B >= t_in R, its time in
+    its shared medium's sum and its receive CPU in d's busy terms (coefficient sign ``busy_sign``, as the caller
+    writes its busy rows). Returns the (d, R) pairs; the caller prices them."""
+    p, D, s = gt.p, gt.D, gt.p.source
+    out: list[tuple[int, int]] = []
+    if s is None or D < 2:
+        return out
+    for d in range(D):
+        if d == s:
+            continue
+        R = m.var()
+        out.append((d, R))
+        for v in p.graph.input_units:
+            m.row([R, X[v, d]], [1, -1], lo=0)
+        if B is None:
+            continue
+        t_in = gt.msg_time(s, d, p.input_bytes) / tn
+        m.row([B, R], [1, -t_in], lo=0)
+        if gt.shared[s, d] >= 0:
+            shared_terms[gt.shared[s, d]][0].append(R)
+            shared_terms[gt.shared[s, d]][1].append(t_in)
+        if gt.cpu and gt.recv_cpu(s, d, p.input_bytes) > 0:
+            busy_terms[d][0].append(R)
+            busy_terms[d][1].append(busy_sign * gt.recv_cpu(s, d, p.input_bytes) / tn)
+    return out
