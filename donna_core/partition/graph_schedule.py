@@ -154,14 +154,20 @@ def schedule(gt: GraphTables, a, unit_key, msg_key=None) -> Schedule:
         first = min((unit_key[v], v) for v in readers[t])
         rkey[t] = (given[(u, d)], first[1]) if (u, d) in given else first
 
+    # keys from an exact solution (start times / makespan) carry the solver's feasibility tolerance: starts that
+    # close are the same instant (else a 403 B message "starting" 1e-12 earlier would pass the 0 B one the
+    # solution sends first)
+    mq = (lambda k: round(float(k), 6)) if hasattr(msg_key, "recv") else (lambda k: k)
+
     def key(t):
         if t < L:
             return (unit_key[t], t, 0)
         if t < L + M:
-            # equal keys on one channel: the shorter message first -- the order an exact start-time solution
-            # implies (two messages starting together on a channel means the first takes no time)
+            # equal keys: the shorter message first -- on one channel the order an exact start-time solution
+            # implies (two messages starting together there means the first takes no time); across resources
+            # the order of equal keys does not change any start time
             u, s_, d_, b = msgs[t - L]
-            return (msg_key[t - L], u, 1, gt.msg_time(s_, d_, b))
+            return (mq(msg_key[t - L]), gt.msg_time(s_, d_, b), u, 1)
         return (rkey[t][0], rkey[t][1], -1)
 
     heap = [(key(t), t) for t in range(n) if indeg[t] == 0]

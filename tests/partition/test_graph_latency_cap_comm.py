@@ -69,9 +69,23 @@ def test_capped_exact_with_shared_media_and_cpu_equals_brute_force(d, alpha, fac
     if not math.isfinite(lmin):
         return
     hi, lo = best_capped(d, p, alpha, cap), best_capped(d, p, alpha, cap * (1 + CAP_RTOL))
+    # input messages on a shared channel: the exact capped solve is withheld (heuristic plan, honest gap)
+    untrusted = p.source is not None and p.has_shared
     if not math.isfinite(lo):
-        with pytest.raises(InfeasibleError, match=r"--max-latency .* \(proved\)"):
+        with pytest.raises(InfeasibleError, match=r"--max-latency" if untrusted else r"--max-latency .* \(proved\)"):
             capped(p, alpha, cap)
+        return
+    if untrusted:
+        try:
+            r = capped(p, alpha, cap)
+        except InfeasibleError as exc:      # the heuristic found no plan within the cap: it must not say proved
+            assert "(proved)" not in str(exc) or p.source is None
+            return
+        # unless the cap cannot bind (then the unconstrained exact solve answers, proved)
+        assert "not available" in r.stats["stopped"] or r.stats.get("cap_binding", "").startswith("no")
+        assert r.stats["lower_bound"] <= hi * (1 + RTOL) + 1e-15
+        assert r.objective >= lo * (1 - RTOL) - 1e-15
+        assert r.latency_s <= cap * (1 + CAP_RTOL)
         return
     r = capped(p, alpha, cap)
     assert r.stats["gap"] == 0.0
@@ -85,11 +99,16 @@ def test_capped_with_curves_meets_the_cap_or_proves_it_infeasible(d, alpha, fact
     p, lmin, cap = _case(d, factor)
     if not math.isfinite(lmin):
         return
+    untrusted = p.source is not None and p.has_shared     # exact capped solve withheld: nothing is proved
     if factor < 1:
-        with pytest.raises(InfeasibleError, match=r"--max-latency .* \(proved\)"):
+        with pytest.raises(InfeasibleError, match=r"--max-latency" if untrusted else r"--max-latency .* \(proved\)"):
             capped(p, alpha, cap)
         return
-    r = capped(p, alpha, cap)
+    try:
+        r = capped(p, alpha, cap)
+    except InfeasibleError as exc:
+        assert untrusted and "(proved)" not in str(exc)
+        return
     assert r.latency_s <= cap * (1 + CAP_RTOL)
     assert brute_comm.latency(d, tuple(p.device_index(x) for x in r.assignment)) <= cap * (1 + CAP_RTOL)
 

@@ -376,3 +376,175 @@ def test_exact_latency_is_not_certified_when_its_rebuilt_schedule_misses_the_mil
     assert r.stats["lower_bound"] <= opt * (1 + 1e-9)
     assert r.stats["gap"] == pytest.approx((r.latency_s - r.stats["lower_bound"]) / r.latency_s)
     assert r.stats["gap"] > 0.05
+
+
+# Found by the property test: the MILP starts a 0 B and a 403 B message on a shared channel at the same instant up
+# to its feasibility tolerance (the 403 B one 1e-12 "earlier"); rebuilt in that float order the plan was 5 % late.
+TOLERANT_TIE = json.loads('''
+{
+ "name": "tiny seed=645",
+ "units": [
+  {
+   "name": "u0",
+   "out_bytes": 127.0,
+   "weight_bytes": 61.0
+  },
+  {
+   "name": "u1",
+   "out_bytes": 229.0,
+   "weight_bytes": 19.0
+  },
+  {
+   "name": "u2",
+   "weight_bytes": 62.0
+  },
+  {
+   "name": "u3",
+   "out_bytes": 98.0,
+   "weight_bytes": 20.0
+  }
+ ],
+ "input_bytes": 700.0,
+ "device_types": {
+  "a": {
+   "time_s": [
+    0.8630470851356987,
+    0.9698205694183638,
+    0.33584229459136117,
+    1.2443718019025083
+   ],
+   "energy_j": [
+    0.5881560671460966,
+    1.0533661553792721,
+    1.3898421947568003,
+    0.27479694038860203
+   ]
+  },
+  "b": {
+   "time_s": [
+    1.5098064218560792,
+    1.2093306099312735,
+    0.991475794564914,
+    1.1231118355065575
+   ],
+   "energy_j": [
+    1.6100240245770916,
+    1.3253448870979296,
+    1.2756481442545817,
+    1.6282339214365964
+   ]
+  },
+  "c": {
+   "time_s": [
+    0.31945412447250743,
+    0.7426814119271853,
+    1.4328425139064223,
+    1.446612035494713
+   ],
+   "energy_j": [
+    0.1780363591982564,
+    0.36752798777776796,
+    0.8469672846560412,
+    1.3741112024702944
+   ]
+  }
+ },
+ "devices": [
+  {
+   "name": "a0",
+   "type": "a"
+  },
+  {
+   "name": "b0",
+   "type": "b"
+  },
+  {
+   "name": "c0",
+   "type": "c"
+  }
+ ],
+ "media": {
+  "m1": {
+   "bandwidth_Bps": 1000.0,
+   "energy_J_per_bit": 0.0001,
+   "shared": true,
+   "cpu": {
+    "a": {
+     "send_s": 0.11559143405596406,
+     "send_s_per_byte": 0.00018186556855995828,
+     "recv_s": 0.17676705712010576,
+     "recv_s_per_byte": 0.0002790117790014987
+    },
+    "b": {
+     "send_s": 0.10632818221384155,
+     "send_s_per_byte": 0.00010544474558136739,
+     "recv_s": 0.2772390473787518,
+     "recv_s_per_byte": 7.804063489726237e-05
+    },
+    "c": {
+     "send_s": 0.2674816440157168,
+     "send_s_per_byte": 2.1409064268993916e-05,
+     "recv_s": 0.0650214642245693,
+     "recv_s_per_byte": 0.0001769281606631884
+    }
+   }
+  },
+  "m2": {
+   "bandwidth_Bps": 300.0,
+   "energy_J_per_bit": 0.0005,
+   "cpu": {
+    "a": {
+     "send_s": 0.11538979028588413,
+     "send_s_per_byte": 3.184225950650754e-05,
+     "recv_s": 0.07657625683422638,
+     "recv_s_per_byte": 0.0002404696007625286
+    },
+    "b": {
+     "send_s": 5.608637058749367e-05,
+     "send_s_per_byte": 0.00011451340668195927,
+     "recv_s": 0.27379899297995147,
+     "recv_s_per_byte": 0.0003426258866509332
+    },
+    "c": {
+     "send_s": 0.3373178257587417,
+     "send_s_per_byte": 0.0001699310628026603,
+     "recv_s": 0.2560067034091172,
+     "recv_s_per_byte": 0.00020691093607643786
+    }
+   }
+  }
+ },
+ "links": "m1",
+ "source": "b0",
+ "edges": [
+  [
+   0,
+   2,
+   100.0
+  ],
+  [
+   0,
+   3,
+   403.0
+  ],
+  [
+   1,
+   2,
+   0.0
+  ],
+  [
+   2,
+   3,
+   200.0
+  ]
+ ]
+}
+''')
+
+
+def test_exact_latency_rebuilds_starts_that_tie_within_the_solvers_tolerance():
+    p = problem_from_dict(TOLERANT_TIE)
+    opt = brute_comm.best_latency(TOLERANT_TIE)
+    r = solve_graph(p, 1.0, "exact", objective="latency", time_limit_s=60)
+    assert r.stats["stopped"] == "proved" and r.stats["gap"] == 0.0
+    assert abs(r.latency_s - opt) <= RTOL * opt
